@@ -1,0 +1,77 @@
+//! The flags, and nothing but the flags.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smtp-harness",
+    version,
+    about = "A scriptable fake SMTP server and interfering SMTP proxy for testing mail software",
+    after_help = "Examples:\n  \
+        smtp-harness serve                           # plain ESMTP server on 127.0.0.1:2525\n  \
+        smtp-harness serve pix-mailguard             # what a client sees through a Cisco PIX\n  \
+        smtp-harness serve my.yaml --listen 127.0.0.1:0 --transcript t.jsonl --maildir mail/\n  \
+        smtp-harness validate scenarios/*.yaml\n  \
+        smtp-harness scenarios"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a fake SMTP server from a scenario.
+    #[command(after_help = "Examples:\n  \
+        smtp-harness serve exchange-2003\n  \
+        smtp-harness serve ./scenario.yaml --listen 127.0.0.1:0\n  \
+        smtp-harness serve postfix-default --quiet --transcript sessions.jsonl\n  \
+        swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
+    Serve(ServeArgs),
+    /// Check scenario files; prints file:line:column for every problem.
+    #[command(after_help = "Exit status: 0 when every file is valid, 1 otherwise.")]
+    Validate(ValidateArgs),
+    /// List the bundled scenarios.
+    Scenarios,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A bundled scenario name (see `smtp-harness scenarios`) or a YAML file.
+    #[arg(default_value = "postfix-default")]
+    pub scenario: String,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub listen: SocketAddr,
+    /// Also write every event as JSON Lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+    /// Write every accepted message to this Maildir (DIR/<recipient>/new/…).
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// No live transcript on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Colour the live transcript.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    /// When stderr is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}

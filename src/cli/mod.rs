@@ -1,0 +1,27 @@
+//! Subcommands. `args.rs` is only the flags; each subcommand file turns them
+//! into library calls.
+
+mod args;
+mod scenarios;
+mod serve;
+mod validate;
+
+use args::{Cli, Command};
+use clap::Parser;
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Scenarios => scenarios::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("smtp-harness: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! `smtp-harness scenarios`: one line per bundled scenario.
+
+use smtp_harness::Scenario;
+use smtp_harness::scenario::bundled;
+use std::process::ExitCode;
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let names = bundled::names();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    for name in names {
+        let scenario = Scenario::bundled(name)?;
+        println!("{name:width$}  {}", scenario.plan().description);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,98 @@
+//! `smtp-harness serve`: a fake server until Ctrl-C or SIGTERM.
+
+use super::args::{ColorChoice, ServeArgs};
+use anyhow::Context;
+use smtp_harness::Scenario;
+use smtp_harness::server::{self, Shared, maildir::Maildir};
+use smtp_harness::transcript::{JsonLinesSink, Recorder, Retention, Sink, TextSink};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// A long-running server keeps this many recent sessions in memory.
+const KEEP_SESSIONS: usize = 1000;
+
+pub fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let scenario = match Scenario::resolve(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    if !args.quiet {
+        sinks.push(Arc::new(TextSink::new(
+            Box::new(std::io::stderr()),
+            color_enabled(args.color),
+        )));
+    }
+    if let Some(path) = &args.transcript {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create transcript {}", path.display()))?;
+        sinks.push(Arc::new(JsonLinesSink::new(Box::new(file))));
+    }
+    let maildir = match &args.maildir {
+        Some(dir) => Some(
+            Maildir::new(dir).with_context(|| format!("cannot use maildir {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
+    let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir));
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "smtp-harness: warning: listening on {addr}, which is reachable from other hosts"
+            );
+        }
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+        if !args.quiet {
+            eprintln!(
+                "=== serving scenario {} on {addr} (Ctrl-C to stop)",
+                scenario.name()
+            );
+        }
+        server::run(listener, shared, shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,222 @@
+//! The `cargo test` API: start a fake server on `127.0.0.1:0`, point the code
+//! under test at it, then assert on what happened.
+//!
+//! ```
+//! use smtp_harness::{MockServer, Scenario};
+//! use std::io::{BufRead, BufReader, Write};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Arrange
+//! let server = MockServer::start_blocking(Scenario::bundled("pix-mailguard")?)?;
+//! // Act: any SMTP client would do; a raw socket keeps the example short.
+//! let mut sock = std::net::TcpStream::connect(server.addr())?;
+//! let mut reader = BufReader::new(sock.try_clone()?);
+//! let mut banner = String::new();
+//! reader.read_line(&mut banner)?;
+//! sock.write_all(b"EHLO client.example\r\nQUIT\r\n")?;
+//! let mut ehlo = String::new();
+//! reader.read_line(&mut ehlo)?;
+//! // Assert
+//! assert!(banner.starts_with("220 ***"));
+//! assert!(ehlo.starts_with("500 5.5.1"));
+//! let transcript = server.wait_for_sessions_blocking(1)?;
+//! assert!(transcript.client_sent("EHLO"));
+//! # Ok(()) }
+//! ```
+
+use crate::message::Message;
+use crate::scenario::Scenario;
+use crate::server::{self, Shared};
+use crate::transcript::{Recorder, Retention, Transcript};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long `wait_for_sessions` waits before giving up.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+/// Errors of the test API.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// The listener could not be bound or the runtime not started.
+    #[error("cannot start the mock server: {0}")]
+    Io(#[from] std::io::Error),
+    /// Fewer sessions ended than awaited.
+    #[error(
+        "waited {waited:?} for {wanted} session(s) to end, {ended} did; transcript so far:\n{transcript}"
+    )]
+    Timeout {
+        /// Sessions awaited.
+        wanted: u64,
+        /// Sessions that had ended.
+        ended: u64,
+        /// How long we waited.
+        waited: Duration,
+        /// The transcript as text.
+        transcript: String,
+    },
+}
+
+/// A fake SMTP server for one test. Dropping it shuts it down: sessions
+/// still running get `421` and are closed.
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl MockServer {
+    /// Start on `127.0.0.1:0` inside the current tokio runtime.
+    pub async fn start(scenario: Scenario) -> Result<MockServer, HarnessError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(Self::spawn(
+            listener,
+            scenario,
+            &tokio::runtime::Handle::current(),
+            None,
+        )?)
+    }
+
+    /// Start on a listener the test bound itself (another loopback address, a
+    /// fixed port).
+    pub async fn start_on(
+        listener: TcpListener,
+        scenario: Scenario,
+    ) -> Result<MockServer, HarnessError> {
+        Ok(Self::spawn(
+            listener,
+            scenario,
+            &tokio::runtime::Handle::current(),
+            None,
+        )?)
+    }
+
+    /// Start on `127.0.0.1:0` with a runtime of its own, for synchronous tests.
+    pub fn start_blocking(scenario: Scenario) -> Result<MockServer, HarnessError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", 0)))?;
+        let handle = runtime.handle().clone();
+        Ok(Self::spawn(listener, scenario, &handle, Some(runtime))?)
+    }
+
+    fn spawn(
+        listener: TcpListener,
+        scenario: Scenario,
+        handle: &tokio::runtime::Handle,
+        runtime: Option<tokio::runtime::Runtime>,
+    ) -> std::io::Result<MockServer> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(
+            scenario,
+            Recorder::new(Retention::All, Vec::new()),
+            None,
+        ));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = handle.spawn(server::run(listener, Arc::clone(&shared), async {
+            let _ = stopped.await;
+        }));
+        Ok(MockServer {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+            runtime,
+        })
+    }
+
+    /// Where to connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every session so far, running ones included.
+    pub fn transcript(&self) -> Transcript {
+        self.shared.recorder.transcript()
+    }
+
+    /// Every accepted message, in order.
+    pub fn messages(&self) -> Vec<Message> {
+        self.shared.recorder.messages()
+    }
+
+    /// Replace the scenario for sessions that start from now on.
+    pub fn set_scenario(&self, scenario: Scenario) {
+        self.shared.set_scenario(scenario);
+    }
+
+    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`]) and
+    /// return the transcript.
+    pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
+        self.wait_for_sessions_within(n, DEFAULT_WAIT).await
+    }
+
+    /// Wait until `n` sessions have ended, at most `timeout`.
+    pub async fn wait_for_sessions_within(
+        &self,
+        n: u64,
+        timeout: Duration,
+    ) -> Result<Transcript, HarnessError> {
+        let recorder = &self.shared.recorder;
+        match tokio::time::timeout(timeout, recorder.wait_ended(n)).await {
+            Ok(()) => Ok(recorder.transcript()),
+            Err(_) => Err(HarnessError::Timeout {
+                wanted: n,
+                ended: recorder.ended(),
+                waited: timeout,
+                transcript: recorder.transcript().to_text(),
+            }),
+        }
+    }
+
+    /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
+    pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
+        let recorder = self.shared.recorder.clone();
+        let wait = async move {
+            match tokio::time::timeout(DEFAULT_WAIT, recorder.wait_ended(n)).await {
+                Ok(()) => Ok(recorder.transcript()),
+                Err(_) => Err(HarnessError::Timeout {
+                    wanted: n,
+                    ended: recorder.ended(),
+                    waited: DEFAULT_WAIT,
+                    transcript: recorder.transcript().to_text(),
+                }),
+            }
+        };
+        match &self.runtime {
+            Some(rt) => rt.block_on(wait),
+            None => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(wait),
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let (Some(rt), Some(task)) = (self.runtime.take(), self.task.take()) {
+            // Let running sessions get their 421 before the runtime goes.
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), task).await });
+            rt.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! smtp-harness: a scriptable fake SMTP server and an interfering SMTP proxy
+//! for end-to-end tests of mail software.
+//!
+//! # Layout
+//!
+//! Data flows one way:
+//!
+//! - [`protocol`]: bytes ↔ commands and replies; framing with every read bounded.
+//! - [`scenario`]: the YAML model, its checks, and the compiled [`scenario::Plan`].
+//! - [`session`]: the sans-I/O state machine a scenario drives.
+//! - [`server`]: tokio I/O around sessions; never stops accepting.
+//! - [`transcript`]: what happened, as events; text and JSON Lines views.
+//! - [`harness`]: [`MockServer`] for `cargo test`.
+//! - `cli` (binary only): `serve`, `validate`, `scenarios`.
+
+pub mod harness;
+pub mod message;
+pub mod protocol;
+pub mod scenario;
+pub mod server;
+pub mod session;
+pub mod transcript;
+
+pub use harness::{HarnessError, MockServer};
+pub use message::{Message, Recipient};
+pub use protocol::Reply;
+pub use scenario::model::{StateName, Then};
+pub use scenario::{Problem, Rule, Scenario, ScenarioError};
+pub use transcript::{Closer, Leg, Transcript};

@@ -1,0 +1,347 @@
+//! Framing: splitting the byte stream into command lines and message data,
+//! with every read bounded.
+//!
+//! Both readers work on a caller-owned [`BytesMut`] and never hold more than
+//! their limit: an overlong command line is discarded as it arrives (only its
+//! head is kept for the transcript), and message data over the size limit is
+//! counted but not stored. `Incomplete` is kept apart from real outcomes so
+//! the I/O layer knows to read more.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// How a line was terminated. Bare LF is accepted (as Postfix does for
+/// commands) but recorded, because detectors and gateways care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnding {
+    /// `\r\n`, as RFC 5321 requires.
+    Crlf,
+    /// A bare `\n`.
+    Lf,
+}
+
+/// What [`LineReader::next_line`] found in the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadLine {
+    /// A complete line, without its ending.
+    Line(Bytes, LineEnding),
+    /// A line longer than the limit ended; it was discarded.
+    TooLong {
+        /// Its total length including the line ending.
+        len: usize,
+        /// The first bytes of it, for the transcript.
+        head: Bytes,
+    },
+    /// No complete line yet: read more.
+    Incomplete,
+}
+
+/// How many bytes of a discarded line the transcript keeps.
+const HEAD_KEPT: usize = 64;
+
+/// Splits command lines out of a buffer, bounded by `limit` octets
+/// (including the line ending).
+#[derive(Debug)]
+pub struct LineReader {
+    limit: usize,
+    discarding: Option<(usize, Bytes)>,
+}
+
+impl LineReader {
+    /// A reader for lines of at most `limit` octets including CRLF.
+    pub fn new(limit: usize) -> LineReader {
+        LineReader {
+            limit: limit.max(3),
+            discarding: None,
+        }
+    }
+
+    /// True while the reader is throwing away the rest of an overlong line.
+    pub fn is_discarding(&self) -> bool {
+        self.discarding.is_some()
+    }
+
+    /// Bytes of the unfinished overlong line seen so far (for the transcript
+    /// of a connection that ends mid-line).
+    pub fn discarded(&self) -> Option<(usize, &Bytes)> {
+        self.discarding.as_ref().map(|(n, head)| (*n, head))
+    }
+
+    /// Take the next line out of `buf`.
+    pub fn next_line(&mut self, buf: &mut BytesMut) -> ReadLine {
+        if let Some((seen, head)) = self.discarding.as_mut() {
+            return match memchr::memchr(b'\n', buf) {
+                Some(pos) => {
+                    let len = *seen + pos + 1;
+                    let head = std::mem::take(head);
+                    buf.advance(pos + 1);
+                    self.discarding = None;
+                    ReadLine::TooLong { len, head }
+                }
+                None => {
+                    *seen += buf.len();
+                    buf.clear();
+                    ReadLine::Incomplete
+                }
+            };
+        }
+        let window = buf.len().min(self.limit);
+        match memchr::memchr(b'\n', &buf[..window]) {
+            Some(pos) => {
+                let mut line = buf.split_to(pos + 1).freeze();
+                line.truncate(pos);
+                let ending = if line.last() == Some(&b'\r') {
+                    line.truncate(pos - 1);
+                    LineEnding::Crlf
+                } else {
+                    LineEnding::Lf
+                };
+                ReadLine::Line(line, ending)
+            }
+            None if buf.len() >= self.limit => {
+                let head = Bytes::copy_from_slice(&buf[..HEAD_KEPT.min(buf.len())]);
+                self.discarding = Some((buf.len(), head));
+                buf.clear();
+                ReadLine::Incomplete
+            }
+            None => ReadLine::Incomplete,
+        }
+    }
+}
+
+/// Progress of a [`DataReader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataStatus {
+    /// The end-of-data line has not arrived yet.
+    Incomplete,
+    /// `.CRLF` arrived; call [`DataReader::finish`].
+    Done,
+}
+
+/// The message a [`DataReader`] collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataBody {
+    /// The unstuffed message, or its first `max_size` bytes if it was too big.
+    pub bytes: Bytes,
+    /// The unstuffed size of the whole message, stored or not.
+    pub size: usize,
+    /// The message was larger than the limit and was not stored whole.
+    pub too_big: bool,
+    /// Some text line was longer than the text-line limit.
+    pub line_too_long: bool,
+    /// Some line ended in a bare LF.
+    pub bare_lf: bool,
+}
+
+/// Reads DATA content up to `<CRLF>.<CRLF>`, undoing dot-stuffing
+/// (RFC 5321 4.5.2) and enforcing the size and text-line limits.
+#[derive(Debug)]
+pub struct DataReader {
+    body: BytesMut,
+    max_size: usize,
+    text_line_limit: usize,
+    size: usize,
+    line_len: usize,
+    at_line_start: bool,
+    line_too_long: bool,
+    bare_lf: bool,
+}
+
+impl DataReader {
+    /// A reader storing at most `max_size` bytes; lines over
+    /// `text_line_limit` octets (with CRLF) are flagged.
+    pub fn new(max_size: usize, text_line_limit: usize) -> DataReader {
+        DataReader {
+            body: BytesMut::new(),
+            max_size,
+            text_line_limit,
+            size: 0,
+            line_len: 0,
+            at_line_start: true,
+            line_too_long: false,
+            bare_lf: false,
+        }
+    }
+
+    /// Bytes received so far (unstuffed), for the transcript of an aborted session.
+    pub fn received(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Consume what `buf` holds of the message.
+    pub fn feed(&mut self, buf: &mut BytesMut) -> DataStatus {
+        loop {
+            if buf.is_empty() {
+                return DataStatus::Incomplete;
+            }
+            if self.at_line_start && buf[0] == b'.' {
+                // Need up to three bytes to tell ".\r\n" from a stuffed dot.
+                match (buf.get(1), buf.get(2)) {
+                    (Some(b'\r'), Some(b'\n')) => {
+                        buf.advance(3);
+                        return DataStatus::Done;
+                    }
+                    (None, _) | (Some(b'\r'), None) => return DataStatus::Incomplete,
+                    _ => {
+                        buf.advance(1);
+                        self.line_len = 1;
+                    }
+                }
+            }
+            let (take, line_done) = match memchr::memchr(b'\n', buf) {
+                Some(pos) => (pos + 1, true),
+                None => (buf.len(), false),
+            };
+            let chunk = buf.split_to(take);
+            self.line_len += take;
+            if line_done {
+                if chunk.len() < 2 || chunk[chunk.len() - 2] != b'\r' {
+                    self.bare_lf = true;
+                }
+                if self.line_len > self.text_line_limit {
+                    self.line_too_long = true;
+                }
+                self.line_len = 0;
+            }
+            self.at_line_start = line_done;
+            self.store(&chunk);
+        }
+    }
+
+    fn store(&mut self, chunk: &[u8]) {
+        self.size += chunk.len();
+        let room = self.max_size.saturating_sub(self.body.len());
+        self.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// The collected message; the reader is spent.
+    pub fn finish(self) -> DataBody {
+        DataBody {
+            too_big: self.size > self.max_size,
+            size: self.size,
+            bytes: self.body.freeze(),
+            line_too_long: self.line_too_long,
+            bare_lf: self.bare_lf,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(limit: usize, input: &[u8]) -> Vec<ReadLine> {
+        let mut r = LineReader::new(limit);
+        let mut buf = BytesMut::new();
+        let mut out = vec![];
+        // Feed byte by byte: framing must not depend on how TCP splits it.
+        for &b in input {
+            buf.extend_from_slice(&[b]);
+            loop {
+                match r.next_line(&mut buf) {
+                    ReadLine::Incomplete => break,
+                    other => out.push(other),
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn splits_crlf_and_bare_lf() {
+        let got = lines(512, b"HELO a\r\nNOOP\nQUIT\r\n");
+        assert_eq!(
+            got,
+            vec![
+                ReadLine::Line(Bytes::from_static(b"HELO a"), LineEnding::Crlf),
+                ReadLine::Line(Bytes::from_static(b"NOOP"), LineEnding::Lf),
+                ReadLine::Line(Bytes::from_static(b"QUIT"), LineEnding::Crlf),
+            ]
+        );
+    }
+
+    #[test]
+    fn limit_includes_crlf() {
+        let ok = [vec![b'a'; 10], b"\r\n".to_vec()].concat();
+        assert!(matches!(lines(12, &ok)[0], ReadLine::Line(..)));
+        let long = [vec![b'a'; 11], b"\r\n".to_vec()].concat();
+        assert!(matches!(
+            lines(12, &long)[0],
+            ReadLine::TooLong { len: 13, .. }
+        ));
+    }
+
+    #[test]
+    fn overlong_line_is_discarded_without_buffering() {
+        let mut r = LineReader::new(512);
+        let mut buf = BytesMut::new();
+        for _ in 0..200 {
+            buf.extend_from_slice(&[b'x'; 512]);
+            assert_eq!(r.next_line(&mut buf), ReadLine::Incomplete);
+            assert!(buf.len() < 512);
+        }
+        buf.extend_from_slice(b"yy\r\nNOOP\r\n");
+        match r.next_line(&mut buf) {
+            ReadLine::TooLong { len, head } => {
+                assert_eq!(len, 200 * 512 + 4);
+                assert_eq!(head.len(), HEAD_KEPT);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(r.next_line(&mut buf), ReadLine::Line(..)));
+    }
+
+    fn data(max: usize, input: &[u8]) -> (DataStatus, DataBody, BytesMut) {
+        let mut r = DataReader::new(max, 1000);
+        let mut buf = BytesMut::new();
+        let mut status = DataStatus::Incomplete;
+        for &b in input {
+            buf.extend_from_slice(&[b]);
+            status = r.feed(&mut buf);
+            if status == DataStatus::Done {
+                break;
+            }
+        }
+        (status, r.finish(), buf)
+    }
+
+    #[test]
+    fn unstuffs_and_stops_at_dot() {
+        let (status, body, _) = data(1 << 20, b"Subject: x\r\n\r\n..leading dot\r\n.\r\n");
+        assert_eq!(status, DataStatus::Done);
+        assert_eq!(&body.bytes[..], b"Subject: x\r\n\r\n.leading dot\r\n");
+        assert!(!body.bare_lf);
+    }
+
+    #[test]
+    fn empty_message() {
+        let (status, body, _) = data(100, b".\r\n");
+        assert_eq!(status, DataStatus::Done);
+        assert_eq!(body.size, 0);
+    }
+
+    #[test]
+    fn dot_not_at_line_start_is_data() {
+        let (status, body, _) = data(100, b"a.\r\nb\r\n.x\r\n.\r\n");
+        assert_eq!(status, DataStatus::Done);
+        assert_eq!(&body.bytes[..], b"a.\r\nb\r\nx\r\n");
+    }
+
+    #[test]
+    fn too_big_is_counted_not_stored() {
+        let msg = [vec![b'z'; 5000], b"\r\n.\r\n".to_vec()].concat();
+        let (status, body, _) = data(100, &msg);
+        assert_eq!(status, DataStatus::Done);
+        assert!(body.too_big);
+        assert_eq!(body.bytes.len(), 100);
+        assert_eq!(body.size, 5002);
+        assert!(body.line_too_long);
+    }
+
+    #[test]
+    fn bare_lf_is_noticed_and_bare_lf_dot_does_not_end() {
+        let (status, body, _) = data(100, b"a\n.\nb\r\n.\r\n");
+        assert_eq!(status, DataStatus::Done);
+        assert!(body.bare_lf);
+        assert_eq!(&body.bytes[..], b"a\n\nb\r\n");
+    }
+}

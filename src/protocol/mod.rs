@@ -1,0 +1,15 @@
+//! The SMTP wire format: commands in, replies out, and the framing rules that
+//! bound every read.
+//!
+//! Everything here is pure and I/O free so that the fake server, the proxy,
+//! the probe and the fuzz targets share one definition of "what a line is".
+
+pub mod address;
+pub mod codec;
+pub mod command;
+pub mod mask;
+pub mod reply;
+
+pub use codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
+pub use command::{Command, Verb};
+pub use reply::Reply;

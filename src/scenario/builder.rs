@@ -1,0 +1,214 @@
+//! Writing scenarios in Rust, for tests that want one inline. The builder
+//! fills the same plain-data model as YAML and goes through the same checks,
+//! so a builder scenario and its YAML twin behave identically.
+
+use super::model::*;
+use super::{Scenario, ScenarioError};
+use serde_saphyr::{Location, Spanned};
+use std::time::Duration;
+
+fn sp<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn reply(text: &str) -> Spanned<ReplyText> {
+    sp(ReplyText(text.lines().map(str::to_string).collect()))
+}
+
+/// Builds a [`Scenario`] in code.
+///
+/// ```
+/// use smtp_harness::{Rule, Scenario};
+/// let scenario = Scenario::builder()
+///     .extends("postfix-default")
+///     .banner("220 mx.example ESMTP ready")
+///     .rule(Rule::verb("RCPT").args("(?i)<nobody@").reply("550 5.1.1 User unknown"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(scenario.plan().rules.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioBuilder {
+    file: ScenarioFile,
+}
+
+impl ScenarioBuilder {
+    /// Start from a bundled scenario.
+    pub fn extends(mut self, bundled: &str) -> Self {
+        self.file.extends = Some(sp(bundled.to_string()));
+        self
+    }
+
+    /// The scenario's name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.file.name = Some(name.to_string());
+        self
+    }
+
+    /// The host name behind `{hostname}`.
+    pub fn hostname(mut self, host: &str) -> Self {
+        self.file.hostname = Some(host.to_string());
+        self
+    }
+
+    /// The greeting, e.g. `"220 {hostname} ESMTP"`; lines separated by `\n`.
+    pub fn banner(mut self, text: &str) -> Self {
+        self.file.banner.get_or_insert_with(Default::default).reply = Some(reply(text));
+        self
+    }
+
+    /// Wait before greeting.
+    pub fn banner_delay(mut self, delay: Duration) -> Self {
+        self.file.banner.get_or_insert_with(Default::default).delay = Some(sp(DurationSpec(delay)));
+        self
+    }
+
+    /// The EHLO keywords, in order.
+    pub fn ehlo_keywords<I, S>(mut self, keywords: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.file.ehlo.get_or_insert_with(Default::default).keywords =
+            Some(keywords.into_iter().map(|k| sp(k.into())).collect());
+        self
+    }
+
+    /// The reply after end of DATA.
+    pub fn data_reply(mut self, text: &str) -> Self {
+        self.file.data.get_or_insert_with(Default::default).reply = Some(reply(text));
+        self
+    }
+
+    /// `limits.message_size`.
+    pub fn message_size(mut self, octets: usize) -> Self {
+        self.file
+            .limits
+            .get_or_insert_with(Default::default)
+            .message_size = Some(sp(octets));
+        self
+    }
+
+    /// `limits.recipients`.
+    pub fn max_recipients(mut self, n: usize) -> Self {
+        self.file
+            .limits
+            .get_or_insert_with(Default::default)
+            .recipients = Some(sp(n));
+        self
+    }
+
+    /// `limits.idle_timeout`.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.file
+            .limits
+            .get_or_insert_with(Default::default)
+            .idle_timeout = Some(sp(DurationSpec(timeout)));
+        self
+    }
+
+    /// Add a rule after the ones already added.
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.file.rules.push(sp(rule.spec));
+        self
+    }
+
+    /// Check and build.
+    pub fn build(self) -> Result<Scenario, ScenarioError> {
+        Scenario::from_file_model(self.file, "<builder>")
+    }
+}
+
+/// One rule, written in code.
+#[derive(Debug, Clone, Default)]
+pub struct Rule {
+    spec: RuleSpec,
+}
+
+impl Rule {
+    /// A rule for one verb (`"MAIL"`, `"X-LINK2STATE"` …).
+    pub fn verb(verb: &str) -> Rule {
+        Self::verbs([verb])
+    }
+
+    /// A rule for several verbs.
+    pub fn verbs<'a>(verbs: impl IntoIterator<Item = &'a str>) -> Rule {
+        let spec = RuleSpec {
+            verb: Some(sp(OneOrMany(
+                verbs.into_iter().map(str::to_string).collect(),
+            ))),
+            ..RuleSpec::default()
+        };
+        Rule { spec }
+    }
+
+    /// A rule for every verb except these (an allow-list filter).
+    pub fn except<'a>(verbs: impl IntoIterator<Item = &'a str>) -> Rule {
+        let spec = RuleSpec {
+            except: Some(sp(OneOrMany(
+                verbs.into_iter().map(str::to_string).collect(),
+            ))),
+            ..RuleSpec::default()
+        };
+        Rule { spec }
+    }
+
+    /// A rule for any command.
+    pub fn any() -> Rule {
+        Rule::default()
+    }
+
+    /// Name it, for transcripts.
+    pub fn named(mut self, name: &str) -> Rule {
+        self.spec.name = Some(name.to_string());
+        self
+    }
+
+    /// A regex the arguments must match.
+    pub fn args(mut self, regex: &str) -> Rule {
+        self.spec.args = Some(sp(regex.to_string()));
+        self
+    }
+
+    /// Only in these states.
+    pub fn state(mut self, states: impl IntoIterator<Item = StateName>) -> Rule {
+        self.spec.state = Some(sp(OneOrMany(states.into_iter().collect())));
+        self
+    }
+
+    /// Only the Nth match in a session.
+    pub fn nth(mut self, n: u32) -> Rule {
+        self.spec.nth = Some(sp(n));
+        self
+    }
+
+    /// Only the first N matches in a session.
+    pub fn times(mut self, n: u32) -> Rule {
+        self.spec.times = Some(sp(n));
+        self
+    }
+
+    /// Only in the Nth session.
+    pub fn session(mut self, n: u64) -> Rule {
+        self.spec.session = Some(sp(n));
+        self
+    }
+
+    /// The reply (`"550 5.7.1 No"`; lines separated by `\n`).
+    pub fn reply(mut self, text: &str) -> Rule {
+        self.spec.reply = Some(reply(text));
+        self
+    }
+
+    /// Wait before replying.
+    pub fn delay(mut self, delay: Duration) -> Rule {
+        self.spec.delay = Some(sp(DurationSpec(delay)));
+        self
+    }
+
+    /// What to do after the reply.
+    pub fn then(mut self, then: Then) -> Rule {
+        self.spec.then = Some(then);
+        self
+    }
+}

@@ -1,0 +1,41 @@
+//! Scenarios shipped inside the binary, so `serve exchange-2003` and
+//! `Scenario::bundled("exchange-2003")` work from any directory.
+
+/// Every file in `scenarios/`, by name (the file name without `.yaml`).
+const BUNDLED: &[(&str, &str)] = &[
+    (
+        "postfix-default",
+        include_str!("../../scenarios/postfix-default.yaml"),
+    ),
+    (
+        "exchange-2003",
+        include_str!("../../scenarios/exchange-2003.yaml"),
+    ),
+    (
+        "exchange-2019",
+        include_str!("../../scenarios/exchange-2019.yaml"),
+    ),
+    (
+        "pix-mailguard",
+        include_str!("../../scenarios/pix-mailguard.yaml"),
+    ),
+    (
+        "asa-inspect-esmtp",
+        include_str!("../../scenarios/asa-inspect-esmtp.yaml"),
+    ),
+    (
+        "third-party-banner",
+        include_str!("../../scenarios/third-party-banner.yaml"),
+    ),
+];
+
+/// The YAML of a bundled scenario.
+pub fn text(name: &str) -> Option<&'static str> {
+    let name = name.strip_suffix(".yaml").unwrap_or(name);
+    BUNDLED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// The names of all bundled scenarios, in listing order.
+pub fn names() -> Vec<&'static str> {
+    BUNDLED.iter().map(|(n, _)| *n).collect()
+}

@@ -1,0 +1,515 @@
+//! Checks a [`ScenarioFile`] and turns it into a [`Plan`]: templates parsed,
+//! regexes compiled, defaults filled in. Every check reports the exact place
+//! in the file, and all problems are collected rather than stopping at the
+//! first, so `validate` shows everything in one run.
+
+use super::model::*;
+use super::problem::Problem;
+use super::template::Template;
+use crate::protocol::Reply;
+use regex::Regex;
+use serde_saphyr::{Location, Spanned};
+use std::time::Duration;
+
+/// A reply whose lines may hold placeholders.
+#[derive(Debug, Clone)]
+pub struct ReplyTemplate {
+    /// The reply code.
+    pub code: u16,
+    /// One template per line.
+    pub lines: Vec<Template>,
+}
+
+impl ReplyTemplate {
+    /// Render into a [`Reply`].
+    pub fn render(&self, vars: &dyn super::template::Vars) -> Reply {
+        Reply::multi(
+            self.code,
+            self.lines.iter().map(|t| t.render(vars)).collect(),
+        )
+    }
+}
+
+/// Which verbs a rule answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerbMatch {
+    /// Any command.
+    Any,
+    /// Only these (upper-cased).
+    Only(Vec<String>),
+    /// Every verb but these.
+    Except(Vec<String>),
+}
+
+impl VerbMatch {
+    /// Does `verb` (upper-case) match?
+    pub fn matches(&self, verb: &str) -> bool {
+        match self {
+            VerbMatch::Any => true,
+            VerbMatch::Only(v) => v.iter().any(|x| x == verb),
+            VerbMatch::Except(v) => !v.iter().any(|x| x == verb),
+        }
+    }
+
+    /// Does every command this matches also match `other`?
+    fn covered_by(&self, other: &VerbMatch) -> bool {
+        match (self, other) {
+            (_, VerbMatch::Any) => true,
+            (VerbMatch::Only(mine), VerbMatch::Only(theirs)) => {
+                mine.iter().all(|v| theirs.contains(v))
+            }
+            (VerbMatch::Only(mine), VerbMatch::Except(ex)) => mine.iter().all(|v| !ex.contains(v)),
+            (VerbMatch::Except(mine), VerbMatch::Except(ex)) => ex.iter().all(|v| mine.contains(v)),
+            _ => false,
+        }
+    }
+}
+
+/// A rule ready to match.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    /// Its name, or `rule N` (1-based).
+    pub label: String,
+    /// Verbs it answers.
+    pub verbs: VerbMatch,
+    /// Regex over the arguments.
+    pub args: Option<Regex>,
+    /// States it is limited to.
+    pub states: Option<Vec<StateName>>,
+    /// Only the Nth match in a session.
+    pub nth: Option<u32>,
+    /// Only the first N matches in a session.
+    pub times: Option<u32>,
+    /// Only in the Nth session.
+    pub session: Option<u64>,
+    /// The reply, if any.
+    pub reply: Option<ReplyTemplate>,
+    /// Delay before the reply.
+    pub delay: Duration,
+    /// What happens after.
+    pub then: Then,
+}
+
+/// The built-in replies, scenario texts or RFC defaults.
+#[derive(Debug, Clone)]
+pub struct Replies {
+    /// HELO.
+    pub helo: ReplyTemplate,
+    /// MAIL accepted.
+    pub mail_ok: ReplyTemplate,
+    /// RCPT accepted.
+    pub rcpt_ok: ReplyTemplate,
+    /// DATA accepted.
+    pub data_start: ReplyTemplate,
+    /// Message accepted.
+    pub data_ok: ReplyTemplate,
+    /// RSET.
+    pub rset: ReplyTemplate,
+    /// NOOP.
+    pub noop: ReplyTemplate,
+    /// VRFY.
+    pub vrfy: ReplyTemplate,
+    /// HELP.
+    pub help: ReplyTemplate,
+    /// QUIT.
+    pub quit: ReplyTemplate,
+    /// Unknown verb.
+    pub unknown: ReplyTemplate,
+    /// Known but unimplemented verb.
+    pub not_implemented: ReplyTemplate,
+    /// Idle timeout.
+    pub timeout: ReplyTemplate,
+    /// Shutting down.
+    pub shutdown: ReplyTemplate,
+}
+
+/// Resolved limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Command line octets including CRLF.
+    pub command_line: usize,
+    /// Text line octets including CRLF.
+    pub text_line: usize,
+    /// Recipients per message.
+    pub recipients: usize,
+    /// Message octets.
+    pub message_size: usize,
+    /// Wait for the client at most this long.
+    pub idle_timeout: Duration,
+}
+
+/// A scenario ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Host name.
+    pub hostname: String,
+    /// Greeting.
+    pub banner: ReplyTemplate,
+    /// Delay before the greeting.
+    pub banner_delay: Duration,
+    /// Hang up after the greeting.
+    pub banner_close: bool,
+    /// Deface the greeting.
+    pub banner_mask: Option<crate::protocol::mask::BannerMask>,
+    /// First line of the EHLO reply.
+    pub ehlo_greeting: Template,
+    /// EHLO keywords.
+    pub ehlo_keywords: Vec<Template>,
+    /// Keywords not overwritten with X's (`None`: no masking).
+    pub ehlo_mask_except: Option<Vec<String>>,
+    /// Built-in replies.
+    pub replies: Replies,
+    /// Delay before the end-of-data reply.
+    pub data_delay: Duration,
+    /// Limits.
+    pub limits: Limits,
+    /// Rules, in order.
+    pub rules: Vec<CompiledRule>,
+}
+
+/// The keywords a scenario advertises when it names none: what this server
+/// really implements.
+pub const DEFAULT_KEYWORDS: &[&str] = &[
+    "PIPELINING",
+    "SIZE {message_size}",
+    "VRFY",
+    "ENHANCEDSTATUSCODES",
+    "8BITMIME",
+];
+
+struct Checker<'a> {
+    file: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.problems.push(Problem::at(self.file, loc, msg));
+    }
+
+    fn reply(&mut self, spec: Option<&Spanned<ReplyText>>, default: &str) -> ReplyTemplate {
+        match spec {
+            Some(s) => self.reply_text(&s.value, &s.referenced),
+            // Built-in texts are constants covered by tests.
+            None => parse_reply(&[default.to_string()]).expect("built-in reply parses"),
+        }
+    }
+
+    fn reply_text(&mut self, text: &ReplyText, loc: &Location) -> ReplyTemplate {
+        match parse_reply(&text.0) {
+            Ok(r) => r,
+            Err(e) => {
+                self.problem(loc, e);
+                ReplyTemplate {
+                    code: 500,
+                    lines: vec![],
+                }
+            }
+        }
+    }
+
+    fn template(&mut self, text: &Spanned<String>) -> Template {
+        Template::parse(&text.value).unwrap_or_else(|e| {
+            self.problem(&text.referenced, e);
+            Template::literal("")
+        })
+    }
+
+    fn duration(d: Option<&Spanned<DurationSpec>>) -> Duration {
+        d.map_or(Duration::ZERO, |d| d.value.0)
+    }
+
+    fn verbs(&mut self, spec: &Spanned<OneOrMany<String>>) -> Vec<String> {
+        if spec.value.0.is_empty() {
+            self.problem(&spec.referenced, "expected at least one verb");
+        }
+        spec.value
+            .0
+            .iter()
+            .map(|v| {
+                if v.is_empty() || v.contains(char::is_whitespace) {
+                    self.problem(
+                        &spec.referenced,
+                        format!("{v:?} is not a verb: expected one word such as EHLO"),
+                    );
+                }
+                v.to_ascii_uppercase()
+            })
+            .collect()
+    }
+
+    fn rule(&mut self, index: usize, spec: &Spanned<RuleSpec>) -> CompiledRule {
+        let r = &spec.value;
+        let at = &spec.referenced;
+        let verbs = match (&r.verb, &r.except) {
+            (Some(_), Some(e)) => {
+                self.problem(&e.referenced, "a rule takes `verb` or `except`, not both");
+                VerbMatch::Any
+            }
+            (Some(v), None) => VerbMatch::Only(self.verbs(v)),
+            (None, Some(e)) => VerbMatch::Except(self.verbs(e)),
+            (None, None) => VerbMatch::Any,
+        };
+        let args = r.args.as_ref().and_then(|a| match Regex::new(&a.value) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                self.problem(&a.referenced, format!("bad regex in `args`: {first}"));
+                None
+            }
+        });
+        for (field, value) in [("nth", &r.nth), ("times", &r.times)] {
+            if let Some(v) = value
+                && v.value == 0
+            {
+                self.problem(
+                    &v.referenced,
+                    format!("`{field}` counts from 1; 0 can never match"),
+                );
+            }
+        }
+        if let (Some(n), Some(_)) = (&r.nth, &r.times) {
+            self.problem(&n.referenced, "a rule takes `nth` or `times`, not both");
+        }
+        if let Some(s) = &r.session
+            && s.value == 0
+        {
+            self.problem(&s.referenced, "`session` counts from 1; 0 can never match");
+        }
+        if r.reply.is_none() && r.then != Some(Then::Close) {
+            self.problem(
+                at,
+                "a rule needs a `reply` (or `then: close` to hang up without one)",
+            );
+        }
+        let states = r.state.as_ref().map(|s| {
+            if s.value.0.is_empty() {
+                self.problem(
+                    &s.referenced,
+                    "expected at least one state: connected, greeted, mail or rcpt",
+                );
+            }
+            s.value.0.clone()
+        });
+        CompiledRule {
+            label: r
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("rule {}", index + 1)),
+            verbs,
+            args,
+            states,
+            nth: r.nth.as_ref().map(|n| n.value),
+            times: r.times.as_ref().map(|n| n.value),
+            session: r.session.as_ref().map(|n| n.value),
+            reply: r
+                .reply
+                .as_ref()
+                .map(|t| self.reply_text(&t.value, &t.referenced)),
+            delay: Self::duration(r.delay.as_ref()),
+            then: r.then.unwrap_or(Then::Continue),
+        }
+    }
+
+    fn unreachable_rules(&mut self, rules: &[CompiledRule], specs: &[Spanned<RuleSpec>]) {
+        for (i, later) in rules.iter().enumerate() {
+            let shadow = rules[..i].iter().zip(specs).find(|(earlier, _)| {
+                earlier.args.is_none()
+                    && earlier.states.is_none()
+                    && earlier.nth.is_none()
+                    && earlier.times.is_none()
+                    && earlier.session.is_none()
+                    && later.verbs.covered_by(&earlier.verbs)
+            });
+            if let Some((earlier, spec)) = shadow {
+                self.problem(
+                    &specs[i].referenced,
+                    format!(
+                        "this rule can never match: {} (line {}) already answers every command it would",
+                        earlier.label,
+                        spec.referenced.line()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Parse reply lines: the first starts with a code in 200–599; later lines
+/// may repeat it (`250-x` / `250 x`) or be bare text.
+pub fn parse_reply(lines: &[String]) -> Result<ReplyTemplate, String> {
+    let first = lines
+        .first()
+        .ok_or("expected a reply such as \"250 2.0.0 Ok\"")?;
+    let code = match Reply::parse_line(first.as_bytes()) {
+        Some((code, _, _)) => code,
+        None => {
+            return Err(format!(
+                "expected a reply starting with a three-digit code, such as \"250 2.0.0 Ok\"; found {first:?}"
+            ));
+        }
+    };
+    if !(200..=599).contains(&code) {
+        return Err(format!("reply code {code} is outside 200–599"));
+    }
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let text = match Reply::parse_line(line.as_bytes()) {
+            Some((c, _, text)) if c == code => std::str::from_utf8(text).unwrap_or_default(),
+            Some((c, _, _)) => {
+                return Err(format!(
+                    "every line of a reply needs the same code: {code} then {c}"
+                ));
+            }
+            None => line.as_str(),
+        };
+        out.push(Template::parse(text)?);
+    }
+    Ok(ReplyTemplate { code, lines: out })
+}
+
+/// Check `file` and build its [`Plan`], or list every problem.
+///
+/// `merged` is set for the result of an `extends:` merge: its files were
+/// each checked alone already, and a child's rule that shadows its parent's
+/// rules is the point of extending, not a mistake.
+pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, Vec<Problem>> {
+    let mut c = Checker {
+        file: source,
+        problems: Vec::new(),
+    };
+    let banner = file.banner.clone().unwrap_or_default();
+    let ehlo = file.ehlo.clone().unwrap_or_default();
+    let replies = file.replies.clone().unwrap_or_default();
+    let data = file.data.clone().unwrap_or_default();
+    let limits = file.limits.clone().unwrap_or_default();
+
+    let limit =
+        |c: &mut Checker, v: &Option<Spanned<usize>>, default: usize, min: usize, what: &str| {
+            match v {
+                Some(s) if s.value < min => {
+                    c.problem(&s.referenced, format!("{what} must be at least {min}"));
+                    default
+                }
+                Some(s) => s.value,
+                None => default,
+            }
+        };
+    let limits = Limits {
+        command_line: limit(&mut c, &limits.command_line, 512, 8, "`command_line`"),
+        text_line: limit(&mut c, &limits.text_line, 1000, 3, "`text_line`"),
+        recipients: limit(&mut c, &limits.recipients, 100, 1, "`recipients`"),
+        message_size: limit(
+            &mut c,
+            &limits.message_size,
+            10_240_000,
+            0,
+            "`message_size`",
+        ),
+        idle_timeout: limits
+            .idle_timeout
+            .as_ref()
+            .map_or(Duration::from_secs(300), |d| d.value.0),
+    };
+    let ehlo_keywords = match &ehlo.keywords {
+        Some(k) => k
+            .iter()
+            .map(|kw| {
+                if kw.value.trim().is_empty() || kw.value.contains(['\r', '\n']) {
+                    c.problem(&kw.referenced, "an EHLO keyword is one non-empty line");
+                }
+                c.template(kw)
+            })
+            .collect(),
+        None => DEFAULT_KEYWORDS
+            .iter()
+            .map(|k| Template::parse(k).expect("built-in keyword parses"))
+            .collect(),
+    };
+    let replies = Replies {
+        helo: c.reply(
+            file.helo.as_ref().and_then(|h| h.reply.as_ref()),
+            "250 {hostname}",
+        ),
+        mail_ok: c.reply(replies.mail_ok.as_ref(), "250 2.1.0 Ok"),
+        rcpt_ok: c.reply(replies.rcpt_ok.as_ref(), "250 2.1.5 Ok"),
+        data_start: c.reply(
+            replies.data_start.as_ref(),
+            "354 End data with <CR><LF>.<CR><LF>",
+        ),
+        data_ok: c.reply(data.reply.as_ref(), "250 2.0.0 Ok: queued as {queue_id}"),
+        rset: c.reply(replies.rset.as_ref(), "250 2.0.0 Ok"),
+        noop: c.reply(replies.noop.as_ref(), "250 2.0.0 Ok"),
+        vrfy: c.reply(
+            replies.vrfy.as_ref(),
+            "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery",
+        ),
+        help: c.reply(
+            replies.help.as_ref(),
+            "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+        ),
+        quit: c.reply(replies.quit.as_ref(), "221 2.0.0 Bye"),
+        unknown: c.reply(
+            replies.unknown.as_ref(),
+            "500 5.5.2 Error: command not recognized",
+        ),
+        not_implemented: c.reply(
+            replies.not_implemented.as_ref(),
+            "502 5.5.1 Error: command not implemented",
+        ),
+        timeout: c.reply(
+            replies.timeout.as_ref(),
+            "421 4.4.2 {hostname} Error: timeout exceeded",
+        ),
+        shutdown: c.reply(
+            replies.shutdown.as_ref(),
+            "421 4.3.2 {hostname} Service shutting down",
+        ),
+    };
+    let rules: Vec<_> = file
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| c.rule(i, r))
+        .collect();
+    if !merged {
+        c.unreachable_rules(&rules, &file.rules);
+    }
+    let plan = Plan {
+        name: file.name.clone().unwrap_or_else(|| "unnamed".into()),
+        description: file.description.clone().unwrap_or_default(),
+        hostname: file
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "mx.example.test".into()),
+        banner: c.reply(banner.reply.as_ref(), "220 {hostname} ESMTP smtp-harness"),
+        banner_delay: Checker::duration(banner.delay.as_ref()),
+        banner_close: banner.then == Some(Then::Close),
+        banner_mask: banner.mask,
+        ehlo_mask_except: ehlo.mask_except.clone(),
+        ehlo_greeting: match &ehlo.greeting {
+            Some(g) => c.template(g),
+            None => Template::parse("{hostname}").expect("built-in greeting parses"),
+        },
+        ehlo_keywords,
+        replies,
+        data_delay: Checker::duration(data.delay.as_ref()),
+        limits,
+        rules,
+    };
+    if c.problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(c.problems)
+    }
+}

@@ -1,0 +1,153 @@
+//! Scenarios: what the fake server does, as plain data.
+//!
+//! `model` is the YAML as written, `compile` checks it and builds the
+//! [`Plan`] the session runs, `load` reads files and follows `extends:`,
+//! `builder` writes scenarios in Rust. A [`Scenario`] is cheap to clone and
+//! shared by every session of a server.
+
+mod builder;
+pub mod bundled;
+pub mod compile;
+pub mod load;
+pub mod model;
+pub mod problem;
+pub mod template;
+
+pub use builder::{Rule, ScenarioBuilder};
+pub use compile::Plan;
+pub use load::Origin;
+pub use problem::{Problem, ScenarioError};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// A checked scenario, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    plan: Arc<Plan>,
+}
+
+impl Scenario {
+    /// A bundled scenario by name (`smtp-harness scenarios` lists them).
+    ///
+    /// ```
+    /// let s = smtp_harness::Scenario::bundled("exchange-2003").unwrap();
+    /// assert_eq!(s.name(), "exchange-2003");
+    /// ```
+    pub fn bundled(name: &str) -> Result<Scenario, ScenarioError> {
+        let text = bundled::text(name).ok_or_else(|| {
+            Problem::file(
+                name,
+                format!(
+                    "no bundled scenario named {name:?}; expected one of {}",
+                    bundled::names().join(", ")
+                ),
+            )
+        })?;
+        Self::load(text, Origin::Bundled(name.to_string()), None)
+    }
+
+    /// A scenario from YAML text; `extends:` may name bundled scenarios.
+    ///
+    /// ```
+    /// let s = smtp_harness::Scenario::from_yaml("banner: {reply: '220 hi'}").unwrap();
+    /// assert_eq!(s.plan().banner.code, 220);
+    /// let err = smtp_harness::Scenario::from_yaml("banner: {replly: x}").unwrap_err();
+    /// assert!(err.to_string().starts_with("<inline>:1:10: unknown field `replly`"));
+    /// ```
+    pub fn from_yaml(text: &str) -> Result<Scenario, ScenarioError> {
+        Self::load(text, Origin::Inline, None)
+    }
+
+    /// A scenario file; relative `extends:` paths resolve against its
+    /// directory and may not leave it.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let text = std::fs::read(path)
+            .map_err(|e| Problem::file(&path.display().to_string(), format!("cannot read: {e}")))?;
+        let text = String::from_utf8(text).map_err(|e| {
+            Problem::file(&path.display().to_string(), format!("not UTF-8 text: {e}"))
+        })?;
+        let root = path.parent().map(Path::to_path_buf);
+        Self::load(&text, Origin::File(path.to_path_buf()), root.as_deref())
+    }
+
+    /// A bundled name or a path: what the CLI accepts.
+    pub fn resolve(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if bundled::text(name_or_path).is_some() && !Path::new(name_or_path).exists() {
+            Self::bundled(name_or_path)
+        } else {
+            Self::from_file(name_or_path)
+        }
+    }
+
+    /// Start writing a scenario in Rust.
+    pub fn builder() -> ScenarioBuilder {
+        ScenarioBuilder::default()
+    }
+
+    fn load(text: &str, origin: Origin, root: Option<&Path>) -> Result<Scenario, ScenarioError> {
+        let name = origin.display();
+        let file = load::load_chain(text, origin.clone(), root)?;
+        let mut plan =
+            compile::compile(&file, &name, true).map_err(|problems| ScenarioError { problems })?;
+        if file.name.is_none()
+            && let Origin::Bundled(n) = &origin
+        {
+            plan.name = n.clone();
+        }
+        Ok(Scenario {
+            plan: Arc::new(plan),
+        })
+    }
+
+    pub(crate) fn from_file_model(
+        file: model::ScenarioFile,
+        source: &str,
+    ) -> Result<Scenario, ScenarioError> {
+        compile::compile(&file, source, false).map_err(|problems| ScenarioError { problems })?;
+        let file = match file.extends.as_ref().map(|e| e.value.clone()) {
+            Some(parent) => {
+                let parent = bundled::text(&parent).ok_or_else(|| {
+                    Problem::file(
+                        source,
+                        format!(
+                            "unknown bundled scenario {parent:?}; expected one of {}",
+                            bundled::names().join(", ")
+                        ),
+                    )
+                })?;
+                let parent = load::load_chain(parent, Origin::Bundled(source.to_string()), None)?;
+                load::merge(file, parent)
+            }
+            None => file,
+        };
+        let plan =
+            compile::compile(&file, source, true).map_err(|problems| ScenarioError { problems })?;
+        Ok(Scenario {
+            plan: Arc::new(plan),
+        })
+    }
+
+    /// The scenario's name.
+    pub fn name(&self) -> &str {
+        &self.plan.name
+    }
+
+    /// The compiled plan the session engine runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub(crate) fn plan_arc(&self) -> Arc<Plan> {
+        Arc::clone(&self.plan)
+    }
+}
+
+impl Default for Scenario {
+    /// A plain, correct ESMTP server that accepts all mail.
+    fn default() -> Self {
+        Self::from_file_model(model::ScenarioFile::default(), "<default>")
+            .expect("the empty scenario compiles")
+    }
+}

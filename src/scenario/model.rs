@@ -1,0 +1,293 @@
+//! The scenario file as plain data: exactly what a YAML scenario can say.
+//!
+//! These types are deserialized by serde-saphyr and nothing else; checking
+//! them (regexes, reply codes, impossible rules) is `validate.rs`, and turning
+//! them into something fast to run is `compile.rs`. Every field is optional so
+//! a scenario states only what differs from a correct RFC 5321 server, and so
+//! `extends:` can merge field by field.
+
+use serde::de::{self, Deserializer, IntoDeserializer};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Short name, shown by `smtp-harness scenarios`.
+    pub name: Option<String>,
+    /// One line saying what the scenario reproduces.
+    pub description: Option<String>,
+    /// A bundled scenario name, or a path relative to this file, to start from.
+    pub extends: Option<Spanned<String>>,
+    /// The server's host name, used by `{hostname}` (default `mx.example.test`).
+    pub hostname: Option<String>,
+    /// The greeting.
+    pub banner: Option<BannerSpec>,
+    /// The EHLO reply.
+    pub ehlo: Option<EhloSpec>,
+    /// The HELO reply.
+    pub helo: Option<ReplyOnly>,
+    /// Texts of the built-in replies.
+    pub replies: Option<RepliesSpec>,
+    /// What happens at the end of DATA.
+    pub data: Option<DataSpec>,
+    /// Bounds on what a client may send.
+    pub limits: Option<LimitsSpec>,
+    /// Ordered overrides; the first match wins.
+    #[serde(default)]
+    pub rules: Vec<Spanned<RuleSpec>>,
+}
+
+/// `banner:` — the 220 greeting, or a refusal.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BannerSpec {
+    /// The greeting; any code other than 220 refuses service (RFC 5321 3.1).
+    pub reply: Option<Spanned<ReplyText>>,
+    /// Wait this long before greeting.
+    pub delay: Option<Spanned<DurationSpec>>,
+    /// `close` to hang up right after the banner.
+    pub then: Option<Then>,
+    /// Deface the greeting as a firewall does: `pix` or `all`.
+    pub mask: Option<crate::protocol::mask::BannerMask>,
+}
+
+/// `ehlo:` — greeting line and keywords.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EhloSpec {
+    /// The first line of the 250 reply, without the code.
+    pub greeting: Option<Spanned<String>>,
+    /// The keywords, one per line, in order (`SIZE 37748736`, `PIPELINING` …).
+    pub keywords: Option<Vec<Spanned<String>>>,
+    /// Overwrite every keyword not named here with X's, as ASA does.
+    pub mask_except: Option<Vec<String>>,
+}
+
+/// A section that only sets a reply (`helo:`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyOnly {
+    /// The reply.
+    pub reply: Option<Spanned<ReplyText>>,
+}
+
+/// `replies:` — texts of the built-in replies, for servers whose wording
+/// matters (Exchange's `250 2.1.0 Sender OK`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepliesSpec {
+    /// MAIL accepted.
+    pub mail_ok: Option<Spanned<ReplyText>>,
+    /// RCPT accepted.
+    pub rcpt_ok: Option<Spanned<ReplyText>>,
+    /// DATA accepted, send the message.
+    pub data_start: Option<Spanned<ReplyText>>,
+    /// RSET.
+    pub rset: Option<Spanned<ReplyText>>,
+    /// NOOP.
+    pub noop: Option<Spanned<ReplyText>>,
+    /// VRFY with an argument.
+    pub vrfy: Option<Spanned<ReplyText>>,
+    /// HELP.
+    pub help: Option<Spanned<ReplyText>>,
+    /// QUIT.
+    pub quit: Option<Spanned<ReplyText>>,
+    /// An unknown verb.
+    pub unknown: Option<Spanned<ReplyText>>,
+    /// A known verb this server does not implement (EXPN, ETRN, TURN …).
+    pub not_implemented: Option<Spanned<ReplyText>>,
+    /// The client was idle longer than `limits.idle_timeout`.
+    pub timeout: Option<Spanned<ReplyText>>,
+    /// The server is shutting down.
+    pub shutdown: Option<Spanned<ReplyText>>,
+}
+
+/// `data:` — the end of a message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// The reply after `.` (default `250 2.0.0 Ok: queued as {queue_id}`);
+    /// a 4xx/5xx reply means the message is not stored.
+    pub reply: Option<Spanned<ReplyText>>,
+    /// Wait this long before that reply.
+    pub delay: Option<Spanned<DurationSpec>>,
+}
+
+/// `limits:` — every read is bounded; each bound has its RFC reply.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Command line length in octets including CRLF (RFC 5321: 512).
+    pub command_line: Option<Spanned<usize>>,
+    /// Message text line length in octets including CRLF (RFC 5321: 1000).
+    pub text_line: Option<Spanned<usize>>,
+    /// Recipients per message (RFC 5321: at least 100).
+    pub recipients: Option<Spanned<usize>>,
+    /// Message size in octets, also advertised as `SIZE`.
+    pub message_size: Option<Spanned<usize>>,
+    /// How long the server waits for the client (RFC 5321: 5 minutes).
+    pub idle_timeout: Option<Spanned<DurationSpec>>,
+}
+
+/// A session state a rule can be limited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateName {
+    /// Before HELO/EHLO.
+    Connected,
+    /// After HELO/EHLO, no transaction.
+    Greeted,
+    /// After MAIL, before any accepted RCPT.
+    Mail,
+    /// At least one RCPT accepted.
+    Rcpt,
+}
+
+/// What happens after a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Then {
+    /// Go on reading commands (the default).
+    Continue,
+    /// Close the connection (after the reply, if there is one).
+    Close,
+    /// Forget the transaction, as RSET does.
+    Reset,
+}
+
+/// One entry of `rules:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// A name for transcripts and errors.
+    pub name: Option<String>,
+    /// The verb or verbs this rule answers.
+    pub verb: Option<Spanned<OneOrMany<String>>>,
+    /// Answer every verb except these (an allow-list filter, as PIX does).
+    pub except: Option<Spanned<OneOrMany<String>>>,
+    /// A regex the arguments must match (after the verb and its spaces).
+    pub args: Option<Spanned<String>>,
+    /// Only in these session states.
+    pub state: Option<Spanned<OneOrMany<StateName>>>,
+    /// Only the Nth time this rule's other conditions match in a session (1-based).
+    pub nth: Option<Spanned<u32>>,
+    /// Only the first N times this rule's other conditions match in a session.
+    pub times: Option<Spanned<u32>>,
+    /// Only in the Nth session the server accepts (1-based).
+    pub session: Option<Spanned<u64>>,
+    /// The reply to send.
+    pub reply: Option<Spanned<ReplyText>>,
+    /// Wait this long before replying.
+    pub delay: Option<Spanned<DurationSpec>>,
+    /// What to do after the reply.
+    pub then: Option<Then>,
+}
+
+/// A reply as written in a scenario: `"550 5.1.1 User unknown"`, a list of
+/// lines (`["250-first", "250 last"]`), or a block with one line per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyText(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for ReplyText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let lines: OneOrMany<String> = OneOrMany::deserialize(d)?;
+        let lines = lines
+            .0
+            .iter()
+            .flat_map(|l| l.trim_end_matches('\n').split('\n'))
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .collect();
+        Ok(ReplyText(lines))
+    }
+}
+
+/// A value that may be written as one item or as a list of items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for Visit<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                T::deserialize(s.into_deserializer()).map(|v| OneOrMany(vec![v]))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                // `reply: 250` is a reply with a code and no text.
+                self.visit_str(&n.to_string())
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(Visit(PhantomData))
+    }
+}
+
+/// A duration: `250ms`, `2s`, `1.5s`, `5m`, `1h`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSpec(pub Duration);
+
+impl DurationSpec {
+    /// Parse the text form.
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("expected a duration like 250ms, 2s or 5m, found {s:?}"))?;
+        let secs = match unit.trim() {
+            "ms" => value / 1000.0,
+            "" | "s" => value,
+            "m" | "min" => value * 60.0,
+            "h" => value * 3600.0,
+            other => {
+                return Err(format!(
+                    "unknown duration unit {other:?} in {s:?}; use ms, s, m or h"
+                ));
+            }
+        };
+        if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
+            return Err(format!("duration {s:?} is outside 0s..24h"));
+        }
+        Ok(Duration::from_secs_f64(secs))
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl de::Visitor<'_> for Visit {
+            type Value = DurationSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration like 250ms, 2s or 5m")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<DurationSpec, E> {
+                DurationSpec::parse(s).map(DurationSpec).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<DurationSpec, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<DurationSpec, E> {
+                self.visit_str(&n.to_string())
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}

@@ -1,0 +1,92 @@
+//! The built-in behaviour: a correct RFC 5321 server. Only the reply is
+//! decided here; `Session::effect` applies what the reply means.
+
+use super::Session;
+use crate::protocol::address::{PathError, parse_path};
+use crate::protocol::{Command, Reply, Verb, mask};
+use crate::scenario::model::StateName;
+
+pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
+    let plan = s.plan();
+    let r = &plan.replies;
+    match cmd.verb {
+        Verb::Helo | Verb::Ehlo if cmd.args.is_empty() => {
+            Reply::new(501, format!("5.5.4 Syntax: {} hostname", cmd.verb))
+        }
+        Verb::Helo => s.render(&r.helo),
+        Verb::Ehlo => {
+            let vars = s.vars();
+            let keywords: Vec<String> =
+                plan.ehlo_keywords.iter().map(|k| k.render(&vars)).collect();
+            let keywords = match &plan.ehlo_mask_except {
+                Some(allowed) => mask::mask_keywords(&keywords, allowed),
+                None => keywords,
+            };
+            let mut lines = Vec::with_capacity(keywords.len() + 1);
+            lines.push(plan.ehlo_greeting.render(&vars));
+            lines.extend(keywords);
+            Reply::multi(250, lines)
+        }
+        Verb::Mail => mail(s, cmd),
+        Verb::Rcpt => rcpt(s, cmd),
+        Verb::Data if !cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: DATA"),
+        Verb::Data => match s.state() {
+            StateName::Rcpt => s.render(&r.data_start),
+            StateName::Mail => Reply::new(503, "5.5.1 Error: need RCPT command"),
+            _ => Reply::new(503, "5.5.1 Error: need MAIL command"),
+        },
+        Verb::Rset => s.render(&r.rset),
+        Verb::Noop => s.render(&r.noop),
+        Verb::Quit => s.render(&r.quit),
+        Verb::Vrfy if cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: VRFY address"),
+        Verb::Vrfy => s.render(&r.vrfy),
+        Verb::Help => s.render(&r.help),
+        Verb::Expn | Verb::Etrn | Verb::Starttls | Verb::Auth | Verb::Bdat | Verb::Xclient => {
+            s.render(&r.not_implemented)
+        }
+        Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
+        Verb::Other(_) => s.render(&r.unknown),
+    }
+}
+
+fn mail(s: &Session, cmd: &Command) -> Reply {
+    match s.state() {
+        StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
+        StateName::Mail | StateName::Rcpt => {
+            return Reply::new(503, "5.5.1 Error: nested MAIL command");
+        }
+        StateName::Greeted => {}
+    }
+    let path = match parse_path(&cmd.args, "FROM") {
+        Ok(p) => p,
+        Err(PathError::TooLong) => return Reply::new(501, "5.1.7 Error: sender address too long"),
+        Err(_) => return Reply::new(501, "5.5.4 Syntax: MAIL FROM:<address>"),
+    };
+    if let Some(size) = path.param("SIZE") {
+        match size.parse::<u64>() {
+            Ok(n) if n > s.plan().limits.message_size as u64 => {
+                return Reply::new(552, "5.3.4 Message size exceeds fixed limit");
+            }
+            Ok(_) => {}
+            Err(_) => return Reply::new(501, "5.5.4 Bad message size syntax"),
+        }
+    }
+    s.render(&s.plan().replies.mail_ok)
+}
+
+fn rcpt(s: &Session, cmd: &Command) -> Reply {
+    if !matches!(s.state(), StateName::Mail | StateName::Rcpt) {
+        return Reply::new(503, "5.5.1 Error: need MAIL command");
+    }
+    match parse_path(&cmd.args, "TO") {
+        Ok(p) if !p.mailbox.is_empty() => {}
+        Err(PathError::TooLong) => {
+            return Reply::new(501, "5.1.3 Error: recipient address too long");
+        }
+        _ => return Reply::new(501, "5.5.4 Syntax: RCPT TO:<address>"),
+    }
+    if s.rcpts.len() >= s.plan().limits.recipients {
+        return Reply::new(452, "4.5.3 Error: too many recipients");
+    }
+    s.render(&s.plan().replies.rcpt_ok)
+}

@@ -1,0 +1,334 @@
+//! The per-connection SMTP state machine, driven by a scenario.
+//!
+//! It is sans-I/O: the server (or a fuzz target, or a unit test) feeds it
+//! command lines and finished messages and gets back an [`Outcome`] — what to
+//! send, after how long, and what to read next. That keeps every protocol
+//! decision here, testable without sockets, and lets TLS, faults and the
+//! proxy plug in around it without touching it.
+//!
+//! Rules are tried first; the first match gives the reply. Otherwise the
+//! built-in RFC 5321 behaviour answers. Either way the *reply code* decides
+//! what happens to the session (a 250 to MAIL starts a transaction, a 354 to
+//! DATA starts the message, a 421 closes), exactly as a client reads it.
+
+mod builtin;
+mod vars;
+
+use crate::message::{Message, Recipient};
+use crate::protocol::address::parse_path;
+use crate::protocol::codec::DataBody;
+use crate::protocol::{Command, Reply, Verb};
+use crate::scenario::Plan;
+use crate::scenario::compile::CompiledRule;
+use crate::scenario::model::{StateName, Then};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use vars::SessionVars;
+
+/// Who is on the other end.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionInfo {
+    /// 1-based, in accept order.
+    pub id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Our address.
+    pub local: SocketAddr,
+}
+
+/// What the I/O layer reads after sending the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Another command line.
+    Command,
+    /// Message content up to `.CRLF`.
+    Data,
+    /// Nothing: close the connection.
+    Close,
+}
+
+/// The session's answer to one input.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Send this (nothing for a silent hang-up).
+    pub reply: Option<Reply>,
+    /// After waiting this long.
+    pub delay: Duration,
+    /// Then read this.
+    pub next: Next,
+    /// The rule that answered, if one did.
+    pub rule: Option<String>,
+    /// A message accepted by this step.
+    pub message: Option<Message>,
+}
+
+impl Outcome {
+    fn reply(reply: Reply) -> Outcome {
+        Outcome {
+            reply: Some(reply),
+            delay: Duration::ZERO,
+            next: Next::Command,
+            rule: None,
+            message: None,
+        }
+    }
+}
+
+/// One SMTP session.
+#[derive(Debug)]
+pub struct Session {
+    plan: Arc<Plan>,
+    info: SessionInfo,
+    state: StateName,
+    refused: bool,
+    helo: Option<String>,
+    mail_from: Option<String>,
+    rcpts: Vec<String>,
+    hits: Vec<u32>,
+    accepted: u32,
+    queue_id: String,
+}
+
+impl Session {
+    /// A session for a new connection.
+    pub fn new(plan: Arc<Plan>, info: SessionInfo) -> Session {
+        let hits = vec![0; plan.rules.len()];
+        Session {
+            plan,
+            info,
+            state: StateName::Connected,
+            refused: false,
+            helo: None,
+            mail_from: None,
+            rcpts: Vec::new(),
+            hits,
+            accepted: 0,
+            queue_id: String::new(),
+        }
+    }
+
+    /// The scenario this session runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The current state.
+    pub fn state(&self) -> StateName {
+        self.state
+    }
+
+    fn vars(&self) -> SessionVars<'_> {
+        SessionVars {
+            plan: &self.plan,
+            info: &self.info,
+            helo: self.helo.as_deref(),
+            queue_id: &self.queue_id,
+        }
+    }
+
+    fn render(&self, t: &crate::scenario::compile::ReplyTemplate) -> Reply {
+        t.render(&self.vars())
+    }
+
+    /// The greeting. A code other than 220 refuses service: every command but
+    /// QUIT then gets 503 (RFC 5321 3.1).
+    pub fn greeting(&mut self) -> Outcome {
+        let mut reply = self.render(&self.plan.banner);
+        if let Some(mask) = self.plan.banner_mask {
+            for line in &mut reply.lines {
+                *line = crate::protocol::mask::mask_banner_text(line, mask);
+            }
+        }
+        self.refused = reply.code != 220;
+        Outcome {
+            delay: self.plan.banner_delay,
+            next: if self.plan.banner_close || reply.code == 421 {
+                Next::Close
+            } else {
+                Next::Command
+            },
+            ..Outcome::reply(reply)
+        }
+    }
+
+    /// Answer one command line (without its line ending).
+    pub fn command(&mut self, line: &[u8]) -> Outcome {
+        let cmd = Command::parse(line);
+        if let Some(i) = self.match_rule(&cmd) {
+            return self.apply_rule(i, &cmd);
+        }
+        let reply = if self.refused {
+            match cmd.verb {
+                Verb::Quit => self.render(&self.plan.replies.quit),
+                _ => Reply::new(503, "5.5.1 Error: no SMTP service here, only QUIT"),
+            }
+        } else if Command::is_garbage(line) {
+            Reply::new(500, "5.5.2 Error: bad syntax")
+        } else {
+            builtin::reply(self, &cmd)
+        };
+        let next = self.effect(&cmd, &reply);
+        Outcome {
+            next,
+            ..Outcome::reply(reply)
+        }
+    }
+
+    /// A command line longer than `limits.command_line` was discarded.
+    pub fn line_too_long(&mut self) -> Outcome {
+        Outcome::reply(Reply::new(500, "5.5.2 Error: line too long"))
+    }
+
+    /// The message ended (`.CRLF` arrived).
+    pub fn data_done(&mut self, body: DataBody) -> Outcome {
+        let reply = if body.too_big {
+            Reply::new(552, "5.3.4 Error: message file too big")
+        } else if body.line_too_long {
+            Reply::new(500, "5.5.2 Error: message line too long")
+        } else {
+            self.accepted += 1;
+            self.queue_id = format!(
+                "{:06X}{:04X}",
+                self.info.id & 0xFF_FFFF,
+                self.accepted & 0xFFFF
+            );
+            self.render(&self.plan.replies.data_ok)
+        };
+        let message = (reply.class() == 2).then(|| Message {
+            session: self.info.id,
+            queue_id: self.queue_id.clone(),
+            peer: self.info.peer,
+            helo: self.helo.clone(),
+            mail_from: self.mail_from.clone().unwrap_or_default(),
+            recipients: self
+                .rcpts
+                .iter()
+                .map(|r| Recipient {
+                    original: r.clone(),
+                    delivered_to: r.clone(),
+                })
+                .collect(),
+            data: body.bytes,
+            received_at: SystemTime::now(),
+        });
+        self.reset_transaction();
+        Outcome {
+            delay: self.plan.data_delay,
+            message,
+            next: if reply.code == 421 {
+                Next::Close
+            } else {
+                Next::Command
+            },
+            ..Outcome::reply(reply)
+        }
+    }
+
+    /// What to send when the client was idle too long (then close).
+    pub fn timeout_reply(&self) -> Reply {
+        self.render(&self.plan.replies.timeout)
+    }
+
+    /// What to send when the server shuts down (then close).
+    pub fn shutdown_reply(&self) -> Reply {
+        self.render(&self.plan.replies.shutdown)
+    }
+
+    fn match_rule(&mut self, cmd: &Command) -> Option<usize> {
+        let verb = cmd.verb.as_str();
+        for (i, rule) in self.plan.rules.iter().enumerate() {
+            if !self.rule_applies(rule, verb, &cmd.args) {
+                continue;
+            }
+            // Counted only when everything but the count matches, so
+            // `nth: 2` means "the second such command".
+            self.hits[i] += 1;
+            let n = self.hits[i];
+            if rule.nth.is_some_and(|nth| nth != n) || rule.times.is_some_and(|t| n > t) {
+                continue;
+            }
+            return Some(i);
+        }
+        None
+    }
+
+    fn rule_applies(&self, rule: &CompiledRule, verb: &str, args: &str) -> bool {
+        rule.verbs.matches(verb)
+            && rule.session.is_none_or(|s| s == self.info.id)
+            && rule.states.as_ref().is_none_or(|s| s.contains(&self.state))
+            && rule.args.as_ref().is_none_or(|re| re.is_match(args))
+    }
+
+    fn apply_rule(&mut self, i: usize, cmd: &Command) -> Outcome {
+        let rule = &self.plan.rules[i];
+        let reply = rule.reply.as_ref().map(|t| self.render(t));
+        let (delay, then, label) = (rule.delay, rule.then, rule.label.clone());
+        let mut next = match &reply {
+            Some(r) => self.effect(cmd, r),
+            None => Next::Close,
+        };
+        match then {
+            Then::Close => next = Next::Close,
+            Then::Reset => {
+                self.reset_transaction();
+                next = Next::Command;
+            }
+            Then::Continue => {}
+        }
+        Outcome {
+            reply,
+            delay,
+            next,
+            rule: Some(label),
+            message: None,
+        }
+    }
+
+    /// Apply what `reply` means for `cmd` to the session state.
+    fn effect(&mut self, cmd: &Command, reply: &Reply) -> Next {
+        if reply.code == 421 {
+            return Next::Close;
+        }
+        let positive = reply.class() == 2;
+        match cmd.verb {
+            Verb::Helo | Verb::Ehlo if positive => {
+                self.reset_transaction();
+                self.helo = Some(cmd.args.clone());
+                self.state = StateName::Greeted;
+            }
+            Verb::Mail if positive => {
+                self.rcpts.clear();
+                self.mail_from = Some(mailbox_or_raw(&cmd.args, "FROM"));
+                self.state = StateName::Mail;
+            }
+            Verb::Rcpt if positive => {
+                self.rcpts.push(mailbox_or_raw(&cmd.args, "TO"));
+                self.state = StateName::Rcpt;
+            }
+            Verb::Data if reply.class() == 3 => return Next::Data,
+            Verb::Rset if positive => self.reset_transaction(),
+            Verb::Quit if positive => return Next::Close,
+            _ => {}
+        }
+        Next::Command
+    }
+
+    fn reset_transaction(&mut self) {
+        self.mail_from = None;
+        self.rcpts.clear();
+        self.state = if self.helo.is_some() {
+            StateName::Greeted
+        } else {
+            StateName::Connected
+        };
+    }
+}
+
+/// A rule may accept a malformed MAIL/RCPT; record what was sent then.
+fn mailbox_or_raw(args: &str, keyword: &str) -> String {
+    parse_path(args, keyword).map_or_else(|_| args.to_string(), |p| p.mailbox)
+}
+
+#[cfg(test)]
+mod tests;

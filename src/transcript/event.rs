@@ -1,0 +1,148 @@
+//! What happened in a session, one event at a time.
+//!
+//! One model serves the fake server and the proxy: every event says which
+//! *leg* it happened on (`client`: between the client and us; `upstream`:
+//! between the proxy and the real server), and replies say who produced them.
+
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+use std::net::SocketAddr;
+
+/// Which connection an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    /// The client's connection to the harness.
+    Client,
+    /// The proxy's connection to the upstream server.
+    Upstream,
+}
+
+/// Who ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closer {
+    /// The client closed or vanished.
+    Client,
+    /// The server (or proxy) closed, by scenario or after QUIT.
+    Server,
+    /// The upstream server closed (proxy).
+    Upstream,
+    /// The client was idle too long.
+    Timeout,
+    /// The harness is shutting down.
+    Shutdown,
+    /// A socket error.
+    Error,
+}
+
+/// A byte string shown as text; kept exact in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wire(pub Bytes);
+
+impl Wire {
+    /// Lossy UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+}
+
+impl Serialize for Wire {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A client connected.
+    Connect {
+        /// Client address.
+        peer: SocketAddr,
+        /// Our address.
+        local: SocketAddr,
+        /// Wall-clock start, Unix milliseconds.
+        unix_ms: u64,
+    },
+    /// A command line (client → server direction on `leg`).
+    Command {
+        /// Where.
+        leg: Leg,
+        /// The line without its ending, exactly as sent.
+        line: Wire,
+        /// The line ended in a bare LF instead of CRLF.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        bare_lf: bool,
+    },
+    /// A reply (server → client direction on `leg`).
+    Reply {
+        /// Where.
+        leg: Leg,
+        /// The reply code.
+        code: u16,
+        /// The wire lines without CRLF (`250-SIZE 100`, `250 OK`).
+        lines: Vec<String>,
+        /// The scenario rule that produced it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// What the upstream sent before the proxy changed it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        original: Option<Vec<String>>,
+    },
+    /// Message content ended with `.CRLF`.
+    Data {
+        /// Where.
+        leg: Leg,
+        /// Unstuffed size in octets.
+        size: usize,
+        /// Some line ended in a bare LF.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        bare_lf: bool,
+    },
+    /// A message was accepted and stored.
+    Message {
+        /// Its id.
+        queue_id: String,
+        /// Reverse path.
+        from: String,
+        /// Recipients.
+        to: Vec<String>,
+        /// Size in octets.
+        size: usize,
+    },
+    /// Something worth knowing that is not on the wire (a limit hit, a delay).
+    Note {
+        /// What.
+        text: String,
+    },
+    /// The session ended normally.
+    Close {
+        /// Who ended it.
+        by: Closer,
+    },
+    /// The session ended in the middle of something: nothing received is lost.
+    Abort {
+        /// Who ended it.
+        by: Closer,
+        /// What was in progress: `line` or `data`.
+        during: String,
+        /// What had arrived of it.
+        partial: Wire,
+        /// How many octets had arrived (more than `partial` for discarded lines).
+        received: usize,
+    },
+}
+
+/// One event with its place in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Session id.
+    pub session: u64,
+    /// Microseconds since the server started (monotonic).
+    pub at_us: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}

@@ -1,0 +1,157 @@
+//! The transcript: every session, every event, in order.
+//!
+//! The I/O layers record through a [`SessionLog`]; live [`Sink`]s (the
+//! swaks-style terminal view, JSON Lines) see each event as it happens, and
+//! the [`Recorder`] keeps finished and running sessions for the test API.
+
+mod event;
+mod recorder;
+mod render;
+mod sink;
+
+pub use event::{Closer, Event, EventKind, Leg, Wire};
+pub use recorder::{Recorder, Retention, SessionLog};
+pub use render::{render_event, render_session};
+pub use sink::{JsonLinesSink, Sink, TextSink};
+
+use serde::Serialize;
+
+/// One session's events.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionRecord {
+    /// Session id (1-based, accept order).
+    pub id: u64,
+    /// Its events, in order.
+    pub events: Vec<Event>,
+    /// It has ended.
+    pub ended: bool,
+    /// It ended in the middle of a line or a message.
+    pub aborted: bool,
+}
+
+impl SessionRecord {
+    /// The command lines the client sent on the client leg, as text.
+    pub fn commands(&self) -> Vec<String> {
+        self.lines_on(Leg::Client)
+    }
+
+    /// The command lines sent on `leg`.
+    pub fn lines_on(&self, leg: Leg) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Command { leg: l, line, .. } if *l == leg => Some(line.text()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The reply codes sent on `leg`, in order.
+    pub fn reply_codes_on(&self, leg: Leg) -> Vec<u16> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Reply { leg: l, code, .. } if *l == leg => Some(*code),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The replies sent to the client, each as its wire lines.
+    pub fn replies(&self) -> Vec<Vec<String>> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Reply {
+                    leg: Leg::Client,
+                    lines,
+                    ..
+                } => Some(lines.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How the session ended, if it has.
+    pub fn closed_by(&self) -> Option<Closer> {
+        self.events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::Close { by } | EventKind::Abort { by, .. } => Some(*by),
+            _ => None,
+        })
+    }
+}
+
+/// A snapshot of all recorded sessions.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Transcript {
+    /// Sessions in id order.
+    pub sessions: Vec<SessionRecord>,
+}
+
+impl Transcript {
+    /// Did any client send a command starting with `prefix` (case-insensitive)?
+    /// `client_sent("EHLO")`, `client_sent("MAIL FROM:<a@b>")`.
+    pub fn client_sent(&self, prefix: &str) -> bool {
+        self.count_client_sent(prefix) > 0
+    }
+
+    /// How many client commands start with `prefix` (case-insensitive).
+    pub fn count_client_sent(&self, prefix: &str) -> usize {
+        self.sessions
+            .iter()
+            .flat_map(|s| s.commands())
+            .filter(|c| starts_with_ignore_case(c, prefix))
+            .count()
+    }
+
+    /// Did the upstream (proxy mode) receive a command starting with `prefix`?
+    pub fn upstream_received(&self, prefix: &str) -> bool {
+        self.sessions
+            .iter()
+            .flat_map(|s| s.lines_on(Leg::Upstream))
+            .any(|c| starts_with_ignore_case(&c, prefix))
+    }
+
+    /// Did the client get a reply with this code?
+    pub fn client_got(&self, code: u16) -> bool {
+        self.sessions
+            .iter()
+            .any(|s| s.reply_codes_on(Leg::Client).contains(&code))
+    }
+
+    /// All events of all sessions, in session order.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.sessions.iter().flat_map(|s| s.events.iter())
+    }
+
+    /// Sessions that ended in the middle of a line or message.
+    pub fn aborted(&self) -> Vec<&SessionRecord> {
+        self.sessions.iter().filter(|s| s.aborted).collect()
+    }
+
+    /// The whole transcript as swaks-style text (no colour).
+    pub fn to_text(&self) -> String {
+        self.sessions
+            .iter()
+            .map(|s| render_session(s, false))
+            .collect()
+    }
+
+    /// The whole transcript as JSON Lines, one event per line.
+    pub fn to_json_lines(&self) -> String {
+        let mut out = String::new();
+        for e in self.events() {
+            if let Ok(line) = serde_json::to_string(e) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len()
+        && text.is_char_boundary(prefix.len())
+        && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+}

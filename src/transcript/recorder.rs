@@ -1,0 +1,205 @@
+//! Where events go: live sinks first, then the in-memory store.
+
+use super::{Closer, Event, EventKind, SessionRecord, Sink, Transcript};
+use crate::message::Message;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// How many finished sessions and messages the recorder keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Everything (the test API: a test's sessions are few).
+    All,
+    /// The most recent N (a long-running `serve`).
+    Last(usize),
+}
+
+struct Inner {
+    epoch: Instant,
+    next_id: AtomicU64,
+    sessions: Mutex<VecDeque<Arc<Mutex<SessionRecord>>>>,
+    messages: Mutex<VecDeque<Message>>,
+    retention: Retention,
+    sinks: Vec<Arc<dyn Sink>>,
+    ended: watch::Sender<u64>,
+}
+
+/// Records sessions; cheap to clone, shared by the server and the test API.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("retention", &self.inner.retention)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a Vec half-updated in a
+    // way that matters to a transcript; keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Recorder {
+    /// A recorder with these live sinks.
+    pub fn new(retention: Retention, sinks: Vec<Arc<dyn Sink>>) -> Recorder {
+        Recorder {
+            inner: Arc::new(Inner {
+                epoch: Instant::now(),
+                next_id: AtomicU64::new(1),
+                sessions: Mutex::new(VecDeque::new()),
+                messages: Mutex::new(VecDeque::new()),
+                retention,
+                sinks,
+                ended: watch::channel(0).0,
+            }),
+        }
+    }
+
+    /// Begin a session: assigns its id and records the connect event.
+    pub fn start_session(&self, peer: SocketAddr, local: SocketAddr) -> SessionLog {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let record = Arc::new(Mutex::new(SessionRecord {
+            id,
+            ..SessionRecord::default()
+        }));
+        {
+            let mut sessions = lock(&self.inner.sessions);
+            sessions.push_back(Arc::clone(&record));
+            if let Retention::Last(n) = self.inner.retention {
+                while sessions.len() > n {
+                    sessions.pop_front();
+                }
+            }
+        }
+        let log = SessionLog {
+            id,
+            record,
+            inner: Arc::clone(&self.inner),
+            finished: false,
+        };
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        log.push(EventKind::Connect {
+            peer,
+            local,
+            unix_ms,
+        });
+        log
+    }
+
+    /// Store an accepted message.
+    pub fn add_message(&self, message: Message) {
+        let mut messages = lock(&self.inner.messages);
+        messages.push_back(message);
+        if let Retention::Last(n) = self.inner.retention {
+            while messages.len() > n {
+                messages.pop_front();
+            }
+        }
+    }
+
+    /// A snapshot of every kept session, running ones included.
+    pub fn transcript(&self) -> Transcript {
+        let sessions: Vec<_> = lock(&self.inner.sessions).iter().cloned().collect();
+        Transcript {
+            sessions: sessions.iter().map(|s| lock(s).clone()).collect(),
+        }
+    }
+
+    /// The kept messages, in acceptance order.
+    pub fn messages(&self) -> Vec<Message> {
+        lock(&self.inner.messages).iter().cloned().collect()
+    }
+
+    /// How many sessions have ended so far.
+    pub fn ended(&self) -> u64 {
+        *self.inner.ended.borrow()
+    }
+
+    /// Wait until at least `n` sessions have ended.
+    pub async fn wait_ended(&self, n: u64) {
+        let mut rx = self.inner.ended.subscribe();
+        let _ = rx.wait_for(|count| *count >= n).await;
+    }
+
+    /// Forget all kept sessions and messages.
+    pub fn clear(&self) {
+        lock(&self.inner.sessions).clear();
+        lock(&self.inner.messages).clear();
+    }
+
+    /// Flush the live sinks.
+    pub fn flush(&self) {
+        for sink in &self.inner.sinks {
+            sink.flush();
+        }
+    }
+}
+
+/// The handle one connection records through. Dropping it without
+/// [`SessionLog::close`] records an error close, so no session is left open.
+pub struct SessionLog {
+    id: u64,
+    record: Arc<Mutex<SessionRecord>>,
+    inner: Arc<Inner>,
+    finished: bool,
+}
+
+impl SessionLog {
+    /// The session id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Record one event.
+    pub fn push(&self, kind: EventKind) {
+        let event = Event {
+            session: self.id,
+            at_us: self.inner.epoch.elapsed().as_micros() as u64,
+            kind,
+        };
+        for sink in &self.inner.sinks {
+            sink.event(&event);
+        }
+        lock(&self.record).events.push(event);
+    }
+
+    /// Record the end of the session.
+    pub fn close(mut self, kind: EventKind) {
+        self.finish(kind);
+    }
+
+    fn finish(&mut self, kind: EventKind) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let aborted = matches!(kind, EventKind::Abort { .. });
+        self.push(kind);
+        {
+            let mut rec = lock(&self.record);
+            rec.ended = true;
+            rec.aborted = aborted;
+            for sink in &self.inner.sinks {
+                sink.session_end(&rec);
+            }
+        }
+        self.inner.ended.send_modify(|n| *n += 1);
+    }
+}
+
+impl Drop for SessionLog {
+    fn drop(&mut self) {
+        self.finish(EventKind::Close { by: Closer::Error });
+    }
+}
