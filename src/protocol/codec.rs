@@ -144,6 +144,8 @@ pub struct DataReader {
     at_line_start: bool,
     line_too_long: bool,
     bare_lf: bool,
+    // The CR of a CRLF may arrive in an earlier read than its LF.
+    last_was_cr: bool,
 }
 
 impl DataReader {
@@ -159,6 +161,7 @@ impl DataReader {
             at_line_start: true,
             line_too_long: false,
             bare_lf: false,
+            last_was_cr: false,
         }
     }
 
@@ -194,7 +197,11 @@ impl DataReader {
             let chunk = buf.split_to(take);
             self.line_len += take;
             if line_done {
-                if chunk.len() < 2 || chunk[chunk.len() - 2] != b'\r' {
+                let cr = match chunk.len() {
+                    1 => self.last_was_cr,
+                    n => chunk[n - 2] == b'\r',
+                };
+                if !cr {
                     self.bare_lf = true;
                 }
                 if self.line_len > self.text_line_limit {
@@ -203,6 +210,7 @@ impl DataReader {
                 self.line_len = 0;
             }
             self.at_line_start = line_done;
+            self.last_was_cr = chunk.last() == Some(&b'\r');
             self.store(&chunk);
         }
     }

@@ -1,1 +1,214 @@
+//! The state machine without sockets: feed lines, check replies and state.
 
+use super::*;
+use crate::protocol::codec::DataBody;
+use crate::scenario::Scenario;
+use bytes::Bytes;
+use rstest::rstest;
+
+fn session(yaml: &str) -> Session {
+    let scenario = Scenario::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
+    let addr: SocketAddr = "127.0.0.1:2525".parse().unwrap();
+    let info = SessionInfo {
+        id: 1,
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        local: addr,
+    };
+    let mut s = Session::new(scenario.plan_arc(), info);
+    let greeting = s.greeting();
+    assert!(greeting.reply.is_some());
+    s
+}
+
+fn code(s: &mut Session, line: &str) -> u16 {
+    s.command(line.as_bytes()).reply.map_or(0, |r| r.code)
+}
+
+fn body(text: &str) -> DataBody {
+    DataBody {
+        bytes: Bytes::from(text.to_string()),
+        size: text.len(),
+        too_big: false,
+        line_too_long: false,
+        bare_lf: false,
+    }
+}
+
+#[rstest]
+#[case(&["MAIL FROM:<a@b>"], 503)]
+#[case(&["EHLO x", "RCPT TO:<a@b>"], 503)]
+#[case(&["EHLO x", "DATA"], 503)]
+#[case(&["EHLO x", "MAIL FROM:<a@b>", "DATA"], 503)]
+#[case(&["EHLO x", "MAIL FROM:<a@b>", "MAIL FROM:<a@b>"], 503)]
+#[case(&["EHLO"], 501)]
+#[case(&["EHLO x", "MAIL FROM a@b"], 501)]
+#[case(&["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<>"], 501)]
+#[case(&["EHLO x", "MAIL FROM:<a@b> SIZE=99999999999"], 552)]
+#[case(&["EHLO x", "DATA extra"], 501)]
+#[case(&["VRFY"], 501)]
+#[case(&["VRFY postmaster"], 252)]
+#[case(&["EXPN list"], 502)]
+#[case(&["X-UNKNOWN"], 500)]
+#[case(&[""], 500)]
+#[case(&["HELP"], 214)]
+#[case(&["NOOP"], 250)]
+#[case(&["QUIT"], 221)]
+fn builtin_sequencing(#[case] lines: &[&str], #[case] last: u16) {
+    let mut s = session("{}");
+    let codes: Vec<u16> = lines.iter().map(|l| code(&mut s, l)).collect();
+    assert_eq!(*codes.last().unwrap(), last, "{lines:?} -> {codes:?}");
+}
+
+#[test]
+fn full_transaction_and_reset() {
+    let mut s = session("{}");
+    assert_eq!(code(&mut s, "EHLO client"), 250);
+    assert_eq!(code(&mut s, "MAIL FROM:<a@example.com>"), 250);
+    assert_eq!(code(&mut s, "RCPT TO:<b@example.com>"), 250);
+    let data = s.command(b"DATA");
+    assert_eq!(data.next, Next::Data);
+    let done = s.data_done(body("Subject: t\r\n\r\nhi\r\n"));
+    let msg = done.message.expect("stored");
+    assert_eq!(msg.mail_from, "a@example.com");
+    assert_eq!(msg.rcpt_to(), ["b@example.com"]);
+    assert!(done.reply.unwrap().lines[0].contains(&msg.queue_id));
+    assert_eq!(s.state(), StateName::Greeted);
+    assert_eq!(code(&mut s, "MAIL FROM:<c@example.com>"), 250);
+    assert_eq!(code(&mut s, "RSET"), 250);
+    assert_eq!(s.state(), StateName::Greeted);
+    assert_eq!(s.command(b"QUIT").next, Next::Close);
+}
+
+#[test]
+fn too_many_recipients_gets_452() {
+    let mut s = session("limits: {recipients: 2}");
+    code(&mut s, "HELO x");
+    code(&mut s, "MAIL FROM:<a@b>");
+    assert_eq!(code(&mut s, "RCPT TO:<1@b>"), 250);
+    assert_eq!(code(&mut s, "RCPT TO:<2@b>"), 250);
+    assert_eq!(code(&mut s, "RCPT TO:<3@b>"), 452);
+}
+
+#[test]
+fn oversized_and_long_line_messages_are_refused_not_stored() {
+    let mut s = session("{}");
+    for l in ["HELO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA"] {
+        code(&mut s, l);
+    }
+    let out = s.data_done(DataBody {
+        too_big: true,
+        ..body("x")
+    });
+    assert_eq!(out.reply.unwrap().code, 552);
+    assert!(out.message.is_none());
+}
+
+#[test]
+fn rules_match_by_verb_args_state_and_count() {
+    let mut s = session(
+        r#"
+rules:
+  - verb: RCPT
+    args: "(?i)<nobody@"
+    reply: "550 5.1.1 User unknown"
+  - verb: MAIL
+    nth: 2
+    reply: "451 4.3.0 try again"
+  - verb: NOOP
+    state: connected
+    reply: "250 early noop"
+  - verb: VRFY
+    times: 1
+    reply: "550 first only"
+"#,
+    );
+    assert_eq!(s.command(b"NOOP").reply.unwrap().lines[0], "early noop");
+    assert_eq!(code(&mut s, "VRFY x"), 550);
+    assert_eq!(code(&mut s, "VRFY x"), 252);
+    code(&mut s, "EHLO x");
+    assert_eq!(s.command(b"NOOP").reply.unwrap().lines[0], "2.0.0 Ok");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b>"), 250);
+    let out = s.command(b"RCPT TO:<Nobody@example.com>");
+    assert_eq!(out.reply.unwrap().code, 550);
+    assert_eq!(out.rule.as_deref(), Some("rule 1"));
+    // The rejected RCPT left no recipient, so DATA is still out of sequence.
+    assert_eq!(code(&mut s, "DATA"), 503);
+    code(&mut s, "RSET");
+    assert_eq!(code(&mut s, "MAIL FROM:<a@b>"), 451);
+    assert_eq!(
+        s.state(),
+        StateName::Greeted,
+        "a 4xx to MAIL starts no transaction"
+    );
+}
+
+#[test]
+fn reply_code_decides_the_effect_of_a_rule() {
+    let mut s = session(
+        r#"
+rules:
+  - verb: MAIL
+    reply: "250 2.1.0 anything goes"
+  - verb: QUIT
+    reply: "221 2.0.0 later"
+  - verb: RSET
+    reply: "250 ok"
+    then: close
+"#,
+    );
+    // The rule's 250 starts a transaction even before HELO.
+    assert_eq!(code(&mut s, "MAIL FROM:broken"), 250);
+    assert_eq!(s.state(), StateName::Mail);
+    assert_eq!(code(&mut s, "RCPT TO:<x@y>"), 250);
+    assert_eq!(s.command(b"RSET").next, Next::Close);
+}
+
+#[test]
+fn refused_banner_answers_503_until_quit() {
+    let scenario =
+        Scenario::from_yaml("banner: {reply: '554 5.3.2 No SMTP service here'}").unwrap();
+    let info = SessionInfo {
+        id: 1,
+        peer: "127.0.0.1:1".parse().unwrap(),
+        local: "127.0.0.1:2".parse().unwrap(),
+    };
+    let mut s = Session::new(scenario.plan_arc(), info);
+    assert_eq!(s.greeting().reply.unwrap().code, 554);
+    assert_eq!(code(&mut s, "EHLO x"), 503);
+    assert_eq!(s.command(b"QUIT").next, Next::Close);
+}
+
+#[test]
+fn session_rule_only_in_that_session() {
+    let yaml = "rules: [{verb: HELO, session: 2, reply: '421 4.7.0 go away'}]";
+    let mut first = session(yaml);
+    assert_eq!(code(&mut first, "HELO x"), 250);
+    let scenario = Scenario::from_yaml(yaml).unwrap();
+    let info = SessionInfo {
+        id: 2,
+        peer: "127.0.0.1:1".parse().unwrap(),
+        local: "127.0.0.1:2".parse().unwrap(),
+    };
+    let mut second = Session::new(scenario.plan_arc(), info);
+    second.greeting();
+    let out = second.command(b"HELO x");
+    assert_eq!((out.reply.unwrap().code, out.next), (421, Next::Close));
+}
+
+#[test]
+fn ehlo_renders_keywords_and_placeholders() {
+    let mut s = session("hostname: mx.test\nlimits: {message_size: 1000}");
+    let reply = s.command(b"EHLO client").reply.unwrap();
+    assert_eq!(reply.lines[0], "mx.test");
+    assert!(reply.lines.contains(&"SIZE 1000".to_string()), "{reply:?}");
+    assert!(reply.lines.contains(&"PIPELINING".to_string()));
+}
+
+#[test]
+fn garbage_lines_get_500_and_do_not_change_state() {
+    let mut s = session("{}");
+    code(&mut s, "HELO x");
+    assert_eq!(code(&mut s, "MAIL\0 FROM:<a@b>"), 500);
+    assert_eq!(s.command(&[0xff, 0xfe, b'x']).reply.unwrap().code, 500);
+    assert_eq!(s.state(), StateName::Greeted);
+}

@@ -1,0 +1,367 @@
+//! The binary: serve, validate, scenarios.
+
+use rstest::rstest;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
+}
+
+fn validate(files: &[&Path]) -> (i32, String) {
+    let out = bin().arg("validate").args(files).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn every_bundled_scenario_validates_and_is_listed() {
+    let files: Vec<_> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 6);
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let (code, out) = validate(&refs);
+    assert_eq!(code, 0, "{out}");
+    let listing = String::from_utf8(bin().arg("scenarios").output().unwrap().stdout).unwrap();
+    for f in &files {
+        let name = f.file_stem().unwrap().to_str().unwrap();
+        assert!(
+            listing.lines().any(|l| l.starts_with(name)),
+            "{name} not listed:\n{listing}"
+        );
+        // The bundled copy is the file: a scenario added to scenarios/ but
+        // not to the binary would fail here.
+        assert!(
+            smtp_harness::scenario::bundled::text(name).is_some(),
+            "{name} not bundled"
+        );
+    }
+}
+
+#[rstest]
+#[case(
+    "unknown key",
+    "banner:\n  replly: '220 hi'\n",
+    "bad.yaml:2:3: unknown field `replly`, expected one of"
+)]
+#[case(
+    "wrong type",
+    "limits:\n  recipients: lots\n",
+    "bad.yaml:2:15: invalid"
+)]
+#[case(
+    "bad regex",
+    "rules:\n  - verb: RCPT\n    args: '(unclosed'\n    reply: '550 no'\n",
+    "bad.yaml:3:11: bad regex in `args`"
+)]
+#[case(
+    "code range",
+    "rules:\n  - verb: NOOP\n    reply: '700 nope'\n",
+    "bad.yaml:3:12: reply code 700 is outside 200–599"
+)]
+#[case(
+    "not a reply",
+    "data:\n  reply: 'queued'\n",
+    "bad.yaml:2:10: expected a reply starting with a three-digit code"
+)]
+#[case(
+    "nth zero",
+    "rules:\n  - verb: MAIL\n    nth: 0\n    reply: '451 later'\n",
+    "bad.yaml:3:10: `nth` counts from 1"
+)]
+#[case(
+    "shadowed",
+    "rules:\n  - verb: [MAIL, RCPT]\n    reply: '451 no'\n  - verb: RCPT\n    reply: '250 ok'\n",
+    "bad.yaml:4:5: this rule can never match: rule 1 (line 2)"
+)]
+#[case(
+    "no reply",
+    "rules:\n  - verb: MAIL\n",
+    "bad.yaml:2:5: a rule needs a `reply`"
+)]
+#[case(
+    "placeholder",
+    "banner:\n  reply: '220 {hostnme}'\n",
+    "bad.yaml:2:10: unknown placeholder {hostnme}"
+)]
+#[case(
+    "state",
+    "rules:\n  - verb: MAIL\n    state: sending\n    reply: '250 ok'\n",
+    "bad.yaml:3:5: unknown variant `sending`, expected one of connected, greeted, mail, rcpt"
+)]
+#[case(
+    "duration",
+    "banner:\n  delay: 5 parsecs\n",
+    "bad.yaml:2:10: unknown duration unit"
+)]
+#[case("boolean", "limits: {recipients: yes}\n", "bad.yaml:1:22: invalid")]
+#[case(
+    "mixed codes",
+    "helo:\n  reply: ['250-a', '251 b']\n",
+    "every line of a reply needs the same code"
+)]
+#[case("unknown parent", "extends: exchange-1999\n", "cannot read")]
+fn validate_names_file_line_column(#[case] what: &str, #[case] yaml: &str, #[case] expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "bad.yaml", yaml);
+    let (code, out) = validate(&[&f]);
+    assert_eq!(code, 1, "{what}: {out}");
+    let shown = out.replace(&format!("{}/", dir.path().display()), "");
+    assert!(
+        shown.contains(expected),
+        "{what}: expected {expected:?} in\n{shown}"
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "two.yaml",
+        "rules:\n  - verb: A\n    reply: '100 x'\n  - verb: B\n    args: '['\n    reply: '250 ok'\n",
+    );
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        "extends: postfix-default\nhostname: mx.test\n",
+    );
+    let (code, out) = validate(&[&bad, &good]);
+    assert_eq!(code, 1);
+    assert!(out.contains("two.yaml:3:12: reply code 100"), "{out}");
+    assert!(out.contains("two.yaml:5:11: bad regex"), "{out}");
+    assert!(out.contains("good.yaml: ok"), "{out}");
+}
+
+#[test]
+fn extends_follows_relative_files_but_not_out_of_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    write(
+        &inner,
+        "base.yaml",
+        "extends: exchange-2019\nhostname: base.test\n",
+    );
+    let child = write(
+        &inner,
+        "child.yaml",
+        "extends: base.yaml\nbanner: {reply: '220 {hostname} child'}\n",
+    );
+    let (code, out) = validate(&[&child]);
+    assert_eq!(code, 0, "{out}");
+    let s = smtp_harness::Scenario::from_file(&child).unwrap();
+    assert_eq!(s.plan().hostname, "base.test");
+    assert_eq!(
+        s.plan().limits.message_size,
+        37_748_736,
+        "grandparent's limits survive"
+    );
+    write(dir.path(), "outside.yaml", "hostname: x\n");
+    let escape = write(&inner, "escape.yaml", "extends: ../outside.yaml\n");
+    let (code, out) = validate(&[&escape]);
+    assert_eq!(code, 1);
+    assert!(out.contains("is outside"), "{out}");
+    let looped = write(&inner, "loop.yaml", "extends: loop.yaml\n");
+    let (code, out) = validate(&[&looped]);
+    assert_eq!(code, 1);
+    assert!(out.contains("loops"), "{out}");
+}
+
+#[test]
+fn yaml_bombs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let prev = format!("*a{}", i - 1);
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            [prev.as_str(); 10].join(", ")
+        ));
+    }
+    let f = write(dir.path(), "bomb.yaml", &bomb);
+    let (code, out) = validate(&[&f]);
+    assert_eq!(code, 1, "{out}");
+    let deep = write(
+        dir.path(),
+        "deep.yaml",
+        &format!("rules: {}{}\n", "[".repeat(500), "]".repeat(500)),
+    );
+    let (code, _) = validate(&[&deep]);
+    assert_eq!(code, 1);
+}
+
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--color", "never"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stdout line is the address: no sleeping for readiness.
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    Served { child, addr }
+}
+
+fn smtp_session(addr: &str, lines: &[&str]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for l in lines {
+        s.write_all(format!("{l}\r\n").as_bytes()).unwrap();
+    }
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    all
+}
+
+#[test]
+fn serve_writes_transcript_maildir_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("t.jsonl");
+    let maildir = dir.path().join("mail");
+    let mut served = serve(&[
+        "exchange-2003",
+        "--transcript",
+        jsonl.to_str().unwrap(),
+        "--maildir",
+        maildir.to_str().unwrap(),
+    ]);
+    let wire = smtp_session(
+        &served.addr,
+        &[
+            "EHLO me",
+            "MAIL FROM:<a@example.org>",
+            "RCPT TO:<administrator@adatum.com>",
+            "DATA",
+            "Subject: cli\r\n\r\nhi\r\n.",
+            "QUIT",
+        ],
+    );
+    assert!(wire.contains("221 2.0.0"), "{wire}");
+    let status = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = served.child.wait().unwrap();
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    let mut stderr = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("#1  -> EHLO me"), "{stderr}");
+    assert!(stderr.contains("#1 <-  221 2.0.0"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour when not a TTY");
+
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["type"], "connect");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "command" && e["line"] == "EHLO me")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "message" && e["to"][0] == "administrator@adatum.com")
+    );
+    assert_eq!(events.last().unwrap()["type"], "close");
+
+    let new = maildir.join("administrator@adatum.com").join("new");
+    let files: Vec<_> = std::fs::read_dir(&new).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.starts_with("Return-Path: <a@example.org>\r\nX-Original-To: administrator@adatum.com\r\nDelivered-To: administrator@adatum.com\r\nSubject: cli\r\n"), "{text}");
+    assert_eq!(
+        std::fs::read_dir(maildir.join("administrator@adatum.com").join("tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn serve_sends_421_to_sessions_on_shutdown() {
+    let mut served = serve(&["postfix-default", "--quiet"]);
+    let s = TcpStream::connect(&served.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut banner = String::new();
+    r.read_line(&mut banner).unwrap();
+    Command::new("kill")
+        .args(["-INT", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut bye = String::new();
+    r.read_line(&mut bye).unwrap();
+    assert!(bye.starts_with("421 4.3.2"), "{bye:?}");
+    assert!(served.child.wait().unwrap().success());
+}
+
+#[test]
+fn serve_rejects_a_broken_scenario_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "broken.yaml", "banner: [\n");
+    let out = bin()
+        .args(["serve", f.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken.yaml:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn help_has_examples() {
+    let out = bin().args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Examples:") && text.contains("--listen"),
+        "{text}"
+    );
+}
