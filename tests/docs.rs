@@ -1,0 +1,40 @@
+//! Every YAML example in the docs is a valid scenario.
+
+use smtp_harness::Scenario;
+
+fn yaml_blocks(markdown: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        match (&mut current, line.trim_end()) {
+            (None, "```yaml") => current = Some((i + 2, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, text)), l) => {
+                text.push_str(l);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn scenario_docs_examples_are_valid() {
+    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let blocks = yaml_blocks(&doc);
+    assert!(blocks.len() >= 9, "found only {} yaml blocks", blocks.len());
+    for (line, yaml) in blocks {
+        if let Err(e) = Scenario::from_yaml(&yaml) {
+            panic!("docs/scenarios.md block at line {line} is invalid:\n{e}\n---\n{yaml}");
+        }
+    }
+}
+
+#[test]
+fn readme_example_is_valid() {
+    let doc = std::fs::read_to_string("README.md").unwrap();
+    for (line, yaml) in yaml_blocks(&doc) {
+        Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("README.md line {line}: {e}"));
+    }
+}
