@@ -13,6 +13,7 @@
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - `cli` (binary only): `serve`, `validate`, `scenarios`.
 
+pub mod client;
 pub mod harness;
 pub mod message;
 pub mod protocol;

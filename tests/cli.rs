@@ -365,3 +365,32 @@ fn help_has_examples() {
         "{text}"
     );
 }
+
+#[test]
+fn demo_shows_the_firewall_damage() {
+    let out = bin().args(["demo", "--color", "never"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("through pix-mailguard"), "{text}");
+    assert!(
+        text.contains("<-  500 5.5.1 Command unrecognized"),
+        "{text}"
+    );
+    assert!(
+        text.contains("*** EHLO refused: falling back to HELO"),
+        "{text}"
+    );
+    assert!(
+        text.contains("possible SMTP proxy (masked banner, EHLO refused, HELO fallback)"),
+        "{text}"
+    );
+    let clean = bin()
+        .args(["demo", "--profile", "exchange-2003", "--color", "never"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("no interference seen"));
+}

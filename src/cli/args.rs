@@ -35,6 +35,21 @@ pub enum Command {
     Validate(ValidateArgs),
     /// List the bundled scenarios.
     Scenarios,
+    /// Show what a firewall does to a mail session, side by side.
+    #[command(
+        after_help = "Examples:\n  smtp-harness demo\n  smtp-harness demo --profile asa-inspect-esmtp"
+    )]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The interference to show (a bundled scenario).
+    #[arg(long, default_value = "pix-mailguard")]
+    pub profile: String,
+    /// Colour the output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,6 +2,7 @@
 //! into library calls.
 
 mod args;
+mod demo;
 mod scenarios;
 mod serve;
 mod validate;
@@ -16,6 +17,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
+        Command::Demo(a) => demo::run(a),
     };
     match result {
         Ok(code) => code,
