@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// Colour the live transcript.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Worker threads. One event loop (like Postfix's smtp-sink) is the
+    /// cheapest per session; more help only when the load generator runs elsewhere.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -50,7 +50,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir));
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -95,4 +95,22 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The runtime for a long-running server: a single-threaded event loop by
+/// default, because on a small machine the work-stealing scheduler's
+/// cross-thread wake-ups cost more per session than the sessions themselves
+/// (see docs/PERFORMANCE.md).
+pub fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
+    let runtime = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(threads))
+            .enable_all()
+            .build()
+    };
+    runtime.context("cannot start the runtime")
 }
