@@ -13,6 +13,8 @@
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - `cli` (binary only): `serve`, `validate`, `scenarios`.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod harness;
 pub mod message;
