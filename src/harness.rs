@@ -155,6 +155,12 @@ impl MockServer {
         self.shared.recorder.messages()
     }
 
+    /// Where clients strayed from the replayed capture (empty for scenarios
+    /// without `replay:`): `(session id, divergence)`.
+    pub fn divergences(&self) -> Vec<(u64, crate::session::Divergence)> {
+        self.transcript().divergences()
+    }
+
     /// Replace the scenario for sessions that start from now on.
     pub fn set_scenario(&self, scenario: Scenario) {
         self.shared.set_scenario(scenario);

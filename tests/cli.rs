@@ -394,3 +394,51 @@ fn demo_shows_the_firewall_damage() {
         .unwrap();
     assert!(String::from_utf8_lossy(&clean.stdout).contains("no interference seen"));
 }
+
+#[test]
+fn replay_reports_divergences_per_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "captured.yaml",
+        "replay:\n  sessions:\n    - banner: [\"220 captured.example ESMTP\"]\n      steps:\n        - client: \"HELO captured\"\n          reply: [\"250 captured.example\"]\n        - client: \"QUIT\"\n          reply: [\"221 bye\"]\n      end: server_closed\n",
+    );
+    let mut child = bin()
+        .args([
+            "replay",
+            f.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let wire = smtp_session(&addr, &["HELO other", "QUIT"]);
+    assert_eq!(
+        wire,
+        "220 captured.example ESMTP\r\n250 captured.example\r\n221 bye\r\n"
+    );
+    let mut report = String::new();
+    out.read_line(&mut report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (v["session"].as_u64(), v["step"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (v["expected"].as_str(), v["got"].as_str()),
+        (Some("HELO captured"), Some("HELO other"))
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

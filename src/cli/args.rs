@@ -33,6 +33,12 @@ pub enum Command {
     /// Check scenario files; prints file:line:column for every problem.
     #[command(after_help = "Exit status: 0 when every file is valid, 1 otherwise.")]
     Validate(ValidateArgs),
+    /// Serve an imported scenario and report where each client diverges from the captured one.
+    #[command(after_help = "Examples:\n  \
+        smtp-harness import customer.pcap -o customer.yaml\n  \
+        smtp-harness replay customer.yaml --listen 127.0.0.1:2525\n  \
+        smtp-harness replay customer.yaml --json --quiet   # one JSON object per divergence on stdout")]
+    Replay(ReplayArgs),
     /// List the bundled scenarios.
     Scenarios,
     /// Show what a firewall does to a mail session, side by side.
@@ -76,6 +82,15 @@ pub struct ServeArgs {
     /// cheapest per session; more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Report divergences as JSON Lines on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod replay;
 mod scenarios;
 mod serve;
 mod validate;
@@ -14,7 +15,8 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(a) => serve::run(a),
+        Command::Serve(a) => serve::run(a, Vec::new()),
+        Command::Replay(a) => replay::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
         Command::Demo(a) => demo::run(a),

@@ -22,7 +22,8 @@ pub fn color_enabled(choice: ColorChoice) -> bool {
     }
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// Serve until a signal; `extra` sinks see every event too.
+pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCode> {
     let scenario = match Scenario::resolve(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
@@ -30,7 +31,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    let mut sinks = extra;
     if !args.quiet {
         sinks.push(Arc::new(TextSink::new(
             Box::new(std::io::stderr()),

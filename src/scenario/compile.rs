@@ -169,6 +169,8 @@ pub struct Plan {
     pub limits: Limits,
     /// Rules, in order.
     pub rules: Vec<CompiledRule>,
+    /// Captured sessions to serve back, in order.
+    pub replay: Vec<super::replay::ReplaySession>,
 }
 
 /// The keywords a scenario advertises when it names none: what this server
@@ -506,6 +508,11 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         data_delay: Checker::duration(data.delay.as_ref()),
         limits,
         rules,
+        replay: file
+            .replay
+            .as_ref()
+            .map(|r| super::replay::compile(r, source, &mut c.problems))
+            .unwrap_or_default(),
     };
     if c.problems.is_empty() {
         Ok(plan)

@@ -186,6 +186,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         data: over!(child.data, parent.data; reply, delay),
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout),
         rules,
+        replay: child.replay.or(parent.replay),
     }
 }
 

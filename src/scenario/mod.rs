@@ -11,6 +11,7 @@ pub mod compile;
 pub mod load;
 pub mod model;
 pub mod problem;
+pub mod replay;
 pub mod template;
 
 pub use builder::{Rule, ScenarioBuilder};

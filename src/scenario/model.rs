@@ -40,6 +40,8 @@ pub struct ScenarioFile {
     /// Ordered overrides; the first match wins.
     #[serde(default)]
     pub rules: Vec<Spanned<RuleSpec>>,
+    /// A captured conversation to serve back (see `smtp-harness import`).
+    pub replay: Option<super::replay::ReplaySpec>,
 }
 
 /// `banner:` — the 220 greeting, or a refusal.

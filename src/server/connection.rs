@@ -189,8 +189,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(message) = outcome.message {
             self.store(message);
         }
-        if let Some(reply) = &outcome.reply {
-            self.queue(reply, outcome.rule);
+        if let Some(d) = outcome.divergence {
+            self.log.push(EventKind::Divergence {
+                step: d.step,
+                expected: d.expected,
+                got: d.got,
+            });
+        }
+        match (&outcome.wire, &outcome.reply) {
+            (Some(wire), reply) => {
+                self.queue_wire(wire, reply.as_ref().map_or(0, |r| r.code), outcome.rule)
+            }
+            (None, Some(reply)) => self.queue(reply, outcome.rule),
+            (None, None) => {}
         }
         match outcome.next {
             Next::Command => None,
@@ -209,6 +220,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     fn queue(&mut self, reply: &Reply, rule: Option<String>) {
         let start = self.wbuf.len();
         reply.write_to(&mut self.wbuf);
+        self.log_reply(start, reply.code, rule);
+    }
+
+    /// Exact captured bytes, sent as they are.
+    fn queue_wire(&mut self, wire: &[u8], code: u16, rule: Option<String>) {
+        let start = self.wbuf.len();
+        self.wbuf.extend_from_slice(wire);
+        self.log_reply(start, code, rule);
+    }
+
+    fn log_reply(&mut self, start: usize, code: u16, rule: Option<String>) {
         let lines = String::from_utf8_lossy(&self.wbuf[start..])
             .split("\r\n")
             .filter(|l| !l.is_empty())
@@ -216,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .collect();
         self.log.push(EventKind::Reply {
             leg: Leg::Client,
-            code: reply.code,
+            code,
             lines,
             rule,
             original: None,

@@ -12,7 +12,10 @@
 //! DATA starts the message, a 421 closes), exactly as a client reads it.
 
 mod builtin;
+mod replay;
 mod vars;
+
+pub use replay::Divergence;
 
 use crate::message::{Message, Recipient};
 use crate::protocol::address::parse_path;
@@ -61,6 +64,10 @@ pub struct Outcome {
     pub rule: Option<String>,
     /// A message accepted by this step.
     pub message: Option<Message>,
+    /// Exact bytes to send instead of formatting `reply` (captured replies).
+    pub wire: Option<bytes::Bytes>,
+    /// The client strayed from the captured conversation here.
+    pub divergence: Option<Divergence>,
 }
 
 impl Outcome {
@@ -71,6 +78,8 @@ impl Outcome {
             next: Next::Command,
             rule: None,
             message: None,
+            wire: None,
+            divergence: None,
         }
     }
 }
@@ -88,13 +97,19 @@ pub struct Session {
     hits: Vec<u32>,
     accepted: u32,
     queue_id: String,
+    replay: Option<replay::Cursor>,
 }
 
 impl Session {
     /// A session for a new connection.
     pub fn new(plan: Arc<Plan>, info: SessionInfo) -> Session {
         let hits = vec![0; plan.rules.len()];
+        let replay = (!plan.replay.is_empty()).then(|| replay::Cursor {
+            index: ((info.id.max(1) - 1) % plan.replay.len() as u64) as usize,
+            pos: 0,
+        });
         Session {
+            replay,
             plan,
             info,
             state: StateName::Connected,
@@ -134,6 +149,9 @@ impl Session {
     /// The greeting. A code other than 220 refuses service: every command but
     /// QUIT then gets 503 (RFC 5321 3.1).
     pub fn greeting(&mut self) -> Outcome {
+        if let Some(out) = self.replay_greeting() {
+            return out;
+        }
         let mut reply = self.render(&self.plan.banner);
         if let Some(mask) = self.plan.banner_mask {
             for line in &mut reply.lines {
@@ -158,6 +176,14 @@ impl Session {
         if let Some(i) = self.match_rule(&cmd) {
             return self.apply_rule(i, &cmd);
         }
+        if let Some(out) = self.replay_command(line, &cmd) {
+            return out;
+        }
+        self.builtin_command(line, &cmd)
+    }
+
+    fn builtin_command(&mut self, line: &[u8], cmd: &Command) -> Outcome {
+        let cmd = cmd.clone();
         let reply = if self.refused {
             match cmd.verb {
                 Verb::Quit => self.render(&self.plan.replies.quit),
@@ -182,7 +208,16 @@ impl Session {
 
     /// The message ended (`.CRLF` arrived).
     pub fn data_done(&mut self, body: DataBody) -> Outcome {
-        let reply = if body.too_big {
+        let captured = self.replay_message();
+        let (wire, delay, divergence) = match captured {
+            Some((code, wire, delay, None)) if code != 0 => (Some((code, wire)), Some(delay), None),
+            Some((_, _, _, divergence)) => (None, None, divergence),
+            None => (None, None, None),
+        };
+        let reply = if let Some((code, _)) = &wire {
+            self.accepted += 1;
+            Reply::new(*code, "")
+        } else if body.too_big {
             Reply::new(552, "5.3.4 Error: message file too big")
         } else if body.line_too_long {
             Reply::new(500, "5.5.2 Error: message line too long")
@@ -214,13 +249,15 @@ impl Session {
         });
         self.reset_transaction();
         Outcome {
-            delay: self.plan.data_delay,
+            delay: delay.unwrap_or(self.plan.data_delay),
             message,
             next: if reply.code == 421 {
                 Next::Close
             } else {
                 Next::Command
             },
+            wire: wire.map(|(_, w)| w),
+            divergence,
             ..Outcome::reply(reply)
         }
     }
@@ -281,7 +318,7 @@ impl Session {
             delay,
             next,
             rule: Some(label),
-            message: None,
+            ..Outcome::reply(Reply::new(0, ""))
         }
     }
 

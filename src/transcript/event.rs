@@ -117,6 +117,15 @@ pub enum EventKind {
         /// What.
         text: String,
     },
+    /// The client strayed from a replayed capture.
+    Divergence {
+        /// The captured step (1-based) that was expected.
+        step: usize,
+        /// What the captured client did there.
+        expected: String,
+        /// What this client did.
+        got: String,
+    },
     /// The session ended normally.
     Close {
         /// Who ended it.

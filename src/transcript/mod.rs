@@ -124,6 +124,27 @@ impl Transcript {
         self.sessions.iter().flat_map(|s| s.events.iter())
     }
 
+    /// Where clients strayed from a replayed capture, in session order.
+    pub fn divergences(&self) -> Vec<(u64, crate::session::Divergence)> {
+        self.events()
+            .filter_map(|e| match &e.kind {
+                EventKind::Divergence {
+                    step,
+                    expected,
+                    got,
+                } => Some((
+                    e.session,
+                    crate::session::Divergence {
+                        step: *step,
+                        expected: expected.clone(),
+                        got: got.clone(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Sessions that ended in the middle of a line or message.
     pub fn aborted(&self) -> Vec<&SessionRecord> {
         self.sessions.iter().filter(|s| s.aborted).collect()

@@ -114,6 +114,22 @@ pub fn render_event(e: &Event, color: bool) -> String {
                 paint(format!("*** #{id} {text}"), |s| s.magenta().to_string())
             );
         }
+        EventKind::Divergence {
+            step,
+            expected,
+            got,
+        } => {
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(
+                    format!(
+                        "*** #{id} diverged at captured step {step}: expected {expected:?}, got {got:?}"
+                    ),
+                    |s| s.yellow().bold().to_string()
+                )
+            );
+        }
         EventKind::Close { by } => {
             let _ = writeln!(
                 out,

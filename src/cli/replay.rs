@@ -1,0 +1,58 @@
+//! `smtp-harness replay`: `serve` plus a divergence report per session.
+
+use super::args::ReplayArgs;
+use smtp_harness::transcript::{EventKind, SessionRecord, Sink};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Prints, when a session ends, where its client strayed from the capture.
+struct DivergenceReport {
+    json: bool,
+}
+
+impl Sink for DivergenceReport {
+    fn event(&self, _event: &smtp_harness::transcript::Event) {}
+
+    fn session_end(&self, session: &SessionRecord) {
+        let mut out = std::io::stdout().lock();
+        let mut count = 0;
+        for e in &session.events {
+            let EventKind::Divergence {
+                step,
+                expected,
+                got,
+            } = &e.kind
+            else {
+                continue;
+            };
+            count += 1;
+            let _ = if self.json {
+                let v = serde_json::json!({"session": session.id, "step": step, "expected": expected, "got": got});
+                writeln!(out, "{v}")
+            } else {
+                writeln!(
+                    out,
+                    "session {}: step {step}: expected {expected:?}, got {got:?}",
+                    session.id
+                )
+            };
+        }
+        if !self.json {
+            let _ = match count {
+                0 => writeln!(
+                    out,
+                    "session {}: the client did what the captured client did",
+                    session.id
+                ),
+                n => writeln!(out, "session {}: {n} divergence(s)", session.id),
+            };
+        }
+        let _ = out.flush();
+    }
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let report: Arc<dyn Sink> = Arc::new(DivergenceReport { json: args.json });
+    super::serve::run(args.serve, vec![report])
+}

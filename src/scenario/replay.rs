@@ -1,0 +1,162 @@
+//! `replay:` — a captured conversation served back step by step, so a
+//! customer's server can be reproduced byte for byte and a client under test
+//! compared with the customer's client.
+//!
+//! Written by `smtp-harness import`; readable and editable by hand.
+
+use super::model::DurationSpec;
+use super::problem::Problem;
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+use std::time::Duration;
+
+/// `replay:` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySpec {
+    /// Captured sessions; the server's Nth session plays entry N (wrapping).
+    pub sessions: Vec<Spanned<ReplaySessionSpec>>,
+}
+
+/// One captured session.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySessionSpec {
+    /// The greeting, exact wire lines without CRLF.
+    pub banner: Option<Vec<String>>,
+    /// Wait before the greeting.
+    pub delay: Option<DurationSpec>,
+    /// What happened, in order.
+    #[serde(default)]
+    pub steps: Vec<Spanned<StepSpec>>,
+    /// How the captured session ended.
+    pub end: Option<ReplayEnd>,
+}
+
+/// One step: exactly one of `client`, `data` or `starttls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// The command the captured client sent.
+    pub client: Option<String>,
+    /// The captured client sent a message of this many octets here.
+    pub data: Option<usize>,
+    /// TLS started here; the rest of the capture is opaque.
+    pub starttls: Option<bool>,
+    /// The captured reply: exact wire lines without CRLF.
+    pub reply: Option<Vec<String>>,
+    /// Wait before replying.
+    pub delay: Option<DurationSpec>,
+}
+
+/// How a captured session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplayEnd {
+    /// The server closed after its last reply.
+    ServerClosed,
+    /// The client closed.
+    ClientClosed,
+    /// The capture stops mid-session.
+    CutOff,
+}
+
+/// What a step expects from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// This command line.
+    Command(String),
+    /// A message (after a 354), of the captured size.
+    Message(usize),
+    /// A TLS handshake.
+    StartTls,
+}
+
+/// A checked step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// What the captured client did.
+    pub expect: Expect,
+    /// The captured reply's code.
+    pub code: u16,
+    /// The captured reply, exact bytes with CRLFs (empty for no reply).
+    pub wire: bytes::Bytes,
+    /// Wait before replying.
+    pub delay: Duration,
+}
+
+/// A checked captured session.
+#[derive(Debug, Clone)]
+pub struct ReplaySession {
+    /// Greeting code and exact bytes.
+    pub banner: Option<(u16, bytes::Bytes)>,
+    /// Wait before the greeting.
+    pub banner_delay: Duration,
+    /// The steps.
+    pub steps: Vec<Step>,
+    /// How it ended.
+    pub end: ReplayEnd,
+}
+
+fn wire(
+    lines: &[String],
+    file: &str,
+    at: &Location,
+    problems: &mut Vec<Problem>,
+) -> (u16, bytes::Bytes) {
+    let mut out = Vec::new();
+    let mut code = 0;
+    for (i, line) in lines.iter().enumerate() {
+        match line.get(..3).and_then(|c| c.parse::<u16>().ok()) {
+            Some(c) if i == 0 => code = c,
+            Some(_) => {}
+            None => problems.push(Problem::at(
+                file,
+                at,
+                format!("captured reply line {line:?} does not start with a three-digit code"),
+            )),
+        }
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    (code, out.into())
+}
+
+/// Check `spec` and build the sessions.
+pub fn compile(spec: &ReplaySpec, file: &str, problems: &mut Vec<Problem>) -> Vec<ReplaySession> {
+    spec.sessions
+        .iter()
+        .map(|s| {
+            let at = &s.referenced;
+            let banner = s.value.banner.as_ref().map(|b| wire(b, file, at, problems));
+            let steps = s
+                .value
+                .steps
+                .iter()
+                .filter_map(|st| {
+                    let v = &st.value;
+                    let expect = match (&v.client, v.data, v.starttls) {
+                        (Some(c), None, None) => Expect::Command(c.clone()),
+                        (None, Some(n), None) => Expect::Message(n),
+                        (None, None, Some(true)) => Expect::StartTls,
+                        _ => {
+                            problems.push(Problem::at(file, &st.referenced, "a replay step takes exactly one of `client`, `data` or `starttls: true`"));
+                            return None;
+                        }
+                    };
+                    let (code, wire) = match &v.reply {
+                        Some(lines) => wire(lines, file, &st.referenced, problems),
+                        None => (0, bytes::Bytes::new()),
+                    };
+                    Some(Step { expect, code, wire, delay: v.delay.map_or(Duration::ZERO, |d| d.0) })
+                })
+                .collect();
+            ReplaySession {
+                banner,
+                banner_delay: s.value.delay.map_or(Duration::ZERO, |d| d.0),
+                steps,
+                end: s.value.end.unwrap_or(ReplayEnd::CutOff),
+            }
+        })
+        .collect()
+}

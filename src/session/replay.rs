@@ -1,0 +1,139 @@
+//! Serving a captured conversation back: each command the client sends is
+//! matched with the next captured step and answered with the captured bytes.
+//! Where the client does something else, a [`Divergence`] says so and the
+//! session carries on as sensibly as it can (skipping ahead to a step with
+//! the same verb, or letting the built-in server answer).
+
+use super::{Next, Outcome, Session};
+use crate::protocol::{Command, Reply};
+use crate::scenario::replay::{Expect, ReplayEnd};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Where the client under test behaved differently from the captured one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    /// The captured step (1-based) that was expected.
+    pub step: usize,
+    /// What the captured client did.
+    pub expected: String,
+    /// What this client did.
+    pub got: String,
+}
+
+/// Position in the captured session this connection plays.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cursor {
+    pub index: usize,
+    pub pos: usize,
+}
+
+fn describe(e: &Expect) -> String {
+    match e {
+        Expect::Command(c) => c.clone(),
+        Expect::Message(n) => format!("<message of {n} octets>"),
+        Expect::StartTls => "<TLS handshake>".to_string(),
+    }
+}
+
+fn verb(line: &str) -> String {
+    line.split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+impl Session {
+    /// The captured greeting, if this session replays one.
+    pub(super) fn replay_greeting(&mut self) -> Option<Outcome> {
+        let cursor = self.replay?;
+        let session = &self.plan.replay[cursor.index];
+        let (code, wire) = session.banner.clone()?;
+        self.refused = code != 220;
+        Some(Outcome {
+            delay: session.banner_delay,
+            wire: Some(wire),
+            ..Outcome::reply(Reply::new(code, ""))
+        })
+    }
+
+    /// Answer `line` from the capture, or `None` to let the built-in server answer.
+    pub(super) fn replay_command(&mut self, line: &[u8], cmd: &Command) -> Option<Outcome> {
+        let cursor = self.replay?;
+        let steps = &self.plan.replay[cursor.index].steps;
+        let got = String::from_utf8_lossy(line).into_owned();
+        let current = steps.get(cursor.pos)?;
+        let mut divergence = None;
+        let target = match &current.expect {
+            Expect::Command(expected) if *expected == got => Some(cursor.pos),
+            expected => {
+                divergence = Some(Divergence {
+                    step: cursor.pos + 1,
+                    expected: describe(expected),
+                    got: got.clone(),
+                });
+                let wanted = verb(&got);
+                steps[cursor.pos..]
+                    .iter()
+                    .position(|s| matches!(&s.expect, Expect::Command(c) if verb(c) == wanted))
+                    .map(|k| cursor.pos + k)
+            }
+        };
+        let Some(at) = target else {
+            // Nothing captured fits: the built-in server answers, and the
+            // divergence is reported with its reply.
+            let mut out = self.builtin_command(line, cmd);
+            out.divergence = divergence;
+            return Some(out);
+        };
+        let step = &steps[at];
+        let (code, wire, delay) = (step.code, step.wire.clone(), step.delay);
+        let last = at + 1 == steps.len();
+        let server_closed = self.plan.replay[cursor.index].end == ReplayEnd::ServerClosed;
+        self.replay = Some(super::replay::Cursor {
+            pos: at + 1,
+            ..cursor
+        });
+        let reply = Reply::new(code, "");
+        let mut next = self.effect(cmd, &reply);
+        if last && server_closed {
+            next = Next::Close;
+        }
+        Some(Outcome {
+            reply: (!wire.is_empty()).then_some(reply),
+            wire: (!wire.is_empty()).then_some(wire),
+            delay,
+            next: if code == 0 { Next::Close } else { next },
+            divergence,
+            ..Outcome::reply(Reply::new(0, ""))
+        })
+    }
+
+    /// The captured reply to a finished message, if the capture has one here.
+    pub(super) fn replay_message(
+        &mut self,
+    ) -> Option<(u16, bytes::Bytes, Duration, Option<Divergence>)> {
+        let cursor = self.replay?;
+        let steps = &self.plan.replay[cursor.index].steps;
+        let step = steps.get(cursor.pos)?;
+        match step.expect {
+            Expect::Message(_) => {
+                self.replay = Some(Cursor {
+                    pos: cursor.pos + 1,
+                    ..cursor
+                });
+                Some((step.code, step.wire.clone(), step.delay, None))
+            }
+            ref other => Some((
+                0,
+                bytes::Bytes::new(),
+                Duration::ZERO,
+                Some(Divergence {
+                    step: cursor.pos + 1,
+                    expected: describe(other),
+                    got: "<message>".into(),
+                }),
+            )),
+        }
+    }
+}

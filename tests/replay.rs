@@ -1,0 +1,131 @@
+//! `replay:` scenarios serve captured bytes back and report where the client
+//! under test differs from the captured one.
+
+mod common;
+
+use common::RawClient;
+use smtp_harness::{MockServer, Scenario};
+
+/// The Exim session of the Wireshark sample capture (shortened), as
+/// `smtp-harness import` writes it; note the odd spacing kept byte for byte.
+const EXIM: &str = r#"
+name: imported-exim
+replay:
+  sessions:
+    - banner:
+        - "220-xc90.websitewelcome.com ESMTP Exim 4.69 #1 Mon, 05 Oct 2009 01:05:54 -0500 "
+        - "220-We do not authorize the use of this system to transport unsolicited, "
+        - "220 and/or bulk e-mail."
+      steps:
+        - client: "EHLO GP"
+          reply: ["250-xc90.websitewelcome.com Hello GP [122.162.143.157]", "250-SIZE 52428800", "250-PIPELINING", "250-AUTH PLAIN LOGIN", "250-STARTTLS", "250 HELP"]
+        - client: "MAIL FROM: <gurpartap@patriots.in>"
+          reply: ["250 OK"]
+        - client: "RCPT TO: <raj_deol2002in@yahoo.co.in>"
+          reply: ["250 Accepted"]
+        - client: "DATA"
+          reply: ["354 Enter message, ending with \".\" on a line by itself"]
+        - data: 20345
+          reply: ["250 OK id=1Mugho-0003Dg-Un"]
+        - client: "QUIT"
+          reply: ["221 xc90.websitewelcome.com closing connection"]
+      end: server_closed
+"#;
+
+#[tokio::test]
+async fn the_same_client_gets_identical_bytes_and_no_divergence() {
+    let server = MockServer::start(Scenario::from_yaml(EXIM).unwrap())
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    let banner = c.reply().await;
+    assert_eq!(
+        banner[0],
+        "220-xc90.websitewelcome.com ESMTP Exim 4.69 #1 Mon, 05 Oct 2009 01:05:54 -0500 ",
+        "trailing space kept"
+    );
+    assert_eq!(banner.len(), 3);
+    c.send(b"EHLO GP\r\n").await;
+    assert_eq!(c.reply().await.len(), 6);
+    assert_eq!(c.cmd("MAIL FROM: <gurpartap@patriots.in>").await, 250);
+    assert_eq!(c.cmd("RCPT TO: <raj_deol2002in@yahoo.co.in>").await, 250);
+    assert_eq!(c.cmd("DATA").await, 354);
+    c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n").await;
+    assert_eq!(c.reply().await, ["250 OK id=1Mugho-0003Dg-Un"]);
+    c.send(b"QUIT\r\n").await;
+    assert_eq!(
+        c.reply().await,
+        ["221 xc90.websitewelcome.com closing connection"]
+    );
+    assert!(c.closed().await, "the captured server closed after QUIT");
+    server.wait_for_sessions(1).await.unwrap();
+    assert!(
+        server.divergences().is_empty(),
+        "{:?}",
+        server.divergences()
+    );
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_different_client_is_reported_with_line_expected_and_got() {
+    let server = MockServer::start(Scenario::from_yaml(EXIM).unwrap())
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    c.reply().await;
+    c.send(b"EHLO other.client\r\n").await;
+    let ehlo = c.reply().await;
+    assert_eq!(
+        ehlo[0], "250-xc90.websitewelcome.com Hello GP [122.162.143.157]",
+        "same verb: captured reply"
+    );
+    // This client skips MAIL and goes straight to RCPT: the replay follows it.
+    assert_eq!(c.cmd("RCPT TO:<someone@else>").await, 250);
+    assert_eq!(
+        c.cmd("NOOP").await,
+        250,
+        "nothing captured: the built-in server answers"
+    );
+    c.send(b"QUIT\r\n").await;
+    c.reply().await;
+    let t = server.wait_for_sessions(1).await.unwrap();
+    let d: Vec<_> = t
+        .divergences()
+        .into_iter()
+        .map(|(_, d)| (d.step, d.expected, d.got))
+        .collect();
+    assert_eq!(
+        d,
+        [
+            (1, "EHLO GP".to_string(), "EHLO other.client".to_string()),
+            (
+                2,
+                "MAIL FROM: <gurpartap@patriots.in>".to_string(),
+                "RCPT TO:<someone@else>".to_string()
+            ),
+            (4, "DATA".to_string(), "NOOP".to_string()),
+            (4, "DATA".to_string(), "QUIT".to_string()),
+        ]
+    );
+    assert!(t.to_text().contains("diverged at captured step 1"));
+}
+
+#[test]
+fn replay_steps_are_checked() {
+    let err = Scenario::from_yaml(
+        "replay:\n  sessions:\n    - steps:\n        - client: EHLO\n          data: 3\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("<inline>:4:11: a replay step takes exactly one of"),
+        "{err}"
+    );
+    let err = Scenario::from_yaml("replay:\n  sessions:\n    - banner: [\"hello\"]\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not start with a three-digit code"),
+        "{err}"
+    );
+}
