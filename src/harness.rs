@@ -44,6 +44,9 @@ pub enum HarnessError {
     /// The listener could not be bound or the runtime not started.
     #[error("cannot start the mock server: {0}")]
     Io(#[from] std::io::Error),
+    /// The scenario's TLS material could not be set up.
+    #[error(transparent)]
+    Tls(#[from] crate::server::tls::TlsSetupError),
     /// Fewer sessions ended than awaited.
     #[error(
         "waited {waited:?} for {wanted} session(s) to end, {ended} did; transcript so far:\n{transcript}"
@@ -82,12 +85,7 @@ impl MockServer {
     /// Start on `127.0.0.1:0` inside the current tokio runtime.
     pub async fn start(scenario: Scenario) -> Result<MockServer, HarnessError> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        Ok(Self::spawn(
-            listener,
-            scenario,
-            &tokio::runtime::Handle::current(),
-            None,
-        )?)
+        Self::spawn(listener, scenario, &tokio::runtime::Handle::current(), None)
     }
 
     /// Start on a listener the test bound itself (another loopback address, a
@@ -96,12 +94,7 @@ impl MockServer {
         listener: TcpListener,
         scenario: Scenario,
     ) -> Result<MockServer, HarnessError> {
-        Ok(Self::spawn(
-            listener,
-            scenario,
-            &tokio::runtime::Handle::current(),
-            None,
-        )?)
+        Self::spawn(listener, scenario, &tokio::runtime::Handle::current(), None)
     }
 
     /// Start on `127.0.0.1:0` with a runtime of its own, for synchronous tests.
@@ -112,7 +105,7 @@ impl MockServer {
             .build()?;
         let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", 0)))?;
         let handle = runtime.handle().clone();
-        Ok(Self::spawn(listener, scenario, &handle, Some(runtime))?)
+        Self::spawn(listener, scenario, &handle, Some(runtime))
     }
 
     fn spawn(
@@ -120,13 +113,10 @@ impl MockServer {
         scenario: Scenario,
         handle: &tokio::runtime::Handle,
         runtime: Option<tokio::runtime::Runtime>,
-    ) -> std::io::Result<MockServer> {
+    ) -> Result<MockServer, HarnessError> {
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(
-            scenario,
-            Recorder::new(Retention::All, Vec::new()),
-            None,
-        ));
+        let recorder = Recorder::new(Retention::All, Vec::new());
+        let shared = Arc::new(Shared::new(scenario, recorder, None)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = handle.spawn(server::run(listener, Arc::clone(&shared), async {
             let _ = stopped.await;
@@ -162,8 +152,14 @@ impl MockServer {
     }
 
     /// Replace the scenario for sessions that start from now on.
-    pub fn set_scenario(&self, scenario: Scenario) {
-        self.shared.set_scenario(scenario);
+    pub fn set_scenario(&self, scenario: Scenario) -> Result<(), HarnessError> {
+        Ok(self.shared.set_scenario(scenario)?)
+    }
+
+    /// The certificate (PEM) a client must trust to complete STARTTLS with
+    /// this server; `None` when the scenario has no `tls:`.
+    pub fn tls_certificate_pem(&self) -> Option<String> {
+        self.shared.tls_certificate_pem()
     }
 
     /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`]) and

@@ -334,7 +334,9 @@ async fn banner_delay_and_refusal() {
 #[tokio::test]
 async fn scenario_swap_applies_to_new_sessions() {
     let server = server("postfix-default").await;
-    server.set_scenario(Scenario::bundled("exchange-2019").unwrap());
+    server
+        .set_scenario(Scenario::bundled("exchange-2019").unwrap())
+        .unwrap();
     let mut c = RawClient::connect(server.addr()).await;
     assert!(c.reply().await[0].contains("Microsoft ESMTP MAIL Service ready at"));
 }

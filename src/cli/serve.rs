@@ -50,7 +50,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         None => None,
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
-    let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir));
+    let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

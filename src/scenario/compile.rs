@@ -171,6 +171,25 @@ pub struct Plan {
     pub rules: Vec<CompiledRule>,
     /// Captured sessions to serve back, in order.
     pub replay: Vec<super::replay::ReplaySession>,
+    /// TLS, if the scenario offers it.
+    pub tls: Option<TlsPlan>,
+}
+
+/// Resolved `tls:`.
+#[derive(Debug, Clone)]
+pub struct TlsPlan {
+    /// Advertise and accept STARTTLS.
+    pub starttls: bool,
+    /// TLS from the first byte.
+    pub implicit: bool,
+    /// Certificate and key files; `None` for a self-signed certificate.
+    pub cert_key: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// 530 to MAIL before TLS.
+    pub require: bool,
+    /// EHLO keywords after the handshake.
+    pub keywords_after: Vec<Template>,
+    /// Scripted failure.
+    pub fail: Option<TlsFailure>,
 }
 
 /// The keywords a scenario advertises when it names none: what this server
@@ -323,6 +342,49 @@ impl Checker<'_> {
         }
     }
 
+    fn tls(&mut self, t: &TlsSpec, keywords: &[Template]) -> TlsPlan {
+        let cert_key = match (&t.cert, &t.key) {
+            (Some(c), Some(k)) => {
+                for f in [c, k] {
+                    if !std::path::Path::new(&f.value).is_file() {
+                        self.problem(
+                            &f.referenced,
+                            format!(
+                                "cannot find {} (paths are relative to the scenario file)",
+                                f.value
+                            ),
+                        );
+                    }
+                }
+                Some((c.value.clone().into(), k.value.clone().into()))
+            }
+            (Some(only), None) | (None, Some(only)) => {
+                self.problem(
+                    &only.referenced,
+                    "`cert` and `key` go together; leave both out for a self-signed certificate",
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        let keywords_after = match &t.keywords_after {
+            Some(k) => k.iter().map(|kw| self.template(kw)).collect(),
+            None => keywords
+                .iter()
+                .filter(|k| !k.source().eq_ignore_ascii_case("STARTTLS"))
+                .cloned()
+                .collect(),
+        };
+        TlsPlan {
+            starttls: t.starttls.unwrap_or(true),
+            implicit: t.implicit.unwrap_or(false),
+            cert_key,
+            require: t.require.unwrap_or(false),
+            keywords_after,
+            fail: t.fail,
+        }
+    }
+
     fn unreachable_rules(&mut self, rules: &[CompiledRule], specs: &[Spanned<RuleSpec>]) {
         for (i, later) in rules.iter().enumerate() {
             let shadow = rules[..i].iter().zip(specs).find(|(earlier, _)| {
@@ -423,7 +485,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             .as_ref()
             .map_or(Duration::from_secs(300), |d| d.value.0),
     };
-    let ehlo_keywords = match &ehlo.keywords {
+    let ehlo_keywords: Vec<Template> = match &ehlo.keywords {
         Some(k) => k
             .iter()
             .map(|kw| {
@@ -438,6 +500,18 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             .map(|k| Template::parse(k).expect("built-in keyword parses"))
             .collect(),
     };
+    let mut ehlo_keywords = ehlo_keywords;
+    let offers_starttls = file
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.starttls.unwrap_or(true) && !t.implicit.unwrap_or(false));
+    if offers_starttls
+        && !ehlo_keywords
+            .iter()
+            .any(|k| k.source().eq_ignore_ascii_case("STARTTLS"))
+    {
+        ehlo_keywords.push(Template::literal("STARTTLS"));
+    }
     let replies = Replies {
         helo: c.reply(
             file.helo.as_ref().and_then(|h| h.reply.as_ref()),
@@ -478,6 +552,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             "421 4.3.2 {hostname} Service shutting down",
         ),
     };
+    let tls = file.tls.as_ref().map(|t| c.tls(t, &ehlo_keywords));
     let rules: Vec<_> = file
         .rules
         .iter()
@@ -508,6 +583,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         data_delay: Checker::duration(data.delay.as_ref()),
         limits,
         rules,
+        tls,
         replay: file
             .replay
             .as_ref()

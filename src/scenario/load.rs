@@ -95,7 +95,8 @@ fn load_inner(
         .into());
     }
     seen.push(name.clone());
-    let file = parse(text, &origin)?;
+    let mut file = parse(text, &origin)?;
+    resolve_paths(&mut file, &origin);
     // Check this file on its own, so problems name the file they are in.
     compile::compile(&file, &name, false).map_err(|problems| ScenarioError { problems })?;
     let Some(parent_ref) = file.extends.clone() else {
@@ -156,6 +157,19 @@ fn load_inner(
     Ok(merge(file, parent))
 }
 
+/// Certificate paths are relative to the file that names them.
+fn resolve_paths(file: &mut ScenarioFile, origin: &Origin) {
+    let (Some(tls), Origin::File(path)) = (file.tls.as_mut(), origin) else {
+        return;
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in [tls.cert.as_mut(), tls.key.as_mut()].into_iter().flatten() {
+        if Path::new(&p.value).is_relative() {
+            p.value = base.join(&p.value).display().to_string();
+        }
+    }
+}
+
 /// Child fields win; rules of the child are tried before the parent's.
 pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
     macro_rules! over {
@@ -187,6 +201,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout),
         rules,
         replay: child.replay.or(parent.replay),
+        tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, require, keywords_after, fail),
     }
 }
 

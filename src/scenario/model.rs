@@ -42,6 +42,41 @@ pub struct ScenarioFile {
     pub rules: Vec<Spanned<RuleSpec>>,
     /// A captured conversation to serve back (see `smtp-harness import`).
     pub replay: Option<super::replay::ReplaySpec>,
+    /// STARTTLS and implicit TLS.
+    pub tls: Option<TlsSpec>,
+}
+
+/// `tls:` — real TLS with rustls.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// Advertise and accept STARTTLS (default true).
+    pub starttls: Option<bool>,
+    /// TLS from the first byte, as on port 465 (default false).
+    pub implicit: Option<bool>,
+    /// Certificate chain (PEM), relative to the scenario file; without it a
+    /// self-signed certificate for `hostname`, `localhost` and 127.0.0.1 is
+    /// made at start.
+    pub cert: Option<Spanned<String>>,
+    /// Private key (PEM) for `cert`.
+    pub key: Option<Spanned<String>>,
+    /// Refuse MAIL before TLS: `530 5.7.0 Must issue a STARTTLS command first`.
+    pub require: Option<bool>,
+    /// EHLO keywords after the handshake (default: the same minus STARTTLS).
+    pub keywords_after: Option<Vec<Spanned<String>>>,
+    /// Scripted failure: `refuse` (454 to STARTTLS) or `break` (220, then a
+    /// broken handshake).
+    pub fail: Option<TlsFailure>,
+}
+
+/// How STARTTLS fails, for the cases detectors must flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsFailure {
+    /// Advertise STARTTLS but answer `454 4.7.0 TLS not available due to temporary reason`.
+    Refuse,
+    /// Answer 220, then send a TLS alert instead of a handshake and close.
+    Break,
 }
 
 /// `banner:` — the 220 greeting, or a refusal.

@@ -5,8 +5,10 @@
 //! under load: one write per batch, not per reply.
 
 use super::Shared;
+use super::tls::TlsMaterial;
 use crate::protocol::Reply;
 use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
+use crate::scenario::model::TlsFailure;
 use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
 
 enum Mode {
     Command,
@@ -24,6 +27,8 @@ enum Mode {
 /// Why the read loop stopped.
 enum End {
     Closed(Closer),
+    /// The client asked for TLS and got 220: hand the stream to rustls.
+    StartTls,
     Aborted {
         by: Closer,
         during: &'static str,
@@ -42,6 +47,7 @@ struct Conn<S> {
     lines: LineReader,
     mode: Mode,
     stop: watch::Receiver<bool>,
+    greeted: bool,
 }
 
 /// Serve one connection to the end and record it.
@@ -54,16 +60,18 @@ pub(super) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let scenario = shared.scenario();
+    let current = shared.current();
     let log = shared.recorder.start_session(peer, local);
     let info = SessionInfo {
         id: log.id(),
         peer,
         local,
     };
-    let session = Session::new(scenario.plan_arc(), info);
+    let session = Session::new(current.scenario.plan_arc(), info);
     let limit = session.plan().limits.command_line;
-    let mut conn = Conn {
+    let implicit = session.plan().tls.as_ref().is_some_and(|t| t.implicit);
+    let tls = current.tls;
+    let conn = Conn {
         stream,
         session,
         log,
@@ -73,12 +81,26 @@ pub(super) async fn serve<S>(
         lines: LineReader::new(limit),
         mode: Mode::Command,
         stop,
+        greeted: false,
     };
-    let end = conn.run().await;
-    let _ = conn.stream.shutdown().await;
-    let Conn { log, .. } = conn;
+    let (end, log) = if implicit {
+        match conn.handshake(tls.as_ref()).await {
+            Ok(secure) => secure.run_to_end().await,
+            Err(done) => done,
+        }
+    } else {
+        let mut conn = conn;
+        match conn.run().await {
+            End::StartTls => match conn.handshake(tls.as_ref()).await {
+                Ok(secure) => secure.run_to_end().await,
+                Err(done) => done,
+            },
+            end => conn.close(end).await,
+        }
+    };
     match end {
         End::Closed(by) => log.close(EventKind::Close { by }),
+        End::StartTls => log.close(EventKind::Close { by: Closer::Server }),
         End::Aborted {
             by,
             during,
@@ -93,11 +115,126 @@ pub(super) async fn serve<S>(
     }
 }
 
+/// A TLS alert (handshake_failure) sent instead of a ServerHello, for
+/// scenarios that script a broken STARTTLS.
+const HANDSHAKE_FAILURE_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Serve until the end; a second STARTTLS cannot happen (the session
+    /// refuses it once TLS is active), so it just ends the session.
+    async fn run_to_end(mut self) -> (End, SessionLog) {
+        let end = self.run().await;
+        self.close(end).await
+    }
+
+    async fn close(mut self, end: End) -> (End, SessionLog) {
+        let _ = self.stream.shutdown().await;
+        let end = match end {
+            End::StartTls => End::Closed(Closer::Server),
+            other => other,
+        };
+        (end, self.log)
+    }
+
+    /// Turn this connection into a TLS one (after `220` to STARTTLS, or at
+    /// once for implicit TLS).
+    async fn handshake(
+        mut self,
+        tls: Option<&TlsMaterial>,
+    ) -> Result<Conn<TlsStream<S>>, (End, SessionLog)> {
+        if !self.rbuf.is_empty() {
+            // RFC 3207 5: anything pipelined after STARTTLS is plaintext an
+            // attacker could have injected; it must not reach the TLS session.
+            let n = self.rbuf.len();
+            self.rbuf.clear();
+            self.log.push(EventKind::Note {
+                text: format!("discarded {n} octets sent after STARTTLS before the handshake"),
+            });
+        }
+        let Some(tls) = tls else {
+            self.log.push(EventKind::Note {
+                text: "STARTTLS answered 220 but the scenario has no `tls:` section".into(),
+            });
+            return Err(self.close(End::Closed(Closer::Server)).await);
+        };
+        let plan_tls = self.session.plan().tls.clone();
+        if plan_tls.as_ref().and_then(|t| t.fail) == Some(TlsFailure::Break) {
+            let _ = self.stream.write_all(HANDSHAKE_FAILURE_ALERT).await;
+            self.log.push(EventKind::Note {
+                text: "handshake broken on purpose (tls.fail: break)".into(),
+            });
+            return Err(self.close(End::Closed(Closer::Server)).await);
+        }
+        let timeout = self.session.plan().limits.idle_timeout;
+        let Conn {
+            stream,
+            mut session,
+            log,
+            shared,
+            rbuf,
+            wbuf,
+            lines,
+            mode,
+            stop,
+            greeted,
+        } = self;
+        match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let (_, conn) = stream.get_ref();
+                log.push(EventKind::Tls {
+                    version: conn
+                        .protocol_version()
+                        .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
+                    cipher: conn
+                        .negotiated_cipher_suite()
+                        .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
+                    sni: conn.server_name().map(str::to_string),
+                });
+                session.tls_started();
+                Ok(Conn {
+                    stream,
+                    session,
+                    log,
+                    shared,
+                    rbuf,
+                    wbuf,
+                    lines,
+                    mode,
+                    stop,
+                    greeted,
+                })
+            }
+            Ok(Err(e)) => Err((
+                End::Aborted {
+                    by: Closer::Error,
+                    during: "tls",
+                    partial: Bytes::from(e.to_string()),
+                    received: 0,
+                },
+                log,
+            )),
+            Err(_) => Err((
+                End::Aborted {
+                    by: Closer::Timeout,
+                    during: "tls",
+                    partial: Bytes::new(),
+                    received: 0,
+                },
+                log,
+            )),
+        }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn run(&mut self) -> End {
-        let greeting = self.session.greeting();
-        if let Some(end) = self.apply(greeting).await {
-            return end;
+        // After STARTTLS the session goes on without a new greeting (RFC 3207).
+        if !self.greeted {
+            self.greeted = true;
+            let greeting = self.session.greeting();
+            if let Some(end) = self.apply(greeting).await {
+                return end;
+            }
         }
         loop {
             if let Some(end) = self.process_buffer().await {
@@ -213,6 +350,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Next::Close => {
                 let _ = self.flush().await;
                 Some(End::Closed(Closer::Server))
+            }
+            Next::StartTls => {
+                // The 220 must be on the wire before the handshake starts.
+                if self.flush().await.is_err() {
+                    return Some(self.vanished(Closer::Error));
+                }
+                Some(End::StartTls)
             }
         }
     }

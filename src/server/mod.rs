@@ -7,6 +7,7 @@
 
 mod connection;
 pub mod maildir;
+pub mod tls;
 
 use crate::scenario::Scenario;
 use crate::transcript::Recorder;
@@ -14,14 +15,22 @@ use maildir::Maildir;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tls::{TlsMaterial, TlsSetupError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// The scenario new sessions get, with its TLS material.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub scenario: Scenario,
+    pub tls: Option<TlsMaterial>,
+}
+
 /// Everything a connection needs, shared by all of them.
 #[derive(Debug)]
 pub struct Shared {
-    scenario: RwLock<Scenario>,
+    current: RwLock<Current>,
     /// Where sessions and messages are recorded.
     pub recorder: Recorder,
     /// Where accepted mail is also written, if anywhere.
@@ -29,26 +38,43 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Shared state for a server running `scenario`.
-    pub fn new(scenario: Scenario, recorder: Recorder, maildir: Option<Maildir>) -> Shared {
-        Shared {
-            scenario: RwLock::new(scenario),
+    /// Shared state for a server running `scenario` (its TLS material is
+    /// made here: a self-signed certificate, or the scenario's files).
+    pub fn new(
+        scenario: Scenario,
+        recorder: Recorder,
+        maildir: Option<Maildir>,
+    ) -> Result<Shared, TlsSetupError> {
+        let tls = TlsMaterial::for_plan(scenario.plan())?;
+        Ok(Shared {
+            current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
-        }
+        })
     }
 
-    /// The scenario new sessions get.
-    pub fn scenario(&self) -> Scenario {
-        self.scenario
+    pub(crate) fn current(&self) -> Current {
+        self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
+    /// The scenario new sessions get.
+    pub fn scenario(&self) -> Scenario {
+        self.current().scenario
+    }
+
+    /// The certificate (PEM) clients must trust for STARTTLS, if the scenario has TLS.
+    pub fn tls_certificate_pem(&self) -> Option<String> {
+        self.current().tls.map(|t| t.cert_pem)
+    }
+
     /// Swap the scenario; running sessions finish with the one they started with.
-    pub fn set_scenario(&self, scenario: Scenario) {
-        *self.scenario.write().unwrap_or_else(|e| e.into_inner()) = scenario;
+    pub fn set_scenario(&self, scenario: Scenario) -> Result<(), TlsSetupError> {
+        let tls = TlsMaterial::for_plan(scenario.plan())?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 use super::Session;
 use crate::protocol::address::{PathError, parse_path};
 use crate::protocol::{Command, Reply, Verb, mask};
-use crate::scenario::model::StateName;
+use crate::scenario::model::{StateName, TlsFailure};
 
 pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
     let plan = s.plan();
@@ -16,8 +16,11 @@ pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
         Verb::Helo => s.render(&r.helo),
         Verb::Ehlo => {
             let vars = s.vars();
-            let keywords: Vec<String> =
-                plan.ehlo_keywords.iter().map(|k| k.render(&vars)).collect();
+            let source = match &plan.tls {
+                Some(tls) if s.tls_active() => &tls.keywords_after,
+                _ => &plan.ehlo_keywords,
+            };
+            let keywords: Vec<String> = source.iter().map(|k| k.render(&vars)).collect();
             let keywords = match &plan.ehlo_mask_except {
                 Some(allowed) => mask::mask_keywords(&keywords, allowed),
                 None => keywords,
@@ -41,7 +44,8 @@ pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
         Verb::Vrfy if cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: VRFY address"),
         Verb::Vrfy => s.render(&r.vrfy),
         Verb::Help => s.render(&r.help),
-        Verb::Expn | Verb::Etrn | Verb::Starttls | Verb::Auth | Verb::Bdat | Verb::Xclient => {
+        Verb::Starttls => starttls(s, cmd),
+        Verb::Expn | Verb::Etrn | Verb::Auth | Verb::Bdat | Verb::Xclient => {
             s.render(&r.not_implemented)
         }
         Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
@@ -49,7 +53,28 @@ pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
     }
 }
 
+fn starttls(s: &Session, cmd: &Command) -> Reply {
+    let Some(tls) = s.plan().tls.as_ref().filter(|t| t.starttls && !t.implicit) else {
+        return s.render(&s.plan().replies.not_implemented);
+    };
+    if s.tls_active() {
+        return Reply::new(503, "5.5.1 Error: TLS already active");
+    }
+    if !cmd.args.is_empty() {
+        return Reply::new(501, "5.5.4 Syntax: STARTTLS");
+    }
+    match tls.fail {
+        Some(TlsFailure::Refuse) => {
+            Reply::new(454, "4.7.0 TLS not available due to temporary reason")
+        }
+        _ => Reply::new(220, "2.0.0 Ready to start TLS"),
+    }
+}
+
 fn mail(s: &Session, cmd: &Command) -> Reply {
+    if s.plan().tls.as_ref().is_some_and(|t| t.require) && !s.tls_active() {
+        return Reply::new(530, "5.7.0 Must issue a STARTTLS command first");
+    }
     match s.state() {
         StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
         StateName::Mail | StateName::Rcpt => {

@@ -49,6 +49,8 @@ pub enum Next {
     Data,
     /// Nothing: close the connection.
     Close,
+    /// A TLS handshake (after `220` to STARTTLS), then commands again.
+    StartTls,
 }
 
 /// The session's answer to one input.
@@ -98,6 +100,7 @@ pub struct Session {
     accepted: u32,
     queue_id: String,
     replay: Option<replay::Cursor>,
+    tls_active: bool,
 }
 
 impl Session {
@@ -109,6 +112,7 @@ impl Session {
             pos: 0,
         });
         Session {
+            tls_active: false,
             replay,
             plan,
             info,
@@ -131,6 +135,19 @@ impl Session {
     /// The current state.
     pub fn state(&self) -> StateName {
         self.state
+    }
+
+    /// Is the connection encrypted?
+    pub fn tls_active(&self) -> bool {
+        self.tls_active
+    }
+
+    /// The handshake completed: back to the state right after the greeting,
+    /// the EHLO forgotten (RFC 3207 4.2).
+    pub fn tls_started(&mut self) {
+        self.tls_active = true;
+        self.helo = None;
+        self.reset_transaction();
     }
 
     fn vars(&self) -> SessionVars<'_> {
@@ -346,6 +363,7 @@ impl Session {
             Verb::Data if reply.class() == 3 => return Next::Data,
             Verb::Rset if positive => self.reset_transaction(),
             Verb::Quit if positive => return Next::Close,
+            Verb::Starttls if reply.code == 220 && !self.tls_active => return Next::StartTls,
             _ => {}
         }
         Next::Command

@@ -117,6 +117,16 @@ pub enum EventKind {
         /// What.
         text: String,
     },
+    /// A TLS handshake completed; what follows on this leg is encrypted.
+    Tls {
+        /// Protocol version (`TLSv1_3`).
+        version: String,
+        /// Cipher suite.
+        cipher: String,
+        /// The server name the client asked for.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sni: Option<String>,
+    },
     /// The client strayed from a replayed capture.
     Divergence {
         /// The captured step (1-based) that was expected.

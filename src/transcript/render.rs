@@ -114,6 +114,24 @@ pub fn render_event(e: &Event, color: bool) -> String {
                 paint(format!("*** #{id} {text}"), |s| s.magenta().to_string())
             );
         }
+        EventKind::Tls {
+            version,
+            cipher,
+            sni,
+        } => {
+            let sni = sni
+                .as_deref()
+                .map(|n| format!(", SNI {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(
+                    format!("=== #{id} TLS started: {version}, {cipher}{sni}"),
+                    |s| s.bold().to_string()
+                )
+            );
+        }
         EventKind::Divergence {
             step,
             expected,

@@ -1,0 +1,88 @@
+//! TLS material for a scenario: rustls with the ring provider (no OpenSSL),
+//! and a self-signed certificate made at start when the scenario names none.
+
+use crate::scenario::Plan;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::sync::Arc;
+use tokio_rustls::TlsAcceptor;
+
+/// An acceptor and the certificate clients should trust.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// Performs server handshakes.
+    pub acceptor: TlsAcceptor,
+    /// The leaf certificate, PEM, for tests that must trust it.
+    pub cert_pem: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial").finish_non_exhaustive()
+    }
+}
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// A certificate or key file could not be read.
+    #[error("cannot read {path}: {message}")]
+    File {
+        /// Which file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// rustls or rcgen refused the material.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+impl TlsMaterial {
+    /// Material for `plan`, or `None` when the scenario has no `tls:`.
+    pub fn for_plan(plan: &Plan) -> Result<Option<TlsMaterial>, TlsSetupError> {
+        let Some(tls) = &plan.tls else {
+            return Ok(None);
+        };
+        let (certs, key, cert_pem) = match &tls.cert_key {
+            Some((cert, key)) => {
+                let file_err =
+                    |p: &std::path::Path, e: &dyn std::fmt::Display| TlsSetupError::File {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    };
+                let certs = CertificateDer::pem_file_iter(cert)
+                    .map_err(|e| file_err(cert, &e))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| file_err(cert, &e))?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, &e))?;
+                let pem = std::fs::read_to_string(cert).map_err(|e| file_err(cert, &e))?;
+                (certs, key, pem)
+            }
+            None => {
+                let names = vec![
+                    plan.hostname.clone(),
+                    "localhost".to_string(),
+                    "127.0.0.1".to_string(),
+                ];
+                let made = rcgen::generate_simple_self_signed(names)
+                    .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
+                let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                    made.signing_key.serialize_der(),
+                ));
+                (vec![made.cert.der().clone()], key, made.cert.pem())
+            }
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
+        Ok(Some(TlsMaterial {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            cert_pem,
+        }))
+    }
+}
