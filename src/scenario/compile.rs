@@ -173,6 +173,56 @@ pub struct Plan {
     pub replay: Vec<super::replay::ReplaySession>,
     /// TLS, if the scenario offers it.
     pub tls: Option<TlsPlan>,
+    /// AUTH, if the scenario offers it.
+    pub auth: Option<AuthPlan>,
+    /// Names of the advertised EHLO keywords, upper-cased (for parameter checks).
+    pub advertised: Vec<String>,
+}
+
+/// A SASL mechanism the fake server implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// RFC 4616.
+    Plain,
+    /// The de-facto LOGIN mechanism.
+    Login,
+    /// RFC 2195.
+    CramMd5,
+}
+
+impl Mechanism {
+    /// The mechanism's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::CramMd5 => "CRAM-MD5",
+        }
+    }
+
+    /// Parse a (case-insensitive) mechanism name.
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Resolved `auth:`.
+#[derive(Debug, Clone)]
+pub struct AuthPlan {
+    /// Offered mechanisms.
+    pub mechanisms: Vec<Mechanism>,
+    /// Accepted credentials.
+    pub users: std::collections::BTreeMap<String, String>,
+    /// Accept anything.
+    pub accept_any: bool,
+    /// 530 to MAIL before AUTH.
+    pub require: bool,
+    /// Offer AUTH only after STARTTLS.
+    pub after_tls: bool,
+    /// Keep secrets in transcripts.
+    pub show_secrets: bool,
 }
 
 /// Resolved `tls:`.
@@ -385,6 +435,36 @@ impl Checker<'_> {
         }
     }
 
+    fn auth(&mut self, a: &AuthSpec) -> AuthPlan {
+        let mechanisms = match &a.mechanisms {
+            Some(list) => list
+                .iter()
+                .filter_map(|m| {
+                    let found = Mechanism::parse(&m.value);
+                    if found.is_none() {
+                        self.problem(
+                            &m.referenced,
+                            format!(
+                                "unknown mechanism {:?}; expected PLAIN, LOGIN or CRAM-MD5",
+                                m.value
+                            ),
+                        );
+                    }
+                    found
+                })
+                .collect(),
+            None => vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5],
+        };
+        AuthPlan {
+            mechanisms,
+            users: a.users.clone().unwrap_or_default(),
+            accept_any: a.accept_any.unwrap_or(false),
+            require: a.require.unwrap_or(false),
+            after_tls: a.after_tls.unwrap_or(false),
+            show_secrets: a.show_secrets.unwrap_or(false),
+        }
+    }
+
     fn unreachable_rules(&mut self, rules: &[CompiledRule], specs: &[Spanned<RuleSpec>]) {
         for (i, later) in rules.iter().enumerate() {
             let shadow = rules[..i].iter().zip(specs).find(|(earlier, _)| {
@@ -552,7 +632,36 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             "421 4.3.2 {hostname} Service shutting down",
         ),
     };
+    let auth = file.auth.as_ref().map(|a| c.auth(a));
+    if let Some(auth) = &auth
+        && !ehlo_keywords
+            .iter()
+            .any(|k| crate::protocol::mask::keyword_name(&k.source()) == "AUTH")
+        && !auth.mechanisms.is_empty()
+    {
+        let names: Vec<&str> = auth.mechanisms.iter().map(|m| m.name()).collect();
+        let keyword = Template::literal(format!("AUTH {}", names.join(" ")));
+        if auth.after_tls {
+            // Added to the post-TLS list below, not to the plaintext one.
+        } else {
+            ehlo_keywords.push(keyword);
+        }
+    }
     let tls = file.tls.as_ref().map(|t| c.tls(t, &ehlo_keywords));
+    let tls = match (tls, &auth) {
+        (Some(mut tls), Some(auth)) if auth.after_tls => {
+            let names: Vec<&str> = auth.mechanisms.iter().map(|m| m.name()).collect();
+            tls.keywords_after
+                .push(Template::literal(format!("AUTH {}", names.join(" "))));
+            Some(tls)
+        }
+        (tls, _) => tls,
+    };
+    let advertised = ehlo_keywords
+        .iter()
+        .chain(tls.iter().flat_map(|t| t.keywords_after.iter()))
+        .map(|k| crate::protocol::mask::keyword_name(&k.source()))
+        .collect();
     let rules: Vec<_> = file
         .rules
         .iter()
@@ -584,6 +693,8 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         limits,
         rules,
         tls,
+        auth,
+        advertised,
         replay: file
             .replay
             .as_ref()

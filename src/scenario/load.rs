@@ -202,6 +202,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         rules,
         replay: child.replay.or(parent.replay),
         tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, require, keywords_after, fail),
+        auth: over!(child.auth, parent.auth; mechanisms, users, accept_any, require, after_tls, show_secrets),
     }
 }
 

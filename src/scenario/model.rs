@@ -44,6 +44,26 @@ pub struct ScenarioFile {
     pub replay: Option<super::replay::ReplaySpec>,
     /// STARTTLS and implicit TLS.
     pub tls: Option<TlsSpec>,
+    /// SMTP AUTH with scripted credentials.
+    pub auth: Option<AuthSpec>,
+}
+
+/// `auth:` — SMTP AUTH (RFC 4954).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    /// Mechanisms offered, in order (default PLAIN, LOGIN, CRAM-MD5).
+    pub mechanisms: Option<Vec<Spanned<String>>>,
+    /// Accepted user names and passwords.
+    pub users: Option<std::collections::BTreeMap<String, String>>,
+    /// Accept any credentials.
+    pub accept_any: Option<bool>,
+    /// Refuse MAIL before AUTH: `530 5.7.0 Authentication required`.
+    pub require: Option<bool>,
+    /// Offer AUTH only after STARTTLS.
+    pub after_tls: Option<bool>,
+    /// Show credentials in transcripts instead of `<redacted>`.
+    pub show_secrets: Option<bool>,
 }
 
 /// `tls:` — real TLS with rustls.

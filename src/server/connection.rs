@@ -265,9 +265,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Mode::Command => match self.lines.next_line(&mut self.rbuf) {
                     ReadLine::Incomplete => return None,
                     ReadLine::Line(line, ending) => {
+                        let shown = self.session.redact(&line).unwrap_or_else(|| line.clone());
                         self.log.push(EventKind::Command {
                             leg: Leg::Client,
-                            line: Wire(line.clone()),
+                            line: Wire(shown),
                             bare_lf: ending == LineEnding::Lf,
                         });
                         self.session.command(&line)

@@ -6,7 +6,7 @@ use crate::protocol::address::{PathError, parse_path};
 use crate::protocol::{Command, Reply, Verb, mask};
 use crate::scenario::model::{StateName, TlsFailure};
 
-pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
+pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
     let plan = s.plan();
     let r = &plan.replies;
     match cmd.verb {
@@ -45,9 +45,8 @@ pub(super) fn reply(s: &Session, cmd: &Command) -> Reply {
         Verb::Vrfy => s.render(&r.vrfy),
         Verb::Help => s.render(&r.help),
         Verb::Starttls => starttls(s, cmd),
-        Verb::Expn | Verb::Etrn | Verb::Auth | Verb::Bdat | Verb::Xclient => {
-            s.render(&r.not_implemented)
-        }
+        Verb::Auth => s.auth_command(cmd),
+        Verb::Expn | Verb::Etrn | Verb::Bdat | Verb::Xclient => s.render(&r.not_implemented),
         Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
         Verb::Other(_) => s.render(&r.unknown),
     }
@@ -74,6 +73,9 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
 fn mail(s: &Session, cmd: &Command) -> Reply {
     if s.plan().tls.as_ref().is_some_and(|t| t.require) && !s.tls_active() {
         return Reply::new(530, "5.7.0 Must issue a STARTTLS command first");
+    }
+    if s.plan().auth.as_ref().is_some_and(|a| a.require) && s.authenticated().is_none() {
+        return Reply::new(530, "5.7.0 Authentication required");
     }
     match s.state() {
         StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),

@@ -11,6 +11,7 @@
 //! what happens to the session (a 250 to MAIL starts a transaction, a 354 to
 //! DATA starts the message, a 421 closes), exactly as a client reads it.
 
+mod auth;
 mod builtin;
 mod replay;
 mod vars;
@@ -101,6 +102,8 @@ pub struct Session {
     queue_id: String,
     replay: Option<replay::Cursor>,
     tls_active: bool,
+    dialog: Option<auth::Dialog>,
+    authenticated: Option<String>,
 }
 
 impl Session {
@@ -113,6 +116,8 @@ impl Session {
         });
         Session {
             tls_active: false,
+            dialog: None,
+            authenticated: None,
             replay,
             plan,
             info,
@@ -147,6 +152,7 @@ impl Session {
     pub fn tls_started(&mut self) {
         self.tls_active = true;
         self.helo = None;
+        self.authenticated = None;
         self.reset_transaction();
     }
 
@@ -189,6 +195,9 @@ impl Session {
 
     /// Answer one command line (without its line ending).
     pub fn command(&mut self, line: &[u8]) -> Outcome {
+        if self.dialog.is_some() {
+            return self.auth_continue(line);
+        }
         let cmd = Command::parse(line);
         if let Some(i) = self.match_rule(&cmd) {
             return self.apply_rule(i, &cmd);

@@ -1,0 +1,219 @@
+//! SMTP AUTH (RFC 4954): PLAIN, LOGIN and CRAM-MD5 against the scenario's
+//! credentials. The continuation lines of a dialog are not commands, and
+//! they carry secrets, so the session tells the I/O layer to redact them.
+
+use super::{Next, Outcome, Session};
+use crate::protocol::{Command, Reply};
+use crate::scenario::compile::Mechanism;
+use crate::scenario::model::StateName;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+
+/// Where an AUTH exchange stands, waiting for the client's next line.
+#[derive(Debug, Clone)]
+pub(super) enum Dialog {
+    PlainResponse,
+    LoginUser,
+    LoginPassword { user: String },
+    CramResponse { challenge: String },
+}
+
+fn decode(line: &[u8]) -> Option<Vec<u8>> {
+    if line == b"=" {
+        return Some(Vec::new());
+    }
+    B64.decode(line).ok()
+}
+
+impl Session {
+    /// The reply to an `AUTH` command.
+    pub(super) fn auth_command(&mut self, cmd: &Command) -> Reply {
+        let Some(auth) = self
+            .plan
+            .auth
+            .as_ref()
+            .filter(|a| !a.after_tls || self.tls_active)
+        else {
+            return self.render(&self.plan.replies.not_implemented);
+        };
+        if self.authenticated.is_some() {
+            return Reply::new(503, "5.5.1 Error: already authenticated");
+        }
+        match self.state {
+            StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
+            StateName::Mail | StateName::Rcpt => {
+                return Reply::new(503, "5.5.1 Error: MAIL transaction in progress");
+            }
+            StateName::Greeted => {}
+        }
+        let mut words = cmd.args.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        let initial = words.next();
+        let Some(mech) = Mechanism::parse(name).filter(|m| auth.mechanisms.contains(m)) else {
+            return Reply::new(504, "5.5.4 Unrecognized authentication type");
+        };
+        match (mech, initial) {
+            (Mechanism::Plain, Some(resp)) => self.plain(resp.as_bytes()),
+            (Mechanism::Plain, None) => {
+                self.dialog = Some(Dialog::PlainResponse);
+                Reply::new(334, "")
+            }
+            (Mechanism::Login, Some(user)) => match decode(user.as_bytes()) {
+                Some(user) => {
+                    self.dialog = Some(Dialog::LoginPassword {
+                        user: String::from_utf8_lossy(&user).into_owned(),
+                    });
+                    Reply::new(334, "UGFzc3dvcmQ6")
+                }
+                None => Reply::new(501, "5.5.2 Cannot decode response"),
+            },
+            (Mechanism::Login, None) => {
+                self.dialog = Some(Dialog::LoginUser);
+                Reply::new(334, "VXNlcm5hbWU6")
+            }
+            (Mechanism::CramMd5, _) => {
+                let challenge = format!(
+                    "<{}.{}@{}>",
+                    self.info.id,
+                    self.info.peer.port(),
+                    self.plan.hostname
+                );
+                let encoded = B64.encode(&challenge);
+                self.dialog = Some(Dialog::CramResponse { challenge });
+                Reply::new(334, encoded)
+            }
+        }
+    }
+
+    /// The client's next line in an AUTH exchange.
+    pub(super) fn auth_continue(&mut self, line: &[u8]) -> Outcome {
+        let dialog = self.dialog.take();
+        let reply = if line == b"*" {
+            Reply::new(501, "5.7.0 Authentication aborted")
+        } else {
+            match dialog {
+                Some(Dialog::PlainResponse) => self.plain(line),
+                Some(Dialog::LoginUser) => match decode(line) {
+                    Some(user) => {
+                        self.dialog = Some(Dialog::LoginPassword {
+                            user: String::from_utf8_lossy(&user).into_owned(),
+                        });
+                        Reply::new(334, "UGFzc3dvcmQ6")
+                    }
+                    None => Reply::new(501, "5.5.2 Cannot decode response"),
+                },
+                Some(Dialog::LoginPassword { user }) => match decode(line) {
+                    Some(pass) => self.check(&user, Secret::Password(&pass)),
+                    None => Reply::new(501, "5.5.2 Cannot decode response"),
+                },
+                Some(Dialog::CramResponse { challenge }) => match decode(line) {
+                    Some(resp) => {
+                        let text = String::from_utf8_lossy(&resp).into_owned();
+                        match text.rsplit_once(' ') {
+                            Some((user, digest)) => self.check(
+                                user,
+                                Secret::Cram {
+                                    challenge: &challenge,
+                                    digest,
+                                },
+                            ),
+                            None => Reply::new(501, "5.5.2 Cannot decode response"),
+                        }
+                    }
+                    None => Reply::new(501, "5.5.2 Cannot decode response"),
+                },
+                None => Reply::new(503, "5.5.1 Error: no AUTH in progress"),
+            }
+        };
+        Outcome {
+            next: Next::Command,
+            ..Outcome::reply(reply)
+        }
+    }
+
+    fn plain(&mut self, response: &[u8]) -> Reply {
+        let Some(raw) = decode(response) else {
+            return Reply::new(501, "5.5.2 Cannot decode response");
+        };
+        let mut parts = raw.split(|&b| b == 0);
+        let (_authz, user, pass) = (parts.next(), parts.next(), parts.next());
+        match (user, pass) {
+            (Some(user), Some(pass)) => {
+                self.check(&String::from_utf8_lossy(user), Secret::Password(pass))
+            }
+            _ => Reply::new(501, "5.5.2 Cannot decode response"),
+        }
+    }
+
+    fn check(&mut self, user: &str, secret: Secret<'_>) -> Reply {
+        let Some(auth) = &self.plan.auth else {
+            return Reply::new(535, "5.7.8 Authentication credentials invalid");
+        };
+        let ok = auth.accept_any
+            || auth.users.get(user).is_some_and(|password| match secret {
+                Secret::Password(p) => p == password.as_bytes(),
+                Secret::Cram { challenge, digest } => {
+                    cram_digest(password, challenge).eq_ignore_ascii_case(digest)
+                }
+            });
+        if ok {
+            self.authenticated = Some(user.to_string());
+            Reply::new(235, "2.7.0 Authentication successful")
+        } else {
+            Reply::new(535, "5.7.8 Authentication credentials invalid")
+        }
+    }
+
+    /// What the transcript should show instead of `line`, when it carries
+    /// credentials (unless the scenario says `show_secrets`).
+    pub fn redact(&self, line: &[u8]) -> Option<Bytes> {
+        self.plan.auth.as_ref().filter(|a| !a.show_secrets)?;
+        if self.dialog.is_some() {
+            return Some(Bytes::from_static(b"<redacted>"));
+        }
+        let text = std::str::from_utf8(line).ok()?;
+        let mut words = text.split_whitespace();
+        let verb = words.next()?;
+        let mech = words.next();
+        (verb.eq_ignore_ascii_case("AUTH") && words.next().is_some())
+            .then(|| Bytes::from(format!("{verb} {} <redacted>", mech.unwrap_or_default())))
+    }
+
+    /// Who authenticated, if anyone.
+    pub fn authenticated(&self) -> Option<&str> {
+        self.authenticated.as_deref()
+    }
+}
+
+enum Secret<'a> {
+    Password(&'a [u8]),
+    Cram { challenge: &'a str, digest: &'a str },
+}
+
+/// RFC 2195: hex HMAC-MD5 of the challenge keyed with the password.
+pub fn cram_digest(password: &str, challenge: &str) -> String {
+    let Ok(mut mac) = Hmac::<md5::Md5>::new_from_slice(password.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(challenge.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cram_md5_matches_rfc_2195_example() {
+        // RFC 2195 section 2: user tim, password tanstaaftanstaaf.
+        let digest = super::cram_digest(
+            "tanstaaftanstaaf",
+            "<1896.697170952@postoffice.reston.mci.net>",
+        );
+        assert_eq!(digest, "b913a602c7eda7a495b4e6e7334d3890");
+    }
+}
