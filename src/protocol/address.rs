@@ -11,6 +11,14 @@ pub struct PathArg {
 }
 
 impl PathArg {
+    /// `Some(value)` when a parameter is present (`Some(None)` without a value).
+    pub fn param_present(&self, keyword: &str) -> Option<Option<&str>> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(keyword))
+            .map(|(_, v)| v.as_deref())
+    }
+
     /// The value of a parameter, by case-insensitive keyword.
     pub fn param(&self, keyword: &str) -> Option<&str> {
         self.params

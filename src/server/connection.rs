@@ -22,6 +22,14 @@ use tokio_rustls::server::TlsStream;
 enum Mode {
     Command,
     Data(DataReader),
+    /// A BDAT chunk: octets still to come, and what arrived (bounded by the
+    /// message size limit).
+    Chunk {
+        remaining: usize,
+        size: usize,
+        last: bool,
+        got: BytesMut,
+    },
 }
 
 /// Why the read loop stopped.
@@ -287,6 +295,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         self.session.line_too_long()
                     }
                 },
+                Mode::Chunk { remaining, got, .. } => {
+                    let take = (*remaining).min(self.rbuf.len());
+                    let part = self.rbuf.split_to(take);
+                    let room = self
+                        .session
+                        .plan()
+                        .limits
+                        .message_size
+                        .saturating_sub(got.len());
+                    got.extend_from_slice(&part[..take.min(room)]);
+                    *remaining -= take;
+                    if *remaining > 0 {
+                        return None;
+                    }
+                    let Mode::Chunk {
+                        size, last, got, ..
+                    } = std::mem::replace(&mut self.mode, Mode::Command)
+                    else {
+                        return None;
+                    };
+                    self.log.push(EventKind::Data {
+                        leg: Leg::Client,
+                        size,
+                        bare_lf: false,
+                    });
+                    self.session.chunk_done(got.freeze(), size, last)
+                }
                 Mode::Data(reader) => match reader.feed(&mut self.rbuf) {
                     DataStatus::Incomplete => return None,
                     DataStatus::Done => {
@@ -351,6 +386,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Next::Close => {
                 let _ = self.flush().await;
                 Some(End::Closed(Closer::Server))
+            }
+            Next::Chunk { size, last } => {
+                self.mode = Mode::Chunk {
+                    remaining: size,
+                    size,
+                    last,
+                    got: BytesMut::new(),
+                };
+                None
             }
             Next::StartTls => {
                 // The 220 must be on the wire before the handshake starts.
@@ -461,6 +505,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 partial.extend_from_slice(&self.rbuf);
                 let len = partial.len();
                 Some(("data", Bytes::from(partial), len))
+            }
+            Mode::Chunk {
+                got,
+                size,
+                remaining,
+                ..
+            } => {
+                let mut partial = got.to_vec();
+                partial.extend_from_slice(&self.rbuf);
+                Some((
+                    "data",
+                    Bytes::from(partial),
+                    size - remaining + self.rbuf.len(),
+                ))
             }
             Mode::Command => {
                 if let Some((seen, head)) = self.lines.discarded() {

@@ -89,6 +89,12 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
         Err(PathError::TooLong) => return Reply::new(501, "5.1.7 Error: sender address too long"),
         Err(_) => return Reply::new(501, "5.5.4 Syntax: MAIL FROM:<address>"),
     };
+    if let Some(refusal) = unsupported_param(s, &path.params, MAIL_PARAMS) {
+        return refusal;
+    }
+    if !path.mailbox.is_ascii() && path.param_present("SMTPUTF8").is_none() {
+        return Reply::new(553, "5.6.7 Must declare SMTPUTF8 to send UTF-8 addresses");
+    }
     if let Some(size) = path.param("SIZE") {
         match size.parse::<u64>() {
             Ok(n) if n > s.plan().limits.message_size as u64 => {
@@ -106,7 +112,14 @@ fn rcpt(s: &Session, cmd: &Command) -> Reply {
         return Reply::new(503, "5.5.1 Error: need MAIL command");
     }
     match parse_path(&cmd.args, "TO") {
-        Ok(p) if !p.mailbox.is_empty() => {}
+        Ok(p) if !p.mailbox.is_empty() => {
+            if let Some(refusal) = unsupported_param(s, &p.params, RCPT_PARAMS) {
+                return refusal;
+            }
+            if !p.mailbox.is_ascii() && !s.smtputf8 {
+                return Reply::new(553, "5.6.7 Must declare SMTPUTF8 to send UTF-8 addresses");
+            }
+        }
         Err(PathError::TooLong) => {
             return Reply::new(501, "5.1.3 Error: recipient address too long");
         }
@@ -116,4 +129,52 @@ fn rcpt(s: &Session, cmd: &Command) -> Reply {
         return Reply::new(452, "4.5.3 Error: too many recipients");
     }
     s.render(&s.plan().replies.rcpt_ok)
+}
+
+/// ESMTP parameters of MAIL, each with the EHLO keyword that allows it.
+const MAIL_PARAMS: &[(&str, &str)] = &[
+    ("SIZE", "SIZE"),
+    ("BODY", "8BITMIME"),
+    ("SMTPUTF8", "SMTPUTF8"),
+    ("RET", "DSN"),
+    ("ENVID", "DSN"),
+    ("AUTH", "AUTH"),
+];
+
+/// ESMTP parameters of RCPT.
+const RCPT_PARAMS: &[(&str, &str)] = &[("NOTIFY", "DSN"), ("ORCPT", "DSN")];
+
+/// A parameter for an extension this server did not advertise gets 555
+/// (RFC 5321 4.1.1.11); `BODY=BINARYMIME` needs BINARYMIME, `BODY=7BIT` nothing.
+fn unsupported_param(
+    s: &Session,
+    params: &[(String, Option<String>)],
+    known: &[(&str, &str)],
+) -> Option<Reply> {
+    let advertised = &s.plan().advertised;
+    for (name, value) in params {
+        let needs = match (
+            name.as_str(),
+            value.as_deref().map(str::to_ascii_uppercase).as_deref(),
+        ) {
+            ("BODY", Some("7BIT")) => None,
+            ("BODY", Some("BINARYMIME")) => Some("BINARYMIME"),
+            (n, _) => match known.iter().find(|(k, _)| *k == n) {
+                Some((_, keyword)) => Some(*keyword),
+                None => return Some(Reply::new(555, format!("5.5.4 Unsupported option: {name}"))),
+            },
+        };
+        if let Some(keyword) = needs
+            && !advertised.iter().any(|a| a == keyword)
+        {
+            let shown = value
+                .as_ref()
+                .map_or_else(|| name.clone(), |v| format!("{name}={v}"));
+            return Some(Reply::new(
+                555,
+                format!("5.5.4 Unsupported option: {shown}"),
+            ));
+        }
+    }
+    None
 }

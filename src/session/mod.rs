@@ -13,6 +13,7 @@
 
 mod auth;
 mod builtin;
+mod chunking;
 mod replay;
 mod vars;
 
@@ -52,6 +53,14 @@ pub enum Next {
     Close,
     /// A TLS handshake (after `220` to STARTTLS), then commands again.
     StartTls,
+    /// Exactly this many octets of message content (BDAT, RFC 3030), then
+    /// [`Session::chunk_done`].
+    Chunk {
+        /// Octets to read.
+        size: usize,
+        /// The last chunk of the message.
+        last: bool,
+    },
 }
 
 /// The session's answer to one input.
@@ -104,6 +113,9 @@ pub struct Session {
     tls_active: bool,
     dialog: Option<auth::Dialog>,
     authenticated: Option<String>,
+    /// The current transaction declared SMTPUTF8 (RFC 6531).
+    smtputf8: bool,
+    bdat: Option<chunking::Chunks>,
 }
 
 impl Session {
@@ -118,6 +130,8 @@ impl Session {
             tls_active: false,
             dialog: None,
             authenticated: None,
+            smtputf8: false,
+            bdat: None,
             replay,
             plan,
             info,
@@ -204,6 +218,9 @@ impl Session {
         }
         if let Some(out) = self.replay_command(line, &cmd) {
             return out;
+        }
+        if cmd.verb == Verb::Bdat && self.plan.advertised.iter().any(|k| k == "CHUNKING") {
+            return self.bdat_command(&cmd);
         }
         self.builtin_command(line, &cmd)
     }
@@ -350,7 +367,7 @@ impl Session {
 
     /// Apply what `reply` means for `cmd` to the session state.
     fn effect(&mut self, cmd: &Command, reply: &Reply) -> Next {
-        if reply.code == 421 {
+        if matches!(reply.code, 421 | 521) {
             return Next::Close;
         }
         let positive = reply.class() == 2;
@@ -362,6 +379,8 @@ impl Session {
             }
             Verb::Mail if positive => {
                 self.rcpts.clear();
+                self.smtputf8 = parse_path(&cmd.args, "FROM")
+                    .is_ok_and(|p| p.param_present("SMTPUTF8").is_some());
                 self.mail_from = Some(mailbox_or_raw(&cmd.args, "FROM"));
                 self.state = StateName::Mail;
             }
@@ -379,6 +398,8 @@ impl Session {
     }
 
     fn reset_transaction(&mut self) {
+        self.smtputf8 = false;
+        self.bdat = None;
         self.mail_from = None;
         self.rcpts.clear();
         self.state = if self.helo.is_some() {

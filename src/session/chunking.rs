@@ -1,0 +1,76 @@
+//! CHUNKING / BDAT (RFC 3030): message content in counted chunks, no
+//! dot-stuffing, one reply per chunk, and the same storage path as DATA.
+
+use super::{Next, Outcome, Session};
+use crate::protocol::codec::DataBody;
+use crate::protocol::{Command, Reply};
+use crate::scenario::model::StateName;
+use bytes::{Bytes, BytesMut};
+
+/// A message arriving in chunks.
+#[derive(Debug, Default)]
+pub(super) struct Chunks {
+    body: BytesMut,
+    size: usize,
+    /// A chunk failed (sequence, size): the rest is consumed and refused
+    /// until RSET, as RFC 3030 leaves the state undefined.
+    failed: Option<Reply>,
+}
+
+impl Session {
+    /// `BDAT <size> [LAST]`: no reply yet, read the chunk first.
+    pub(super) fn bdat_command(&mut self, cmd: &Command) -> Outcome {
+        let mut words = cmd.args.split_whitespace();
+        let size = words.next().and_then(|n| n.parse::<usize>().ok());
+        let last = match words.next() {
+            None => Some(false),
+            Some(w) if w.eq_ignore_ascii_case("LAST") => Some(true),
+            Some(_) => None,
+        };
+        match (size, last, words.next()) {
+            (Some(size), Some(last), None) => Outcome {
+                reply: None,
+                next: Next::Chunk { size, last },
+                ..Outcome::reply(Reply::new(0, ""))
+            },
+            // We cannot know where the chunk ends: like Postfix, refuse and hang up.
+            _ => Outcome {
+                next: Next::Close,
+                ..Outcome::reply(Reply::new(521, "5.5.4 Syntax: BDAT count [LAST]"))
+            },
+        }
+    }
+
+    /// A whole chunk arrived (`data` holds what fits the size limit).
+    pub fn chunk_done(&mut self, data: Bytes, size: usize, last: bool) -> Outcome {
+        let limit = self.plan.limits.message_size;
+        let state = self.state;
+        let chunks = self.bdat.get_or_insert_with(Chunks::default);
+        if chunks.failed.is_none() && state != StateName::Rcpt {
+            chunks.failed = Some(Reply::new(503, "5.5.1 Error: need RCPT command"));
+        }
+        chunks.size += size;
+        let room = limit.saturating_sub(chunks.body.len());
+        chunks.body.extend_from_slice(&data[..data.len().min(room)]);
+        if chunks.failed.is_none() && chunks.size > limit {
+            chunks.failed = Some(Reply::new(552, "5.3.4 Error: message file too big"));
+        }
+        if let Some(reply) = chunks.failed.clone() {
+            if last {
+                self.reset_transaction();
+            }
+            return Outcome::reply(reply);
+        }
+        if !last {
+            return Outcome::reply(Reply::new(250, format!("2.0.0 Ok: {size} octets received")));
+        }
+        let chunks = self.bdat.take().unwrap_or_default();
+        self.data_done(DataBody {
+            size: chunks.size,
+            bytes: chunks.body.freeze(),
+            too_big: false,
+            line_too_long: false,
+            bare_lf: false,
+        })
+    }
+}
