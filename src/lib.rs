@@ -11,11 +11,13 @@
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
+//! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - `cli` (binary only): `serve`, `validate`, `scenarios`.
 
 pub mod harness;
 pub mod message;
 pub mod protocol;
+pub mod proxy;
 pub mod scenario;
 pub mod server;
 pub mod session;
@@ -24,6 +26,7 @@ pub mod transcript;
 pub use harness::{HarnessError, MockServer};
 pub use message::{Message, Recipient};
 pub use protocol::Reply;
+pub use proxy::{MockProxy, Profile};
 pub use scenario::model::{StateName, Then};
 pub use scenario::{Problem, Rule, Scenario, ScenarioError};
 pub use transcript::{Closer, Leg, Transcript};
