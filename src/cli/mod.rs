@@ -2,6 +2,8 @@
 //! into library calls.
 
 mod args;
+mod profiles;
+mod proxy;
 mod scenarios;
 mod serve;
 mod validate;
@@ -16,6 +18,8 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
+        Command::Proxy(a) => proxy::run(a),
+        Command::Profiles => profiles::run(),
     };
     match result {
         Ok(code) => code,
