@@ -68,7 +68,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
                     let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().unwrap_or_else(|_| peer);
+                    let local = stream.local_addr().unwrap_or(peer);
                     let shared = Arc::clone(&shared);
                     let stop = stop_rx.clone();
                     tasks.spawn(connection::serve(stream, peer, local, shared, stop));
