@@ -796,3 +796,17 @@ async fn backpressure_holds_when_the_upstream_stops_reading() {
     assert!(written > 0);
     drop(u);
 }
+
+#[tokio::test]
+async fn dropping_the_proxy_says_421_and_closes_both_legs() {
+    let up = server("postfix-default").await;
+    let px = proxy(&up, Profile::bundled("transparent").unwrap()).await;
+    let mut c = RawClient::connect(px.addr()).await;
+    c.reply().await;
+    assert_eq!(c.cmd("HELO me").await, 250);
+    drop(px);
+    assert_eq!(c.reply().await, ["421 4.3.2 Proxy shutting down"]);
+    assert!(c.until_eof().await.is_empty());
+    let ut = up.wait_for_sessions(1).await.unwrap();
+    assert_eq!(ut.sessions[0].closed_by(), Some(Closer::Client));
+}
