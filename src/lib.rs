@@ -12,7 +12,7 @@
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
-//! - `cli` (binary only): `serve`, `validate`, `scenarios`.
+//! - `cli` (binary only): `serve`, `proxy`, `validate`, `scenarios`, `profiles`.
 
 pub mod harness;
 pub mod message;

@@ -810,3 +810,32 @@ async fn dropping_the_proxy_says_421_and_closes_both_legs() {
     let ut = up.wait_for_sessions(1).await.unwrap();
     assert_eq!(ut.sessions[0].closed_by(), Some(Closer::Client));
 }
+
+/// Every YAML example in docs/proxy.md is a valid profile.
+#[test]
+fn proxy_docs_examples_are_valid_profiles() {
+    let doc = std::fs::read_to_string("docs/proxy.md").unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in doc.lines().enumerate() {
+        match (&mut current, line.trim_end()) {
+            (None, "```yaml") => current = Some((i + 2, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, text)), l) => {
+                text.push_str(l);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(
+        blocks.len() >= 10,
+        "found only {} yaml blocks",
+        blocks.len()
+    );
+    for (line, yaml) in blocks {
+        if let Err(e) = Profile::from_yaml(&yaml) {
+            panic!("docs/proxy.md block at line {line} is invalid:\n{e}\n---\n{yaml}");
+        }
+    }
+}
