@@ -54,6 +54,8 @@ pub trait Layered: DeserializeOwned {
     fn check(&self, source: &str) -> Result<(), Vec<Problem>>;
     /// Child fields win over the parent's.
     fn merge(child: Self, parent: Self) -> Self;
+    /// Make paths named in the file relative to the file (none by default).
+    fn resolve_paths(&mut self, _origin: &Origin) {}
 }
 
 impl Layered for ScenarioFile {
@@ -146,7 +148,8 @@ fn load_inner<T: Layered>(
         .into());
     }
     seen.push(name.clone());
-    let file: T = parse(text, &origin)?;
+    let mut file: T = parse(text, &origin)?;
+    file.resolve_paths(&origin);
     // Check this file on its own, so problems name the file they are in.
     file.check(&name)
         .map_err(|problems| ScenarioError { problems })?;
