@@ -11,7 +11,8 @@
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
-//! - `cli` (binary only): `serve`, `validate`, `scenarios`.
+//! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
+//! - `cli` (binary only): `serve`, `proxy`, `validate`, `scenarios`, `profiles`.
 
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod client;
 pub mod harness;
 pub mod message;
 pub mod protocol;
+pub mod proxy;
 pub mod scenario;
 pub mod server;
 pub mod session;
@@ -27,6 +29,7 @@ pub mod transcript;
 pub use harness::{HarnessError, MockServer};
 pub use message::{Message, Recipient};
 pub use protocol::Reply;
+pub use proxy::{MockProxy, Profile};
 pub use scenario::model::{StateName, Then};
 pub use scenario::{Problem, Rule, Scenario, ScenarioError};
 pub use transcript::{Closer, Leg, Transcript};

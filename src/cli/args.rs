@@ -13,8 +13,10 @@ use std::path::PathBuf;
         smtp-harness serve                           # plain ESMTP server on 127.0.0.1:2525\n  \
         smtp-harness serve pix-mailguard             # what a client sees through a Cisco PIX\n  \
         smtp-harness serve my.yaml --listen 127.0.0.1:0 --transcript t.jsonl --maildir mail/\n  \
-        smtp-harness validate scenarios/*.yaml\n  \
-        smtp-harness scenarios"
+        smtp-harness validate scenarios/*.yaml profiles/*.yaml\n  \
+        smtp-harness scenarios\n  \
+        smtp-harness proxy --upstream mail.example.com:25 --profile pix-mailguard\n  \
+        smtp-harness profiles"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,8 +32,13 @@ pub enum Command {
         smtp-harness serve postfix-default --quiet --transcript sessions.jsonl\n  \
         swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
     Serve(ServeArgs),
-    /// Check scenario files; prints file:line:column for every problem.
-    #[command(after_help = "Exit status: 0 when every file is valid, 1 otherwise.")]
+    /// Check scenario and profile files; prints file:line:column for every problem.
+    #[command(
+        after_help = "A file is checked as a profile when --kind profile is given, when it \
+        lies in a directory named `profiles`, or when it has a key only profiles have (verbs, \
+        starttls, addresses, faults, seed); otherwise as a scenario.\n\n\
+        Exit status: 0 when every file is valid, 1 otherwise."
+    )]
     Validate(ValidateArgs),
     /// Serve an imported scenario and report where each client diverges from the captured one.
     #[command(after_help = "Examples:\n  \
@@ -46,6 +53,15 @@ pub enum Command {
         after_help = "Examples:\n  smtp-harness demo\n  smtp-harness demo --profile asa-inspect-esmtp"
     )]
     Demo(DemoArgs),
+    /// Relay every client to a real SMTP server, interfering as a profile says.
+    #[command(after_help = "Examples:\n  \
+        smtp-harness proxy --upstream 127.0.0.1:25 --profile pix-mailguard\n  \
+        smtp-harness proxy --upstream mx.example.com:25 --profile ./my-firewall.yaml --listen 127.0.0.1:0\n  \
+        smtp-harness proxy --upstream 127.0.0.1:2526 --profile starttls-strip --transcript t.jsonl\n  \
+        swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
+    Proxy(ProxyArgs),
+    /// List the bundled proxy profiles.
+    Profiles,
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +70,28 @@ pub struct DemoArgs {
     #[arg(long, default_value = "pix-mailguard")]
     pub profile: String,
     /// Colour the output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The real server, HOST:PORT. Every client is relayed there and only there.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub upstream: String,
+    /// A bundled profile name (see `smtp-harness profiles`) or a YAML file.
+    #[arg(long, default_value = "transparent", value_name = "NAME|FILE")]
+    pub profile: String,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub listen: SocketAddr,
+    /// Also write every event of both legs as JSON Lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub transcript: Option<PathBuf>,
+    /// No live transcript on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Colour the live transcript.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -105,7 +143,20 @@ pub enum ColorChoice {
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Scenario files.
+    /// Scenario or profile files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// What the files are; `auto` decides per file (see below).
+    #[arg(long, value_enum, default_value_t = FileKind::Auto)]
+    pub kind: FileKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileKind {
+    /// Decide per file.
+    Auto,
+    /// Fake-server scenarios.
+    Scenario,
+    /// Proxy profiles.
+    Profile,
 }

@@ -3,6 +3,8 @@
 
 mod args;
 mod demo;
+mod profiles;
+mod proxy;
 mod replay;
 mod scenarios;
 mod serve;
@@ -20,6 +22,8 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
         Command::Demo(a) => demo::run(a),
+        Command::Proxy(a) => proxy::run(a),
+        Command::Profiles => profiles::run(),
     };
     match result {
         Ok(code) => code,

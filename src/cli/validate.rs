@@ -1,14 +1,32 @@
-//! `smtp-harness validate FILE…`
+//! `smtp-harness validate FILE…`: scenarios and proxy profiles.
+//!
+//! The two languages share most keys (`banner`, `ehlo`, `extends` …), so a
+//! file's kind is decided explicitly (`--kind`), by its directory
+//! (`profiles/`), or by a key only profiles have; anything else is a
+//! scenario, which keeps the old behaviour for every existing file.
 
-use super::args::ValidateArgs;
-use smtp_harness::Scenario;
+use super::args::{FileKind, ValidateArgs};
+use smtp_harness::{Profile, Scenario};
+use std::collections::HashMap;
+use std::path::Path;
 use std::process::ExitCode;
+
+/// Top-level keys a scenario cannot have.
+const PROFILE_ONLY_KEYS: &[&str] = &["verbs", "starttls", "addresses", "faults", "seed"];
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for file in &args.files {
-        match Scenario::from_file(file) {
-            Ok(s) => println!("{}: ok ({})", file.display(), s.name()),
+        let kind = match args.kind {
+            FileKind::Auto => detect(file),
+            k => k,
+        };
+        let result = match kind {
+            FileKind::Profile => Profile::from_file(file).map(|p| format!("profile {}", p.name())),
+            _ => Scenario::from_file(file).map(|s| s.name().to_string()),
+        };
+        match result {
+            Ok(what) => println!("{}: ok ({what})", file.display()),
             Err(e) => {
                 failed += 1;
                 for p in &e.problems {
@@ -22,4 +40,27 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn detect(path: &Path) -> FileKind {
+    let in_profiles_dir = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "profiles");
+    if in_profiles_dir {
+        return FileKind::Profile;
+    }
+    // Unreadable or broken YAML: let the scenario loader report it, as before.
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return FileKind::Scenario;
+    };
+    let keys: HashMap<String, serde::de::IgnoredAny> = match serde_saphyr::from_str(&text) {
+        Ok(k) => k,
+        Err(_) => return FileKind::Scenario,
+    };
+    if keys.keys().any(|k| PROFILE_ONLY_KEYS.contains(&k.as_str())) {
+        FileKind::Profile
+    } else {
+        FileKind::Scenario
+    }
 }

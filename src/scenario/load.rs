@@ -1,10 +1,16 @@
 //! Reading scenario YAML: parse with serde-saphyr (budgeted against alias
 //! bombs and deep nesting), follow `extends:` chains, merge child over parent.
+//!
+//! The parser and the `extends:` walk are generic ([`parse`], [`Layered`],
+//! [`load_layered`]) so the proxy's profiles share one YAML dialect, one
+//! budget and one error format with scenarios.
 
 use super::bundled;
 use super::compile;
 use super::model::*;
 use super::problem::{Problem, ScenarioError};
+use serde::de::DeserializeOwned;
+use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
 
 /// How deep an `extends:` chain may go before we call it a loop.
@@ -33,8 +39,49 @@ impl Origin {
     }
 }
 
-/// Parse one document into a [`ScenarioFile`], without following `extends:`.
-pub fn parse(text: &str, origin: &Origin) -> Result<ScenarioFile, Problem> {
+/// A YAML document family that `extends:` can layer: scenarios, and the
+/// proxy's profiles.
+pub trait Layered: DeserializeOwned {
+    /// What the files are called in messages (`scenario`, `profile`).
+    const KIND: &'static str;
+    /// The `extends:` value, with its place in the file.
+    fn extends(&self) -> Option<&Spanned<String>>;
+    /// The YAML of a bundled document by name.
+    fn bundled_text(name: &str) -> Option<&'static str>;
+    /// The names of the bundled documents, for suggestions.
+    fn bundled_names() -> Vec<&'static str>;
+    /// Check one file on its own, so problems name the file they are in.
+    fn check(&self, source: &str) -> Result<(), Vec<Problem>>;
+    /// Child fields win over the parent's.
+    fn merge(child: Self, parent: Self) -> Self;
+    /// Make paths named in the file relative to the file (none by default).
+    fn resolve_paths(&mut self, _origin: &Origin) {}
+}
+
+impl Layered for ScenarioFile {
+    const KIND: &'static str = "scenario";
+    fn extends(&self) -> Option<&Spanned<String>> {
+        self.extends.as_ref()
+    }
+    fn bundled_text(name: &str) -> Option<&'static str> {
+        bundled::text(name)
+    }
+    fn bundled_names() -> Vec<&'static str> {
+        bundled::names()
+    }
+    fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
+        compile::compile(self, source, false).map(|_| ())
+    }
+    fn merge(child: Self, parent: Self) -> Self {
+        merge(child, parent)
+    }
+    fn resolve_paths(&mut self, origin: &Origin) {
+        resolve_paths(self, origin);
+    }
+}
+
+/// Parse one document, without following `extends:`.
+pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Problem> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
         budget: serde_saphyr::budget! {
@@ -77,15 +124,24 @@ pub fn load_chain(
     origin: Origin,
     root: Option<&Path>,
 ) -> Result<ScenarioFile, ScenarioError> {
+    load_layered(text, origin, root)
+}
+
+/// [`load_chain`] for any [`Layered`] document family.
+pub fn load_layered<T: Layered>(
+    text: &str,
+    origin: Origin,
+    root: Option<&Path>,
+) -> Result<T, ScenarioError> {
     load_inner(text, origin, root, &mut Vec::new())
 }
 
-fn load_inner(
+fn load_inner<T: Layered>(
     text: &str,
     origin: Origin,
     root: Option<&Path>,
     seen: &mut Vec<String>,
-) -> Result<ScenarioFile, ScenarioError> {
+) -> Result<T, ScenarioError> {
     let name = origin.display();
     if seen.contains(&name) || seen.len() >= MAX_EXTENDS_DEPTH {
         return Err(Problem::file(
@@ -95,15 +151,16 @@ fn load_inner(
         .into());
     }
     seen.push(name.clone());
-    let mut file = parse(text, &origin)?;
-    resolve_paths(&mut file, &origin);
+    let mut file: T = parse(text, &origin)?;
+    file.resolve_paths(&origin);
     // Check this file on its own, so problems name the file they are in.
-    compile::compile(&file, &name, false).map_err(|problems| ScenarioError { problems })?;
-    let Some(parent_ref) = file.extends.clone() else {
+    file.check(&name)
+        .map_err(|problems| ScenarioError { problems })?;
+    let Some(parent_ref) = file.extends().cloned() else {
         return Ok(file);
     };
     let parent_name = parent_ref.value.trim();
-    let (parent_text, parent_origin) = if let Some(text) = bundled::text(parent_name) {
+    let (parent_text, parent_origin) = if let Some(text) = T::bundled_text(parent_name) {
         (text.to_string(), Origin::Bundled(parent_name.to_string()))
     } else {
         let base = match &origin {
@@ -113,8 +170,9 @@ fn load_inner(
                     &name,
                     &parent_ref.referenced,
                     format!(
-                        "unknown bundled scenario {parent_name:?}; expected one of {}",
-                        bundled::names().join(", ")
+                        "unknown bundled {} {parent_name:?}; expected one of {}",
+                        T::KIND,
+                        T::bundled_names().join(", ")
                     ),
                 )
                 .into());
@@ -126,9 +184,10 @@ fn load_inner(
                 &name,
                 &parent_ref.referenced,
                 format!(
-                    "cannot read {} ({e}); `extends:` takes a bundled scenario ({}) or a path relative to this file",
+                    "cannot read {} ({e}); `extends:` takes a bundled {} ({}) or a path relative to this file",
                     path.display(),
-                    bundled::names().join(", ")
+                    T::KIND,
+                    T::bundled_names().join(", ")
                 ),
             )
         })?;
@@ -143,9 +202,10 @@ fn load_inner(
                     &name,
                     &parent_ref.referenced,
                     format!(
-                        "{} is outside {}; scenarios may only extend files in their own directory",
+                        "{} is outside {}; {}s may only extend files in their own directory",
                         path.display(),
-                        root.display()
+                        root.display(),
+                        T::KIND
                     ),
                 )
                 .into());
@@ -154,7 +214,7 @@ fn load_inner(
         (read, Origin::File(path))
     };
     let parent = load_inner(&parent_text, parent_origin, root, seen)?;
-    Ok(merge(file, parent))
+    Ok(T::merge(file, parent))
 }
 
 /// Certificate paths are relative to the file that names them.

@@ -1,0 +1,512 @@
+//! Checks a [`ProfileFile`] and turns it into [`Rules`]: replies parsed,
+//! regexes compiled, defaults filled in. Like scenarios, every problem is
+//! collected with its file:line:column so `validate` shows them all at once.
+
+use super::model::*;
+use crate::protocol::mask::BannerMask;
+use crate::scenario::Problem;
+use crate::scenario::compile::{ReplyTemplate, VerbMatch, parse_reply};
+use crate::scenario::model::ReplyText;
+use regex::Regex;
+use serde_saphyr::{Location, Spanned};
+use std::time::Duration;
+
+/// The reply for a filtered command when the profile names none (PIX wording).
+pub const DEFAULT_FILTER_REPLY: &str = "500 5.5.1 Command unrecognized";
+/// The answer to a stripped STARTTLS when the profile names none.
+pub const DEFAULT_STARTTLS_REPLY: &str = "500 5.5.1 Command unrecognized";
+
+/// What happens to the upstream's greeting.
+#[derive(Debug, Clone)]
+pub enum BannerAction {
+    /// Relayed as sent.
+    Pass,
+    /// Replaced by this reply.
+    Replace(ReplyTemplate),
+    /// Overwritten in place.
+    Mask(BannerMask),
+}
+
+/// A compiled `verbs:` section.
+#[derive(Debug, Clone)]
+pub struct VerbFilter {
+    /// The verbs that are *filtered* (an allow-list becomes `Except`).
+    pub filtered: VerbMatch,
+    /// Answer or mask.
+    pub action: FilterAction,
+    /// The answer, for [`FilterAction::Answer`].
+    pub reply: ReplyTemplate,
+}
+
+/// A compiled `ehlo:` section.
+#[derive(Debug, Clone, Default)]
+pub struct EhloRewrite {
+    /// Keyword names to drop (upper-case).
+    pub remove: Vec<String>,
+    /// Keyword names left unmasked; `None`: no masking.
+    pub mask_except: Option<Vec<String>>,
+    /// Keywords appended.
+    pub add: Vec<String>,
+}
+
+impl EhloRewrite {
+    /// Does this change anything?
+    pub fn is_active(&self) -> bool {
+        !self.remove.is_empty() || self.mask_except.is_some() || !self.add.is_empty()
+    }
+}
+
+/// What happens to STARTTLS.
+#[derive(Debug, Clone)]
+pub enum StarttlsAction {
+    /// Relayed; opaque after the upstream's 220.
+    Pass,
+    /// Keyword removed, verb answered with this reply.
+    Strip(ReplyTemplate),
+}
+
+/// A compiled `addresses:` section.
+#[derive(Debug, Clone, Default)]
+pub struct AddressMap {
+    /// `(from, to)` domain pairs, `from` lower-cased.
+    pub domains: Vec<(String, String)>,
+    /// Rewrite MAIL FROM.
+    pub mail_from: bool,
+    /// Rewrite RCPT TO.
+    pub rcpt_to: bool,
+}
+
+impl AddressMap {
+    /// The replacement domain for `domain`, if mapped.
+    pub fn lookup(&self, domain: &str) -> Option<&str> {
+        self.domains
+            .iter()
+            .find(|(from, _)| from.eq_ignore_ascii_case(domain))
+            .map(|(_, to)| to.as_str())
+    }
+}
+
+/// A compiled entry of `replies:`.
+#[derive(Debug, Clone)]
+pub struct ReplyRule {
+    /// For transcripts.
+    pub name: String,
+    /// Codes it matches; empty: any.
+    pub codes: Vec<u16>,
+    /// Regex over the reply text.
+    pub text: Option<Regex>,
+    /// Verbs whose replies it matches (upper-case; `BANNER`, `.`); empty: any.
+    pub verbs: Vec<String>,
+    /// The replacement.
+    pub reply: ReplyTemplate,
+}
+
+/// When a reply-then-close fault fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// At the greeting.
+    Banner,
+    /// At this command (upper-case verb).
+    Verb(String),
+    /// At the end of message data.
+    EndOfData,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// Delay each chunk.
+    Latency {
+        /// Fixed part.
+        delay: Duration,
+        /// Random extra, up to this.
+        jitter: Duration,
+    },
+    /// Bytes per second.
+    Bandwidth(u64),
+    /// Cut both connections after this many bytes.
+    CloseAfter(u64),
+    /// Answer the client with this reply, then close both connections.
+    ReplyThenClose {
+        /// The reply.
+        reply: ReplyTemplate,
+        /// When.
+        on: Trigger,
+    },
+}
+
+/// A compiled entry of `faults:`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// For transcripts.
+    pub name: String,
+    /// Which way.
+    pub direction: Direction,
+    /// Chance per connection.
+    pub probability: f64,
+    /// Seed for the dice; `None`: the profile's, else random.
+    pub seed: Option<u64>,
+    /// What it does.
+    pub kind: FaultKind,
+}
+
+/// A profile ready to run.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Profile-wide seed for the faults' dice.
+    pub seed: Option<u64>,
+    /// Greeting.
+    pub banner: BannerAction,
+    /// Verb filter.
+    pub verbs: Option<VerbFilter>,
+    /// EHLO keyword rewriting.
+    pub ehlo: EhloRewrite,
+    /// STARTTLS.
+    pub starttls: StarttlsAction,
+    /// Address rewriting.
+    pub addresses: AddressMap,
+    /// Reply rewriting, in order.
+    pub replies: Vec<ReplyRule>,
+    /// Faults, in order.
+    pub faults: Vec<Fault>,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
+        self.problems.push(Problem::at(self.file, loc, msg));
+    }
+
+    fn reply(&mut self, spec: Option<&Spanned<ReplyText>>, default: &str) -> ReplyTemplate {
+        let (lines, loc) = match spec {
+            Some(s) => (s.value.0.clone(), Some(&s.referenced)),
+            None => (vec![default.to_string()], None),
+        };
+        match (parse_reply(&lines), loc) {
+            (Ok(r), _) => r,
+            (Err(e), loc) => {
+                // Built-in defaults are constants covered by a test, so a
+                // problem without a location cannot happen.
+                if let Some(loc) = loc {
+                    self.problem(loc, e);
+                }
+                ReplyTemplate {
+                    code: 500,
+                    lines: vec![],
+                }
+            }
+        }
+    }
+
+    fn verbs(&mut self, spec: &Spanned<crate::scenario::model::OneOrMany<String>>) -> Vec<String> {
+        if spec.value.0.is_empty() {
+            self.problem(&spec.referenced, "expected at least one verb");
+        }
+        spec.value
+            .0
+            .iter()
+            .map(|v| {
+                if v.is_empty() || v.contains(char::is_whitespace) {
+                    self.problem(
+                        &spec.referenced,
+                        format!("{v:?} is not a verb: expected one word such as EHLO"),
+                    );
+                }
+                v.to_ascii_uppercase()
+            })
+            .collect()
+    }
+
+    fn regex(&mut self, spec: &Spanned<String>, what: &str) -> Option<Regex> {
+        match Regex::new(&spec.value) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                self.problem(&spec.referenced, format!("bad regex in `{what}`: {first}"));
+                None
+            }
+        }
+    }
+
+    fn banner(&mut self, spec: &BannerSpec) -> BannerAction {
+        match (&spec.replace, &spec.mask) {
+            (Some(_), Some(m)) => {
+                self.problem(
+                    &m.referenced,
+                    "`banner` takes `replace` or `mask`, not both",
+                );
+                BannerAction::Pass
+            }
+            (Some(r), None) => BannerAction::Replace(self.reply(Some(r), "")),
+            (None, Some(m)) => BannerAction::Mask(m.value),
+            (None, None) => BannerAction::Pass,
+        }
+    }
+
+    fn verb_filter(&mut self, spec: &VerbsSpec) -> Option<VerbFilter> {
+        let filtered = match (&spec.allow, &spec.deny) {
+            (Some(_), Some(d)) => {
+                self.problem(&d.referenced, "`verbs` takes `allow` or `deny`, not both");
+                return None;
+            }
+            (Some(a), None) => VerbMatch::Except(self.verbs(a)),
+            (None, Some(d)) => VerbMatch::Only(self.verbs(d)),
+            (None, None) => return None,
+        };
+        let action = spec.action.unwrap_or(FilterAction::Answer);
+        if action == FilterAction::Mask
+            && let Some(r) = &spec.reply
+        {
+            self.problem(
+                &r.referenced,
+                "`reply` is only used with `action: answer`; with `mask` the upstream answers",
+            );
+        }
+        Some(VerbFilter {
+            filtered,
+            action,
+            reply: self.reply(spec.reply.as_ref(), DEFAULT_FILTER_REPLY),
+        })
+    }
+
+    fn addresses(&mut self, spec: &AddressSpec) -> AddressMap {
+        let mut domains = Vec::new();
+        if let Some(d) = &spec.domains {
+            for (from, to) in &d.value {
+                let bad = |s: &str| s.is_empty() || s.contains(['@', '<', '>', ' ']);
+                if bad(from) || bad(to) {
+                    self.problem(
+                        &d.referenced,
+                        format!("{from:?}: {to:?} is not a domain map entry; write `old.example: new.example`"),
+                    );
+                }
+                domains.push((from.to_ascii_lowercase(), to.clone()));
+            }
+        }
+        AddressMap {
+            domains,
+            mail_from: spec.mail_from.unwrap_or(true),
+            rcpt_to: spec.rcpt_to.unwrap_or(true),
+        }
+    }
+
+    fn reply_rule(&mut self, index: usize, spec: &Spanned<ReplyRuleSpec>) -> ReplyRule {
+        let r = &spec.value;
+        let codes = r.code.as_ref().map_or_else(Vec::new, |c| {
+            c.value
+                .0
+                .iter()
+                .filter_map(|code| match code.trim().parse::<u16>() {
+                    Ok(n) if (100..=599).contains(&n) => Some(n),
+                    _ => {
+                        self.problem(
+                            &c.referenced,
+                            format!("{code:?} is not a reply code: expected a number such as 250"),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        });
+        let text = r.text.as_ref().and_then(|t| self.regex(t, "text"));
+        let verbs = r.verb.as_ref().map_or_else(Vec::new, |v| self.verbs(v));
+        if r.reply.is_none() {
+            self.problem(
+                &spec.referenced,
+                "a reply rule needs a `reply` to send instead",
+            );
+        }
+        ReplyRule {
+            name: r
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("reply-rule-{}", index + 1)),
+            codes,
+            text,
+            verbs,
+            reply: self.reply(r.reply.as_ref(), DEFAULT_FILTER_REPLY),
+        }
+    }
+
+    fn fault(&mut self, spec: &Spanned<FaultSpec>) -> Option<Fault> {
+        let f = &spec.value;
+        let probability = match &f.probability {
+            Some(p) if !(0.0..=1.0).contains(&p.value) => {
+                self.problem(
+                    &p.referenced,
+                    "`probability` is a chance between 0.0 and 1.0",
+                );
+                1.0
+            }
+            Some(p) => p.value,
+            None => 1.0,
+        };
+        let set = [
+            f.latency.is_some(),
+            f.bandwidth.is_some(),
+            f.close_after.is_some(),
+            f.reply_then_close.is_some(),
+        ];
+        if set.iter().filter(|b| **b).count() != 1 {
+            self.problem(
+                &spec.referenced,
+                "a fault takes exactly one of `latency`, `bandwidth`, `close_after`, `reply_then_close`",
+            );
+            return None;
+        }
+        if let Some(j) = &f.jitter
+            && f.latency.is_none()
+        {
+            self.problem(&j.referenced, "`jitter` only goes with `latency`");
+        }
+        if let Some(on) = &f.on
+            && f.reply_then_close.is_none()
+        {
+            self.problem(&on.referenced, "`on` only goes with `reply_then_close`");
+        }
+        let kind = if let Some(l) = &f.latency {
+            FaultKind::Latency {
+                delay: l.value.0,
+                jitter: f.jitter.as_ref().map_or(Duration::ZERO, |j| j.value.0),
+            }
+        } else if let Some(b) = &f.bandwidth {
+            if b.value == 0 {
+                self.problem(
+                    &b.referenced,
+                    "`bandwidth` is bytes per second and must be above 0",
+                );
+            }
+            FaultKind::Bandwidth(b.value.max(1))
+        } else if let Some(c) = &f.close_after {
+            FaultKind::CloseAfter(c.value)
+        } else {
+            let on = match &f.on {
+                None => Trigger::Banner,
+                Some(on) => match on.value.trim() {
+                    "" => {
+                        self.problem(
+                            &on.referenced,
+                            "expected `banner`, a verb such as DATA, or `.`",
+                        );
+                        Trigger::Banner
+                    }
+                    v if v.eq_ignore_ascii_case("banner") => Trigger::Banner,
+                    "." => Trigger::EndOfData,
+                    v if v.contains(char::is_whitespace) => {
+                        self.problem(&on.referenced, format!("{v:?} is not a verb: expected `banner`, a verb such as DATA, or `.`"));
+                        Trigger::Banner
+                    }
+                    v => Trigger::Verb(v.to_ascii_uppercase()),
+                },
+            };
+            FaultKind::ReplyThenClose {
+                reply: self.reply(f.reply_then_close.as_ref(), ""),
+                on,
+            }
+        };
+        let name = f.name.clone().unwrap_or_else(|| {
+            match kind {
+                FaultKind::Latency { .. } => "latency",
+                FaultKind::Bandwidth(_) => "bandwidth",
+                FaultKind::CloseAfter(_) => "close_after",
+                FaultKind::ReplyThenClose { .. } => "reply_then_close",
+            }
+            .to_string()
+        });
+        Some(Fault {
+            name,
+            direction: f.direction.unwrap_or(Direction::Downstream),
+            probability,
+            seed: f.seed,
+            kind,
+        })
+    }
+}
+
+/// Check `file` and build its [`Rules`], or list every problem.
+pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> {
+    let mut c = Checker {
+        file: source,
+        problems: Vec::new(),
+    };
+    let banner = file
+        .banner
+        .as_ref()
+        .map_or(BannerAction::Pass, |b| c.banner(b));
+    let verbs = file.verbs.as_ref().and_then(|v| c.verb_filter(v));
+    let ehlo = file.ehlo.as_ref().map_or_else(EhloRewrite::default, |e| {
+        let upper = |v: &Option<Vec<String>>| {
+            v.as_ref()
+                .map(|v| v.iter().map(|k| k.to_ascii_uppercase()).collect::<Vec<_>>())
+        };
+        EhloRewrite {
+            remove: upper(&e.remove).unwrap_or_default(),
+            mask_except: upper(&e.mask_except),
+            add: e.add.clone().unwrap_or_default(),
+        }
+    });
+    let starttls = match &file.starttls {
+        Some(s) if s.mode == Some(StarttlsMode::Strip) => {
+            StarttlsAction::Strip(c.reply(s.reply.as_ref(), DEFAULT_STARTTLS_REPLY))
+        }
+        Some(s) => {
+            if let Some(r) = &s.reply {
+                c.problem(&r.referenced, "`reply` is only used with `mode: strip`");
+            }
+            StarttlsAction::Pass
+        }
+        None => StarttlsAction::Pass,
+    };
+    let addresses = file
+        .addresses
+        .as_ref()
+        .map_or_else(AddressMap::default, |a| c.addresses(a));
+    let replies = file
+        .replies
+        .iter()
+        .enumerate()
+        .map(|(i, r)| c.reply_rule(i, r))
+        .collect();
+    let faults = file.faults.iter().filter_map(|f| c.fault(f)).collect();
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Rules {
+        name: file.name.clone().unwrap_or_else(|| source.to_string()),
+        description: file.description.clone().unwrap_or_default(),
+        seed: file.seed,
+        banner,
+        verbs,
+        ehlo,
+        starttls,
+        addresses,
+        replies,
+        faults,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_replies_parse() {
+        for r in [DEFAULT_FILTER_REPLY, DEFAULT_STARTTLS_REPLY] {
+            assert!(parse_reply(&[r.to_string()]).is_ok());
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The `cargo test` API for proxy mode: put an interfering middlebox between
+//! the code under test and any SMTP server, then assert on both legs.
+//!
+//! ```
+//! use smtp_harness::{Leg, MockProxy, MockServer, Profile, Scenario};
+//! use std::io::{BufRead, BufReader, Write};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Arrange: a fake Exchange 2003 behind a PIX.
+//! let server = MockServer::start_blocking(Scenario::bundled("exchange-2003")?)?;
+//! let proxy = MockProxy::start_blocking(server.addr(), Profile::bundled("pix-mailguard")?)?;
+//! // Act
+//! let mut sock = std::net::TcpStream::connect(proxy.addr())?;
+//! let mut reader = BufReader::new(sock.try_clone()?);
+//! let mut banner = String::new();
+//! reader.read_line(&mut banner)?;
+//! sock.write_all(b"EHLO client.example\r\n")?;
+//! let mut ehlo = String::new();
+//! reader.read_line(&mut ehlo)?;
+//! sock.write_all(b"QUIT\r\n")?;
+//! let mut bye = String::new();
+//! reader.read_line(&mut bye)?;
+//! // Assert: masked banner, EHLO refused by the proxy, never seen upstream.
+//! assert!(banner.starts_with("220 ***"));
+//! assert!(ehlo.starts_with("500 5.5.1"));
+//! let t = proxy.wait_for_sessions_blocking(1)?;
+//! assert!(t.client_sent("EHLO"));
+//! assert!(!t.upstream_received("EHLO"));
+//! assert!(t.sessions[0].reply_codes_on(Leg::Client).contains(&500));
+//! # Ok(()) }
+//! ```
+
+use super::{Profile, Shared};
+use crate::harness::{DEFAULT_WAIT, HarnessError};
+use crate::transcript::{Recorder, Retention, Transcript};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// An interfering proxy for one test. Dropping it shuts it down: running
+/// sessions get `421` and both their legs are closed.
+pub struct MockProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for MockProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockProxy")
+            .field("addr", &self.addr)
+            .field("upstream", &self.shared.upstream)
+            .finish()
+    }
+}
+
+impl MockProxy {
+    /// Start on `127.0.0.1:0` inside the current tokio runtime, relaying to
+    /// `upstream`.
+    pub async fn start(upstream: SocketAddr, profile: Profile) -> Result<MockProxy, HarnessError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(Self::spawn(
+            listener,
+            upstream.to_string(),
+            profile,
+            &tokio::runtime::Handle::current(),
+            None,
+        )?)
+    }
+
+    /// Start on a listener the test bound itself, relaying to `upstream`
+    /// (`HOST:PORT`; host names are resolved at each connection).
+    pub async fn start_on(
+        listener: TcpListener,
+        upstream: impl Into<String>,
+        profile: Profile,
+    ) -> Result<MockProxy, HarnessError> {
+        Ok(Self::spawn(
+            listener,
+            upstream.into(),
+            profile,
+            &tokio::runtime::Handle::current(),
+            None,
+        )?)
+    }
+
+    /// Start on `127.0.0.1:0` with a runtime of its own, for synchronous tests.
+    pub fn start_blocking(
+        upstream: SocketAddr,
+        profile: Profile,
+    ) -> Result<MockProxy, HarnessError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", 0)))?;
+        let handle = runtime.handle().clone();
+        Ok(Self::spawn(
+            listener,
+            upstream.to_string(),
+            profile,
+            &handle,
+            Some(runtime),
+        )?)
+    }
+
+    fn spawn(
+        listener: TcpListener,
+        upstream: String,
+        profile: Profile,
+        handle: &tokio::runtime::Handle,
+        runtime: Option<tokio::runtime::Runtime>,
+    ) -> std::io::Result<MockProxy> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(
+            profile,
+            upstream,
+            Recorder::new(Retention::All, Vec::new()),
+        ));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = handle.spawn(super::run(listener, Arc::clone(&shared), async {
+            let _ = stopped.await;
+        }));
+        Ok(MockProxy {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+            runtime,
+        })
+    }
+
+    /// Where the client should connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every session so far (both legs), running ones included.
+    pub fn transcript(&self) -> Transcript {
+        self.shared.recorder.transcript()
+    }
+
+    /// Replace the profile for connections that start from now on.
+    pub fn set_profile(&self, profile: Profile) {
+        self.shared.set_profile(profile);
+    }
+
+    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`]) and
+    /// return the transcript.
+    pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
+        self.wait_for_sessions_within(n, DEFAULT_WAIT).await
+    }
+
+    /// Wait until `n` sessions have ended, at most `timeout`.
+    pub async fn wait_for_sessions_within(
+        &self,
+        n: u64,
+        timeout: Duration,
+    ) -> Result<Transcript, HarnessError> {
+        let recorder = &self.shared.recorder;
+        match tokio::time::timeout(timeout, recorder.wait_ended(n)).await {
+            Ok(()) => Ok(recorder.transcript()),
+            Err(_) => Err(HarnessError::Timeout {
+                wanted: n,
+                ended: recorder.ended(),
+                waited: timeout,
+                transcript: recorder.transcript().to_text(),
+            }),
+        }
+    }
+
+    /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
+    pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
+        let recorder = self.shared.recorder.clone();
+        let wait = async move {
+            match tokio::time::timeout(DEFAULT_WAIT, recorder.wait_ended(n)).await {
+                Ok(()) => Ok(recorder.transcript()),
+                Err(_) => Err(HarnessError::Timeout {
+                    wanted: n,
+                    ended: recorder.ended(),
+                    waited: DEFAULT_WAIT,
+                    transcript: recorder.transcript().to_text(),
+                }),
+            }
+        };
+        match &self.runtime {
+            Some(rt) => rt.block_on(wait),
+            None => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(wait),
+        }
+    }
+}
+
+impl Drop for MockProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let (Some(rt), Some(task)) = (self.runtime.take(), self.task.take()) {
+            // Let running sessions get their 421 before the runtime goes.
+            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), task).await });
+            rt.shutdown_background();
+        }
+    }
+}

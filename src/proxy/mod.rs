@@ -1,0 +1,123 @@
+//! Proxy mode: an interfering SMTP middlebox between any client and any
+//! real server, applying a [`Profile`] the way PIX Mailguard, ASA
+//! `inspect esmtp` or a STARTTLS-stripping ISP do.
+//!
+//! - `model`, `compile`, `profile`, `bundled`: the profile language (YAML,
+//!   the scenarios' sibling) and the profiles shipped in the binary.
+//! - `connection`: one relayed connection; `replies` frames the upstream's
+//!   replies keeping their bytes; `rewrite` holds the in-place edits.
+//! - `fault` decides a connection's faults once; `link` applies them to one
+//!   direction; `opaque` relays after a passed-through STARTTLS.
+//! - `harness`: [`MockProxy`] for `cargo test`.
+//!
+//! Words: the *client leg* is between the client and the proxy, the
+//! *upstream leg* between the proxy and the real server. Direction
+//! `upstream` is client → server, `downstream` server → client (toxiproxy's).
+//!
+//! Shutdown works like the server's: the caller's future resolves, every
+//! connection is told through a `watch`, answers `421` and closes both legs.
+
+pub mod bundled;
+pub mod compile;
+mod connection;
+pub mod fault;
+mod harness;
+pub mod link;
+pub mod model;
+mod opaque;
+mod profile;
+pub mod replies;
+pub mod rewrite;
+
+pub use connection::MAX_LINE;
+pub use harness::MockProxy;
+pub use profile::Profile;
+
+use crate::transcript::Recorder;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long dialing the upstream may take before the client gets `421`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long in-flight sessions get to finish after shutdown is signalled.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything a relayed connection needs, shared by all of them.
+#[derive(Debug)]
+pub struct Shared {
+    profile: RwLock<Profile>,
+    /// `HOST:PORT` of the real server; always this, never an address a
+    /// client names (the proxy must not become an open relay).
+    pub upstream: String,
+    /// Where sessions (both legs) are recorded.
+    pub recorder: Recorder,
+    /// Dial timeout for the upstream.
+    pub connect_timeout: Duration,
+}
+
+impl Shared {
+    /// Shared state for a proxy to `upstream` applying `profile`.
+    pub fn new(profile: Profile, upstream: impl Into<String>, recorder: Recorder) -> Shared {
+        Shared {
+            profile: RwLock::new(profile),
+            upstream: upstream.into(),
+            recorder,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// The profile new connections get.
+    pub fn profile(&self) -> Profile {
+        self.profile
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swap the profile; running connections keep the one they started with.
+    pub fn set_profile(&self, profile: Profile) {
+        *self.profile.write().unwrap_or_else(|e| e.into_inner()) = profile;
+    }
+}
+
+/// Relay connections until `shutdown` resolves.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let shared = Arc::clone(&shared);
+                    let stop = stop_rx.clone();
+                    tasks.spawn(connection::serve(stream, peer, local, shared, stop));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off and keep accepting.
+                    eprintln!("smtp-harness: accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tasks.abort_all();
+    }
+    shared.recorder.flush();
+}

@@ -1,0 +1,177 @@
+//! The profile file as plain data: exactly what a YAML profile can say.
+//!
+//! Same dialect as scenarios (serde-saphyr, `deny_unknown_fields`, spans for
+//! error locations, [`ReplyText`] and [`DurationSpec`] shared). Every field is
+//! optional so that a profile states only how it interferes, and so that
+//! `extends:` can merge section by section. Checking is `compile.rs`.
+
+use crate::protocol::mask::BannerMask;
+use crate::scenario::model::{DurationSpec, OneOrMany, ReplyText};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// A whole profile file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// Short name, shown by `smtp-harness profiles`.
+    pub name: Option<String>,
+    /// One line saying what the profile reproduces.
+    pub description: Option<String>,
+    /// A bundled profile name, or a path relative to this file, to start from.
+    pub extends: Option<Spanned<String>>,
+    /// Seed for every fault's dice, so a run can be repeated exactly.
+    pub seed: Option<u64>,
+    /// What happens to the upstream's greeting.
+    pub banner: Option<BannerSpec>,
+    /// Which commands may reach the upstream.
+    pub verbs: Option<VerbsSpec>,
+    /// Rewriting of the upstream's EHLO keywords.
+    pub ehlo: Option<EhloSpec>,
+    /// What happens to STARTTLS.
+    pub starttls: Option<StarttlsSpec>,
+    /// Domain rewriting on MAIL FROM / RCPT TO.
+    pub addresses: Option<AddressSpec>,
+    /// Upstream replies to replace; the first match wins.
+    #[serde(default)]
+    pub replies: Vec<Spanned<ReplyRuleSpec>>,
+    /// Toxiproxy-style faults, each decided once per connection.
+    #[serde(default)]
+    pub faults: Vec<Spanned<FaultSpec>>,
+}
+
+/// `banner:` — pass (the default, when empty), `replace`, or `mask`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BannerSpec {
+    /// Send this greeting instead of the upstream's.
+    pub replace: Option<Spanned<ReplyText>>,
+    /// Overwrite the upstream's greeting in place: `pix` or `all`.
+    pub mask: Option<Spanned<BannerMask>>,
+}
+
+/// What happens to a filtered command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterAction {
+    /// The proxy answers with `reply`; the command never reaches the upstream.
+    Answer,
+    /// The verb is overwritten with `X`s of the same length and forwarded,
+    /// so the upstream answers (what a PIX really does).
+    Mask,
+}
+
+/// `verbs:` — an allow-list or a deny-list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerbsSpec {
+    /// Only these verbs pass.
+    pub allow: Option<Spanned<OneOrMany<String>>>,
+    /// These verbs do not pass.
+    pub deny: Option<Spanned<OneOrMany<String>>>,
+    /// `answer` (default) or `mask`.
+    pub action: Option<FilterAction>,
+    /// The reply for `answer` (default `500 5.5.1 Command unrecognized`).
+    pub reply: Option<Spanned<ReplyText>>,
+}
+
+/// `ehlo:` — applied to the upstream's 250 reply to EHLO, in this order:
+/// remove, mask, add.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EhloSpec {
+    /// Keywords to drop (by name: `AUTH` drops `AUTH LOGIN` and `AUTH=LOGIN`).
+    pub remove: Option<Vec<String>>,
+    /// Overwrite every keyword not named here with `X`s, as ASA does.
+    pub mask_except: Option<Vec<String>>,
+    /// Keywords to append.
+    pub add: Option<Vec<String>>,
+}
+
+/// How STARTTLS is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StarttlsMode {
+    /// Relay it; after the upstream's 220 relay opaque bytes both ways.
+    Pass,
+    /// Remove the keyword from EHLO replies and answer the verb ourselves.
+    Strip,
+}
+
+/// `starttls:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarttlsSpec {
+    /// `pass` (default) or `strip`.
+    pub mode: Option<StarttlsMode>,
+    /// The answer to STARTTLS when stripping (default
+    /// `500 5.5.1 Command unrecognized`; `454 4.7.0 …` is the polite variant).
+    pub reply: Option<Spanned<ReplyText>>,
+}
+
+/// `addresses:` — domain maps, as Exchange's reroute table applies them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSpec {
+    /// `old.domain: new.domain`, matched case-insensitively on the whole domain.
+    pub domains: Option<Spanned<BTreeMap<String, String>>>,
+    /// Rewrite MAIL FROM (default true).
+    pub mail_from: Option<bool>,
+    /// Rewrite RCPT TO (default true).
+    pub rcpt_to: Option<bool>,
+}
+
+/// One entry of `replies:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRuleSpec {
+    /// A name for transcripts (default `reply-rule-N`).
+    pub name: Option<String>,
+    /// Only replies with this code (or one of these codes).
+    pub code: Option<Spanned<OneOrMany<String>>>,
+    /// Only replies whose text (lines joined with `\n`, codes removed) matches this regex.
+    pub text: Option<Spanned<String>>,
+    /// Only replies to these verbs (`BANNER` for the greeting, `.` for end of data).
+    pub verb: Option<Spanned<OneOrMany<String>>>,
+    /// The replacement.
+    pub reply: Option<Spanned<ReplyText>>,
+}
+
+/// Which way bytes flow, in toxiproxy's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Client → upstream: commands and message data.
+    Upstream,
+    /// Upstream → client: replies.
+    Downstream,
+}
+
+/// One entry of `faults:`; exactly one of `latency`, `bandwidth`,
+/// `close_after`, `reply_then_close`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// A name for transcripts (default: the fault's kind).
+    pub name: Option<String>,
+    /// `upstream` (client → upstream) or `downstream` (upstream → client, the default).
+    pub direction: Option<Direction>,
+    /// Chance that a connection gets this fault, 0.0–1.0 (default 1.0).
+    pub probability: Option<Spanned<f64>>,
+    /// Seed for this fault's dice (default: the profile's `seed`).
+    pub seed: Option<u64>,
+    /// Delay every chunk by this long.
+    pub latency: Option<Spanned<DurationSpec>>,
+    /// With `latency`: add up to this much more, at random.
+    pub jitter: Option<Spanned<DurationSpec>>,
+    /// Limit the rate to this many bytes per second.
+    pub bandwidth: Option<Spanned<u64>>,
+    /// Close both connections after this many bytes in this direction.
+    pub close_after: Option<Spanned<u64>>,
+    /// Send this reply to the client, then close both connections.
+    pub reply_then_close: Option<Spanned<ReplyText>>,
+    /// With `reply_then_close`: when (`banner`, a verb such as `DATA`, or
+    /// `.` for the end of message data). Default `banner`.
+    pub on: Option<Spanned<String>>,
+}

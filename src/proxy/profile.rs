@@ -1,0 +1,301 @@
+//! [`Profile`]: how the proxy interferes, loaded from YAML.
+//!
+//! Profiles are the scenarios' sibling: same parser and budget
+//! ([`crate::scenario::load`]), same `extends:` rules, same
+//! `file:line:column` errors ([`ScenarioError`]).
+
+use super::bundled;
+use super::compile::{self, Rules};
+use super::model::{FilterAction, ProfileFile, StarttlsMode};
+use crate::scenario::load::{self, Layered, Origin};
+use crate::scenario::{Problem, ScenarioError};
+use serde_saphyr::Spanned;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A checked profile, ready to run; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    rules: Arc<Rules>,
+}
+
+impl Profile {
+    /// A bundled profile by name (`smtp-harness profiles` lists them).
+    ///
+    /// ```
+    /// let p = smtp_harness::Profile::bundled("pix-mailguard").unwrap();
+    /// assert_eq!(p.name(), "pix-mailguard");
+    /// ```
+    pub fn bundled(name: &str) -> Result<Profile, ScenarioError> {
+        let text = bundled::text(name).ok_or_else(|| {
+            Problem::file(
+                name,
+                format!(
+                    "no bundled profile named {name:?}; expected one of {}",
+                    bundled::names().join(", ")
+                ),
+            )
+        })?;
+        Self::load(text, Origin::Bundled(name.to_string()), None)
+    }
+
+    /// A profile from YAML text; `extends:` may name bundled profiles.
+    ///
+    /// ```
+    /// let p = smtp_harness::Profile::from_yaml("banner: {mask: pix}").unwrap();
+    /// let err = smtp_harness::Profile::from_yaml("banner: {mask: pixx}").unwrap_err();
+    /// assert!(err.to_string().starts_with("<inline>:1:"));
+    /// ```
+    pub fn from_yaml(text: &str) -> Result<Profile, ScenarioError> {
+        Self::load(text, Origin::Inline, None)
+    }
+
+    /// A profile file; relative `extends:` paths resolve against its
+    /// directory and may not leave it.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Profile, ScenarioError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text =
+            std::fs::read(path).map_err(|e| Problem::file(&shown, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(text)
+            .map_err(|e| Problem::file(&shown, format!("not UTF-8 text: {e}")))?;
+        let root = path.parent().map(Path::to_path_buf);
+        Self::load(&text, Origin::File(path.to_path_buf()), root.as_deref())
+    }
+
+    /// A bundled name or a path: what the CLI accepts.
+    pub fn resolve(name_or_path: &str) -> Result<Profile, ScenarioError> {
+        if bundled::text(name_or_path).is_some() && !Path::new(name_or_path).exists() {
+            Self::bundled(name_or_path)
+        } else {
+            Self::from_file(name_or_path)
+        }
+    }
+
+    fn load(text: &str, origin: Origin, root: Option<&Path>) -> Result<Profile, ScenarioError> {
+        let name = origin.display();
+        let file: ProfileFile = load::load_layered(text, origin.clone(), root)?;
+        let mut rules =
+            compile::compile(&file, &name).map_err(|problems| ScenarioError { problems })?;
+        if file.name.is_none()
+            && let Origin::Bundled(n) = &origin
+        {
+            rules.name = n.clone();
+        }
+        Ok(Profile {
+            rules: Arc::new(rules),
+        })
+    }
+
+    /// The profile's name.
+    pub fn name(&self) -> &str {
+        &self.rules.name
+    }
+
+    /// One line saying what it reproduces.
+    pub fn description(&self) -> &str {
+        &self.rules.description
+    }
+
+    /// The compiled rules the proxy applies.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub(crate) fn rules_arc(&self) -> Arc<Rules> {
+        Arc::clone(&self.rules)
+    }
+}
+
+impl Default for Profile {
+    /// The transparent profile: no interference.
+    fn default() -> Self {
+        let rules = compile::compile(&ProfileFile::default(), "transparent")
+            .unwrap_or_else(|_| unreachable!("the empty profile has nothing to check"));
+        Profile {
+            rules: Arc::new(rules),
+        }
+    }
+}
+
+impl Layered for ProfileFile {
+    const KIND: &'static str = "profile";
+
+    fn extends(&self) -> Option<&Spanned<String>> {
+        self.extends.as_ref()
+    }
+
+    fn bundled_text(name: &str) -> Option<&'static str> {
+        bundled::text(name)
+    }
+
+    fn bundled_names() -> Vec<&'static str> {
+        bundled::names()
+    }
+
+    fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
+        compile::compile(self, source).map(|_| ())
+    }
+
+    /// Sections merge field by field, child first; the child's reply rules
+    /// and faults come before the parent's.
+    fn merge(child: Self, parent: Self) -> Self {
+        fn section<T>(c: Option<T>, p: Option<T>, f: impl FnOnce(T, T) -> T) -> Option<T> {
+            match (c, p) {
+                (Some(c), Some(p)) => Some(f(c, p)),
+                (c, p) => c.or(p),
+            }
+        }
+        let mut replies = child.replies;
+        replies.extend(parent.replies);
+        let mut faults = child.faults;
+        faults.extend(parent.faults);
+        ProfileFile {
+            name: child.name.or(parent.name),
+            description: child.description.or(parent.description),
+            extends: None,
+            seed: child.seed.or(parent.seed),
+            // `replace` and `mask` exclude each other: the child's choice
+            // replaces the parent's whole banner section.
+            banner: child.banner.or(parent.banner),
+            verbs: section(child.verbs, parent.verbs, |c, p| {
+                // Likewise `allow` and `deny`.
+                let list_set = c.allow.is_some() || c.deny.is_some();
+                // A child that switches to `mask` drops the parent's answer.
+                let reply = match c.action {
+                    Some(FilterAction::Mask) => c.reply,
+                    _ => c.reply.or(p.reply),
+                };
+                super::model::VerbsSpec {
+                    allow: if list_set { c.allow } else { p.allow },
+                    deny: if list_set { c.deny } else { p.deny },
+                    action: c.action.or(p.action),
+                    reply,
+                }
+            }),
+            ehlo: section(child.ehlo, parent.ehlo, |c, p| super::model::EhloSpec {
+                remove: c.remove.or(p.remove),
+                mask_except: c.mask_except.or(p.mask_except),
+                add: c.add.or(p.add),
+            }),
+            starttls: section(child.starttls, parent.starttls, |c, p| {
+                let reply = match c.mode {
+                    Some(StarttlsMode::Pass) => c.reply,
+                    _ => c.reply.or(p.reply),
+                };
+                super::model::StarttlsSpec {
+                    mode: c.mode.or(p.mode),
+                    reply,
+                }
+            }),
+            addresses: section(child.addresses, parent.addresses, |c, p| {
+                super::model::AddressSpec {
+                    domains: c.domains.or(p.domains),
+                    mail_from: c.mail_from.or(p.mail_from),
+                    rcpt_to: c.rcpt_to.or(p.rcpt_to),
+                }
+            }),
+            replies,
+            faults,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::compile::{BannerAction, FaultKind, StarttlsAction, Trigger};
+    use rstest::rstest;
+
+    #[test]
+    fn every_bundled_profile_loads_and_has_a_description() {
+        for name in bundled::names() {
+            let p = Profile::bundled(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(p.name(), name);
+            assert!(!p.description().is_empty(), "{name}");
+            let text = bundled::text(name).unwrap_or_default();
+            assert!(
+                text.starts_with(&format!("# {name}:")),
+                "{name} needs a header comment"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_bundled_name_lists_the_known_ones() {
+        let err = Profile::bundled("pix").unwrap_err().to_string();
+        assert!(
+            err.contains("pix-mailguard") && err.contains("transparent"),
+            "{err}"
+        );
+    }
+
+    #[rstest]
+    #[case("banner: {mask: pixx}", "<inline>:1:")]
+    #[case("bannner: {mask: pix}", "<inline>:1:1: unknown field `bannner`")]
+    #[case(
+        "verbs:\n  allow: [HELO]\n  deny: [EHLO]\n",
+        "<inline>:3:9: `verbs` takes `allow` or `deny`"
+    )]
+    #[case(
+        "faults:\n  - latency: 1s\n    bandwidth: 10\n",
+        "<inline>:2:5: a fault takes exactly one of"
+    )]
+    #[case(
+        "faults:\n  - latency: 1s\n    probability: 1.5\n",
+        "<inline>:3:18: `probability`"
+    )]
+    #[case(
+        "replies:\n  - text: '('\n    reply: 250 ok\n",
+        "<inline>:2:11: bad regex in `text`"
+    )]
+    #[case(
+        "replies:\n  - code: 2500\n    reply: 250 ok\n",
+        "<inline>:2:11: \"2500\" is not a reply code"
+    )]
+    #[case(
+        "banner:\n  replace: hello\n",
+        "<inline>:2:12: expected a reply starting with a three-digit code"
+    )]
+    #[case("extends: nope\n", "<inline>:1:10: unknown bundled profile \"nope\"")]
+    fn problems_have_locations(#[case] yaml: &str, #[case] want: &str) {
+        let err = Profile::from_yaml(yaml).unwrap_err().to_string();
+        assert!(err.starts_with(want), "{err}");
+    }
+
+    #[test]
+    fn extends_merges_child_over_parent() {
+        let p = Profile::from_yaml(
+            "extends: pix-mailguard\nverbs: {action: mask}\nstarttls: {mode: strip}\nfaults:\n  - reply_then_close: 421 4.4.2 bye\n    on: data\n",
+        )
+        .unwrap();
+        let r = p.rules();
+        assert!(
+            matches!(r.banner, BannerAction::Mask(_)),
+            "banner kept from parent"
+        );
+        let verbs = r.verbs.as_ref().unwrap();
+        assert_eq!(verbs.action, crate::proxy::model::FilterAction::Mask);
+        assert!(verbs.filtered.matches("EHLO") && !verbs.filtered.matches("HELO"));
+        assert!(matches!(r.starttls, StarttlsAction::Strip(_)));
+        assert!(matches!(
+            &r.faults[0].kind,
+            FaultKind::ReplyThenClose { on: Trigger::Verb(v), .. } if v == "DATA"
+        ));
+    }
+
+    #[test]
+    fn extends_by_path_stays_in_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.yaml");
+        std::fs::write(&base, "banner: {replace: '220 hidden'}\n").unwrap();
+        let child = dir.path().join("child.yaml");
+        std::fs::write(&child, "extends: base.yaml\nseed: 7\n").unwrap();
+        let p = Profile::from_file(&child).unwrap();
+        assert!(matches!(p.rules().banner, BannerAction::Replace(_)));
+        assert_eq!(p.rules().seed, Some(7));
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "extends: ../../etc/passwd\n").unwrap();
+        assert!(Profile::from_file(&bad).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Reading the upstream's replies while keeping their exact bytes: the
+//! proxy forwards what the upstream sent, byte for byte, unless a rule
+//! changes it, so it needs both the parsed [`Reply`] and the raw lines.
+
+use crate::protocol::codec::{LineEnding, LineReader, ReadLine};
+use crate::protocol::reply::{Reply, ReplyAssembler};
+use bytes::{Bytes, BytesMut};
+
+/// One thing the upstream said.
+#[derive(Debug)]
+pub enum Upstream {
+    /// A complete reply.
+    Reply {
+        /// Parsed.
+        reply: Reply,
+        /// Exactly as received, every line with its ending.
+        raw: Bytes,
+    },
+    /// A line that is not a reply line; relayed as is.
+    Garbage(Bytes),
+    /// A line over the limit; it was discarded, only its head is kept.
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// Its first bytes.
+        head: Bytes,
+    },
+}
+
+/// Frames upstream bytes into replies.
+#[derive(Debug)]
+pub struct ReplyReader {
+    lines: LineReader,
+    assembler: ReplyAssembler,
+    raw: BytesMut,
+}
+
+impl ReplyReader {
+    /// Reply lines of at most `limit` octets.
+    pub fn new(limit: usize) -> ReplyReader {
+        ReplyReader {
+            lines: LineReader::new(limit),
+            assembler: ReplyAssembler::default(),
+            raw: BytesMut::new(),
+        }
+    }
+
+    /// The next complete item in `buf`, if any.
+    pub fn next(&mut self, buf: &mut BytesMut) -> Option<Upstream> {
+        loop {
+            let (line, ending) = match self.lines.next_line(buf) {
+                ReadLine::Incomplete => return None,
+                ReadLine::TooLong { len, head } => return Some(Upstream::TooLong { len, head }),
+                ReadLine::Line(line, ending) => (line, ending),
+            };
+            let start = self.raw.len();
+            self.raw.extend_from_slice(&line);
+            self.raw.extend_from_slice(match ending {
+                LineEnding::Crlf => b"\r\n",
+                LineEnding::Lf => b"\n",
+            });
+            match self.assembler.push(&line) {
+                Ok(None) => continue,
+                Ok(Some(reply)) => {
+                    let raw = self.raw.split().freeze();
+                    return Some(Upstream::Reply { reply, raw });
+                }
+                Err(_) => {
+                    // Only this line is garbage; lines of an unfinished
+                    // reply before it stay pending.
+                    let garbage = self.raw.split_off(start).freeze();
+                    return Some(Upstream::Garbage(garbage));
+                }
+            }
+        }
+    }
+
+    /// Bytes of an unfinished reply (lines already framed, then `buf`), for
+    /// relaying when the upstream closes in the middle of one.
+    pub fn unfinished(&mut self, buf: &mut BytesMut) -> Bytes {
+        let mut out = self.raw.split();
+        out.extend_from_slice(buf);
+        buf.clear();
+        out.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_raw_bytes_of_multiline_replies_split_anywhere() {
+        let wire = b"250-mx\r\n250-SIZE 10\n250 OK\r\n220 next";
+        let mut r = ReplyReader::new(512);
+        let mut buf = BytesMut::new();
+        let mut got = vec![];
+        for &b in wire.iter() {
+            buf.extend_from_slice(&[b]);
+            while let Some(item) = r.next(&mut buf) {
+                got.push(item);
+            }
+        }
+        assert_eq!(got.len(), 1);
+        let Upstream::Reply { reply, raw } = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(reply.code, 250);
+        assert_eq!(reply.lines, ["mx", "SIZE 10", "OK"]);
+        assert_eq!(&raw[..], b"250-mx\r\n250-SIZE 10\n250 OK\r\n");
+        assert_eq!(&r.unfinished(&mut buf)[..], b"220 next");
+    }
+
+    #[test]
+    fn garbage_line_is_its_own_item() {
+        let mut r = ReplyReader::new(512);
+        let mut buf = BytesMut::from(&b"hello there\r\n250 ok\r\n"[..]);
+        assert!(
+            matches!(r.next(&mut buf), Some(Upstream::Garbage(g)) if &g[..] == b"hello there\r\n")
+        );
+        assert!(matches!(r.next(&mut buf), Some(Upstream::Reply { .. })));
+    }
+}

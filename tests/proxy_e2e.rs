@@ -1,0 +1,426 @@
+//! End to end through the proxy with software nobody here wrote: lettre and
+//! Python's smtplib as clients, `MockServer` and a real aiosmtpd as
+//! upstreams; and the `smtp-harness proxy` binary itself.
+
+use lettre::message::header::ContentType;
+use lettre::{Message as Mail, SmtpTransport, Transport};
+use regex::Regex;
+use smtp_harness::{Leg, MockProxy, MockServer, Profile, Scenario};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A message with what breaks careless relays: 8-bit bytes, a leading dot
+/// (dot-stuffed on the wire), two leading dots.
+const MESSAGE: &[u8] = b"From: alice@example.org\r\nTo: bob@adatum.com\r\nSubject: through the PIX\r\n\r\n.leading dot\r\ncaf\xc3\xa9 8-bit \xff\r\n..two dots\r\nend\r\n";
+
+struct SmtplibRun {
+    banner: String,
+    esmtp: bool,
+    ehlo: String,
+    helo: String,
+}
+
+/// Send [`MESSAGE`] with smtplib's own EHLO → HELO fallback.
+fn smtplib_send(addr: SocketAddr, dir: &Path) -> SmtplibRun {
+    let msg = dir.join("message.eml");
+    std::fs::write(&msg, MESSAGE).unwrap();
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP(timeout=10)
+code, banner = s.connect("127.0.0.1", int(sys.argv[1]))
+s.sendmail("alice@example.org", ["bob@adatum.com"], open(sys.argv[2], "rb").read())
+print(banner.decode("latin-1"))
+print("esmtp" if s.does_esmtp else "smtp")
+print((s.ehlo_resp or b"").decode("latin-1"))
+print((s.helo_resp or b"").decode("latin-1"))
+s.quit()
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &addr.port().to_string()])
+        .arg(&msg)
+        .output()
+        .expect("python3 is needed for this test (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "smtplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    SmtplibRun {
+        banner: lines[0].to_string(),
+        esmtp: lines[1] == "esmtp",
+        ehlo: lines[2].to_string(),
+        helo: lines[3].to_string(),
+    }
+}
+
+/// What a client sees through pix-mailguard, whatever the server.
+fn assert_pix_view(run: &SmtplibRun) {
+    assert!(
+        Regex::new(r"^[\*\d ]{2,300}$")
+            .unwrap()
+            .is_match(&run.banner),
+        "masked banner: {:?}",
+        run.banner
+    );
+    assert!(!run.esmtp, "smtplib fell back to plain SMTP");
+    assert_eq!(run.ehlo, "5.5.1 Command unrecognized");
+    assert!(!run.helo.is_empty(), "HELO was answered");
+}
+
+fn assert_proxy_refused_ehlo(proxy: &MockProxy) {
+    let t = proxy.wait_for_sessions_blocking(1).unwrap();
+    let cmds = t.sessions[0].commands();
+    assert!(cmds[0].to_ascii_uppercase().starts_with("EHLO"), "{cmds:?}");
+    assert!(cmds[1].to_ascii_uppercase().starts_with("HELO"), "{cmds:?}");
+    assert!(!t.upstream_received("EHLO"), "{}", t.to_text());
+    assert!(t.upstream_received("HELO"));
+    assert_eq!(t.sessions[0].reply_codes_on(Leg::Client)[..2], [220, 500]);
+}
+
+#[test]
+fn smtplib_through_pix_mailguard_to_mock_exchange() {
+    let server = MockServer::start_blocking(Scenario::bundled("exchange-2003").unwrap()).unwrap();
+    let proxy =
+        MockProxy::start_blocking(server.addr(), Profile::bundled("pix-mailguard").unwrap())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = smtplib_send(proxy.addr(), dir.path());
+    assert_pix_view(&run);
+    assert!(
+        run.helo.starts_with("mail.adatum.com Hello"),
+        "{}",
+        run.helo
+    );
+    assert_proxy_refused_ehlo(&proxy);
+    let msgs = server.messages();
+    assert_eq!(msgs.len(), 1);
+    assert!(msgs[0].data[..] == MESSAGE[..], "{:?}", msgs[0].text());
+    assert!(msgs[0].helo.is_some(), "the server was greeted with HELO");
+}
+
+// ---- aiosmtpd ---------------------------------------------------------------
+
+/// A real aiosmtpd (`python3 -m aiosmtpd`) whose handler writes the raw
+/// message to a file. Killed on drop.
+struct Aiosmtpd {
+    child: Child,
+    addr: SocketAddr,
+    captured: std::path::PathBuf,
+}
+
+impl Aiosmtpd {
+    fn start(dir: &Path) -> Aiosmtpd {
+        let probe = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .expect("python3 is needed for this test (.ci/run installs it)");
+        assert!(
+            probe.status.success(),
+            "aiosmtpd is not installed: run `pip install aiosmtpd` (.ci/run does). {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        std::fs::write(
+            dir.join("capture.py"),
+            "class Capture:\n    def __init__(self, path):\n        self.path = path\n    @classmethod\n    def from_cli(cls, parser, *args):\n        return cls(args[0])\n    async def handle_DATA(self, server, session, envelope):\n        with open(self.path, 'wb') as f:\n            f.write(envelope.original_content)\n        return '250 OK captured'\n",
+        )
+        .unwrap();
+        let captured = dir.join("captured.eml");
+        // A free port: bind, read, release; aiosmtpd takes it right after.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
+            .args(["-c", "capture.Capture"])
+            .arg(&captured)
+            .env("PYTHONPATH", dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start aiosmtpd");
+        // Ready when it accepts: retry the connection, never sleep blindly.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("aiosmtpd exited ({status}) before accepting: {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not accept within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Aiosmtpd {
+            child,
+            addr,
+            captured,
+        }
+    }
+}
+
+impl Drop for Aiosmtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn smtplib_through_pix_mailguard_to_real_aiosmtpd() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Aiosmtpd::start(dir.path());
+    let proxy =
+        MockProxy::start_blocking(server.addr, Profile::bundled("pix-mailguard").unwrap()).unwrap();
+    let run = smtplib_send(proxy.addr(), dir.path());
+    assert_pix_view(&run);
+    assert_proxy_refused_ehlo(&proxy);
+    let t = proxy.wait_for_sessions_blocking(1).unwrap();
+    assert!(
+        t.to_text().contains("Python SMTP"),
+        "the upstream leg shows aiosmtpd's own banner: {}",
+        t.to_text()
+    );
+    let captured = std::fs::read(&server.captured).expect("aiosmtpd captured the message");
+    assert!(
+        captured == MESSAGE,
+        "byte-exact at the real server: {:?}",
+        String::from_utf8_lossy(&captured)
+    );
+}
+
+// ---- lettre -----------------------------------------------------------------
+
+fn lettre_mail(to: &str) -> Mail {
+    Mail::builder()
+        .from("Kim <kim@cpandl.net>".parse().unwrap())
+        .to(to.parse().unwrap())
+        .subject("through the proxy")
+        .header(ContentType::TEXT_PLAIN)
+        .body(".leading dot\nsecond line\n".to_string())
+        .unwrap()
+}
+
+fn lettre_send(port: u16, mail: &Mail) -> Result<(), lettre::transport::smtp::Error> {
+    SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(port)
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+        .send(mail)
+        .map(|_| ())
+}
+
+/// lettre sends EHLO and does not fall back to HELO: through a PIX it
+/// fails, as clients without a fallback do in Microsoft KB 320027.
+#[test]
+fn lettre_through_pix_mailguard_fails_at_ehlo() {
+    let server = MockServer::start_blocking(Scenario::bundled("exchange-2003").unwrap()).unwrap();
+    let proxy =
+        MockProxy::start_blocking(server.addr(), Profile::bundled("pix-mailguard").unwrap())
+            .unwrap();
+    let err = lettre_send(proxy.addr().port(), &lettre_mail("bob@adatum.com"))
+        .expect_err("EHLO is refused");
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("Command unrecognized"), "{err}");
+    let t = proxy.wait_for_sessions_blocking(1).unwrap();
+    assert!(t.client_sent("EHLO"));
+    assert!(!t.client_sent("HELO"));
+    assert!(!t.upstream_received("EHLO"));
+    assert!(server.messages().is_empty());
+}
+
+/// The same lettre message sent directly and through `transparent` arrives
+/// identical (lettre's own framing included).
+#[test]
+fn lettre_through_transparent_is_delivered_byte_exact() {
+    let server = MockServer::start_blocking(Scenario::bundled("exchange-2003").unwrap()).unwrap();
+    let proxy =
+        MockProxy::start_blocking(server.addr(), Profile::bundled("transparent").unwrap()).unwrap();
+    let mail = lettre_mail("bob@adatum.com");
+    lettre_send(server.addr().port(), &mail).expect("delivered directly");
+    lettre_send(proxy.addr().port(), &mail).expect("delivered through the proxy");
+    let msgs = server.messages();
+    assert_eq!(msgs.len(), 2);
+    assert!(msgs[0].data.starts_with(&mail.formatted()));
+    assert_eq!(
+        String::from_utf8_lossy(&msgs[1].data),
+        String::from_utf8_lossy(&msgs[0].data)
+    );
+    let t = proxy.wait_for_sessions_blocking(1).unwrap();
+    assert!(t.upstream_received("EHLO"), "transparent relays EHLO");
+}
+
+#[test]
+fn lettre_through_exchange_reroute_has_its_envelope_rewritten() {
+    let server = MockServer::start_blocking(Scenario::bundled("exchange-2019").unwrap()).unwrap();
+    let proxy =
+        MockProxy::start_blocking(server.addr(), Profile::bundled("exchange-reroute").unwrap())
+            .unwrap();
+    lettre_send(proxy.addr().port(), &lettre_mail("Bob <bob@cpandl.org>")).expect("delivered");
+    let m = &server.messages()[0];
+    assert_eq!(m.mail_from, "kim@adatum.com");
+    assert_eq!(m.rcpt_to(), ["bob@adatum.com"]);
+    assert_eq!(m.header("To").as_deref(), Some("Bob <bob@cpandl.org>"));
+}
+
+// ---- the binary -------------------------------------------------------------
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
+}
+
+/// Kills the child on drop, so a failing assertion leaves no process.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn cli_proxy_prints_its_address_and_records_both_legs() {
+    let server = MockServer::start_blocking(Scenario::bundled("exchange-2003").unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("t.jsonl");
+    let mut child = Running(
+        bin()
+            .args(["proxy", "--upstream", &server.addr().to_string()])
+            .args([
+                "--profile",
+                "pix-mailguard",
+                "--listen",
+                "127.0.0.1:0",
+                "--color",
+                "never",
+            ])
+            .arg("--transcript")
+            .arg(&jsonl)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .parse()
+        .unwrap();
+
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 ***"), "{line:?}");
+    sock.write_all(b"EHLO me\r\nQUIT\r\n").unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest.lines().next(), Some("500 5.5.1 Command unrecognized"));
+
+    // The JSON Lines file is flushed when the session ends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&jsonl).unwrap_or_default();
+        if text.contains("\"type\":\"close\"") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no close event in {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(text.contains("\"leg\":\"upstream\""), "{text}");
+    assert!(text.contains("\"rule\":\"verb-filter\""), "{text}");
+    assert!(
+        text.contains("\"original\":"),
+        "the masked banner keeps the upstream's: {text}"
+    );
+
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("=== proxying"), "{stderr}");
+    assert!(stderr.contains(" -> EHLO me"), "client leg: {stderr}");
+    assert!(stderr.contains("<=  221"), "upstream leg: {stderr}");
+    assert!(stderr.contains("(by verb-filter)"), "{stderr}");
+}
+
+#[test]
+fn cli_lists_profiles_and_validates_profile_files() {
+    let out = bin().arg("profiles").output().unwrap();
+    assert!(out.status.success());
+    let list = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "transparent",
+        "pix-mailguard",
+        "asa-inspect-esmtp",
+        "starttls-strip",
+        "exchange-reroute",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("firewall.yaml");
+    std::fs::write(
+        &bad,
+        "extends: pix-mailguard\nfaults:\n  - latency: 1s\n    probability: 2\n",
+    )
+    .unwrap();
+    let out = bin().arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("{}:4:18: `probability`", bad.display())),
+        "{stdout}"
+    );
+
+    let good = dir.path().join("ok.yaml");
+    std::fs::write(&good, "extends: pix-mailguard\nverbs: {action: mask}\n").unwrap();
+    let out = bin()
+        .args(["validate", "--kind", "profile"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (profile pix-mailguard)"));
+
+    // Scenarios are still scenarios.
+    let scenario = dir.path().join("s.yaml");
+    std::fs::write(&scenario, "extends: pix-mailguard\nhostname: x.example\n").unwrap();
+    let out = bin().arg("validate").arg(&scenario).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("profile"));
+}
