@@ -203,3 +203,38 @@ async fn plaintext_pipelined_after_starttls_is_discarded() {
     );
     assert!(!t.client_sent("MAIL"));
 }
+
+/// Through a proxy: `transparent` passes STARTTLS through (the handshake is
+/// end to end with the real server), `starttls-strip` makes smtplib see no
+/// STARTTLS at all.
+#[rstest::rstest]
+#[case("transparent", true)]
+#[case("starttls-strip", false)]
+fn starttls_through_the_proxy(#[case] profile: &str, #[case] tls_works: bool) {
+    use smtp_harness::{MockProxy, Profile};
+    let server = MockServer::start_blocking(Scenario::bundled("exchange-2019").unwrap()).unwrap();
+    let proxy = MockProxy::start_blocking(server.addr(), Profile::bundled(profile).unwrap()).unwrap();
+    let pem = server.tls_certificate_pem().unwrap();
+    let script = r#"
+import smtplib, ssl, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+try:
+    s.starttls(context=ssl.create_default_context(cadata=sys.argv[2]))
+    print("tls:", s.sock.version())
+except smtplib.SMTPNotSupportedError:
+    print("STARTTLS not supported")
+s.sendmail("a@example.org", ["b@example.com"], "Subject: via proxy\r\n\r\nx\r\n")
+s.quit()
+"#;
+    let (ok, out, err) = python(script, &[&proxy.addr().port().to_string(), &pem]);
+    assert!(ok, "{err}");
+    if tls_works {
+        assert!(out.contains("tls: TLSv1.3"), "{out}");
+        let t = server.wait_for_sessions_blocking(1).unwrap();
+        assert!(t.events().any(|e| matches!(e.kind, EventKind::Tls { .. })), "the upstream did the handshake");
+    } else {
+        assert!(out.contains("STARTTLS not supported"), "{out}");
+        assert!(!server.transcript().client_sent("STARTTLS"), "the upstream never saw STARTTLS");
+    }
+    assert_eq!(server.messages().len(), 1);
+}
