@@ -11,9 +11,11 @@
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
+//! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
 //! - `cli` (binary only): `serve`, `validate`, `scenarios`.
 
 pub mod harness;
+pub mod import;
 pub mod message;
 pub mod protocol;
 pub mod scenario;
