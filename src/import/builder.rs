@@ -318,6 +318,6 @@ mod tests {
         assert_eq!(b.mode(), Mode::Command);
         let s = b.finish(End::CutOff, None);
         assert!(s.tls_started());
-        assert_eq!(s.data(), vec![(Some(4), Some(7))]);
+        assert_eq!(s.data(), vec![(Some(4), Some(8))]);
     }
 }

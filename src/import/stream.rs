@@ -296,7 +296,7 @@ mod tests {
                 "QUIT"
             ]
         );
-        assert_eq!(s.data(), vec![(Some(17), Some(22)), (Some(5), Some(5))]);
+        assert_eq!(s.data(), vec![(Some(18), Some(22)), (Some(5), Some(5))]);
         assert_eq!(s.replies()[1], ["250-a", "250 b"]);
     }
 

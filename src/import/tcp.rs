@@ -195,7 +195,7 @@ mod tests {
         let segs = vec![
             (isn, true, false, vec![]),
             (isn.wrapping_add(1), false, false, b"hello ".to_vec()),
-            (isn.wrapping_add(13), false, true, b"!".to_vec()),
+            (isn.wrapping_add(12), false, true, b"!".to_vec()),
             (isn.wrapping_add(1), false, false, b"hello ".to_vec()),
             (isn.wrapping_add(4), false, false, b"lo world".to_vec()),
         ];
