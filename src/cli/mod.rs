@@ -2,6 +2,7 @@
 //! into library calls.
 
 mod args;
+mod import;
 mod scenarios;
 mod serve;
 mod validate;
@@ -16,6 +17,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
+        Command::Import(a) => import::run(a),
     };
     match result {
         Ok(code) => code,

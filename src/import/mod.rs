@@ -225,7 +225,11 @@ pub fn run_import(
             if let Some(p) = e.partial.as_deref() {
                 if !p.sessions.is_empty() {
                     let format = e.format.or(format).unwrap_or(Format::Pcap);
-                    e.partial_scenario = Some(scenario(p, format).0);
+                    let text = scenario(p, format).0;
+                    e.partial_scenario = Some(format!(
+                        "# PARTIAL: {}\n{text}",
+                        e.problem.replace('\n', " ")
+                    ));
                 }
             }
             Err(e)

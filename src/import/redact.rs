@@ -99,8 +99,24 @@ impl Redactor {
         format!("{user}@{domain}")
     }
 
-    /// Replace every address, host name and IP in `text`.
+    /// Replace every address, host name and IP in `text`, and every word
+    /// that is a host name seen before (`GP` once `EHLO GP` was redacted).
     pub fn text(&mut self, text: &str) -> String {
+        let replaced = self.patterns(text);
+        if !self.hosts.keys().any(|k| !k.contains('.')) {
+            return replaced;
+        }
+        replaced
+            .split(' ')
+            .map(|w| match self.hosts.get(&w.to_ascii_lowercase()) {
+                Some(p) if !w.contains('.') && !w.is_empty() => p.clone(),
+                _ => w.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn patterns(&mut self, text: &str) -> String {
         pattern()
             .replace_all(text, |c: &Captures<'_>| {
                 if let Some(m) = c.name("mail") {

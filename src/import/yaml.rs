@@ -416,6 +416,10 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
         );
     }
     for w in capture.warnings.iter().chain(warnings.iter()) {
+        let w = match redactor.as_mut() {
+            Some(r) => r.text(w),
+            None => w.clone(),
+        };
         let _ = writeln!(out, "# warning: {}", w.replace('\n', " "));
     }
     let _ = writeln!(out, "name: {}", q(&scenario_name(&source)));
