@@ -44,17 +44,11 @@ const ACK: u8 = 0x10;
 const PSH: u8 = 0x08;
 const FIN: u8 = 0x01;
 
-fn frame(
-    out: &mut Vec<u8>,
-    ts: u64,
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    flags: u8,
-    payload: &[u8],
-) {
+/// One direction of a connection: (source address, port), (destination address, port).
+type Ends = (([u8; 4], u16), ([u8; 4], u16));
+
+fn frame(out: &mut Vec<u8>, ts: u64, ends: Ends, seq: u32, flags: u8, payload: &[u8]) {
+    let ((src, sport), (dst, dport)) = ends;
     let ip_len = 20 + 20 + payload.len();
     let frame_len = 14 + ip_len;
     out.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
@@ -143,14 +137,18 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
             let cseq = (i as u32).wrapping_mul(2_654_435_761);
             let sseq = cseq.rotate_left(13);
             ts += 10;
-            frame(&mut buf, ts, client, server, cport, 25, cseq, SYN, &[]);
             frame(
                 &mut buf,
                 ts,
-                server,
-                client,
-                25,
-                cport,
+                ((client, cport), (server, 25)),
+                cseq,
+                SYN,
+                &[],
+            );
+            frame(
+                &mut buf,
+                ts,
+                ((server, 25), (client, cport)),
                 sseq,
                 SYN | ACK,
                 &[],
@@ -158,10 +156,7 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
             frame(
                 &mut buf,
                 ts,
-                client,
-                server,
-                cport,
-                25,
+                ((client, cport), (server, 25)),
                 cseq.wrapping_add(1),
                 ACK,
                 &[],
@@ -185,14 +180,24 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
                     ts += 7;
                     if from_client {
                         frame(
-                            &mut buf, ts, c.client, server, c.cport, 25, c.cseq, flags, &payload,
+                            &mut buf,
+                            ts,
+                            ((c.client, c.cport), (server, 25)),
+                            c.cseq,
+                            flags,
+                            &payload,
                         );
                         c.cseq = c
                             .cseq
                             .wrapping_add(payload.len() as u32 + u32::from(flags & FIN != 0));
                     } else {
                         frame(
-                            &mut buf, ts, server, c.client, 25, c.cport, c.sseq, flags, &payload,
+                            &mut buf,
+                            ts,
+                            ((server, 25), (c.client, c.cport)),
+                            c.sseq,
+                            flags,
+                            &payload,
                         );
                         c.sseq = c
                             .sseq
