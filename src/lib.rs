@@ -12,12 +12,14 @@
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
-//! - `cli` (binary only): `serve`, `proxy`, `validate`, `scenarios`, `profiles`.
+//! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
+//! - `cli` (binary only): `serve`, `proxy`, `replay`, `import`, `demo`, `validate`, `scenarios`, `profiles`.
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod harness;
+pub mod import;
 pub mod message;
 pub mod protocol;
 pub mod proxy;

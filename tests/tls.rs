@@ -213,7 +213,8 @@ async fn plaintext_pipelined_after_starttls_is_discarded() {
 fn starttls_through_the_proxy(#[case] profile: &str, #[case] tls_works: bool) {
     use smtp_harness::{MockProxy, Profile};
     let server = MockServer::start_blocking(Scenario::bundled("exchange-2019").unwrap()).unwrap();
-    let proxy = MockProxy::start_blocking(server.addr(), Profile::bundled(profile).unwrap()).unwrap();
+    let proxy =
+        MockProxy::start_blocking(server.addr(), Profile::bundled(profile).unwrap()).unwrap();
     let pem = server.tls_certificate_pem().unwrap();
     let script = r#"
 import smtplib, ssl, sys
@@ -231,10 +232,16 @@ s.quit()
     if tls_works {
         assert!(out.contains("tls: TLSv1.3"), "{out}");
         let t = server.wait_for_sessions_blocking(1).unwrap();
-        assert!(t.events().any(|e| matches!(e.kind, EventKind::Tls { .. })), "the upstream did the handshake");
+        assert!(
+            t.events().any(|e| matches!(e.kind, EventKind::Tls { .. })),
+            "the upstream did the handshake"
+        );
     } else {
         assert!(out.contains("STARTTLS not supported"), "{out}");
-        assert!(!server.transcript().client_sent("STARTTLS"), "the upstream never saw STARTTLS");
+        assert!(
+            !server.transcript().client_sent("STARTTLS"),
+            "the upstream never saw STARTTLS"
+        );
     }
     assert_eq!(server.messages().len(), 1);
 }

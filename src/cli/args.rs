@@ -62,6 +62,15 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// List the bundled proxy profiles.
     Profiles,
+    /// Turn a capture (pcap, pcapng, swaks output, Exchange protocol log,
+    /// JSON Lines transcript) into a replay scenario.
+    #[command(after_help = "Examples:\n  \
+        smtp-harness import customer.pcap -o customer.yaml\n  \
+        smtp-harness import RECV2019012500-1.LOG --redact -o exchange.yaml\n  \
+        smtp-harness import trace.pcapng --stream 3 --keep-timing\n\n\
+        Exit status: 0 on success, 1 when the capture could not be read (what could be read\n\
+        is still written to -o).")]
+    Import(ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +103,28 @@ pub struct ProxyArgs {
     /// Colour the live transcript.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The capture file.
+    pub capture: PathBuf,
+    /// Write the scenario here (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Read as this format instead of detecting it: swaks, exchange, pcap, pcapng, jsonl.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<smtp_harness::import::Format>,
+    /// Import only this session: the TCP stream number for pcap (as Wireshark's
+    /// tcp.stream), the session's position from 0 otherwise.
+    #[arg(long, value_name = "N")]
+    pub stream: Option<usize>,
+    /// Reproduce the captured delays before each reply.
+    #[arg(long)]
+    pub keep_timing: bool,
+    /// Replace mail addresses, host names, IPs and AUTH data with placeholders.
+    #[arg(long)]
+    pub redact: bool,
 }
 
 #[derive(Debug, clap::Args)]

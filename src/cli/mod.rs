@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod import;
 mod profiles;
 mod proxy;
 mod replay;
@@ -24,6 +25,7 @@ pub fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Profiles => profiles::run(),
+        Command::Import(a) => import::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,168 @@
+//! The harness's own JSON Lines transcripts (`serve --transcript FILE`, see
+//! `transcript::Event`): one event per line, `{"session":1,"at_us":…,
+//! "type":"reply","leg":"client","code":220,"lines":["220 …"]}`.
+//!
+//! Only the client leg is imported (what the client saw). `data` events carry
+//! the message size, not its content.
+
+use super::Capture;
+use super::builder::SessionBuilder;
+use super::model::{CapturedSession, End};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+struct Open {
+    builder: SessionBuilder,
+    first_us: u64,
+    end: Option<(End, Option<Duration>)>,
+}
+
+/// Parse a JSON Lines transcript.
+pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
+    let mut capture = Capture::default();
+    let mut order: Vec<u64> = Vec::new();
+    let mut open: HashMap<u64, Open> = HashMap::new();
+    let mut bad: Vec<usize> = Vec::new();
+    let mut events = 0usize;
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            bad.push(i + 1);
+            continue;
+        };
+        let (Some(session), Some(kind)) = (
+            v.get("session").and_then(Value::as_u64),
+            v.get("type").and_then(Value::as_str),
+        ) else {
+            bad.push(i + 1);
+            continue;
+        };
+        events += 1;
+        let at_us = v.get("at_us").and_then(Value::as_u64);
+        let leg_ok = v
+            .get("leg")
+            .and_then(Value::as_str)
+            .is_none_or(|l| l == "client");
+        let entry = open.entry(session).or_insert_with(|| {
+            order.push(session);
+            Open {
+                builder: SessionBuilder::new(
+                    CapturedSession {
+                        label: format!("session {session}"),
+                        ..CapturedSession::default()
+                    },
+                    true,
+                ),
+                first_us: at_us.unwrap_or(0),
+                end: None,
+            }
+        });
+        let at = at_us.map(|t| Duration::from_micros(t.saturating_sub(entry.first_us)));
+        let b = &mut entry.builder;
+        match kind {
+            "connect" => {
+                let s = b.session_mut();
+                s.client = v
+                    .get("peer")
+                    .and_then(Value::as_str)
+                    .and_then(|a| a.parse().ok());
+                s.server = v
+                    .get("local")
+                    .and_then(Value::as_str)
+                    .and_then(|a| a.parse().ok());
+                s.started = v
+                    .get("unix_ms")
+                    .and_then(Value::as_u64)
+                    .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+            }
+            "command" if leg_ok => {
+                let line = v.get("line").and_then(Value::as_str).unwrap_or("");
+                b.command(line.as_bytes(), at);
+            }
+            "reply" if leg_ok => {
+                let lines: Vec<Vec<u8>> = v
+                    .get("lines")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(|s| s.as_bytes().to_vec())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if lines.is_empty() {
+                    capture
+                        .warnings
+                        .push(format!("line {}: a reply without lines; skipped", i + 1));
+                } else {
+                    b.server_reply(lines, at);
+                }
+            }
+            "data" if leg_ok => {
+                let size = v
+                    .get("size")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| usize::try_from(s).ok());
+                b.data_end(size, None, at);
+            }
+            "close" | "abort" => {
+                let how = match v.get("by").and_then(Value::as_str) {
+                    Some("client") => End::ClientClosed,
+                    Some("error") => End::CutOff,
+                    _ => End::ServerClosed,
+                };
+                entry.end = Some((how, at));
+            }
+            _ => {}
+        }
+    }
+    if !bad.is_empty() {
+        let shown: Vec<String> = bad.iter().take(10).map(usize::to_string).collect();
+        capture.warnings.push(format!(
+            "{} line(s) are not transcript events and were skipped (line {})",
+            bad.len(),
+            shown.join(", ")
+        ));
+    }
+    for id in order {
+        if let Some(o) = open.remove(&id) {
+            let (end, at) = o.end.unwrap_or((End::CutOff, None));
+            capture.sessions.push(o.builder.finish(end, at));
+        }
+    }
+    if events == 0 {
+        return Err((
+            "not a JSON Lines transcript: no line is an event with `session` and `type`".into(),
+            capture,
+        ));
+    }
+    Ok(capture)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_events() {
+        let t = br#"{"session":1,"at_us":10,"type":"connect","peer":"127.0.0.1:5000","local":"127.0.0.1:2525","unix_ms":1700000000000}
+{"session":1,"at_us":20,"type":"reply","leg":"client","code":220,"lines":["220 hi"]}
+{"session":1,"at_us":30,"type":"command","leg":"client","line":"DATA"}
+{"session":1,"at_us":40,"type":"reply","leg":"client","code":354,"lines":["354 go"]}
+{"session":1,"at_us":50,"type":"data","leg":"client","size":123}
+{"session":1,"at_us":60,"type":"reply","leg":"client","code":250,"lines":["250 ok"]}
+{"session":1,"at_us":70,"type":"close","by":"client"}
+"#;
+        let c = parse(t).unwrap();
+        let s = &c.sessions[0];
+        assert_eq!(s.client.map(|a| a.port()), Some(5000));
+        assert_eq!(s.data(), vec![(Some(123), None)]);
+        assert_eq!(s.end(), Some(End::ClientClosed));
+        assert_eq!(s.items[1].at, Some(Duration::from_micros(20)));
+        assert!(parse(b"not json\n").is_err());
+    }
+}

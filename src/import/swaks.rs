@@ -1,0 +1,164 @@
+//! swaks transcripts: `=== Trying host:port...` starts a session, ` -> `
+//! and ` ~> ` are lines the client sent (in the clear / over TLS), `<- `
+//! and `<~ ` lines it received, `<** `/`<~* ` error replies, `**> `
+//! unexpected lines sent. swaks shows the decrypted lines after STARTTLS, so
+//! they are imported like the others. swaks prints no times.
+
+use super::builder::SessionBuilder;
+use super::model::{Capture, CapturedSession, End};
+
+enum Line<'a> {
+    Info(&'a [u8]),
+    Error(&'a [u8]),
+    Sent(&'a [u8]),
+    Received(&'a [u8]),
+    Raw,
+    Other,
+}
+
+fn classify(line: &[u8]) -> Line<'_> {
+    let text = |n: usize| line.get(n..).unwrap_or(&[]);
+    if line.starts_with(b"===") {
+        return Line::Info(text(4));
+    }
+    if line.starts_with(b"***") {
+        return Line::Error(text(4));
+    }
+    if line.len() >= 3 {
+        match &line[..3] {
+            b" ->" | b" ~>" | b"**>" => return Line::Sent(text(4)),
+            b"<- " | b"<~ " | b"<**" | b"<~*" => return Line::Received(text(4)),
+            b"  >" | b"<  " => return Line::Raw,
+            _ => {}
+        }
+    }
+    Line::Other
+}
+
+/// Parse a swaks transcript. Fails only when nothing in it looks like one.
+pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
+    let mut capture = Capture::default();
+    let mut current: Option<SessionBuilder> = None;
+    let mut recognised = 0usize;
+    let mut skipped: Vec<usize> = Vec::new();
+    let mut raw_chunks = 0usize;
+    let new_session = |n: usize| {
+        SessionBuilder::new(
+            CapturedSession {
+                label: format!("session {n}"),
+                ..CapturedSession::default()
+            },
+            true,
+        )
+    };
+    let finish = |b: SessionBuilder, end: Option<End>, capture: &mut Capture| {
+        let end = end.unwrap_or(if b.quit_answered() {
+            End::ServerClosed
+        } else {
+            End::CutOff
+        });
+        let s = b.finish(end, None);
+        if !s.items.is_empty() {
+            capture.sessions.push(s);
+        }
+    };
+    for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
+        if line.is_empty() {
+            continue;
+        }
+        match classify(line) {
+            Line::Info(text) => {
+                recognised += 1;
+                if text.starts_with(b"Trying ") {
+                    if let Some(b) = current.take() {
+                        finish(b, None, &mut capture);
+                    }
+                    current = Some(new_session(capture.sessions.len() + 1));
+                } else if text.starts_with(b"Connection closed") {
+                    if let Some(b) = current.take() {
+                        let end = if b.quit_answered() {
+                            End::ServerClosed
+                        } else {
+                            End::ClientClosed
+                        };
+                        finish(b, Some(end), &mut capture);
+                    }
+                }
+            }
+            Line::Error(text) => {
+                recognised += 1;
+                if text.starts_with(b"Remote host closed connection") {
+                    if let Some(b) = current.take() {
+                        finish(b, Some(End::ServerClosed), &mut capture);
+                    }
+                }
+            }
+            Line::Sent(text) => {
+                recognised += 1;
+                let b = current.get_or_insert_with(|| new_session(capture.sessions.len() + 1));
+                b.client_line(text, None);
+            }
+            Line::Received(text) => {
+                recognised += 1;
+                let b = current.get_or_insert_with(|| new_session(capture.sessions.len() + 1));
+                b.server_line(text, None);
+            }
+            Line::Raw => raw_chunks += 1,
+            Line::Other => skipped.push(index + 1),
+        }
+    }
+    if let Some(b) = current.take() {
+        finish(b, None, &mut capture);
+    }
+    if raw_chunks > 0 {
+        capture.warnings.push(format!(
+            "{raw_chunks} raw-chunk line(s) (`  >`/`<  `) ignored; the text lines carry the same content"
+        ));
+    }
+    if !skipped.is_empty() {
+        let shown: Vec<String> = skipped.iter().take(10).map(usize::to_string).collect();
+        let more = if skipped.len() > 10 { ", …" } else { "" };
+        capture.warnings.push(format!(
+            "{} line(s) are not swaks transcript lines and were skipped (line {}{more})",
+            skipped.len(),
+            shown.join(", ")
+        ));
+    }
+    if recognised == 0 {
+        return Err((
+            "not a swaks transcript: no line starts with `===`, ` -> ` or `<- `".into(),
+            capture,
+        ));
+    }
+    if capture.sessions.is_empty() {
+        return Err(("the swaks transcript holds no SMTP session".into(), capture));
+    }
+    Ok(capture)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junk_is_an_error_not_a_panic() {
+        let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        assert!(parse(&junk).is_err());
+        assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn two_sessions_and_tls_lines() {
+        let t = b"=== Trying a:25...\n<-  220 a\n -> EHLO x\n<-  250 a\n -> STARTTLS\n<-  220 go\n=== TLS started\n ~> EHLO x\n<~  250-a\n<~  250 AUTH\n ~> QUIT\n<~  221 bye\n=== Connection closed with remote host.\n=== Trying b:25...\n<** 554 no\n";
+        let c = parse(t).expect("parses");
+        assert_eq!(c.sessions.len(), 2);
+        let s = &c.sessions[0];
+        assert!(s.tls_started());
+        assert_eq!(s.commands(), ["EHLO x", "STARTTLS", "EHLO x", "QUIT"]);
+        assert_eq!(s.replies()[3], ["250-a", "250 AUTH"]);
+        assert_eq!(s.end(), Some(End::ServerClosed));
+        assert_eq!(c.sessions[1].replies(), [["554 no"]]);
+        assert_eq!(c.sessions[1].end(), Some(End::CutOff));
+    }
+}

@@ -1,0 +1,230 @@
+//! Synthetic captures for tests and benchmarks: many SMTP sessions as
+//! Ethernet/IPv4/TCP frames in a classic pcap file. Checksums are left zero
+//! (importers do not check them).
+
+use std::io::{self, Write};
+
+/// What to generate.
+#[derive(Debug, Clone, Copy)]
+pub struct SynthOptions {
+    /// Number of SMTP sessions.
+    pub sessions: usize,
+    /// Message size in bytes (one message per session).
+    pub message_size: usize,
+    /// Sessions open at the same time (their frames interleave).
+    pub concurrency: usize,
+    /// TCP payload per segment.
+    pub mss: usize,
+}
+
+impl Default for SynthOptions {
+    fn default() -> SynthOptions {
+        SynthOptions {
+            sessions: 100,
+            message_size: 20_000,
+            concurrency: 4,
+            mss: 1448,
+        }
+    }
+}
+
+/// The 3-line banner every synthetic session greets with.
+pub const BANNER: &str = "220-synth.example ESMTP\r\n220-second line\r\n220 ready\r\n";
+
+struct Conn {
+    client: [u8; 4],
+    cport: u16,
+    cseq: u32,
+    sseq: u32,
+    script: std::vec::IntoIter<(bool, Vec<u8>, u8)>,
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
+const FIN: u8 = 0x01;
+
+/// One direction of a connection: (source address, port), (destination address, port).
+type Ends = (([u8; 4], u16), ([u8; 4], u16));
+
+fn frame(out: &mut Vec<u8>, ts: u64, ends: Ends, seq: u32, flags: u8, payload: &[u8]) {
+    let ((src, sport), (dst, dport)) = ends;
+    let ip_len = 20 + 20 + payload.len();
+    let frame_len = 14 + ip_len;
+    out.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
+    out.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
+    out.extend_from_slice(&(frame_len as u32).to_le_bytes());
+    out.extend_from_slice(&(frame_len as u32).to_le_bytes());
+    out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&(ip_len as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    out.extend_from_slice(&src);
+    out.extend_from_slice(&dst);
+    out.extend_from_slice(&sport.to_be_bytes());
+    out.extend_from_slice(&dport.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&[0x50, flags]);
+    out.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    out.extend_from_slice(payload);
+}
+
+fn script(i: usize, o: &SynthOptions) -> Vec<(bool, Vec<u8>, u8)> {
+    let mut s: Vec<(bool, Vec<u8>, u8)> = Vec::new();
+    let mut send = |client: bool, b: &[u8]| {
+        for chunk in b.chunks(o.mss.max(1)) {
+            s.push((client, chunk.to_vec(), ACK | PSH));
+        }
+    };
+    send(false, BANNER.as_bytes());
+    send(true, b"EHLO client.example\r\n");
+    send(
+        false,
+        b"250-synth.example\r\n250-PIPELINING\r\n250 SIZE 100000000\r\n",
+    );
+    send(
+        true,
+        format!("MAIL FROM:<a{i}@client.example>\r\n").as_bytes(),
+    );
+    send(false, b"250 2.1.0 Ok\r\n");
+    send(true, b"RCPT TO:<b@synth.example>\r\n");
+    send(false, b"250 2.1.5 Ok\r\n");
+    send(true, b"DATA\r\n");
+    send(false, b"354 End data with <CR><LF>.<CR><LF>\r\n");
+    let mut body = Vec::with_capacity(o.message_size + 80);
+    body.extend_from_slice(b"Subject: synthetic\r\n\r\n");
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+    while body.len() + line.len() <= o.message_size {
+        body.extend_from_slice(line);
+    }
+    body.extend_from_slice(b".\r\n");
+    send(true, &body);
+    send(
+        false,
+        format!("250 2.0.0 Ok: queued as Q{i:08X}\r\n").as_bytes(),
+    );
+    send(true, b"QUIT\r\n");
+    send(false, b"221 2.0.0 Bye\r\n");
+    s.push((false, Vec::new(), FIN | ACK));
+    s.push((true, Vec::new(), FIN | ACK));
+    s
+}
+
+/// Write a pcap with `o.sessions` SMTP sessions to `w`; returns the bytes
+/// written.
+pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
+    let server = [192, 0, 2, 25];
+    let mut header = Vec::new();
+    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    w.write_all(&header)?;
+    let mut written = header.len() as u64;
+    let mut ts: u64 = 1_700_000_000_000_000;
+    let mut next = 0usize;
+    let mut open: Vec<Conn> = Vec::new();
+    let mut buf = Vec::with_capacity(1 << 16);
+    loop {
+        while open.len() < o.concurrency.max(1) && next < o.sessions {
+            let i = next;
+            next += 1;
+            let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+            let cport = 1024 + (i % 60000) as u16;
+            let cseq = (i as u32).wrapping_mul(2_654_435_761);
+            let sseq = cseq.rotate_left(13);
+            ts += 10;
+            frame(
+                &mut buf,
+                ts,
+                ((client, cport), (server, 25)),
+                cseq,
+                SYN,
+                &[],
+            );
+            frame(
+                &mut buf,
+                ts,
+                ((server, 25), (client, cport)),
+                sseq,
+                SYN | ACK,
+                &[],
+            );
+            frame(
+                &mut buf,
+                ts,
+                ((client, cport), (server, 25)),
+                cseq.wrapping_add(1),
+                ACK,
+                &[],
+            );
+            open.push(Conn {
+                client,
+                cport,
+                cseq: cseq.wrapping_add(1),
+                sseq: sseq.wrapping_add(1),
+                script: script(i, o).into_iter(),
+            });
+        }
+        if open.is_empty() {
+            break;
+        }
+        let mut k = 0;
+        while k < open.len() {
+            let c = &mut open[k];
+            match c.script.next() {
+                Some((from_client, payload, flags)) => {
+                    ts += 7;
+                    if from_client {
+                        frame(
+                            &mut buf,
+                            ts,
+                            ((c.client, c.cport), (server, 25)),
+                            c.cseq,
+                            flags,
+                            &payload,
+                        );
+                        c.cseq = c
+                            .cseq
+                            .wrapping_add(payload.len() as u32 + u32::from(flags & FIN != 0));
+                    } else {
+                        frame(
+                            &mut buf,
+                            ts,
+                            ((server, 25), (c.client, c.cport)),
+                            c.sseq,
+                            flags,
+                            &payload,
+                        );
+                        c.sseq = c
+                            .sseq
+                            .wrapping_add(payload.len() as u32 + u32::from(flags & FIN != 0));
+                    }
+                    k += 1;
+                }
+                None => {
+                    open.swap_remove(k);
+                }
+            }
+        }
+        if buf.len() > 1 << 20 {
+            w.write_all(&buf)?;
+            written += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    w.write_all(&buf)?;
+    written += buf.len() as u64;
+    Ok(written)
+}
+
+/// A pcap in memory.
+pub fn pcap(o: &SynthOptions) -> Vec<u8> {
+    let mut v = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_pcap(&mut v, o);
+    v
+}
