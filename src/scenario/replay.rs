@@ -33,14 +33,29 @@ pub struct ReplaySessionSpec {
     pub end: Option<ReplayEnd>,
 }
 
-/// One step: exactly one of `client`, `data` or `starttls`.
+/// `null` and absent mean different things here (`client: null` is "some
+/// line the capture does not show"), so keep them apart.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// One step: at most one of `client`, `data` or `starttls`; a step with
+/// only `reply` is a reply the server sent on its own (a timeout notice).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
-    /// The command the captured client sent.
-    pub client: Option<String>,
-    /// The captured client sent a message of this many octets here.
-    pub data: Option<usize>,
+    /// The command the captured client sent (`null`: a line the capture
+    /// does not show, such as AUTH data in Exchange logs).
+    #[serde(default, deserialize_with = "present")]
+    pub client: Option<Option<String>>,
+    /// The captured client sent a message of this many octets here (`null`:
+    /// of unknown size).
+    #[serde(default, deserialize_with = "present")]
+    pub data: Option<Option<usize>>,
     /// TLS started here; the rest of the capture is opaque.
     pub starttls: Option<bool>,
     /// The captured reply: exact wire lines without CRLF.
@@ -64,12 +79,14 @@ pub enum ReplayEnd {
 /// What a step expects from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expect {
-    /// This command line.
-    Command(String),
-    /// A message (after a 354), of the captured size.
-    Message(usize),
+    /// This command line (`None`: any line).
+    Command(Option<String>),
+    /// A message (after a 354), of the captured size if known.
+    Message(Option<usize>),
     /// A TLS handshake.
     StartTls,
+    /// Nothing: the server spoke on its own.
+    Nothing,
 }
 
 /// A checked step.
@@ -139,8 +156,9 @@ pub fn compile(spec: &ReplaySpec, file: &str, problems: &mut Vec<Problem>) -> Ve
                         (Some(c), None, None) => Expect::Command(c.clone()),
                         (None, Some(n), None) => Expect::Message(n),
                         (None, None, Some(true)) => Expect::StartTls,
+                        (None, None, None) if v.reply.is_some() => Expect::Nothing,
                         _ => {
-                            problems.push(Problem::at(file, &st.referenced, "a replay step takes exactly one of `client`, `data` or `starttls: true`"));
+                            problems.push(Problem::at(file, &st.referenced, "a replay step takes one of `client`, `data` or `starttls: true` (or only `reply` for a reply the server sent on its own)"));
                             return None;
                         }
                     };

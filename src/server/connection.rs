@@ -243,6 +243,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if let Some(end) = self.apply(greeting).await {
                 return end;
             }
+            if let Some(end) = self.apply_unsolicited().await {
+                return end;
+            }
         }
         loop {
             if let Some(end) = self.process_buffer().await {
@@ -342,7 +345,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if let Some(end) = self.apply(outcome).await {
                 return Some(end);
             }
+            if let Some(end) = self.apply_unsolicited().await {
+                return Some(end);
+            }
         }
+    }
+
+    /// Replies a replayed server sent on its own (a timeout notice), due
+    /// after the reply just queued.
+    async fn apply_unsolicited(&mut self) -> Option<End> {
+        while let Some(outcome) = self.session.unsolicited() {
+            if let Some(end) = self.apply(outcome).await {
+                return Some(end);
+            }
+        }
+        None
     }
 
     /// Carry out an outcome: wait, queue the reply, switch mode or close.

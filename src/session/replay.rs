@@ -6,7 +6,7 @@
 
 use super::{Next, Outcome, Session};
 use crate::protocol::{Command, Reply};
-use crate::scenario::replay::{Expect, ReplayEnd};
+use crate::scenario::replay::{Expect, ReplayEnd, Step};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -30,9 +30,12 @@ pub(super) struct Cursor {
 
 fn describe(e: &Expect) -> String {
     match e {
-        Expect::Command(c) => c.clone(),
-        Expect::Message(n) => format!("<message of {n} octets>"),
+        Expect::Command(Some(c)) => c.clone(),
+        Expect::Command(None) => "<a line the capture does not show>".to_string(),
+        Expect::Message(Some(n)) => format!("<message of {n} octets>"),
+        Expect::Message(None) => "<message>".to_string(),
         Expect::StartTls => "<TLS handshake>".to_string(),
+        Expect::Nothing => "<nothing: the server spoke next>".to_string(),
     }
 }
 
@@ -44,6 +47,40 @@ fn verb(line: &str) -> String {
 }
 
 impl Session {
+    fn steps(&self, cursor: Cursor) -> &[Step] {
+        &self.plan.replay[cursor.index].steps
+    }
+
+    /// The outcome of playing step `at` (its reply, delay, and whether the
+    /// captured server hung up after it).
+    fn play(&mut self, cursor: Cursor, at: usize, cmd: Option<&Command>) -> Outcome {
+        let steps = self.steps(cursor);
+        let step = &steps[at];
+        let (code, wire, delay) = (step.code, step.wire.clone(), step.delay);
+        let last = at + 1 == steps.len();
+        let server_closed = self.plan.replay[cursor.index].end == ReplayEnd::ServerClosed;
+        self.replay = Some(Cursor {
+            pos: at + 1,
+            ..cursor
+        });
+        let reply = Reply::new(code, "");
+        let mut next = match cmd {
+            Some(cmd) if !wire.is_empty() => self.effect(cmd, &reply),
+            _ if matches!(code, 421 | 521) => Next::Close,
+            _ => Next::Command,
+        };
+        if last && server_closed {
+            next = Next::Close;
+        }
+        Outcome {
+            reply: (!wire.is_empty()).then_some(reply),
+            wire: (!wire.is_empty()).then_some(wire),
+            delay,
+            next,
+            ..Outcome::reply(Reply::new(0, ""))
+        }
+    }
+
     /// The captured greeting, if this session replays one.
     pub(super) fn replay_greeting(&mut self) -> Option<Outcome> {
         let cursor = self.replay?;
@@ -57,15 +94,26 @@ impl Session {
         })
     }
 
+    /// A reply the captured server sent on its own, due now (after the
+    /// previous reply): the I/O layer asks after every outcome.
+    pub fn unsolicited(&mut self) -> Option<Outcome> {
+        let cursor = self.replay?;
+        match self.steps(cursor).get(cursor.pos)?.expect {
+            Expect::Nothing => Some(self.play(cursor, cursor.pos, None)),
+            _ => None,
+        }
+    }
+
     /// Answer `line` from the capture, or `None` to let the built-in server answer.
     pub(super) fn replay_command(&mut self, line: &[u8], cmd: &Command) -> Option<Outcome> {
         let cursor = self.replay?;
-        let steps = &self.plan.replay[cursor.index].steps;
+        let steps = self.steps(cursor);
         let got = String::from_utf8_lossy(line).into_owned();
         let current = steps.get(cursor.pos)?;
         let mut divergence = None;
         let target = match &current.expect {
-            Expect::Command(expected) if *expected == got => Some(cursor.pos),
+            Expect::Command(None) => Some(cursor.pos),
+            Expect::Command(Some(expected)) if *expected == got => Some(cursor.pos),
             expected => {
                 divergence = Some(Divergence {
                     step: cursor.pos + 1,
@@ -75,7 +123,9 @@ impl Session {
                 let wanted = verb(&got);
                 steps[cursor.pos..]
                     .iter()
-                    .position(|s| matches!(&s.expect, Expect::Command(c) if verb(c) == wanted))
+                    .position(
+                        |s| matches!(&s.expect, Expect::Command(Some(c)) if verb(c) == wanted),
+                    )
                     .map(|k| cursor.pos + k)
             }
         };
@@ -86,27 +136,9 @@ impl Session {
             out.divergence = divergence;
             return Some(out);
         };
-        let step = &steps[at];
-        let (code, wire, delay) = (step.code, step.wire.clone(), step.delay);
-        let last = at + 1 == steps.len();
-        let server_closed = self.plan.replay[cursor.index].end == ReplayEnd::ServerClosed;
-        self.replay = Some(super::replay::Cursor {
-            pos: at + 1,
-            ..cursor
-        });
-        let reply = Reply::new(code, "");
-        let mut next = self.effect(cmd, &reply);
-        if last && server_closed {
-            next = Next::Close;
-        }
-        Some(Outcome {
-            reply: (!wire.is_empty()).then_some(reply),
-            wire: (!wire.is_empty()).then_some(wire),
-            delay,
-            next: if code == 0 { Next::Close } else { next },
-            divergence,
-            ..Outcome::reply(Reply::new(0, ""))
-        })
+        let mut out = self.play(cursor, at, Some(cmd));
+        out.divergence = divergence;
+        Some(out)
     }
 
     /// The captured reply to a finished message, if the capture has one here.
@@ -114,15 +146,16 @@ impl Session {
         &mut self,
     ) -> Option<(u16, bytes::Bytes, Duration, Option<Divergence>)> {
         let cursor = self.replay?;
-        let steps = &self.plan.replay[cursor.index].steps;
+        let steps = self.steps(cursor);
         let step = steps.get(cursor.pos)?;
         match step.expect {
             Expect::Message(_) => {
+                let captured = (step.code, step.wire.clone(), step.delay);
                 self.replay = Some(Cursor {
                     pos: cursor.pos + 1,
                     ..cursor
                 });
-                Some((step.code, step.wire.clone(), step.delay, None))
+                Some((captured.0, captured.1, captured.2, None))
             }
             ref other => Some((
                 0,

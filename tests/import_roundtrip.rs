@@ -1,0 +1,147 @@
+//! Round trip: a real capture → `import` → `replay` served to the same
+//! client → the client receives the captured server bytes, exactly.
+
+use rstest::rstest;
+use smtp_harness::scenario::replay::Expect;
+use smtp_harness::{MockServer, Scenario};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn captures() -> PathBuf {
+    let dir = std::env::var_os("SMTP_HARNESS_CAPTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public")
+        });
+    assert!(
+        dir.join("SOURCES.md").is_file(),
+        "capture fixtures not found at {}",
+        dir.display()
+    );
+    dir
+}
+
+async fn read_exactly(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut buf))
+        .await
+        .expect("captured reply within 10s")
+        .expect("read");
+    buf
+}
+
+/// Play the captured client's side of session `index` and check every byte
+/// the server sends. Returns how many replies were compared.
+async fn replay_as_the_captured_client(scenario: &Scenario, index: usize) -> usize {
+    let server = MockServer::start(scenario.clone()).await.unwrap();
+    let captured = &scenario.plan().replay[index];
+    // Sessions are served in order: skip to ours with empty connections.
+    for _ in 0..index {
+        let s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        drop(s);
+    }
+    server.wait_for_sessions(index as u64).await.unwrap();
+    let mut c = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut compared = 0;
+    if let Some((_, banner)) = &captured.banner {
+        assert_eq!(
+            read_exactly(&mut c, banner.len()).await,
+            banner.to_vec(),
+            "banner"
+        );
+        compared += 1;
+    }
+    for (i, step) in captured.steps.iter().enumerate() {
+        match &step.expect {
+            Expect::Command(Some(line)) => {
+                c.write_all(format!("{line}\r\n").as_bytes()).await.unwrap()
+            }
+            Expect::Command(None) => c.write_all(b"dW5zZWVu\r\n").await.unwrap(),
+            Expect::Message(_) => c
+                .write_all(b"Subject: replayed\r\n\r\nbody\r\n.\r\n")
+                .await
+                .unwrap(),
+            Expect::Nothing => {}
+            Expect::StartTls => break,
+        }
+        if !step.wire.is_empty() {
+            let got = read_exactly(&mut c, step.wire.len()).await;
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&step.wire),
+                "step {}",
+                i + 1
+            );
+            compared += 1;
+        }
+        if matches!(step.code, 421 | 521) {
+            break;
+        }
+    }
+    drop(c);
+    let t = server.wait_for_sessions(index as u64 + 1).await.unwrap();
+    assert!(t.divergences().is_empty(), "{:?}", t.divergences());
+    compared
+}
+
+#[rstest]
+#[case("zeek-smtp-exim-auth-login.pcap", 0, 9)]
+#[case("zeek-smtp-exchange-pipelining.pcap", 0, 7)]
+#[case("zeek-smtp-postfix-bdat-invalid.pcapng", 2, 5)]
+#[case("zeek-smtp-gmail-starttls.pcap", 0, 3)]
+#[case("swaks-regression-00600-auth-plain.txt", 0, 8)]
+#[case("swaks-recipes-dreamhost-rcpt-check.txt", 0, 5)]
+#[case("ipban-exchange-recv-auth-successful.LOG", 0, 3)]
+#[tokio::test]
+async fn captured_server_bytes_come_back_exactly(
+    #[case] file: &str,
+    #[case] session: usize,
+    #[case] at_least: usize,
+) {
+    let (yaml, warnings) =
+        smtp_harness::import::run_import(&captures().join(file), None, None, false, false)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let scenario = Scenario::from_yaml(&yaml)
+        .unwrap_or_else(|e| panic!("{file}: imported scenario invalid: {e}\n{yaml}"));
+    assert!(
+        scenario.plan().replay.len() > session,
+        "{file}: {} sessions; warnings {warnings:?}",
+        scenario.plan().replay.len()
+    );
+    let compared = replay_as_the_captured_client(&scenario, session).await;
+    assert!(
+        compared >= at_least,
+        "{file}: compared only {compared} replies"
+    );
+}
+
+#[tokio::test]
+async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up() {
+    let (yaml, _) = smtp_harness::import::run_import(
+        &captures().join("zeek-smtp-exchange-pipelining.pcap"),
+        None,
+        None,
+        false,
+        false,
+    )
+    .unwrap();
+    let server = MockServer::start(Scenario::from_yaml(&yaml).unwrap())
+        .await
+        .unwrap();
+    let mut c = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    c.write_all(b"EHLO gras-os-desk.cern.ch\r\nMAIL From:<root@gras-os-desk.cern.ch> SIZE=695\r\nRCPT To:<jan.grashofer@cern.ch>\r\nDATA\r\n").await.unwrap();
+    c.write_all(b"Subject: x\r\n\r\ny\r\n.\r\n").await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.ends_with(
+            "Queued mail for delivery\r\n451 4.7.0 Timeout waiting for client input\r\n"
+        ),
+        "{text}"
+    );
+}
