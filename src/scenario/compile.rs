@@ -171,6 +171,10 @@ pub struct Plan {
     pub rules: Vec<CompiledRule>,
     /// Captured sessions to serve back, in order.
     pub replay: Vec<super::replay::ReplaySession>,
+    /// Exchange mail handling, consulted at RCPT (`None`: accept everyone).
+    pub routing: Option<crate::routing::Routing>,
+    /// Clients allowed to use XCLIENT (`None`: XCLIENT not implemented).
+    pub xclient: Option<Vec<crate::routing::Cidr>>,
 }
 
 /// The keywords a scenario advertises when it names none: what this server
@@ -487,7 +491,10 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     if !merged {
         c.unreachable_rules(&rules, &file.rules);
     }
+    let mail = super::routing::compile(file, source, &mut c.problems);
     let plan = Plan {
+        routing: mail.routing,
+        xclient: mail.xclient,
         name: file.name.clone().unwrap_or_else(|| "unnamed".into()),
         description: file.description.clone().unwrap_or_default(),
         hostname: file

@@ -187,6 +187,13 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout),
         rules,
         replay: child.replay.or(parent.replay),
+        directory: over!(child.directory, parent.directory; domains, mailboxes, alternate_rhs, accept_all),
+        reroute: child.reroute.or(parent.reroute),
+        relay: over!(child.relay, parent.relay; allow, reroute_incoming),
+        override_proxy_out: child.override_proxy_out.or(parent.override_proxy_out),
+        quirks: over!(child.quirks, parent.quirks; pre_sp3_imcea),
+        ndr: over!(child.ndr, parent.ndr; mode, style, organization, site, server),
+        xclient: over!(child.xclient, parent.xclient; hosts),
     }
 }
 
