@@ -75,7 +75,9 @@ pub(super) fn compile(file: &ScenarioFile, source: &str, problems: &mut Vec<Prob
         Some(h) => c.cidrs(h),
         None => vec![
             Cidr::host(std::net::Ipv6Addr::LOCALHOST.into()),
-            "127.0.0.0/8".parse().unwrap_or(Cidr::host(std::net::Ipv4Addr::LOCALHOST.into())),
+            "127.0.0.0/8"
+                .parse()
+                .unwrap_or(Cidr::host(std::net::Ipv4Addr::LOCALHOST.into())),
         ],
     });
     let on = file.directory.is_some()
@@ -106,7 +108,13 @@ pub(super) fn compile(file: &ScenarioFile, source: &str, problems: &mut Vec<Prob
                             String::new()
                         }
                     };
-                    let proxies = m.value.proxies.iter().flatten().map(|p| c.address(p)).collect();
+                    let proxies = m
+                        .value
+                        .proxies
+                        .iter()
+                        .flatten()
+                        .map(|p| c.address(p))
+                        .collect();
                     Mailbox { primary, proxies }
                 })
                 .collect(),
@@ -133,9 +141,16 @@ pub(super) fn compile(file: &ScenarioFile, source: &str, problems: &mut Vec<Prob
                 c.problem(&sent_to.referenced, "expected at least one domain");
             }
             for d in &sent_to.value.0 {
-                let d = c.domain(&Spanned::new(d.clone(), sent_to.referenced, sent_to.defined));
+                let d = c.domain(&Spanned::new(
+                    d.clone(),
+                    sent_to.referenced,
+                    sent_to.defined,
+                ));
                 if table.lookup(&d).is_some() {
-                    c.problem(&sent_to.referenced, format!("{d} is already in the reroute table"));
+                    c.problem(
+                        &sent_to.referenced,
+                        format!("{d} is already in the reroute table"),
+                    );
                 }
                 table.entries.push((d, to.clone()));
             }
@@ -144,7 +159,10 @@ pub(super) fn compile(file: &ScenarioFile, source: &str, problems: &mut Vec<Prob
             let at = entries
                 .first()
                 .map_or(serde_saphyr::Location::UNKNOWN, |e| e.referenced);
-            c.problem(&at, format!("the reroute table loops: mail for {d} comes back to {d}"));
+            c.problem(
+                &at,
+                format!("the reroute table loops: mail for {d} comes back to {d}"),
+            );
         }
         routing.reroute = table;
     }

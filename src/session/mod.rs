@@ -274,16 +274,17 @@ impl Session {
             })
             .collect();
         // Every recipient bounced: nothing to store but the report.
-        let message = (accepted && (!recipients.is_empty() || reports.is_empty())).then(|| Message {
-            session: self.info.id,
-            queue_id: self.queue_id.clone(),
-            peer: self.info.peer,
-            helo: self.helo.clone(),
-            mail_from: self.mail_from.clone().unwrap_or_default(),
-            recipients,
-            data: body.bytes,
-            received_at,
-        });
+        let message =
+            (accepted && (!recipients.is_empty() || reports.is_empty())).then(|| Message {
+                session: self.info.id,
+                queue_id: self.queue_id.clone(),
+                peer: self.info.peer,
+                helo: self.helo.clone(),
+                mail_from: self.mail_from.clone().unwrap_or_default(),
+                recipients,
+                data: body.bytes,
+                received_at,
+            });
         self.reset_transaction();
         Outcome {
             delay: delay.unwrap_or(self.plan.data_delay),
@@ -340,7 +341,9 @@ impl Session {
             helo: None,
             mail_from: String::new(),
             recipients: vec![Recipient {
-                delivered_to: routing.local_mailbox(&sender).unwrap_or_else(|| sender.clone()),
+                delivered_to: routing
+                    .local_mailbox(&sender)
+                    .unwrap_or_else(|| sender.clone()),
                 original: sender,
             }],
             data: bytes::Bytes::from(text),

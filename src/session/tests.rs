@@ -237,7 +237,10 @@ fn routing_records_the_rerouted_mailbox() {
 fn bounced_recipients_produce_one_report_to_the_sender() {
     let mut s = session("extends: exchange55-ims-smtp-only");
     run(&mut s, &["EHLO x", "MAIL FROM:<administrator@domain.com>"]);
-    assert_eq!(code(&mut s, "RCPT TO:<[SMTPOUT:user@internal.domain.com]>"), 250);
+    assert_eq!(
+        code(&mut s, "RCPT TO:<[SMTPOUT:user@internal.domain.com]>"),
+        250
+    );
     code(&mut s, "DATA");
     let done = s.data_done(body("Subject: Test Subject\r\n\r\nhi\r\n"));
     assert!(done.message.is_none(), "the only recipient bounced");
@@ -259,7 +262,10 @@ fn xclient_sets_the_client_and_restarts() {
     assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 503);
     code(&mut s, "RSET");
     assert_eq!(code(&mut s, "XCLIENT FOO=1"), 501);
-    assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1 NAME=client.adatum.com"), 220);
+    assert_eq!(
+        code(&mut s, "XCLIENT ADDR=192.168.0.1 NAME=client.adatum.com"),
+        220
+    );
     assert_eq!(s.state(), StateName::Connected);
     assert_eq!(s.client_ip().to_string(), "192.168.0.1");
     run(&mut s, &["EHLO x", "MAIL FROM:<a@adatum.com>"]);
