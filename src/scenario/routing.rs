@@ -203,3 +203,59 @@ pub(super) fn compile(file: &ScenarioFile, source: &str, problems: &mut Vec<Prob
         xclient,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Scenario;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(
+        "relay:\n  allow: [192.168.0.1/33]\n",
+        "<inline>:2:11: prefix length in \"192.168.0.1/33\" must be 0–32"
+    )]
+    #[case(
+        "relay:\n  allow: [mail.example]\n",
+        "<inline>:2:11: \"mail.example\" is not an address or subnet"
+    )]
+    #[case(
+        "directory:\n  mailboxes:\n    - proxies: [a@b.c]\n",
+        "<inline>:3:7: a mailbox needs a `primary` address"
+    )]
+    #[case(
+        "directory:\n  mailboxes:\n    - primary: administrator\n",
+        "<inline>:3:16: \"administrator\" is not an SMTP address"
+    )]
+    #[case(
+        "reroute:\n  - sent_to: a.example\n    route_to: b.example\n  - sent_to: b.example\n    route_to: a.example\n",
+        "the reroute table loops"
+    )]
+    #[case(
+        "reroute:\n  - sent_to: a.example\n",
+        "a reroute entry needs `sent_to`"
+    )]
+    #[case(
+        "override_proxy_out: SMTP OUT\n",
+        "\"SMTP OUT\" is not an address type"
+    )]
+    #[case("ndr:\n  mode: later\n", "<inline>:2:9: unknown variant `later`")]
+    #[case(
+        "xclient:\n  hosts: [everyone]\n",
+        "<inline>:2:11: \"everyone\" is not an address or subnet"
+    )]
+    fn problems_point_at_the_key(#[case] yaml: &str, #[case] want: &str) {
+        let err = Scenario::from_yaml(yaml).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
+
+    #[test]
+    fn routing_is_off_without_the_keys() {
+        let s = Scenario::from_yaml("xclient: {}").unwrap();
+        assert!(s.plan().routing.is_none());
+        assert_eq!(s.plan().xclient.as_ref().map(Vec::len), Some(2));
+        let s = Scenario::bundled("exchange55-sp2-imcea-bug").unwrap();
+        let r = s.plan().routing.as_ref().unwrap();
+        assert!(r.quirks.pre_sp3_imcea && !r.relay.reroute_incoming);
+        assert_eq!(s.name(), "exchange55-sp2-imcea-bug");
+    }
+}
