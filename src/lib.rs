@@ -8,6 +8,8 @@
 //! - [`protocol`]: bytes ↔ commands and replies; framing with every read bounded.
 //! - [`scenario`]: the YAML model, its checks, and the compiled [`scenario::Plan`].
 //! - [`session`]: the sans-I/O state machine a scenario drives.
+//! - [`routing`]: Exchange mail handling (directory, reroute, relay, IMCEA,
+//!   NDRs) as one pure decision the session asks at RCPT.
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
@@ -23,6 +25,7 @@ pub mod import;
 pub mod message;
 pub mod protocol;
 pub mod proxy;
+pub mod routing;
 pub mod scenario;
 pub mod server;
 pub mod session;

@@ -119,7 +119,7 @@ fn replay_steps_are_checked() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .contains("<inline>:4:11: a replay step takes exactly one of"),
+            .contains("<inline>:4:11: a replay step takes one of"),
         "{err}"
     );
     let err = Scenario::from_yaml("replay:\n  sessions:\n    - banner: [\"hello\"]\n").unwrap_err();

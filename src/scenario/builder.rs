@@ -26,6 +26,16 @@ fn reply(text: &str) -> Spanned<ReplyText> {
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(scenario.plan().rules.len(), 1);
+///
+/// // The Q307628 reroute table, in code.
+/// let q307628 = Scenario::builder()
+///     .mailbox("administrator@adatum.com", &[])
+///     .reroute("adatum.com", "inbound")
+///     .reroute("cpandl.net", "adatum.com")
+///     .relay_allow("192.168.0.1")
+///     .build()
+///     .unwrap();
+/// assert!(q307628.plan().routing.is_some());
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ScenarioBuilder {
@@ -104,6 +114,89 @@ impl ScenarioBuilder {
             .limits
             .get_or_insert_with(Default::default)
             .idle_timeout = Some(sp(DurationSpec(timeout)));
+        self
+    }
+
+    /// A mailbox: its primary SMTP address and proxy addresses.
+    pub fn mailbox(mut self, primary: &str, proxies: &[&str]) -> Self {
+        let d = self.file.directory.get_or_insert_with(Default::default);
+        d.mailboxes
+            .get_or_insert_with(Vec::new)
+            .push(sp(MailboxSpec {
+                primary: Some(sp(primary.to_string())),
+                proxies: Some(proxies.iter().map(|p| sp(p.to_string())).collect()),
+            }));
+        self
+    }
+
+    /// A local domain (`directory.domains`).
+    pub fn local_domain(mut self, domain: &str) -> Self {
+        let d = self.file.directory.get_or_insert_with(Default::default);
+        d.domains
+            .get_or_insert_with(Vec::new)
+            .push(sp(domain.to_string()));
+        self
+    }
+
+    /// A reroute entry: `sent_to` → `route_to` (`"inbound"` or a domain).
+    pub fn reroute(mut self, sent_to: &str, route_to: &str) -> Self {
+        self.file
+            .reroute
+            .get_or_insert_with(Vec::new)
+            .push(sp(RerouteSpec {
+                sent_to: Some(sp(OneOrMany(vec![sent_to.to_string()]))),
+                route_to: Some(sp(route_to.to_string())),
+            }));
+        self
+    }
+
+    /// Let a client address or subnet relay (`relay.allow`).
+    pub fn relay_allow(mut self, cidr: &str) -> Self {
+        let r = self.file.relay.get_or_insert_with(Default::default);
+        r.allow
+            .get_or_insert_with(Vec::new)
+            .push(sp(cidr.to_string()));
+        self
+    }
+
+    /// `relay.reroute_incoming` (`false`: "Do not reroute incoming SMTP mail").
+    pub fn reroute_incoming(mut self, on: bool) -> Self {
+        self.file
+            .relay
+            .get_or_insert_with(Default::default)
+            .reroute_incoming = Some(on);
+        self
+    }
+
+    /// Route this address type as SMTP (`override_proxy_out`).
+    pub fn override_proxy_out(mut self, kind: &str) -> Self {
+        let list = self
+            .file
+            .override_proxy_out
+            .get_or_insert_with(|| sp(OneOrMany(Vec::new())));
+        list.value.0.push(kind.to_string());
+        self
+    }
+
+    /// `quirks.pre_sp3_imcea`.
+    pub fn pre_sp3_imcea(mut self, on: bool) -> Self {
+        self.file
+            .quirks
+            .get_or_insert_with(Default::default)
+            .pre_sp3_imcea = Some(on);
+        self
+    }
+
+    /// `ndr.mode`: reject at RCPT or accept and bounce.
+    pub fn ndr_mode(mut self, mode: crate::routing::NdrMode) -> Self {
+        self.file.ndr.get_or_insert_with(Default::default).mode = Some(mode);
+        self
+    }
+
+    /// Accept XCLIENT from these clients (addresses or subnets).
+    pub fn xclient<'a>(mut self, hosts: impl IntoIterator<Item = &'a str>) -> Self {
+        self.file.xclient.get_or_insert_with(Default::default).hosts =
+            Some(hosts.into_iter().map(|h| sp(h.to_string())).collect());
         self
     }
 

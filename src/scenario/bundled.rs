@@ -27,6 +27,30 @@ const BUNDLED: &[(&str, &str)] = &[
         "third-party-banner",
         include_str!("../../scenarios/third-party-banner.yaml"),
     ),
+    (
+        "exchange55-multi-domain-reroute",
+        include_str!("../../scenarios/exchange55-multi-domain-reroute.yaml"),
+    ),
+    (
+        "exchange55-relay-restricted",
+        include_str!("../../scenarios/exchange55-relay-restricted.yaml"),
+    ),
+    (
+        "exchange55-sp2-imcea-bug",
+        include_str!("../../scenarios/exchange55-sp2-imcea-bug.yaml"),
+    ),
+    (
+        "exchange55-ims-smtp-only",
+        include_str!("../../scenarios/exchange55-ims-smtp-only.yaml"),
+    ),
+    (
+        "exchange55-override-proxy-out",
+        include_str!("../../scenarios/exchange55-override-proxy-out.yaml"),
+    ),
+    (
+        "exchange2003-eas-proxy-address",
+        include_str!("../../scenarios/exchange2003-eas-proxy-address.yaml"),
+    ),
 ];
 
 /// The YAML of a bundled scenario.

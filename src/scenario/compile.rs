@@ -177,6 +177,10 @@ pub struct Plan {
     pub auth: Option<AuthPlan>,
     /// Names of the advertised EHLO keywords, upper-cased (for parameter checks).
     pub advertised: Vec<String>,
+    /// Exchange mail handling, consulted at RCPT (`None`: accept everyone).
+    pub routing: Option<crate::routing::Routing>,
+    /// Clients allowed to use XCLIENT (`None`: XCLIENT not implemented).
+    pub xclient: Option<Vec<crate::routing::Cidr>>,
 }
 
 /// A SASL mechanism the fake server implements.
@@ -671,7 +675,10 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     if !merged {
         c.unreachable_rules(&rules, &file.rules);
     }
+    let mail = super::routing::compile(file, source, &mut c.problems);
     let plan = Plan {
+        routing: mail.routing,
+        xclient: mail.xclient,
         name: file.name.clone().unwrap_or_else(|| "unnamed".into()),
         description: file.description.clone().unwrap_or_default(),
         hostname: file

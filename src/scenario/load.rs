@@ -263,6 +263,13 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         replay: child.replay.or(parent.replay),
         tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, require, keywords_after, fail),
         auth: over!(child.auth, parent.auth; mechanisms, users, accept_any, require, after_tls, show_secrets),
+        directory: over!(child.directory, parent.directory; domains, mailboxes, alternate_rhs, accept_all),
+        reroute: child.reroute.or(parent.reroute),
+        relay: over!(child.relay, parent.relay; allow, reroute_incoming),
+        override_proxy_out: child.override_proxy_out.or(parent.override_proxy_out),
+        quirks: over!(child.quirks, parent.quirks; pre_sp3_imcea),
+        ndr: over!(child.ndr, parent.ndr; mode, style, organization, site, server),
+        xclient: over!(child.xclient, parent.xclient; hosts),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod load;
 pub mod model;
 pub mod problem;
 pub mod replay;
+mod routing;
 pub mod template;
 
 pub use builder::{Rule, ScenarioBuilder};

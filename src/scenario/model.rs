@@ -46,6 +46,20 @@ pub struct ScenarioFile {
     pub tls: Option<TlsSpec>,
     /// SMTP AUTH with scripted credentials.
     pub auth: Option<AuthSpec>,
+    /// Local domains and mailboxes (Exchange's directory).
+    pub directory: Option<DirectorySpec>,
+    /// The reroute table: "Sent to" domain → `inbound` or a domain (Q307628).
+    pub reroute: Option<Vec<Spanned<RerouteSpec>>>,
+    /// Who may relay; whether incoming mail is rerouted.
+    pub relay: Option<RelaySpec>,
+    /// Address types routed as SMTP besides SMTP (`OverrideProxyOut`, Q183801).
+    pub override_proxy_out: Option<Spanned<OneOrMany<String>>>,
+    /// Bugs of particular versions, reproduced on purpose.
+    pub quirks: Option<QuirksSpec>,
+    /// Reject undeliverable recipients at RCPT, or accept and bounce.
+    pub ndr: Option<NdrSpec>,
+    /// Accept Postfix's XCLIENT from these clients.
+    pub xclient: Option<XclientSpec>,
 }
 
 /// `auth:` — SMTP AUTH (RFC 4954).
@@ -97,6 +111,84 @@ pub enum TlsFailure {
     Refuse,
     /// Answer 220, then send a TLS alert instead of a handshake and close.
     Break,
+}
+
+/// `directory:` — local domains and mailboxes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySpec {
+    /// Domains delivered here (besides those of mailbox addresses and
+    /// `inbound` reroute entries).
+    pub domains: Option<Vec<Spanned<String>>>,
+    /// The mailboxes.
+    pub mailboxes: Option<Vec<Spanned<MailboxSpec>>>,
+    /// The EAS `SMTPProxy` override: `LHS@this` reaches every mailbox.
+    pub alternate_rhs: Option<Spanned<String>>,
+    /// Accept unknown local recipients instead of `550 5.1.1 User unknown`.
+    pub accept_all: Option<bool>,
+}
+
+/// One entry of `directory.mailboxes`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxSpec {
+    /// The primary SMTP address.
+    pub primary: Option<Spanned<String>>,
+    /// Secondary (proxy) SMTP addresses.
+    pub proxies: Option<Vec<Spanned<String>>>,
+}
+
+/// One entry of `reroute:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerouteSpec {
+    /// The domain or domains mail is sent to.
+    pub sent_to: Option<Spanned<OneOrMany<String>>>,
+    /// `inbound` (deliver here) or the domain to rewrite to.
+    pub route_to: Option<Spanned<String>>,
+}
+
+/// `relay:` — routing restrictions.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySpec {
+    /// Client addresses or subnets that may relay (`192.168.0.1`, `10.0.0.0/8`, `::1`).
+    pub allow: Option<Vec<Spanned<String>>>,
+    /// `false`: "Do not reroute incoming SMTP mail".
+    pub reroute_incoming: Option<bool>,
+}
+
+/// `quirks:` — version-specific bugs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuirksSpec {
+    /// Exchange 5.5 before SP3 (Q237927): IMCEA one-offs rerouted even with
+    /// rerouting off, and so relayed for any client.
+    pub pre_sp3_imcea: Option<bool>,
+}
+
+/// `ndr:` — non-delivery.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NdrSpec {
+    /// `reject` (5xx at RCPT, the default) or `bounce` (accept, then report).
+    pub mode: Option<crate::routing::NdrMode>,
+    /// `exchange55` or `exchange2003`.
+    pub style: Option<crate::routing::NdrStyle>,
+    /// Organization on the `MSEXCH:IMS` line.
+    pub organization: Option<String>,
+    /// Site on that line.
+    pub site: Option<String>,
+    /// Server on that line.
+    pub server: Option<String>,
+}
+
+/// `xclient:` — Postfix's XCLIENT.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XclientSpec {
+    /// Clients allowed to use it (default loopback: `127.0.0.0/8`, `::1`).
+    pub hosts: Option<Vec<Spanned<String>>>,
 }
 
 /// `banner:` — the 220 greeting, or a refusal.

@@ -379,6 +379,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(message) = outcome.message {
             self.store(message);
         }
+        for report in outcome.reports {
+            self.store(report);
+        }
         if let Some(d) = outcome.divergence {
             self.log.push(EventKind::Divergence {
                 step: d.step,

@@ -3,7 +3,8 @@
 
 use super::Session;
 use crate::protocol::address::{PathError, parse_path};
-use crate::protocol::{Command, Reply, Verb, mask};
+use crate::protocol::{Command, Reply, Verb, mask, xclient};
+use crate::routing::{self, Decision, cidr};
 use crate::scenario::model::{StateName, TlsFailure};
 
 pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
@@ -20,7 +21,10 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
                 Some(tls) if s.tls_active() => &tls.keywords_after,
                 _ => &plan.ehlo_keywords,
             };
-            let keywords: Vec<String> = source.iter().map(|k| k.render(&vars)).collect();
+            let mut keywords: Vec<String> = source.iter().map(|k| k.render(&vars)).collect();
+            if xclient_allowed(s) {
+                keywords.push("XCLIENT ADDR NAME".into());
+            }
             let keywords = match &plan.ehlo_mask_except {
                 Some(allowed) => mask::mask_keywords(&keywords, allowed),
                 None => keywords,
@@ -46,6 +50,7 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
         Verb::Help => s.render(&r.help),
         Verb::Starttls => starttls(s, cmd),
         Verb::Auth => s.auth_command(cmd),
+        Verb::Xclient if plan.xclient.is_some() => xclient(s, cmd),
         Verb::Expn | Verb::Etrn | Verb::Bdat | Verb::Xclient => s.render(&r.not_implemented),
         Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
         Verb::Other(_) => s.render(&r.unknown),
@@ -107,11 +112,38 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
     s.render(&s.plan().replies.mail_ok)
 }
 
-fn rcpt(s: &Session, cmd: &Command) -> Reply {
+/// Postfix checks XCLIENT permission against the real client, once.
+fn xclient_allowed(s: &Session) -> bool {
+    s.plan()
+        .xclient
+        .as_ref()
+        .is_some_and(|hosts| cidr::any_contains(hosts, s.info.peer.ip()))
+}
+
+/// Postfix's XCLIENT: a new 220 greeting on success (the session effect
+/// then applies the address and starts over).
+fn xclient(s: &Session, cmd: &Command) -> Reply {
+    if !xclient_allowed(s) {
+        return Reply::new(550, "5.7.0 Error: insufficient authorization");
+    }
+    if matches!(s.state(), StateName::Mail | StateName::Rcpt) {
+        return Reply::new(503, "5.5.1 Error: MAIL transaction in progress");
+    }
+    match xclient::parse(&cmd.args) {
+        Ok(_) => {
+            let mut greeting = s.render(&s.plan().banner);
+            greeting.code = 220;
+            greeting
+        }
+        Err(text) => Reply::new(501, text),
+    }
+}
+
+fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
     if !matches!(s.state(), StateName::Mail | StateName::Rcpt) {
         return Reply::new(503, "5.5.1 Error: need MAIL command");
     }
-    match parse_path(&cmd.args, "TO") {
+    let mailbox = match parse_path(&cmd.args, "TO") {
         Ok(p) if !p.mailbox.is_empty() => {
             if let Some(refusal) = unsupported_param(s, &p.params, RCPT_PARAMS) {
                 return refusal;
@@ -119,16 +151,26 @@ fn rcpt(s: &Session, cmd: &Command) -> Reply {
             if !p.mailbox.is_ascii() && !s.smtputf8 {
                 return Reply::new(553, "5.6.7 Must declare SMTPUTF8 to send UTF-8 addresses");
             }
+            p.mailbox
         }
         Err(PathError::TooLong) => {
             return Reply::new(501, "5.1.3 Error: recipient address too long");
         }
         _ => return Reply::new(501, "5.5.4 Syntax: RCPT TO:<address>"),
-    }
+    };
     if s.rcpts.len() >= s.plan().limits.recipients {
         return Reply::new(452, "4.5.3 Error: too many recipients");
     }
-    s.render(&s.plan().replies.rcpt_ok)
+    let Some(routing) = s.plan().routing.as_ref() else {
+        return s.render(&s.plan().replies.rcpt_ok);
+    };
+    let decision = routing::route(&mailbox, s.client_ip(), routing);
+    let reply = match &decision {
+        Decision::Reject(reply) => reply.clone(),
+        _ => s.render(&s.plan().replies.rcpt_ok),
+    };
+    s.pending_route = Some(decision);
+    reply
 }
 
 /// ESMTP parameters of MAIL, each with the EHLO keyword that allows it.

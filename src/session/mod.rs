@@ -23,10 +23,11 @@ use crate::message::{Message, Recipient};
 use crate::protocol::address::parse_path;
 use crate::protocol::codec::DataBody;
 use crate::protocol::{Command, Reply, Verb};
+use crate::routing::{Decision, NdrReason, ndr};
 use crate::scenario::Plan;
 use crate::scenario::compile::CompiledRule;
 use crate::scenario::model::{StateName, Then};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use vars::SessionVars;
@@ -76,6 +77,9 @@ pub struct Outcome {
     pub rule: Option<String>,
     /// A message accepted by this step.
     pub message: Option<Message>,
+    /// Non-delivery reports this step produced (for recipients the scenario's
+    /// routing accepted and then bounced); stored like accepted messages.
+    pub reports: Vec<Message>,
     /// Exact bytes to send instead of formatting `reply` (captured replies).
     pub wire: Option<bytes::Bytes>,
     /// The client strayed from the captured conversation here.
@@ -90,10 +94,20 @@ impl Outcome {
             next: Next::Command,
             rule: None,
             message: None,
+            reports: Vec::new(),
             wire: None,
             divergence: None,
         }
     }
+}
+
+/// An accepted recipient.
+#[derive(Debug, Clone)]
+struct Rcpt {
+    original: String,
+    delivered_to: String,
+    /// Accepted only to be returned with a report.
+    bounce: Option<NdrReason>,
 }
 
 /// One SMTP session.
@@ -105,7 +119,11 @@ pub struct Session {
     refused: bool,
     helo: Option<String>,
     mail_from: Option<String>,
-    rcpts: Vec<String>,
+    rcpts: Vec<Rcpt>,
+    /// The client address decisions use: the peer's, or one XCLIENT set.
+    client_ip: IpAddr,
+    /// What routing decided for the RCPT being answered, for `effect`.
+    pending_route: Option<Decision>,
     hits: Vec<u32>,
     accepted: u32,
     queue_id: String,
@@ -140,6 +158,8 @@ impl Session {
             helo: None,
             mail_from: None,
             rcpts: Vec::new(),
+            client_ip: info.peer.ip(),
+            pending_route: None,
             hits,
             accepted: 0,
             queue_id: String::new(),
@@ -170,10 +190,17 @@ impl Session {
         self.reset_transaction();
     }
 
+    /// The client address relay decisions use: the real peer's, or the one
+    /// an allowed `XCLIENT ADDR=` claimed.
+    pub fn client_ip(&self) -> IpAddr {
+        self.client_ip
+    }
+
     fn vars(&self) -> SessionVars<'_> {
         SessionVars {
             plan: &self.plan,
             info: &self.info,
+            client_ip: self.client_ip,
             helo: self.helo.as_deref(),
             queue_id: &self.queue_id,
         }
@@ -273,27 +300,39 @@ impl Session {
             );
             self.render(&self.plan.replies.data_ok)
         };
-        let message = (reply.class() == 2).then(|| Message {
-            session: self.info.id,
-            queue_id: self.queue_id.clone(),
-            peer: self.info.peer,
-            helo: self.helo.clone(),
-            mail_from: self.mail_from.clone().unwrap_or_default(),
-            recipients: self
-                .rcpts
-                .iter()
-                .map(|r| Recipient {
-                    original: r.clone(),
-                    delivered_to: r.clone(),
-                })
-                .collect(),
-            data: body.bytes,
-            received_at: SystemTime::now(),
-        });
+        let accepted = reply.class() == 2;
+        let received_at = SystemTime::now();
+        let reports = if accepted {
+            self.reports(&body.bytes, received_at)
+        } else {
+            Vec::new()
+        };
+        let recipients: Vec<Recipient> = self
+            .rcpts
+            .iter()
+            .filter(|r| r.bounce.is_none())
+            .map(|r| Recipient {
+                original: r.original.clone(),
+                delivered_to: r.delivered_to.clone(),
+            })
+            .collect();
+        // Every recipient bounced: nothing to store but the report.
+        let message =
+            (accepted && (!recipients.is_empty() || reports.is_empty())).then(|| Message {
+                session: self.info.id,
+                queue_id: self.queue_id.clone(),
+                peer: self.info.peer,
+                helo: self.helo.clone(),
+                mail_from: self.mail_from.clone().unwrap_or_default(),
+                recipients,
+                data: body.bytes,
+                received_at,
+            });
         self.reset_transaction();
         Outcome {
             delay: delay.unwrap_or(self.plan.data_delay),
             message,
+            reports,
             next: if reply.code == 421 {
                 Next::Close
             } else {
@@ -303,6 +342,56 @@ impl Session {
             divergence,
             ..Outcome::reply(reply)
         }
+    }
+
+    /// The non-delivery report for the recipients routing bounced, addressed
+    /// to the sender (none for the null sender `<>`: bounces never bounce).
+    fn reports(&self, original: &[u8], received_at: SystemTime) -> Vec<Message> {
+        let failed: Vec<ndr::Failed> = self
+            .rcpts
+            .iter()
+            .filter_map(|r| {
+                r.bounce.map(|reason| ndr::Failed {
+                    recipient: r.original.clone(),
+                    reason,
+                })
+            })
+            .collect();
+        let sender = self.mail_from.clone().unwrap_or_default();
+        let Some(routing) = self.plan.routing.as_ref() else {
+            return Vec::new();
+        };
+        if failed.is_empty() || sender.is_empty() {
+            return Vec::new();
+        }
+        let now = SystemTime::now();
+        let text = ndr::render(
+            &routing.ndr,
+            &ndr::Report {
+                hostname: &self.plan.hostname,
+                sender: &sender,
+                failed: &failed,
+                original,
+                received_at,
+                now,
+                queue_id: &self.queue_id,
+            },
+        );
+        vec![Message {
+            session: self.info.id,
+            queue_id: format!("{}-NDR", self.queue_id),
+            peer: self.info.local,
+            helo: None,
+            mail_from: String::new(),
+            recipients: vec![Recipient {
+                delivered_to: routing
+                    .local_mailbox(&sender)
+                    .unwrap_or_else(|| sender.clone()),
+                original: sender,
+            }],
+            data: bytes::Bytes::from(text),
+            received_at: now,
+        }]
     }
 
     /// What to send when the client was idle too long (then close).
@@ -367,6 +456,7 @@ impl Session {
 
     /// Apply what `reply` means for `cmd` to the session state.
     fn effect(&mut self, cmd: &Command, reply: &Reply) -> Next {
+        let routed = self.pending_route.take();
         if matches!(reply.code, 421 | 521) {
             return Next::Close;
         }
@@ -385,8 +475,29 @@ impl Session {
                 self.state = StateName::Mail;
             }
             Verb::Rcpt if positive => {
-                self.rcpts.push(mailbox_or_raw(&cmd.args, "TO"));
+                let original = mailbox_or_raw(&cmd.args, "TO");
+                let (delivered_to, bounce) = match routed {
+                    Some(Decision::Bounce(reason)) => (original.clone(), Some(reason)),
+                    Some(d) => (d.destination().unwrap_or(&original).to_string(), None),
+                    None => (original.clone(), None),
+                };
+                self.rcpts.push(Rcpt {
+                    original,
+                    delivered_to,
+                    bounce,
+                });
                 self.state = StateName::Rcpt;
+            }
+            // Postfix: after XCLIENT the session starts over, as if the
+            // claimed client had just connected.
+            Verb::Xclient if reply.code == 220 => {
+                if let Ok(x) = crate::protocol::xclient::parse(&cmd.args)
+                    && let Some(ip) = x.addr
+                {
+                    self.client_ip = ip;
+                }
+                self.helo = None;
+                self.reset_transaction();
             }
             Verb::Data if reply.class() == 3 => return Next::Data,
             Verb::Rset if positive => self.reset_transaction(),

@@ -212,3 +212,72 @@ fn garbage_lines_get_500_and_do_not_change_state() {
     assert_eq!(s.command(&[0xff, 0xfe, b'x']).reply.unwrap().code, 500);
     assert_eq!(s.state(), StateName::Greeted);
 }
+
+fn run(s: &mut Session, lines: &[&str]) -> Vec<u16> {
+    lines.iter().map(|l| code(s, l)).collect()
+}
+
+#[test]
+fn routing_records_the_rerouted_mailbox() {
+    let mut s = session("extends: exchange55-multi-domain-reroute");
+    run(&mut s, &["EHLO x", "MAIL FROM:<someone@example.org>"]);
+    assert_eq!(code(&mut s, "RCPT TO:<administrator@cpandl.net>"), 250);
+    assert_eq!(code(&mut s, "RCPT TO:<nobody@cpandl.net>"), 550);
+    assert_eq!(code(&mut s, "RCPT TO:<user@example.com>"), 550);
+    code(&mut s, "DATA");
+    let done = s.data_done(body("Subject: t\r\n\r\nhi\r\n"));
+    let msg = done.message.expect("stored");
+    assert_eq!(msg.recipients.len(), 1);
+    assert_eq!(msg.recipients[0].original, "administrator@cpandl.net");
+    assert_eq!(msg.recipients[0].delivered_to, "administrator@adatum.com");
+    assert!(done.reports.is_empty());
+}
+
+#[test]
+fn bounced_recipients_produce_one_report_to_the_sender() {
+    let mut s = session("extends: exchange55-ims-smtp-only");
+    run(&mut s, &["EHLO x", "MAIL FROM:<administrator@domain.com>"]);
+    assert_eq!(
+        code(&mut s, "RCPT TO:<[SMTPOUT:user@internal.domain.com]>"),
+        250
+    );
+    code(&mut s, "DATA");
+    let done = s.data_done(body("Subject: Test Subject\r\n\r\nhi\r\n"));
+    assert!(done.message.is_none(), "the only recipient bounced");
+    let [ndr] = &done.reports[..] else {
+        panic!("{:?}", done.reports)
+    };
+    assert_eq!(ndr.mail_from, "");
+    assert_eq!(ndr.recipients[0].delivered_to, "administrator@domain.com");
+    assert!(ndr.text().contains("(000D06B5) No proxy for Recipient"));
+}
+
+#[test]
+fn xclient_sets_the_client_and_restarts() {
+    let mut s = session("extends: exchange55-relay-restricted");
+    let ehlo = s.command(b"EHLO x").reply.unwrap();
+    assert_eq!(ehlo.lines.last().unwrap(), "XCLIENT ADDR NAME");
+    run(&mut s, &["MAIL FROM:<a@adatum.com>"]);
+    assert_eq!(code(&mut s, "RCPT TO:<user@example.com>"), 550);
+    assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 503);
+    code(&mut s, "RSET");
+    assert_eq!(code(&mut s, "XCLIENT FOO=1"), 501);
+    assert_eq!(
+        code(&mut s, "XCLIENT ADDR=192.168.0.1 NAME=client.adatum.com"),
+        220
+    );
+    assert_eq!(s.state(), StateName::Connected);
+    assert_eq!(s.client_ip().to_string(), "192.168.0.1");
+    run(&mut s, &["EHLO x", "MAIL FROM:<a@adatum.com>"]);
+    assert_eq!(code(&mut s, "RCPT TO:<user@example.com>"), 250);
+}
+
+#[test]
+fn xclient_needs_the_scenario_and_an_allowed_client() {
+    let mut s = session("{}");
+    assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 502);
+    let ehlo = s.command(b"EHLO x").reply.unwrap();
+    assert!(!ehlo.lines.iter().any(|l| l.starts_with("XCLIENT")));
+    let mut s = session("xclient: {hosts: [10.0.0.0/8]}");
+    assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 550);
+}

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(super) struct SessionVars<'a> {
     pub plan: &'a Plan,
     pub info: &'a SessionInfo,
+    pub client_ip: std::net::IpAddr,
     pub helo: Option<&'a str>,
     pub queue_id: &'a str,
 }
@@ -23,7 +24,7 @@ impl Vars for SessionVars<'_> {
                     .map_or(0, |d| d.as_secs());
                 write!(out, "{}", rfc5322_date(now))
             }
-            Var::ClientIp => write!(out, "{}", self.info.peer.ip()),
+            Var::ClientIp => write!(out, "{}", self.client_ip),
             Var::ClientPort => write!(out, "{}", self.info.peer.port()),
             Var::Helo => write!(out, "{}", self.helo.unwrap_or("")),
             Var::QueueId => write!(out, "{}", self.queue_id),
