@@ -84,7 +84,7 @@ impl std::fmt::Debug for MockServer {
 impl MockServer {
     /// Start on `127.0.0.1:0` inside the current tokio runtime.
     pub async fn start(scenario: Scenario) -> Result<MockServer, HarnessError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
         Self::spawn(listener, scenario, &tokio::runtime::Handle::current(), None)
     }
 
@@ -103,7 +103,10 @@ impl MockServer {
             .worker_threads(1)
             .enable_all()
             .build()?;
-        let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", 0)))?;
+        let listener = {
+            let _guard = runtime.enter();
+            crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?
+        };
         let handle = runtime.handle().clone();
         Self::spawn(listener, scenario, &handle, Some(runtime))
     }

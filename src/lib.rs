@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod dice;
 pub mod harness;
 pub mod import;
 pub mod message;

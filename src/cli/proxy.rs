@@ -41,8 +41,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     ));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
+        let listener = smtp_harness::server::bind(args.listen)
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {

@@ -53,8 +53,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
+        let listener = smtp_harness::server::bind(args.listen)
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {

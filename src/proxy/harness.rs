@@ -63,7 +63,7 @@ impl MockProxy {
     /// Start on `127.0.0.1:0` inside the current tokio runtime, relaying to
     /// `upstream`.
     pub async fn start(upstream: SocketAddr, profile: Profile) -> Result<MockProxy, HarnessError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
         Ok(Self::spawn(
             listener,
             upstream.to_string(),
@@ -98,7 +98,10 @@ impl MockProxy {
             .worker_threads(1)
             .enable_all()
             .build()?;
-        let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", 0)))?;
+        let listener = {
+            let _guard = runtime.enter();
+            crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?
+        };
         let handle = runtime.handle().clone();
         Ok(Self::spawn(
             listener,

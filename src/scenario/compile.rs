@@ -136,6 +136,8 @@ pub struct Limits {
     pub message_size: usize,
     /// Wait for the client at most this long.
     pub idle_timeout: Duration,
+    /// Concurrent sessions allowed.
+    pub max_sessions: Option<usize>,
 }
 
 /// A scenario ready to run.
@@ -181,6 +183,8 @@ pub struct Plan {
     pub routing: Option<crate::routing::Routing>,
     /// Clients allowed to use XCLIENT (`None`: XCLIENT not implemented).
     pub xclient: Option<Vec<crate::routing::Cidr>>,
+    /// Faults.
+    pub faults: Vec<super::faults::ServerFault>,
 }
 
 /// A SASL mechanism the fake server implements.
@@ -568,6 +572,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             .idle_timeout
             .as_ref()
             .map_or(Duration::from_secs(300), |d| d.value.0),
+        max_sessions: limits.max_sessions.as_ref().map(|m| m.value),
     };
     let ehlo_keywords: Vec<Template> = match &ehlo.keywords {
         Some(k) => k
@@ -679,6 +684,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     let plan = Plan {
         routing: mail.routing,
         xclient: mail.xclient,
+        faults: super::faults::compile(&file.faults, source, &mut c.problems),
         name: file.name.clone().unwrap_or_else(|| "unnamed".into()),
         description: file.description.clone().unwrap_or_default(),
         hostname: file

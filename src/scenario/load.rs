@@ -258,7 +258,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         replies: over!(child.replies, parent.replies;
             mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, unknown, not_implemented, timeout, shutdown),
         data: over!(child.data, parent.data; reply, delay),
-        limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout),
+        limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions),
         rules,
         replay: child.replay.or(parent.replay),
         tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, require, keywords_after, fail),
@@ -270,6 +270,11 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         quirks: over!(child.quirks, parent.quirks; pre_sp3_imcea),
         ndr: over!(child.ndr, parent.ndr; mode, style, organization, site, server),
         xclient: over!(child.xclient, parent.xclient; hosts),
+        faults: if child.faults.is_empty() {
+            parent.faults
+        } else {
+            child.faults
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 mod builder;
 pub mod bundled;
 pub mod compile;
+pub mod faults;
 pub mod load;
 pub mod model;
 pub mod problem;

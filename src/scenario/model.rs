@@ -60,6 +60,45 @@ pub struct ScenarioFile {
     pub ndr: Option<NdrSpec>,
     /// Accept Postfix's XCLIENT from these clients.
     pub xclient: Option<XclientSpec>,
+    /// Faults, toxiproxy-style, in the proxy's vocabulary (docs/proxy.md).
+    #[serde(default)]
+    pub faults: Vec<Spanned<ServerFaultSpec>>,
+}
+
+/// One entry of `faults:`: exactly one of `latency`, `bandwidth`, `slice`,
+/// `close_after`, `reply_then_close`, `tarpit` or `flaky`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFaultSpec {
+    /// A name for transcripts (default: the fault's kind).
+    pub name: Option<String>,
+    /// Chance that a session gets this fault, 0.0–1.0 (default 1.0).
+    pub probability: Option<Spanned<f64>>,
+    /// Seed for the dice (default: the clock, so runs differ).
+    pub seed: Option<u64>,
+    /// Wait this long before every reply.
+    pub latency: Option<Spanned<DurationSpec>>,
+    /// With `latency`: up to this much more, at random.
+    pub jitter: Option<Spanned<DurationSpec>>,
+    /// Send replies at this many bytes per second (a dribbling server).
+    pub bandwidth: Option<Spanned<u64>>,
+    /// Send replies in pieces of this many bytes, one write each.
+    pub slice: Option<Spanned<usize>>,
+    /// Close the connection after writing this many bytes.
+    pub close_after: Option<Spanned<u64>>,
+    /// Send this reply, then close: at `on` (`banner`, a verb, or `.` for
+    /// the end of message data; default `banner`).
+    pub reply_then_close: Option<Spanned<ReplyText>>,
+    /// With `reply_then_close`: when.
+    pub on: Option<Spanned<String>>,
+    /// A tarpit: wait N times this long before the Nth reply.
+    pub tarpit: Option<Spanned<DurationSpec>>,
+    /// Answer commands with this reply at random (`rate` per command).
+    pub flaky: Option<Spanned<ReplyText>>,
+    /// With `flaky`: the chance per command, 0.0–1.0 (default 0.5).
+    pub rate: Option<Spanned<f64>>,
+    /// With `flaky`: only these verbs (default all).
+    pub verbs: Option<Spanned<OneOrMany<String>>>,
 }
 
 /// `auth:` — SMTP AUTH (RFC 4954).
@@ -281,6 +320,8 @@ pub struct LimitsSpec {
     pub message_size: Option<Spanned<usize>>,
     /// How long the server waits for the client (RFC 5321: 5 minutes).
     pub idle_timeout: Option<Spanned<DurationSpec>>,
+    /// Concurrent sessions; more get `421 4.3.2 Too many connections`.
+    pub max_sessions: Option<Spanned<usize>>,
 }
 
 /// A session state a rule can be limited to.

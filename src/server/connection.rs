@@ -9,7 +9,7 @@ use super::tls::TlsMaterial;
 use crate::protocol::Reply;
 use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
 use crate::scenario::model::TlsFailure;
-use crate::session::{Next, Outcome, Session, SessionInfo};
+use crate::session::{Next, Outcome, Pace, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
@@ -56,6 +56,10 @@ struct Conn<S> {
     mode: Mode,
     stop: watch::Receiver<bool>,
     greeted: bool,
+    /// Bytes written to the client so far (for `close_after`).
+    written: u64,
+    /// A `close_after` fault ended the session.
+    cut_by_fault: bool,
 }
 
 /// Serve one connection to the end and record it.
@@ -70,6 +74,14 @@ pub(super) async fn serve<S>(
 {
     let current = shared.current();
     let log = shared.recorder.start_session(peer, local);
+    let held = Arc::clone(&shared);
+    let (_active, running) = held.enter();
+    if let Some(max) = current.scenario.plan().limits.max_sessions
+        && running > max
+    {
+        refuse_busy(stream, log, &current.scenario.plan().hostname, max).await;
+        return;
+    }
     let info = SessionInfo {
         id: log.id(),
         peer,
@@ -90,6 +102,8 @@ pub(super) async fn serve<S>(
         mode: Mode::Command,
         stop,
         greeted: false,
+        written: 0,
+        cut_by_fault: false,
     };
     let (end, log) = if implicit {
         match conn.handshake(tls.as_ref()).await {
@@ -121,6 +135,29 @@ pub(super) async fn serve<S>(
             received,
         }),
     }
+}
+
+/// Over `limits.max_sessions`: say so and hang up, as a busy MTA does.
+async fn refuse_busy<S: AsyncWrite + Unpin>(
+    mut stream: S,
+    log: SessionLog,
+    hostname: &str,
+    max: usize,
+) {
+    let line = format!("421 4.3.2 {hostname} Too many connections, try again later");
+    log.push(EventKind::Note {
+        text: format!("more than {max} concurrent sessions"),
+    });
+    let _ = stream.write_all(format!("{line}\r\n").as_bytes()).await;
+    let _ = stream.shutdown().await;
+    log.push(EventKind::Reply {
+        leg: Leg::Client,
+        code: 421,
+        lines: vec![line],
+        rule: None,
+        original: None,
+    });
+    log.close(EventKind::Close { by: Closer::Server });
 }
 
 /// A TLS alert (handshake_failure) sent instead of a ServerHello, for
@@ -185,6 +222,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             mode,
             stop,
             greeted,
+            written,
+            cut_by_fault,
         } = self;
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
@@ -210,6 +249,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     mode,
                     stop,
                     greeted,
+                    written,
+                    cut_by_fault,
                 })
             }
             Ok(Err(e)) => Err((
@@ -363,7 +404,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Carry out an outcome: wait, queue the reply, switch mode or close.
-    async fn apply(&mut self, outcome: Outcome) -> Option<End> {
+    async fn apply(&mut self, mut outcome: Outcome) -> Option<End> {
+        if outcome.reply.is_some() || outcome.wire.is_some() {
+            outcome.delay += self.session.reply_delay();
+        }
         if !outcome.delay.is_zero() {
             if self.flush().await.is_err() {
                 return Some(self.vanished(Closer::Error));
@@ -479,9 +523,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let out = self.wbuf.split();
-        self.stream.write_all(&out).await?;
-        self.stream.flush().await
+        let mut out = self.wbuf.split();
+        let pace = self.session.pace();
+        if pace == Pace::default() {
+            self.stream.write_all(&out).await?;
+            return self.stream.flush().await;
+        }
+        // A faulty server: a byte budget, pieces, a slow line.
+        let mut cut = false;
+        if let Some(budget) = pace.close_after {
+            let left = budget.saturating_sub(self.written) as usize;
+            if out.len() > left {
+                out.truncate(left);
+                cut = true;
+            }
+        }
+        let piece = pace.slice.unwrap_or(out.len().max(1));
+        // At a bandwidth, write about ten pieces a second.
+        let piece = pace
+            .bandwidth
+            .map_or(piece, |bw| piece.min((bw as usize / 10).max(1)));
+        for chunk in out.chunks(piece) {
+            self.stream.write_all(chunk).await?;
+            self.stream.flush().await?;
+            self.written += chunk.len() as u64;
+            if let Some(bw) = pace.bandwidth {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(
+                    chunk.len() as f64 / bw as f64,
+                ))
+                .await;
+            }
+        }
+        if cut {
+            self.cut_by_fault = true;
+            self.log.push(EventKind::Note {
+                text: format!("closed after {} octets (close_after fault)", self.written),
+            });
+            return Err(std::io::Error::other("close_after fault"));
+        }
+        Ok(())
     }
 
     /// The server ends the session with a 421 (timeout or shutdown).
@@ -506,6 +586,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// The connection ended under us: whatever was half-received is kept.
     fn vanished(&mut self, by: Closer) -> End {
+        let by = if self.cut_by_fault {
+            Closer::Server
+        } else {
+            by
+        };
         match self.in_progress() {
             Some((during, partial, received)) => End::Aborted {
                 by,

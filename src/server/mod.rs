@@ -35,6 +35,8 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Where accepted mail is also written, if anywhere.
     pub maildir: Option<Maildir>,
+    /// Sessions running now (for `limits.max_sessions`).
+    active: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -50,7 +52,17 @@ impl Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
+            active: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Count a session in; the guard counts it out. Returns how many run now.
+    pub(crate) fn enter(&self) -> (ActiveGuard<'_>, usize) {
+        let now = self
+            .active
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        (ActiveGuard(&self.active), now)
     }
 
     pub(crate) fn current(&self) -> Current {
@@ -75,6 +87,33 @@ impl Shared {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
         Ok(())
+    }
+}
+
+/// The listen backlog. mio's default of 128 overflows under a load
+/// generator opening hundreds of connections at once; each overflow costs
+/// the client a SYN retry of a second or more (see docs/PERFORMANCE.md).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Bind a listener with [`LISTEN_BACKLOG`] (and address reuse, so a
+/// restarted server gets its port back at once).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Counts a session out when dropped.
+pub(crate) struct ActiveGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

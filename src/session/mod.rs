@@ -14,9 +14,11 @@
 mod auth;
 mod builtin;
 mod chunking;
+mod faults;
 mod replay;
 mod vars;
 
+pub use faults::Pace;
 pub use replay::Divergence;
 
 use crate::message::{Message, Recipient};
@@ -134,6 +136,7 @@ pub struct Session {
     /// The current transaction declared SMTPUTF8 (RFC 6531).
     smtputf8: bool,
     bdat: Option<chunking::Chunks>,
+    faults: Option<faults::Active>,
 }
 
 impl Session {
@@ -150,6 +153,7 @@ impl Session {
             authenticated: None,
             smtputf8: false,
             bdat: None,
+            faults: faults::Active::decide(&plan, info.id),
             replay,
             plan,
             info,
@@ -213,6 +217,9 @@ impl Session {
     /// The greeting. A code other than 220 refuses service: every command but
     /// QUIT then gets 503 (RFC 5321 3.1).
     pub fn greeting(&mut self) -> Outcome {
+        if let Some(out) = self.fault_close(&crate::scenario::faults::Trigger::Banner) {
+            return out;
+        }
         if let Some(out) = self.replay_greeting() {
             return out;
         }
@@ -240,6 +247,18 @@ impl Session {
             return self.auth_continue(line);
         }
         let cmd = Command::parse(line);
+        let verb = crate::scenario::faults::Trigger::Verb(cmd.verb.as_str().to_string());
+        if let Some(out) = self.fault_close(&verb) {
+            return out;
+        }
+        if let Some((reply, name)) = self.fault_flaky(cmd.verb.as_str()) {
+            let next = self.effect(&cmd, &reply);
+            return Outcome {
+                next,
+                rule: Some(name),
+                ..Outcome::reply(reply)
+            };
+        }
         if let Some(i) = self.match_rule(&cmd) {
             return self.apply_rule(i, &cmd);
         }
@@ -278,6 +297,10 @@ impl Session {
 
     /// The message ended (`.CRLF` arrived).
     pub fn data_done(&mut self, body: DataBody) -> Outcome {
+        if let Some(out) = self.fault_close(&crate::scenario::faults::Trigger::EndOfData) {
+            self.reset_transaction();
+            return out;
+        }
         let captured = self.replay_message();
         let (wire, delay, divergence) = match captured {
             Some((code, wire, delay, None)) if code != 0 => (Some((code, wire)), Some(delay), None),

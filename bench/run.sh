@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Throughput benchmark: Postfix's smtp-source against Postfix's smtp-sink (the
+# reference: a C server that accepts and discards mail) and against
+# `smtp-harness serve SCENARIO`, all in one run on this machine, 127.0.0.1 only.
+#
+#   bash bench/run.sh            # or: make bench
+#
+# For each target and each (parallel, sessions) variant a fresh server is
+# started on an ephemeral port, smtp-source runs
+#   smtp-source -s PARALLEL -m SESSIONS -l SIZE 127.0.0.1:PORT
+# and the script reports wall time, sessions/s, and the server process's CPU
+# time (utime+stime of all its threads, from /proc/PID/stat) per session.
+# smtp-source opens one SMTP session per message (HELO, MAIL, RCPT, DATA, QUIT;
+# no -d), so "sessions" = "messages".
+#
+# Environment:
+#   PARALLEL, MESSAGES  run only this one variant (defaults 20 and 20000 when
+#                       only one of them is given)
+#   VARIANTS            space-separated PARALLEL:SESSIONS list
+#                       (default "20:20000 1:2000 200:20000")
+#   SIZE                message payload bytes for smtp-source -l (default 1024)
+#   SCENARIOS           smtp-harness scenarios to serve
+#                       (default "postfix-default exchange-2003")
+#   WARMUP              sessions sent (same parallelism) before each measured
+#                       run, not counted (default 200; 0 disables)
+#   BIN                 smtp-harness binary (default target/release/smtp-harness)
+#   NO_BUILD=1          do not run `cargo build --release` first
+#   SINK_ONLY=1         measure smtp-sink only (no build, no smtp-harness)
+#   RUN_TIMEOUT         seconds after which one smtp-source run is killed and
+#                       counted as failed (default 600)
+#   SMTP_SOURCE, SMTP_SINK  paths of the Postfix tools (default: found on PATH
+#                       or in /usr/sbin)
+# shellcheck disable=SC2317,SC2059  # cleanup runs from a trap; the table format is ours
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
+
+find_tool() {
+    local name="$1"
+    if command -v "$name" >/dev/null 2>&1; then
+        command -v "$name"
+    elif [ -x "/usr/sbin/$name" ]; then
+        echo "/usr/sbin/$name"
+    else
+        echo "bench: $name not found (apt-get install postfix)" >&2
+        return 1
+    fi
+}
+
+SMTP_SOURCE="${SMTP_SOURCE:-$(find_tool smtp-source)}"
+SMTP_SINK="${SMTP_SINK:-$(find_tool smtp-sink)}"
+SIZE="${SIZE:-1024}"
+WARMUP="${WARMUP:-200}"
+SCENARIOS="${SCENARIOS:-postfix-default exchange-2003}"
+BIN="${BIN:-target/release/smtp-harness}"
+SINK_BACKLOG="${SINK_BACKLOG:-1024}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
+if [ -n "${PARALLEL:-}" ] || [ -n "${MESSAGES:-}" ]; then
+    VARIANTS="${PARALLEL:-20}:${MESSAGES:-20000}"
+else
+    VARIANTS="${VARIANTS:-20:20000 1:2000 200:20000}"
+fi
+
+for v in $VARIANTS; do
+    if ! [[ "$v" =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]]; then
+        echo "bench: bad variant '$v' (want PARALLEL:SESSIONS, both > 0)" >&2
+        exit 2
+    fi
+done
+
+CLK_TCK="$(getconf CLK_TCK)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-bench.XXXXXX")"
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { printf '%s\n' "$EPOCHREALTIME"; }
+
+# utime+stime of a whole process (all threads), in clock ticks.
+cpu_ticks() {
+    local stat rest
+    stat="$(<"/proc/$1/stat")"
+    rest="${stat##*) }"          # fields from 3 (state) on; comm may hold spaces
+    local -a f
+    read -r -a f <<<"$rest"
+    echo $((f[11] + f[12]))      # fields 14 (utime) and 15 (stime)
+}
+
+# System-wide count of connections dropped because a listen queue was full
+# (TcpExt ListenOverflows). A server whose backlog is too small for the
+# parallelism shows here, and each drop costs smtp-source a SYN retransmit (1 s+).
+listen_overflows() {
+    awk '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) col[$i] = i; n = 1; next }
+                           print $col["ListenOverflows"]; exit }' /proc/net/netstat 2>/dev/null || echo 0
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Set by the start_* functions.
+SERVER_PID=""
+SERVER_PORT=""
+
+start_sink() {
+    local parallel="$1" attempt port log maxconn i
+    maxconn=256
+    if [ "$parallel" -ge 200 ]; then maxconn=$((parallel * 2)); fi
+    local -a user=()
+    if [ "$(id -u)" -eq 0 ]; then user=(-u nobody); fi   # required when run as root
+    for attempt in 1 2 3; do
+        port="$(free_port)"
+        log="$WORK/smtp-sink.$port.log"
+        # No -c (its counters cost CPU), no -v: accept and discard.
+        "$SMTP_SINK" "${user[@]}" -m "$maxconn" "127.0.0.1:$port" "$SINK_BACKLOG" \
+            </dev/null >"$log" 2>&1 &
+        SERVER_PID=$!
+        PIDS+=("$SERVER_PID")
+        # smtp-sink prints nothing when ready: wait until it accepts a connection.
+        for ((i = 0; i < 500; i++)); do
+            if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                SERVER_PORT="$port"
+                return 0
+            fi
+            sleep 0.01
+        done
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        echo "bench: smtp-sink did not start on 127.0.0.1:$port (attempt $attempt):" >&2
+        sed 's/^/    /' "$log" >&2 || true
+    done
+    return 1
+}
+
+start_harness() {
+    local scenario="$1" fd line errlog
+    errlog="$WORK/harness.$scenario.$RANDOM.log"
+    # stdout goes to a pipe; its first line is "listening on 127.0.0.1:PORT".
+    exec {fd}< <(exec "$BIN" serve "$scenario" --listen 127.0.0.1:0 --quiet 2>"$errlog")
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    if ! IFS= read -r -t 30 -u "$fd" line; then
+        exec {fd}<&-
+        echo "bench: $BIN serve $scenario printed no 'listening on' line:" >&2
+        sed 's/^/    /' "$errlog" >&2 || true
+        return 1
+    fi
+    if ! [[ "$line" =~ ^listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]]; then
+        exec {fd}<&-
+        echo "bench: unexpected first line from $BIN: '$line'" >&2
+        return 1
+    fi
+    SERVER_PORT="${BASH_REMATCH[1]}"
+    # Keep draining stdout so the server never blocks on a full pipe.
+    cat <&"$fd" >/dev/null &
+    PIDS+=("$!")
+    exec {fd}<&-
+}
+
+stop_server() {
+    local i
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    # A process substitution may not be wait-able: make sure it is gone.
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$SERVER_PID" 2>/dev/null || return 0
+        sleep 0.01
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+}
+
+# Results, one row per measurement: target parallel sessions seconds rate us_per_session overflows
+ROWS=()
+declare -A SINK_RATE SINK_CPU
+FAILED=0
+
+# measure TARGET PARALLEL SESSIONS (server already started)
+measure() {
+    local target="$1" parallel="$2" sessions="$3" w t0 t1 c0 c1 o0 o1 secs rate us
+    local out="$WORK/smtp-source.out"
+    if [ "$WARMUP" -gt 0 ]; then
+        w=$((WARMUP < sessions ? WARMUP : sessions))
+        timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$w" -l "$SIZE" "127.0.0.1:$SERVER_PORT" \
+            </dev/null >"$out" 2>&1 || true
+    fi
+    o0="$(listen_overflows)"
+    c0="$(cpu_ticks "$SERVER_PID")"
+    t0="$(now)"
+    if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$sessions" -l "$SIZE" \
+        "127.0.0.1:$SERVER_PORT" </dev/null >"$out" 2>&1; then
+        echo "bench: smtp-source failed or timed out (${RUN_TIMEOUT}s) against $target (-s $parallel -m $sessions):" >&2
+        tail -n 5 "$out" | sed 's/^/    /' >&2
+        ROWS+=("$target $parallel $sessions FAILED - - -")
+        FAILED=1
+        return 0
+    fi
+    t1="$(now)"
+    c1="$(cpu_ticks "$SERVER_PID")"
+    o1="$(listen_overflows)"
+    secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+    rate="$(awk -v n="$sessions" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+    us="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$sessions" \
+        'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
+    ROWS+=("$target $parallel $sessions $secs $rate $us $((o1 - o0))")
+    if [ "$target" = "smtp-sink" ]; then
+        SINK_RATE["$parallel:$sessions"]="$rate"
+        SINK_CPU["$parallel:$sessions"]="$us"
+    fi
+    printf 'bench: %-28s -s %-4s -m %-6s %8ss %8s sessions/s %8s us/session %5s listen overflows\n' \
+        "$target" "$parallel" "$sessions" "$secs" "$rate" "$us" "$((o1 - o0))" >&2
+}
+
+# --- machine -----------------------------------------------------------------
+echo "== machine"
+echo "cpus:       $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
+echo "kernel:     $(uname -r)"
+echo "postfix:    $(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo '?') ($SMTP_SOURCE, $SMTP_SINK)"
+echo "variants:   $VARIANTS (PARALLEL:SESSIONS), payload $SIZE bytes, warm-up $WARMUP sessions"
+echo
+
+# --- build -------------------------------------------------------------------
+HARNESS_OK=1
+SKIP_REASON=""
+if [ -n "${SINK_ONLY:-}" ]; then
+    HARNESS_OK=0
+    SKIP_REASON="SINK_ONLY is set"
+else
+    if [ -z "${NO_BUILD:-}" ]; then
+        echo "== cargo build --release" >&2
+        if ! cargo build --release; then
+            HARNESS_OK=0
+            SKIP_REASON="cargo build --release failed"
+        fi
+    fi
+    if [ "$HARNESS_OK" -eq 1 ] && [ ! -x "$BIN" ]; then
+        HARNESS_OK=0
+        SKIP_REASON="$BIN does not exist (not built yet?)"
+    fi
+fi
+if [ "$HARNESS_OK" -eq 0 ]; then
+    echo "bench: NOTE: skipping smtp-harness: $SKIP_REASON; measuring smtp-sink only" >&2
+fi
+
+# --- runs --------------------------------------------------------------------
+for v in $VARIANTS; do
+    parallel="${v%%:*}"
+    sessions="${v##*:}"
+
+    start_sink "$parallel"
+    measure smtp-sink "$parallel" "$sessions"
+    stop_server
+
+    if [ "$HARNESS_OK" -eq 1 ]; then
+        for scenario in $SCENARIOS; do
+            if start_harness "$scenario"; then
+                measure "smtp-harness $scenario" "$parallel" "$sessions"
+                stop_server
+            else
+                ROWS+=("smtp-harness $scenario $parallel $sessions FAILED - - -")
+                FAILED=1
+            fi
+        done
+    fi
+done
+
+# --- report ------------------------------------------------------------------
+echo
+echo "== results (smtp-source -s PARALLEL -m SESSIONS -l $SIZE 127.0.0.1:PORT)"
+echo
+fmt='| %-30s | %8s | %8s | %8s | %10s | %22s | %17s | %16s | %16s |\n'
+printf "$fmt" target parallel sessions seconds sessions/s "server CPU µs/session" "rate vs smtp-sink" "CPU vs smtp-sink" "listen overflows"
+printf "$fmt" ":---" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:"
+for row in "${ROWS[@]}"; do
+    # The target name may contain one space ("smtp-harness postfix-default").
+    read -r -a f <<<"$row"
+    n=${#f[@]}
+    target="${f[*]:0:n-6}"
+    parallel="${f[n-6]}"; sessions="${f[n-5]}"; secs="${f[n-4]}"; rate="${f[n-3]}"; us="${f[n-2]}"
+    ovf="${f[n-1]}"
+    key="$parallel:$sessions"
+    rr="-"; cr="-"
+    if [ "$secs" != FAILED ] && [ -n "${SINK_RATE[$key]:-}" ]; then
+        rr="$(awk -v a="$rate" -v b="${SINK_RATE[$key]}" 'BEGIN { printf "%.2f", a / b }')"
+        cr="$(awk -v a="$us" -v b="${SINK_CPU[$key]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+    fi
+    printf "$fmt" "$target" "$parallel" "$sessions" "$secs" "$rate" "$us" "$rr" "$cr" "$ovf"
+done
+if [ "$HARNESS_OK" -eq 0 ]; then
+    printf '| %-30s | %s |\n' "smtp-harness (all scenarios)" "not measured: $SKIP_REASON"
+fi
+echo
+echo "rate vs smtp-sink = sessions/s ÷ smtp-sink's sessions/s (higher is better);"
+echo "CPU vs smtp-sink  = server CPU per session ÷ smtp-sink's (lower is better)."
+echo "listen overflows  = connections dropped on a full listen queue during the run"
+echo "                    (system-wide TcpExt ListenOverflows; each costs the client a 1 s+ SYN retry)."
+echo "smtp-sink ran as: $SMTP_SINK $( [ "$(id -u)" -eq 0 ] && echo '-u nobody ')-m 256 127.0.0.1:PORT $SINK_BACKLOG (-m 2×PARALLEL when PARALLEL ≥ 200)"
+[ "$HARNESS_OK" -eq 1 ] && echo "smtp-harness ran as: $BIN serve SCENARIO --listen 127.0.0.1:0 --quiet"
+
+exit "$FAILED"
