@@ -442,3 +442,54 @@ fn replay_reports_divergences_per_session() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn proxy_record_writes_a_replay_of_the_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = dir.path().join("recorded.yaml");
+    let upstream = serve(&["exchange-2019", "--quiet"]);
+    let mut proxy = bin()
+        .args([
+            "proxy",
+            "--upstream",
+            &upstream.addr,
+            "--profile",
+            "pix-mailguard",
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+            "--record",
+        ])
+        .arg(&recorded)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(proxy.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let through = smtp_session(&addr, &["HELO me", "MAIL FROM:<a@example.org>", "QUIT"]);
+    assert!(
+        through.starts_with("220 *"),
+        "the client saw the masked banner: {through}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &proxy.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(proxy.wait().unwrap().success());
+    let scenario = smtp_harness::Scenario::from_file(&recorded).unwrap_or_else(|e| panic!("{e}"));
+    let captured = &scenario.plan().replay[0];
+    let banner = String::from_utf8_lossy(&captured.banner.as_ref().unwrap().1).into_owned();
+    assert!(
+        banner.contains("Microsoft ESMTP MAIL Service ready at"),
+        "the recording holds the real server's banner: {banner}"
+    );
+    assert_eq!(captured.steps.len(), 3, "HELO, MAIL, QUIT");
+}

@@ -97,6 +97,9 @@ pub struct ProxyArgs {
     /// Also write every event of both legs as JSON Lines to this file.
     #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
+    /// On shutdown, write what the upstream said as a `replay:` scenario.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// No live transcript on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -33,7 +33,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create transcript {}", path.display()))?;
         sinks.push(Arc::new(JsonLinesSink::new(Box::new(file))));
     }
-    let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
+    // Recording needs every session until shutdown.
+    let retention = if args.record.is_some() {
+        Retention::All
+    } else {
+        Retention::Last(KEEP_SESSIONS)
+    };
+    let recorder = Recorder::new(retention, sinks);
+    let record = args.record.clone().map(|path| (path, recorder.clone()));
     let shared = Arc::new(Shared::new(
         profile.clone(),
         args.upstream.clone(),
@@ -61,5 +68,19 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         proxy::run(listener, shared, shutdown_signal()).await;
         anyhow::Ok(())
     })?;
+    if let Some((path, recorder)) = record {
+        let name = path.display().to_string();
+        let (yaml, warnings) =
+            smtp_harness::import::record::scenario_from_proxy(&recorder.transcript(), &name)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::fs::write(&path, yaml).with_context(|| format!("cannot write {name}"))?;
+        for w in warnings {
+            eprintln!("smtp-harness: {w}");
+        }
+        eprintln!(
+            "=== recorded {} session(s) to {name}",
+            recorder.transcript().sessions.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

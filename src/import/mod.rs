@@ -23,6 +23,7 @@ mod flows;
 mod jsonl;
 pub mod model;
 mod pcap;
+pub mod record;
 pub mod redact;
 mod stream;
 mod swaks;

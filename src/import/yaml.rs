@@ -193,6 +193,9 @@ fn session_yaml(
     let mut end = End::CutOff;
     let mut in_auth = false;
     let mut last_ehlo = false;
+    // The first reply is the greeting even when an impatient client sent
+    // commands before it arrived (they then wait in `awaiting`).
+    let mut replies_seen = 0usize;
     for item in &s.items {
         match &item.kind {
             ItemKind::Command(line) => {
@@ -240,7 +243,8 @@ fn session_yaml(
                 });
             }
             ItemKind::Reply { code, lines } => {
-                let greeting = banner.is_none() && steps.is_empty() && !s.begin_missing;
+                let greeting = banner.is_none() && replies_seen == 0 && !s.begin_missing;
+                replies_seen += 1;
                 let host_first = greeting || (last_ehlo && awaiting.len() == 1);
                 let rendered: Vec<String> = lines
                     .iter()
