@@ -145,3 +145,32 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
         "{text}"
     );
 }
+
+/// One real session (swaks against aiosmtpd), recorded at once as swaks
+/// output and as a tcpdump capture: both imports give the same replay.
+#[test]
+fn swaks_output_and_pcap_of_one_session_import_to_the_same_scenario() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let load = |file: &str| {
+        let (yaml, _) = smtp_harness::import::run_import(&dir.join(file), None, None, false, false)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let (swaks, pcap) = (load("aiosmtpd-swaks.txt"), load("aiosmtpd-swaks.pcap"));
+    let (a, b) = (&swaks.plan().replay[0], &pcap.plan().replay[0]);
+    assert_eq!(
+        a.banner.as_ref().map(|b| b.1.clone()),
+        b.banner.as_ref().map(|b| b.1.clone())
+    );
+    assert_eq!(a.steps.len(), b.steps.len());
+    for (x, y) in a.steps.iter().zip(&b.steps) {
+        assert_eq!(x.expect, y.expect);
+        assert_eq!(x.wire, y.wire);
+    }
+    // Who closed first after `221` differs (swaks cannot tell; the pcap shows
+    // swaks' FIN first) and does not matter: a 221 to QUIT closes the replay.
+    assert!(
+        a.steps.len() >= 6,
+        "EHLO, MAIL, RCPT, DATA, the message, QUIT"
+    );
+}
