@@ -493,3 +493,50 @@ fn proxy_record_writes_a_replay_of_the_real_server() {
     );
     assert_eq!(captured.steps.len(), 3, "HELO, MAIL, QUIT");
 }
+
+#[test]
+fn color_always_paints_the_live_transcript() {
+    let mut child = bin()
+        .args([
+            "serve",
+            "postfix-default",
+            "--listen",
+            "127.0.0.1:0",
+            "--color",
+            "always",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    smtp_session(&addr, &["QUIT"]);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("\u{1b}[32m#1 <-  220 "),
+        "green 2xx replies: {err:?}"
+    );
+    assert!(
+        err.contains("\u{1b}[36m#1  -> QUIT"),
+        "cyan client commands: {err:?}"
+    );
+}
