@@ -1,12 +1,11 @@
 //! `smtp-harness proxy`: an interfering middlebox until Ctrl-C or SIGTERM.
 
 use super::args::ProxyArgs;
-use super::serve::{color_enabled, shutdown_signal};
+use super::serve::{listen, live_sinks, shutdown_signal};
 use anyhow::Context;
 use smtp_harness::Profile;
 use smtp_harness::proxy::{self, Shared};
-use smtp_harness::transcript::{JsonLinesSink, Recorder, Retention, Sink, TextSink};
-use std::io::Write;
+use smtp_harness::transcript::{Recorder, Retention};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -21,18 +20,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
-    if !args.quiet {
-        sinks.push(Arc::new(TextSink::new(
-            Box::new(std::io::stderr()),
-            color_enabled(args.color),
-        )));
-    }
-    if let Some(path) = &args.transcript {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create transcript {}", path.display()))?;
-        sinks.push(Arc::new(JsonLinesSink::new(Box::new(file))));
-    }
+    let sinks = live_sinks(args.quiet, args.color, args.transcript.as_deref())?;
     // Recording needs every session until shutdown.
     let retention = if args.record.is_some() {
         Retention::All
@@ -48,16 +36,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     ));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let listener = smtp_harness::server::bind(args.listen)
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        if !addr.ip().is_loopback() {
-            eprintln!(
-                "smtp-harness: warning: listening on {addr}, which is reachable from other hosts"
-            );
-        }
-        println!("listening on {addr}");
-        std::io::stdout().flush()?;
+        let (listener, addr) = listen(args.listen)?;
         if !args.quiet {
             eprintln!(
                 "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",

@@ -32,17 +32,11 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         }
     };
     let mut sinks = extra;
-    if !args.quiet {
-        sinks.push(Arc::new(TextSink::new(
-            Box::new(std::io::stderr()),
-            color_enabled(args.color),
-        )));
-    }
-    if let Some(path) = &args.transcript {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create transcript {}", path.display()))?;
-        sinks.push(Arc::new(JsonLinesSink::new(Box::new(file))));
-    }
+    sinks.extend(live_sinks(
+        args.quiet,
+        args.color,
+        args.transcript.as_deref(),
+    )?);
     let maildir = match &args.maildir {
         Some(dir) => Some(
             Maildir::new(dir).with_context(|| format!("cannot use maildir {}", dir.display()))?,
@@ -53,16 +47,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
     let runtime = runtime(args.threads)?;
     runtime.block_on(async move {
-        let listener = smtp_harness::server::bind(args.listen)
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        if !addr.ip().is_loopback() {
-            eprintln!(
-                "smtp-harness: warning: listening on {addr}, which is reachable from other hosts"
-            );
-        }
-        println!("listening on {addr}");
-        std::io::stdout().flush()?;
+        let (listener, addr) = listen(args.listen)?;
         if !args.quiet {
             eprintln!(
                 "=== serving scenario {} on {addr} (Ctrl-C to stop)",
@@ -113,4 +98,43 @@ pub fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
             .build()
     };
     runtime.context("cannot start the runtime")
+}
+
+/// The live transcript on stderr (unless `quiet`) and a JSON Lines file.
+pub fn live_sinks(
+    quiet: bool,
+    color: ColorChoice,
+    transcript: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<Arc<dyn Sink>>> {
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    if !quiet {
+        sinks.push(Arc::new(TextSink::new(
+            Box::new(std::io::stderr()),
+            color_enabled(color),
+        )));
+    }
+    if let Some(path) = transcript {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create transcript {}", path.display()))?;
+        sinks.push(Arc::new(JsonLinesSink::new(Box::new(file))));
+    }
+    Ok(sinks)
+}
+
+/// Bind, warn when reachable from other hosts, and print `listening on
+/// ADDR` as the first line of stdout (scripts and tests read it).
+pub fn listen(
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+    let listener =
+        smtp_harness::server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "smtp-harness: warning: listening on {addr}, which is reachable from other hosts"
+        );
+    }
+    println!("listening on {addr}");
+    std::io::stdout().flush()?;
+    Ok((listener, addr))
 }

@@ -38,14 +38,9 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 /// How long dialing the upstream may take before the client gets `421`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long in-flight sessions get to finish after shutdown is signalled.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything a relayed connection needs, shared by all of them.
 #[derive(Debug)]
@@ -87,37 +82,10 @@ impl Shared {
 
 /// Relay connections until `shutdown` resolves.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut backoff = Duration::from_millis(5);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(5);
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().unwrap_or(peer);
-                    let shared = Arc::clone(&shared);
-                    let stop = stop_rx.clone();
-                    tasks.spawn(connection::serve(stream, peer, local, shared, stop));
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off and keep accepting.
-                    eprintln!("smtp-harness: accept failed: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tasks.abort_all();
-    }
+    let serving = Arc::clone(&shared);
+    crate::server::listener::accept_loop(listener, shutdown, move |stream, peer, local, stop| {
+        connection::serve(stream, peer, local, Arc::clone(&serving), stop)
+    })
+    .await;
     shared.recorder.flush();
 }

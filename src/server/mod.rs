@@ -6,6 +6,7 @@
 //! `run` returns once they are all gone (or after a grace period).
 
 mod connection;
+pub mod listener;
 pub mod maildir;
 pub mod tls;
 
@@ -14,11 +15,8 @@ use crate::transcript::Recorder;
 use maildir::Maildir;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 use tls::{TlsMaterial, TlsSetupError};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 /// The scenario new sessions get, with its TLS material.
 #[derive(Debug, Clone)]
@@ -117,43 +115,12 @@ impl Drop for ActiveGuard<'_> {
     }
 }
 
-/// How long in-flight sessions get to finish after shutdown is signalled.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
 /// Serve until `shutdown` resolves.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut backoff = Duration::from_millis(5);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(5);
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().unwrap_or(peer);
-                    let shared = Arc::clone(&shared);
-                    let stop = stop_rx.clone();
-                    tasks.spawn(connection::serve(stream, peer, local, shared, stop));
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off and keep accepting;
-                    // a test server that stops listening fails every test after it.
-                    eprintln!("smtp-harness: accept failed: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tasks.abort_all();
-    }
+    let serving = Arc::clone(&shared);
+    listener::accept_loop(listener, shutdown, move |stream, peer, local, stop| {
+        connection::serve(stream, peer, local, Arc::clone(&serving), stop)
+    })
+    .await;
     shared.recorder.flush();
 }
