@@ -12,6 +12,7 @@
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
+//! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
 //! - `cli` (binary only): `serve`, `proxy`, `validate`, `scenarios`, `profiles`.
 
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@
 pub mod client;
 pub mod harness;
 pub mod message;
+pub mod probe;
 pub mod protocol;
 pub mod proxy;
 pub mod scenario;

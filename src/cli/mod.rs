@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod probe;
 mod profiles;
 mod proxy;
 mod replay;
@@ -22,6 +23,7 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
         Command::Demo(a) => demo::run(a),
+        Command::Probe(a) => probe::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Profiles => profiles::run(),
     };
