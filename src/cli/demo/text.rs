@@ -15,7 +15,7 @@ const TEXT: usize = COL - 3;
 
 /// Wrap on spaces; words longer than `width` are cut hard. At most `max`
 /// lines, the last ending in `…` when something was left out.
-pub fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
+pub(super) fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {
