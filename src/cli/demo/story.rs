@@ -138,7 +138,7 @@ pub fn from_proxy(s: &SessionRecord) -> Vec<Exchange> {
                 rule,
                 ..
             } => {
-                if !out.last().is_some_and(|x| x.client_saw.is_none()) {
+                if out.last().is_none_or(|x| x.client_saw.is_some()) {
                     open(&mut out, None);
                 }
                 if let Some(x) = out.last_mut() {
@@ -174,7 +174,7 @@ pub fn from_server(s: &SessionRecord) -> Vec<Exchange> {
                 }
             }
             EventKind::Reply { lines, rule, .. } => {
-                if !out.last().is_some_and(|x| x.client_saw.is_none()) {
+                if out.last().is_none_or(|x| x.client_saw.is_some()) {
                     open(&mut out, None);
                 }
                 if let Some(x) = out.last_mut() {
