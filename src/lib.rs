@@ -13,7 +13,7 @@
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
-//! - `cli` (binary only): `serve`, `proxy`, `validate`, `scenarios`, `profiles`.
+//! - `cli` (binary only): `serve`, `proxy`, `probe`, `demo`, `validate`, `scenarios`, `profiles`.
 
 #![warn(missing_docs)]
 
