@@ -15,7 +15,8 @@
 //! - [`harness`]: [`MockServer`] for `cargo test`.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
-//! - `cli` (binary only): `serve`, `proxy`, `replay`, `import`, `demo`, `validate`, `scenarios`, `profiles`.
+//! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
+//! - `cli` (binary only): `serve`, `proxy`, `probe`, `demo`, `replay`, `import`, `validate`, `scenarios`, `profiles`.
 
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod dice;
 pub mod harness;
 pub mod import;
 pub mod message;
+pub mod probe;
 pub mod protocol;
 pub mod proxy;
 pub mod routing;

@@ -16,7 +16,9 @@ use std::path::PathBuf;
         smtp-harness validate scenarios/*.yaml profiles/*.yaml\n  \
         smtp-harness scenarios\n  \
         smtp-harness proxy --upstream mail.example.com:25 --profile pix-mailguard\n  \
-        smtp-harness profiles"
+        smtp-harness profiles\n  \
+        smtp-harness probe mail.example.com:25\n  \
+        smtp-harness demo --html story.html"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -48,11 +50,25 @@ pub enum Command {
     Replay(ReplayArgs),
     /// List the bundled scenarios.
     Scenarios,
-    /// Show what a firewall does to a mail session, side by side.
-    #[command(
-        after_help = "Examples:\n  smtp-harness demo\n  smtp-harness demo --profile asa-inspect-esmtp"
-    )]
+    /// Show what a firewall does to a mail session, side by side, with the probe's verdict.
+    #[command(after_help = "Examples:\n  \
+        smtp-harness demo\n  \
+        smtp-harness demo --profile asa-inspect-esmtp\n  \
+        smtp-harness demo --profile starttls-strip --html story.html\n  \
+        smtp-harness demo --profile ./my-firewall.yaml")]
     Demo(DemoArgs),
+    /// Probe an SMTP server for interference: masked banner, refused EHLO, filtered verbs, STARTTLS.
+    #[command(
+        after_help = "Only harmless commands are sent (XPROBE, NOOP, VRFY postmaster, EXPN \
+        postmaster, HELP, ETRN example.invalid, AUTH with a made-up mechanism, BDAT 0 LAST outside \
+        a transaction, STARTTLS); mail only with --send-test.\n\n\
+        Exit status: 0 no interference, 1 a finding, 2 could not probe.\n\n\
+        Examples:\n  \
+        smtp-harness probe mail.example.com:25\n  \
+        smtp-harness probe 127.0.0.1:2525 --json --timeout 2s\n  \
+        smtp-harness probe mx.example.com:25 --send-test --from me@example.com --to postmaster@example.com"
+    )]
+    Probe(ProbeArgs),
     /// Relay every client to a real SMTP server, interfering as a profile says.
     #[command(after_help = "Examples:\n  \
         smtp-harness proxy --upstream 127.0.0.1:25 --profile pix-mailguard\n  \
@@ -75,12 +91,58 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// The interference to show (a bundled scenario).
-    #[arg(long, default_value = "pix-mailguard")]
+    /// The interference to show: a bundled profile (see `smtp-harness profiles`) or a YAML file.
+    #[arg(long, default_value = "pix-mailguard", value_name = "NAME|FILE")]
     pub profile: String,
+    /// Also write the story as one self-contained HTML page (a sequence diagram).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Colour the output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// The server to probe.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: String,
+    /// Print the report as JSON (schema: docs/probe.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Bound on each step (connect, each reply, the TLS handshake).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Also send one test message (needs --from and --to).
+    #[arg(long, requires_all = ["from", "to"])]
+    pub send_test: bool,
+    /// Envelope sender of the test message.
+    #[arg(long, value_name = "ADDRESS", requires = "send_test")]
+    pub from: Option<String>,
+    /// Envelope recipient of the test message.
+    #[arg(long, value_name = "ADDRESS", requires = "send_test")]
+    pub to: Option<String>,
+    /// The name to give in EHLO/HELO.
+    #[arg(
+        long,
+        default_value = "probe.smtp-harness.invalid",
+        value_name = "NAME"
+    )]
+    pub helo: String,
+    /// Also print every line sent and received.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Colour the output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = smtp_harness::scenario::model::DurationSpec::parse(s)?;
+    if d.is_zero() {
+        return Err("the timeout must be more than 0s".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, clap::Args)]

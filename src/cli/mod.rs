@@ -4,6 +4,7 @@
 mod args;
 mod demo;
 mod import;
+mod probe;
 mod profiles;
 mod proxy;
 mod replay;
@@ -23,6 +24,7 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),
         Command::Demo(a) => demo::run(a),
+        Command::Probe(a) => probe::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Profiles => profiles::run(),
         Command::Import(a) => import::run(a),

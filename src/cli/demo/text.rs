@@ -1,0 +1,330 @@
+//! The terminal view, 80 columns: the proxied session side by side (client
+//! on the left, server on the right, `≠` on every line the proxy changed,
+//! each change explained under it), then the direct session in one line,
+//! the extensions the client lost, and the probe's verdicts.
+
+use super::{Demo, Exchange, story};
+use owo_colors::OwoColorize;
+use smtp_harness::probe::Status;
+use std::fmt::Write;
+
+/// Width of each column, arrow included.
+const COL: usize = 38;
+/// Width of text after the arrow.
+const TEXT: usize = COL - 3;
+
+/// Wrap on spaces; words longer than `width` are cut hard. At most `max`
+/// lines, the last ending in `…` when something was left out.
+pub(super) fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let room = if used == 0 {
+                width
+            } else {
+                width.saturating_sub(used + 1)
+            };
+            if word.len() <= room {
+                if used > 0 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 && word.len() <= width {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // Too long for any line: fill this one and carry on.
+            let take = if room == 0 { width } else { room };
+            if used > 0 && room > 0 {
+                line.push(' ');
+            } else if used > 0 {
+                lines.push(std::mem::take(&mut line));
+            }
+            let rest = word.split_off(take.min(word.len()));
+            line.extend(word.iter());
+            lines.push(std::mem::take(&mut line));
+            word = rest;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    if lines.len() > max {
+        lines.truncate(max);
+        if let Some(last) = lines.last_mut() {
+            let mut cut: String = last.chars().take(width.saturating_sub(1)).collect();
+            cut.push('…');
+            *last = cut;
+        }
+    }
+    lines
+}
+
+/// A reply as display lines: the first line, then (for a multi-line reply)
+/// the rest joined with spaces.
+fn reply_lines(lines: &[String], width: usize) -> Vec<String> {
+    let Some(first) = lines.first() else {
+        return Vec::new();
+    };
+    let mut out = wrap(
+        &first.replacen('-', " ", usize::from(lines.len() > 1)),
+        width,
+        3,
+    );
+    if lines.len() > 1 {
+        let rest: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.get(4..).unwrap_or(""))
+            .collect();
+        out.extend(
+            wrap(&rest.join(" "), width.saturating_sub(2), 4)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+    }
+    out
+}
+
+fn side(arrow: &str, lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{arrow} {l}")
+            } else {
+                format!("   {l}")
+            }
+        })
+        .collect()
+}
+
+fn pad(s: &str) -> String {
+    let n = s.chars().count();
+    if n >= COL {
+        s.chars().take(COL).collect()
+    } else {
+        format!("{s}{}", " ".repeat(COL - n))
+    }
+}
+
+/// Print two columns row by row; `changed` marks the separator.
+fn rows(out: &mut String, left: Vec<String>, right: Vec<String>, changed: bool, color: bool) {
+    for i in 0..left.len().max(right.len()) {
+        let l = pad(left.get(i).map(String::as_str).unwrap_or(""));
+        let r = right.get(i).map(String::as_str).unwrap_or("");
+        let line = if changed {
+            let mark = if color {
+                "≠".yellow().bold().to_string()
+            } else {
+                "≠".into()
+            };
+            let l = if color { l.yellow().to_string() } else { l };
+            format!("{l} {mark} {r}")
+        } else {
+            format!("{l} │ {r}")
+        };
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn exchange(out: &mut String, x: &Exchange, color: bool) {
+    if let Some(sent) = &x.client_sent {
+        let left = side("->", wrap(sent, TEXT, 2));
+        let right = match &x.server_received {
+            Some(r) => side("->", wrap(r, TEXT, 2)),
+            None => vec!["   (never arrived)".to_string()],
+        };
+        rows(out, left, right, x.command_changed(), color);
+    }
+    if x.client_saw.is_some() || x.server_answered.is_some() {
+        let left = x
+            .client_saw
+            .as_ref()
+            .map(|l| side("<-", reply_lines(l, TEXT)))
+            .unwrap_or_default();
+        let right = x
+            .server_answered
+            .as_ref()
+            .map(|l| side("<-", reply_lines(l, TEXT)))
+            .unwrap_or_default();
+        rows(out, left, right, x.reply_changed(), color);
+    }
+    for n in &x.notes {
+        let _ = writeln!(out, "   * {n}");
+    }
+    if let Some(why) = x.explain() {
+        for (i, l) in wrap(&why, 74, 3).into_iter().enumerate() {
+            let l = if i == 0 {
+                format!("  ↳ {l}")
+            } else {
+                format!("    {l}")
+            };
+            let _ = writeln!(out, "{}", if color { l.yellow().to_string() } else { l });
+        }
+    }
+}
+
+/// `banner 220 · EHLO 250 · …`
+fn codes(story: &[Exchange]) -> String {
+    story
+        .iter()
+        .map(|x| format!("{} {}", x.label(), x.client_code().unwrap_or("-")))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+pub fn render(d: &Demo, color: bool) -> String {
+    let bold = |s: &str| {
+        if color {
+            s.bold().to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        bold(&format!(
+            "smtp-harness demo: {} behind `{}`",
+            d.server.1, d.profile
+        ))
+    );
+    for l in wrap(
+        "One mail client sends the same message twice: straight to the server, and through \
+         the proxy. Below, through the proxy: left what the client sent and saw, right what \
+         the server received and answered; ≠ marks every change the proxy made.",
+        79,
+        5,
+    ) {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        bold(&format!(
+            "{} │ {}",
+            pad("CLIENT sent / saw"),
+            "SERVER received / answered"
+        ))
+    );
+    let _ = writeln!(out, "{}┼{}", "─".repeat(COL + 1), "─".repeat(COL + 1));
+    for x in &d.through {
+        exchange(&mut out, x, color);
+    }
+    if let Some(e) = &d.through_error {
+        let _ = writeln!(out, "   *** the client stopped: {e}");
+    }
+    let changes: Vec<String> = d
+        .through
+        .iter()
+        .filter(|x| x.changed())
+        .map(Exchange::label)
+        .collect();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        bold(&format!(
+            "{} change(s) by the proxy{}",
+            changes.len(),
+            if changes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", changes.join(", "))
+            }
+        ))
+    );
+    for (name, story, err) in [
+        ("direct ", &d.direct, &d.direct_error),
+        ("through", &d.through, &d.through_error),
+    ] {
+        let text = codes(story);
+        for (i, l) in wrap(&text, 68, 3).into_iter().enumerate() {
+            let head = if i == 0 {
+                format!("  {name}  ")
+            } else {
+                " ".repeat(11)
+            };
+            let _ = writeln!(out, "{head}{l}");
+        }
+        if let Some(e) = err {
+            let _ = writeln!(out, "{}stopped: {e}", " ".repeat(11));
+        }
+    }
+    let direct_kw = story::keywords(&d.direct);
+    let through_kw = story::keywords(&d.through);
+    let lost: Vec<&str> = direct_kw
+        .iter()
+        .filter(|k| !k.eq_ignore_ascii_case("OK"))
+        .filter(|k| !through_kw.iter().any(|t| t.eq_ignore_ascii_case(k)))
+        .map(String::as_str)
+        .collect();
+    if !lost.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            bold(&format!("Extensions the client lost: {}", lost.len()))
+        );
+        for l in wrap(&lost.join(", "), 75, 4) {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    let differs: Vec<&String> = d
+        .direct
+        .iter()
+        .filter_map(|x| x.client_sent.as_ref())
+        .filter(|c| !c.starts_with("<message"))
+        .filter(|c| !d.through.iter().any(|t| t.client_sent.as_ref() == Some(*c)))
+        .collect();
+    if !differs.is_empty() {
+        let _ = writeln!(out, "\n{}", bold("Without the proxy the same client sent"));
+        for c in differs {
+            let _ = writeln!(out, "  -> {}", wrap(c, 74, 1).join(""));
+        }
+    }
+    let _ = writeln!(out, "\n{}", bold("Probe verdict (smtp-harness probe)"));
+    for (name, r) in [("direct ", &d.probe_direct), ("through", &d.probe_through)] {
+        for (i, l) in wrap(&r.verdict.summary, 68, 4).into_iter().enumerate() {
+            let l = if color {
+                match r.verdict.status {
+                    Status::Clean => l.green().bold().to_string(),
+                    Status::Finding => l.red().bold().to_string(),
+                    Status::CouldNotProbe => l.yellow().bold().to_string(),
+                }
+            } else {
+                l
+            };
+            let head = if i == 0 {
+                format!("  {name}  ")
+            } else {
+                " ".repeat(11)
+            };
+            let _ = writeln!(out, "{head}{l}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_words_and_cuts_long_ones() {
+        assert_eq!(wrap("a bb ccc", 4, 5), ["a bb", "ccc"]);
+        assert_eq!(wrap("**********", 4, 5), ["****", "****", "**"]);
+        assert_eq!(wrap("**********", 4, 2), ["****", "***…"]);
+        assert_eq!(wrap("", 4, 2), [""]);
+    }
+}
