@@ -245,3 +245,20 @@ s.quit()
     }
     assert_eq!(server.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_refusal_wins_over_the_exchange_wording() {
+    let s = MockServer::start(
+        Scenario::from_yaml("extends: exchange-2019\ntls: {fail: refuse}").unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut c = RawClient::connect(s.addr()).await;
+    c.reply().await;
+    c.cmd("EHLO x").await;
+    c.send(b"STARTTLS\r\n").await;
+    assert_eq!(
+        c.reply().await,
+        ["454 4.7.0 TLS not available due to temporary reason"]
+    );
+}

@@ -113,6 +113,8 @@ pub struct Replies {
     pub help: ReplyTemplate,
     /// QUIT.
     pub quit: ReplyTemplate,
+    /// STARTTLS accepted.
+    pub starttls: ReplyTemplate,
     /// Unknown verb.
     pub unknown: ReplyTemplate,
     /// Known but unimplemented verb.
@@ -624,6 +626,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
         ),
         quit: c.reply(replies.quit.as_ref(), "221 2.0.0 Bye"),
+        starttls: c.reply(replies.starttls.as_ref(), "220 2.0.0 Ready to start TLS"),
         unknown: c.reply(
             replies.unknown.as_ref(),
             "500 5.5.2 Error: command not recognized",

@@ -256,7 +256,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         ehlo: over!(child.ehlo, parent.ehlo; greeting, keywords, mask_except),
         helo: over!(child.helo, parent.helo; reply),
         replies: over!(child.replies, parent.replies;
-            mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, unknown, not_implemented, timeout, shutdown),
+            mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, starttls, unknown, not_implemented, timeout, shutdown),
         data: over!(child.data, parent.data; reply, delay),
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions),
         rules,

@@ -285,6 +285,8 @@ pub struct RepliesSpec {
     pub help: Option<Spanned<ReplyText>>,
     /// QUIT.
     pub quit: Option<Spanned<ReplyText>>,
+    /// STARTTLS accepted (the 220 before the handshake).
+    pub starttls: Option<Spanned<ReplyText>>,
     /// An unknown verb.
     pub unknown: Option<Spanned<ReplyText>>,
     /// A known verb this server does not implement (EXPN, ETRN, TURN …).

@@ -71,7 +71,7 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
         Some(TlsFailure::Refuse) => {
             Reply::new(454, "4.7.0 TLS not available due to temporary reason")
         }
-        _ => Reply::new(220, "2.0.0 Ready to start TLS"),
+        _ => s.render(&s.plan().replies.starttls),
     }
 }
 
