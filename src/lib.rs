@@ -13,6 +13,9 @@
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
+//! - [`expect`]: [`Expect`]ations checked against the transcript, wiremock-style.
+//! - [`control`]: the HTTP control API (`--control`), for suites in any language.
+//! - [`schema`]: JSON Schemas of scenario and profile files.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
 //! - `cli` (binary only): `serve`, `proxy`, `replay`, `import`, `demo`, `validate`, `scenarios`, `profiles`.
@@ -20,6 +23,8 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod control;
+pub mod expect;
 pub mod harness;
 pub mod import;
 pub mod message;
@@ -31,6 +36,7 @@ pub mod server;
 pub mod session;
 pub mod transcript;
 
+pub use expect::{Expect, Times, VerificationReport};
 pub use harness::{HarnessError, MockServer};
 pub use message::{Message, Recipient};
 pub use protocol::Reply;

@@ -60,6 +60,9 @@ pub struct ScenarioFile {
     pub ndr: Option<NdrSpec>,
     /// Accept Postfix's XCLIENT from these clients.
     pub xclient: Option<XclientSpec>,
+    /// Assertions about what clients send, checked on `verify()` and at shutdown.
+    #[serde(default)]
+    pub expect: Vec<Spanned<crate::expect::spec::ExpectSpec>>,
 }
 
 /// `auth:` — SMTP AUTH (RFC 4954).
