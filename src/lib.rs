@@ -32,6 +32,7 @@ pub mod protocol;
 pub mod proxy;
 pub mod routing;
 pub mod scenario;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod transcript;

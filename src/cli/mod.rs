@@ -2,12 +2,14 @@
 //! into library calls.
 
 mod args;
+mod control;
 mod demo;
 mod import;
 mod profiles;
 mod proxy;
 mod replay;
 mod scenarios;
+mod schema;
 mod serve;
 mod validate;
 
@@ -26,6 +28,7 @@ pub fn main() -> ExitCode {
         Command::Proxy(a) => proxy::run(a),
         Command::Profiles => profiles::run(),
         Command::Import(a) => import::run(a),
+        Command::Schema(a) => schema::run(a),
     };
     match result {
         Ok(code) => code,
