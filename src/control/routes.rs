@@ -573,7 +573,10 @@ pub(crate) async fn stream_events(mut stream: TcpStream, state: &State) {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
         };
-        if stream.write_all(chunk.as_bytes()).await.is_err() {
+        // A subscriber that stopped reading must not hold its task forever.
+        let write =
+            tokio::time::timeout(Duration::from_secs(10), stream.write_all(chunk.as_bytes()));
+        if !matches!(write.await, Ok(Ok(()))) {
             break;
         }
     }

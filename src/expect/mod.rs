@@ -23,6 +23,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! An unmet expectation fails the test when the server is dropped, with a
+//! report naming it, the count it wanted and the commands that were sent:
+//!
+//! ```should_panic
+//! use smtp_harness::{Expect, MockServer, Scenario};
+//!
+//! let server = MockServer::start_blocking(Scenario::default()).unwrap();
+//! Expect::verb("EHLO").named("the client greets").mount(&server);
+//! drop(server);
+//! // panics: MockServer expectations: 1 of 1 expectation(s) unmet
+//! //   UNMET "the client greets": expected at least 1 (commands with verb EHLO), got 0; no commands were sent
+//! ```
+//!
 //! - [`Expect`] is what a test declares; [`Times`] how often.
 //! - [`ExpectationSet`] holds what is mounted on a server or proxy and counts
 //!   matches in a [`Transcript`] (only commands recorded after mounting).
