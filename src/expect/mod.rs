@@ -38,7 +38,7 @@
 //!
 //! - [`Expect`] is what a test declares; [`Times`] how often.
 //! - [`ExpectationSet`] holds what is mounted on a server or proxy and counts
-//!   matches in a [`Transcript`] (only commands recorded after mounting).
+//!   matches in a [`Transcript`](crate::Transcript) (only commands recorded after mounting).
 //! - [`VerificationReport`] is the readable result: each unmet expectation
 //!   beside the transcript lines that matter.
 //! - [`spec`] is the `expect:` key of scenario files.
