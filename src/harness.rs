@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
 use crate::message::Message;
 use crate::scenario::Scenario;
 use crate::server::{self, Shared};
@@ -63,13 +64,16 @@ pub enum HarnessError {
     },
 }
 
-/// A fake SMTP server for one test. Dropping it shuts it down: sessions
-/// still running get `421` and are closed.
+/// A fake SMTP server for one test. Dropping it checks its expectations
+/// (panicking with a report when one is unmet, unless the test is already
+/// panicking) and shuts it down: sessions still running get `421` and are
+/// closed.
 pub struct MockServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    control: Option<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -129,6 +133,7 @@ impl MockServer {
             shared,
             stop: Some(stop),
             task: Some(task),
+            control: None,
             runtime,
         })
     }
@@ -136,6 +141,47 @@ impl MockServer {
     /// Where to connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Check every expectation now (mounted, scoped and the scenario's
+    /// `expect:`): `Err` holds the report. Dropping the server checks again.
+    pub fn verify(&self) -> Result<(), VerificationReport> {
+        self.expectation_report().into_result()
+    }
+
+    /// Every expectation, counted, met or not.
+    pub fn expectation_report(&self) -> VerificationReport {
+        self.shared
+            .expectations
+            .evaluate(&self.shared.recorder.transcript())
+    }
+
+    /// Forget recorded sessions, messages and every expectation, and count
+    /// sessions from 1 again.
+    pub fn reset(&self) {
+        self.shared.recorder.reset();
+        self.shared.expectations.clear();
+        self.shared.recorder.control("reset", "by the test");
+    }
+
+    /// Serve the HTTP control API (`docs/control.md`) on `127.0.0.1:0`;
+    /// returns its address. It stops when the server is dropped.
+    pub async fn start_control(&mut self) -> Result<SocketAddr, HarnessError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let target = crate::control::Target::Server(Arc::clone(&self.shared));
+        self.control = Some(tokio::spawn(crate::control::serve(
+            listener,
+            target,
+            std::future::pending::<()>(),
+        )));
+        Ok(addr)
+    }
+
+    /// The state shared with every connection (scenario, recorder, faults),
+    /// for wiring extra front ends.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Every session so far, running ones included.
@@ -213,8 +259,18 @@ impl MockServer {
     }
 }
 
+impl ExpectationTarget for MockServer {
+    fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
+        (&self.shared.expectations, &self.shared.recorder)
+    }
+}
+
 impl Drop for MockServer {
     fn drop(&mut self) {
+        let report = self.expectation_report();
+        if let Some(control) = self.control.take() {
+            control.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -222,6 +278,9 @@ impl Drop for MockServer {
             // Let running sessions get their 421 before the runtime goes.
             let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), task).await });
             rt.shutdown_background();
+        }
+        if !report.is_met() {
+            report.fail("MockServer expectations");
         }
     }
 }

@@ -13,6 +13,9 @@
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
+//! - [`expect`]: [`Expect`]ations checked against the transcript, wiremock-style.
+//! - [`control`]: the HTTP control API (`--control`), for suites in any language.
+//! - [`schema`]: JSON Schemas of scenario and profile files.
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
 //! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
@@ -21,7 +24,9 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod control;
 pub mod dice;
+pub mod expect;
 pub mod harness;
 pub mod import;
 pub mod message;
@@ -30,10 +35,12 @@ pub mod protocol;
 pub mod proxy;
 pub mod routing;
 pub mod scenario;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod transcript;
 
+pub use expect::{Expect, Times, VerificationReport};
 pub use harness::{HarnessError, MockServer};
 pub use message::{Message, Recipient};
 pub use protocol::Reply;

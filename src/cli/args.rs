@@ -18,7 +18,9 @@ use std::path::PathBuf;
         smtp-harness proxy --upstream mail.example.com:25 --profile pix-mailguard\n  \
         smtp-harness profiles\n  \
         smtp-harness probe mail.example.com:25\n  \
-        smtp-harness demo --html story.html"
+        smtp-harness demo --html story.html\n  \
+        smtp-harness serve --control 127.0.0.1:8025   # HTTP control API (docs/control.md)\n  \
+        smtp-harness schema > scenario.schema.json"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -87,6 +89,27 @@ pub enum Command {
         Exit status: 0 on success, 1 when the capture could not be read (what could be read\n\
         is still written to -o).")]
     Import(ImportArgs),
+    /// Print the JSON Schema of scenario or profile files (for editors:
+    /// `# yaml-language-server: $schema=…`).
+    #[command(after_help = "Examples:\n  \
+        smtp-harness schema > scenario.schema.json\n  \
+        smtp-harness schema profile > profile.schema.json")]
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Which files.
+    #[arg(value_enum, default_value_t = SchemaKind::Scenario)]
+    pub kind: SchemaKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// Fake-server scenarios.
+    Scenario,
+    /// Proxy profiles.
+    Profile,
 }
 
 #[derive(Debug, clap::Args)]
@@ -168,6 +191,14 @@ pub struct ProxyArgs {
     /// Colour the live transcript.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Serve the HTTP control API on this address (off by default; e.g.
+    /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<SocketAddr>,
+    /// Allow --control on an address other hosts can reach (anyone who can
+    /// reach it can change what the harness does).
+    #[arg(long)]
+    pub control_allow_remote: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -216,6 +247,14 @@ pub struct ServeArgs {
     /// cheapest per session; more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Serve the HTTP control API on this address (off by default; e.g.
+    /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<SocketAddr>,
+    /// Allow --control on an address other hosts can reach (anyone who can
+    /// reach it can change what the harness does).
+    #[arg(long)]
+    pub control_allow_remote: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,6 +2,7 @@
 //! into library calls.
 
 mod args;
+mod control;
 mod demo;
 mod import;
 mod probe;
@@ -9,6 +10,7 @@ mod profiles;
 mod proxy;
 mod replay;
 mod scenarios;
+mod schema;
 mod serve;
 mod validate;
 
@@ -28,6 +30,7 @@ pub fn main() -> ExitCode {
         Command::Proxy(a) => proxy::run(a),
         Command::Profiles => profiles::run(),
         Command::Import(a) => import::run(a),
+        Command::Schema(a) => schema::run(a),
     };
     match result {
         Ok(code) => code,

@@ -35,8 +35,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         recorder,
     ));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let served = Arc::clone(&shared);
     runtime.block_on(async move {
+        let shared = served;
         let (listener, addr) = listen(args.listen)?;
+        let control = super::control::bind(args.control, args.control_allow_remote).await?;
         if !args.quiet {
             eprintln!(
                 "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",
@@ -44,7 +47,27 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        proxy::run(listener, shared, shutdown_signal()).await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let api = control.map(|listener| {
+            let target = smtp_harness::control::Target::Proxy(Arc::clone(&shared));
+            tokio::spawn(smtp_harness::control::serve(
+                listener,
+                target,
+                stopped(stop_rx.clone()),
+            ))
+        });
+        let relay = proxy::run(listener, Arc::clone(&shared), stopped(stop_rx));
+        let signal = async {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(relay, signal);
+        if let Some(api) = api {
+            let _ = api.await;
+        }
         anyhow::Ok(())
     })?;
     if let Some((path, recorder)) = record {
@@ -60,6 +83,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             "=== recorded {} session(s) to {name}",
             recorder.transcript().sessions.len()
         );
+    }
+    if !super::control::report(&shared.expectations, &shared.recorder.transcript()) {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

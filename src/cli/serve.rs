@@ -46,17 +46,44 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
     let runtime = runtime(args.threads)?;
+    let served = Arc::clone(&shared);
     runtime.block_on(async move {
+        let shared = served;
         let (listener, addr) = listen(args.listen)?;
+        let control = super::control::bind(args.control, args.control_allow_remote).await?;
         if !args.quiet {
             eprintln!(
                 "=== serving scenario {} on {addr} (Ctrl-C to stop)",
                 scenario.name()
             );
         }
-        server::run(listener, shared, shutdown_signal()).await;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let api = control.map(|listener| {
+            let target = smtp_harness::control::Target::Server(Arc::clone(&shared));
+            tokio::spawn(smtp_harness::control::serve(
+                listener,
+                target,
+                stopped(stop_rx.clone()),
+            ))
+        });
+        let smtp = server::run(listener, Arc::clone(&shared), stopped(stop_rx));
+        let signal = async {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        };
+        tokio::join!(smtp, signal);
+        if let Some(api) = api {
+            let _ = api.await;
+        }
         anyhow::Ok(())
     })?;
+    // A scenario's `expect:` list is checked once everything has ended.
+    if !super::control::report(&shared.expectations, &shared.recorder.transcript()) {
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a greeting is masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BannerMask {
     /// PIX 5.1 and later, ASA `mask-banner`: every character but the digits

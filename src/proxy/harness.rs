@@ -31,6 +31,7 @@
 //! ```
 
 use super::{Profile, Shared};
+use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
 use crate::harness::{DEFAULT_WAIT, HarnessError};
 use crate::transcript::{Recorder, Retention, Transcript};
 use std::net::SocketAddr;
@@ -40,13 +41,15 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// An interfering proxy for one test. Dropping it shuts it down: running
+/// An interfering proxy for one test. Dropping it checks its expectations
+/// (as [`MockServer`](crate::MockServer) does) and shuts it down: running
 /// sessions get `421` and both their legs are closed.
 pub struct MockProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    control: Option<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -134,6 +137,7 @@ impl MockProxy {
             shared,
             stop: Some(stop),
             task: Some(task),
+            control: None,
             runtime,
         })
     }
@@ -141,6 +145,40 @@ impl MockProxy {
     /// Where the client should connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Check every mounted expectation now; `Err` holds the report.
+    /// Dropping the proxy checks again.
+    pub fn verify(&self) -> Result<(), VerificationReport> {
+        self.expectation_report().into_result()
+    }
+
+    /// Every expectation, counted, met or not.
+    pub fn expectation_report(&self) -> VerificationReport {
+        self.shared
+            .expectations
+            .evaluate(&self.shared.recorder.transcript())
+    }
+
+    /// Forget recorded sessions and every expectation.
+    pub fn reset(&self) {
+        self.shared.recorder.reset();
+        self.shared.expectations.clear();
+        self.shared.recorder.control("reset", "by the test");
+    }
+
+    /// Serve the HTTP control API on `127.0.0.1:0`; returns its address.
+    /// It stops when the proxy is dropped.
+    pub async fn start_control(&mut self) -> Result<SocketAddr, HarnessError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let target = crate::control::Target::Proxy(Arc::clone(&self.shared));
+        self.control = Some(tokio::spawn(crate::control::serve(
+            listener,
+            target,
+            std::future::pending::<()>(),
+        )));
+        Ok(addr)
     }
 
     /// Every session so far (both legs), running ones included.
@@ -201,8 +239,18 @@ impl MockProxy {
     }
 }
 
+impl ExpectationTarget for MockProxy {
+    fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
+        (&self.shared.expectations, &self.shared.recorder)
+    }
+}
+
 impl Drop for MockProxy {
     fn drop(&mut self) {
+        let report = self.expectation_report();
+        if let Some(control) = self.control.take() {
+            control.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -210,6 +258,9 @@ impl Drop for MockProxy {
             // Let running sessions get their 421 before the runtime goes.
             let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), task).await });
             rt.shutdown_background();
+        }
+        if !report.is_met() {
+            report.fail("MockProxy expectations");
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Dial timeout for the upstream.
     pub connect_timeout: Duration,
+    /// Expectations mounted by tests.
+    pub expectations: crate::expect::ExpectationSet,
 }
 
 impl Shared {
@@ -63,6 +65,7 @@ impl Shared {
             upstream: upstream.into(),
             recorder,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            expectations: crate::expect::ExpectationSet::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 
 /// A whole profile file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
     /// Short name, shown by `smtp-harness profiles`.
@@ -20,6 +20,7 @@ pub struct ProfileFile {
     /// One line saying what the profile reproduces.
     pub description: Option<String>,
     /// A bundled profile name, or a path relative to this file, to start from.
+    #[schemars(with = "Option<String>")]
     pub extends: Option<Spanned<String>>,
     /// Seed for every fault's dice, so a run can be repeated exactly.
     pub seed: Option<u64>,
@@ -35,24 +36,28 @@ pub struct ProfileFile {
     pub addresses: Option<AddressSpec>,
     /// Upstream replies to replace; the first match wins.
     #[serde(default)]
+    #[schemars(with = "Vec<ReplyRuleSpec>")]
     pub replies: Vec<Spanned<ReplyRuleSpec>>,
     /// Toxiproxy-style faults, each decided once per connection.
     #[serde(default)]
+    #[schemars(with = "Vec<FaultSpec>")]
     pub faults: Vec<Spanned<FaultSpec>>,
 }
 
 /// `banner:` — pass (the default, when empty), `replace`, or `mask`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BannerSpec {
     /// Send this greeting instead of the upstream's.
+    #[schemars(with = "Option<ReplyText>")]
     pub replace: Option<Spanned<ReplyText>>,
     /// Overwrite the upstream's greeting in place: `pix` or `all`.
+    #[schemars(with = "Option<BannerMask>")]
     pub mask: Option<Spanned<BannerMask>>,
 }
 
 /// What happens to a filtered command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterAction {
     /// The proxy answers with `reply`; the command never reaches the upstream.
@@ -63,22 +68,25 @@ pub enum FilterAction {
 }
 
 /// `verbs:` — an allow-list or a deny-list.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerbsSpec {
     /// Only these verbs pass.
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub allow: Option<Spanned<OneOrMany<String>>>,
     /// These verbs do not pass.
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub deny: Option<Spanned<OneOrMany<String>>>,
     /// `answer` (default) or `mask`.
     pub action: Option<FilterAction>,
     /// The reply for `answer` (default `500 5.5.1 Command unrecognized`).
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
 }
 
 /// `ehlo:` — applied to the upstream's 250 reply to EHLO, in this order:
 /// remove, mask, add.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EhloSpec {
     /// Keywords to drop (by name: `AUTH` drops `AUTH LOGIN` and `AUTH=LOGIN`).
@@ -90,7 +98,7 @@ pub struct EhloSpec {
 }
 
 /// How STARTTLS is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StarttlsMode {
     /// Relay it; after the upstream's 220 relay opaque bytes both ways.
@@ -100,21 +108,23 @@ pub enum StarttlsMode {
 }
 
 /// `starttls:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StarttlsSpec {
     /// `pass` (default) or `strip`.
     pub mode: Option<StarttlsMode>,
     /// The answer to STARTTLS when stripping (default
     /// `500 5.5.1 Command unrecognized`; `454 4.7.0 …` is the polite variant).
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
 }
 
 /// `addresses:` — domain maps, as Exchange's reroute table applies them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressSpec {
     /// `old.domain: new.domain`, matched case-insensitively on the whole domain.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
     pub domains: Option<Spanned<BTreeMap<String, String>>>,
     /// Rewrite MAIL FROM (default true).
     pub mail_from: Option<bool>,
@@ -123,23 +133,27 @@ pub struct AddressSpec {
 }
 
 /// One entry of `replies:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyRuleSpec {
     /// A name for transcripts (default `reply-rule-N`).
     pub name: Option<String>,
     /// Only replies with this code (or one of these codes).
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub code: Option<Spanned<OneOrMany<String>>>,
     /// Only replies whose text (lines joined with `\n`, codes removed) matches this regex.
+    #[schemars(with = "Option<String>")]
     pub text: Option<Spanned<String>>,
     /// Only replies to these verbs (`BANNER` for the greeting, `.` for end of data).
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub verb: Option<Spanned<OneOrMany<String>>>,
     /// The replacement.
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
 }
 
 /// Which way bytes flow, in toxiproxy's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Client → upstream: commands and message data.
@@ -150,7 +164,7 @@ pub enum Direction {
 
 /// One entry of `faults:`; exactly one of `latency`, `bandwidth`,
 /// `close_after`, `reply_then_close`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// A name for transcripts (default: the fault's kind).
@@ -158,20 +172,27 @@ pub struct FaultSpec {
     /// `upstream` (client → upstream) or `downstream` (upstream → client, the default).
     pub direction: Option<Direction>,
     /// Chance that a connection gets this fault, 0.0–1.0 (default 1.0).
+    #[schemars(with = "Option<f64>")]
     pub probability: Option<Spanned<f64>>,
     /// Seed for this fault's dice (default: the profile's `seed`).
     pub seed: Option<u64>,
     /// Delay every chunk by this long.
+    #[schemars(with = "Option<DurationSpec>")]
     pub latency: Option<Spanned<DurationSpec>>,
     /// With `latency`: add up to this much more, at random.
+    #[schemars(with = "Option<DurationSpec>")]
     pub jitter: Option<Spanned<DurationSpec>>,
     /// Limit the rate to this many bytes per second.
+    #[schemars(with = "Option<u64>")]
     pub bandwidth: Option<Spanned<u64>>,
     /// Close both connections after this many bytes in this direction.
+    #[schemars(with = "Option<u64>")]
     pub close_after: Option<Spanned<u64>>,
     /// Send this reply to the client, then close both connections.
+    #[schemars(with = "Option<ReplyText>")]
     pub reply_then_close: Option<Spanned<ReplyText>>,
     /// With `reply_then_close`: when (`banner`, a verb such as `DATA`, or
     /// `.` for the end of message data). Default `banner`.
+    #[schemars(with = "Option<String>")]
     pub on: Option<Spanned<String>>,
 }

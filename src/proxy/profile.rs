@@ -214,6 +214,10 @@ mod tests {
             assert_eq!(p.name(), name);
             assert!(!p.description().is_empty(), "{name}");
             let text = bundled::text(name).unwrap_or_default();
+            // The first line names the JSON Schema for editors.
+            let text = text
+                .strip_prefix("# yaml-language-server: $schema=../schema/profile.schema.json\n")
+                .unwrap_or_else(|| panic!("{name} needs the $schema line first"));
             assert!(
                 text.starts_with(&format!("# {name}:")),
                 "{name} needs a header comment"

@@ -88,7 +88,7 @@ impl NdrReason {
 }
 
 /// When undeliverable mail is refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NdrMode {
     /// At RCPT time, with a 5xx reply (the default).
@@ -99,7 +99,7 @@ pub enum NdrMode {
 }
 
 /// Which Exchange produced the report (only a header differs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NdrStyle {
     /// `X-Mailer: Internet Mail Service (5.5.2653.19)`.

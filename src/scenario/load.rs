@@ -70,7 +70,15 @@ impl Layered for ScenarioFile {
         bundled::names()
     }
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
-        compile::compile(self, source, false).map(|_| ())
+        let plan = compile::compile(self, source, false).map(|_| ());
+        let expect = crate::expect::spec::compile(&self.expect, source).map(|_| ());
+        match (plan, expect) {
+            (Err(mut a), Err(b)) => {
+                a.extend(b);
+                Err(a)
+            }
+            (a, b) => a.and(b),
+        }
     }
     fn merge(child: Self, parent: Self) -> Self {
         merge(child, parent)
@@ -247,6 +255,8 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
     }
     let mut rules = child.rules;
     rules.extend(parent.rules);
+    let mut expect = child.expect;
+    expect.extend(parent.expect);
     ScenarioFile {
         name: child.name.or(parent.name),
         description: child.description.or(parent.description),
@@ -275,6 +285,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         } else {
             child.faults
         },
+        expect,
     }
 }
 

@@ -28,6 +28,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Scenario {
     plan: Arc<Plan>,
+    /// The merged model the plan was compiled from, so the control API can
+    /// build a new scenario from this one plus or minus a rule.
+    model: Arc<model::ScenarioFile>,
+    /// The `expect:` list, compiled.
+    expect: Arc<Vec<crate::expect::Expect>>,
 }
 
 impl Scenario {
@@ -99,9 +104,7 @@ impl Scenario {
         {
             plan.name = n.clone();
         }
-        Ok(Scenario {
-            plan: Arc::new(plan),
-        })
+        Self::assemble(plan, file, &name)
     }
 
     pub(crate) fn from_file_model(
@@ -127,9 +130,45 @@ impl Scenario {
         };
         let plan =
             compile::compile(&file, source, true).map_err(|problems| ScenarioError { problems })?;
+        Self::assemble(plan, file, source)
+    }
+
+    fn assemble(
+        plan: Plan,
+        mut file: model::ScenarioFile,
+        source: &str,
+    ) -> Result<Scenario, ScenarioError> {
+        let expect = crate::expect::spec::compile(&file.expect, source)
+            .map_err(|problems| ScenarioError { problems })?;
+        // Keep the name the plan got (bundled scenarios without `name:`), so
+        // a scenario rebuilt from this model is still called the same.
+        file.name = Some(plan.name.clone());
         Ok(Scenario {
             plan: Arc::new(plan),
+            model: Arc::new(file),
+            expect: Arc::new(expect),
         })
+    }
+
+    /// Compile a (merged) model, as the control API does after adding or
+    /// removing a rule; `source` names it in problems.
+    pub fn from_model(file: model::ScenarioFile, source: &str) -> Result<Scenario, ScenarioError> {
+        Self::from_file_model(file, source)
+    }
+
+    /// The merged model this scenario was compiled from (`extends:` resolved).
+    pub fn model(&self) -> &model::ScenarioFile {
+        &self.model
+    }
+
+    /// The scenario's `expect:` list.
+    pub fn expectations(&self) -> &[crate::expect::Expect] {
+        &self.expect
+    }
+
+    /// Is this the very same scenario (not merely an equal one)?
+    pub fn same_as(&self, other: &Scenario) -> bool {
+        Arc::ptr_eq(&self.plan, &other.plan)
     }
 
     /// The scenario's name.

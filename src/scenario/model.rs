@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 /// A whole scenario file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// Short name, shown by `smtp-harness scenarios`.
@@ -22,6 +22,7 @@ pub struct ScenarioFile {
     /// One line saying what the scenario reproduces.
     pub description: Option<String>,
     /// A bundled scenario name, or a path relative to this file, to start from.
+    #[schemars(with = "Option<String>")]
     pub extends: Option<Spanned<String>>,
     /// The server's host name, used by `{hostname}` (default `mx.example.test`).
     pub hostname: Option<String>,
@@ -39,6 +40,7 @@ pub struct ScenarioFile {
     pub limits: Option<LimitsSpec>,
     /// Ordered overrides; the first match wins.
     #[serde(default)]
+    #[schemars(with = "Vec<RuleSpec>")]
     pub rules: Vec<Spanned<RuleSpec>>,
     /// A captured conversation to serve back (see `smtp-harness import`).
     pub replay: Option<super::replay::ReplaySpec>,
@@ -49,10 +51,12 @@ pub struct ScenarioFile {
     /// Local domains and mailboxes (Exchange's directory).
     pub directory: Option<DirectorySpec>,
     /// The reroute table: "Sent to" domain → `inbound` or a domain (Q307628).
+    #[schemars(with = "Option<Vec<RerouteSpec>>")]
     pub reroute: Option<Vec<Spanned<RerouteSpec>>>,
     /// Who may relay; whether incoming mail is rerouted.
     pub relay: Option<RelaySpec>,
     /// Address types routed as SMTP besides SMTP (`OverrideProxyOut`, Q183801).
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub override_proxy_out: Option<Spanned<OneOrMany<String>>>,
     /// Bugs of particular versions, reproduced on purpose.
     pub quirks: Option<QuirksSpec>,
@@ -62,50 +66,68 @@ pub struct ScenarioFile {
     pub xclient: Option<XclientSpec>,
     /// Faults, toxiproxy-style, in the proxy's vocabulary (docs/proxy.md).
     #[serde(default)]
+    #[schemars(with = "Vec<ServerFaultSpec>")]
     pub faults: Vec<Spanned<ServerFaultSpec>>,
+    /// Assertions about what clients send, checked on `verify()` and at shutdown.
+    #[serde(default)]
+    #[schemars(with = "Vec<crate::expect::spec::ExpectSpec>")]
+    pub expect: Vec<Spanned<crate::expect::spec::ExpectSpec>>,
 }
 
 /// One entry of `faults:`: exactly one of `latency`, `bandwidth`, `slice`,
 /// `close_after`, `reply_then_close`, `tarpit` or `flaky`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFaultSpec {
     /// A name for transcripts (default: the fault's kind).
     pub name: Option<String>,
     /// Chance that a session gets this fault, 0.0–1.0 (default 1.0).
+    #[schemars(with = "Option<f64>")]
     pub probability: Option<Spanned<f64>>,
     /// Seed for the dice (default: the clock, so runs differ).
     pub seed: Option<u64>,
     /// Wait this long before every reply.
+    #[schemars(with = "Option<DurationSpec>")]
     pub latency: Option<Spanned<DurationSpec>>,
     /// With `latency`: up to this much more, at random.
+    #[schemars(with = "Option<DurationSpec>")]
     pub jitter: Option<Spanned<DurationSpec>>,
     /// Send replies at this many bytes per second (a dribbling server).
+    #[schemars(with = "Option<u64>")]
     pub bandwidth: Option<Spanned<u64>>,
     /// Send replies in pieces of this many bytes, one write each.
+    #[schemars(with = "Option<usize>")]
     pub slice: Option<Spanned<usize>>,
     /// Close the connection after writing this many bytes.
+    #[schemars(with = "Option<u64>")]
     pub close_after: Option<Spanned<u64>>,
     /// Send this reply, then close: at `on` (`banner`, a verb, or `.` for
     /// the end of message data; default `banner`).
+    #[schemars(with = "Option<ReplyText>")]
     pub reply_then_close: Option<Spanned<ReplyText>>,
     /// With `reply_then_close`: when.
+    #[schemars(with = "Option<String>")]
     pub on: Option<Spanned<String>>,
     /// A tarpit: wait N times this long before the Nth reply.
+    #[schemars(with = "Option<DurationSpec>")]
     pub tarpit: Option<Spanned<DurationSpec>>,
     /// Answer commands with this reply at random (`rate` per command).
+    #[schemars(with = "Option<ReplyText>")]
     pub flaky: Option<Spanned<ReplyText>>,
     /// With `flaky`: the chance per command, 0.0–1.0 (default 0.5).
+    #[schemars(with = "Option<f64>")]
     pub rate: Option<Spanned<f64>>,
     /// With `flaky`: only these verbs (default all).
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub verbs: Option<Spanned<OneOrMany<String>>>,
 }
 
 /// `auth:` — SMTP AUTH (RFC 4954).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSpec {
     /// Mechanisms offered, in order (default PLAIN, LOGIN, CRAM-MD5).
+    #[schemars(with = "Option<Vec<String>>")]
     pub mechanisms: Option<Vec<Spanned<String>>>,
     /// Accepted user names and passwords.
     pub users: Option<std::collections::BTreeMap<String, String>>,
@@ -120,7 +142,7 @@ pub struct AuthSpec {
 }
 
 /// `tls:` — real TLS with rustls.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// Advertise and accept STARTTLS (default true).
@@ -130,12 +152,15 @@ pub struct TlsSpec {
     /// Certificate chain (PEM), relative to the scenario file; without it a
     /// self-signed certificate for `hostname`, `localhost` and 127.0.0.1 is
     /// made at start.
+    #[schemars(with = "Option<String>")]
     pub cert: Option<Spanned<String>>,
     /// Private key (PEM) for `cert`.
+    #[schemars(with = "Option<String>")]
     pub key: Option<Spanned<String>>,
     /// Refuse MAIL before TLS: `530 5.7.0 Must issue a STARTTLS command first`.
     pub require: Option<bool>,
     /// EHLO keywords after the handshake (default: the same minus STARTTLS).
+    #[schemars(with = "Option<Vec<String>>")]
     pub keywords_after: Option<Vec<Spanned<String>>>,
     /// Scripted failure: `refuse` (454 to STARTTLS) or `break` (220, then a
     /// broken handshake).
@@ -143,7 +168,7 @@ pub struct TlsSpec {
 }
 
 /// How STARTTLS fails, for the cases detectors must flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsFailure {
     /// Advertise STARTTLS but answer `454 4.7.0 TLS not available due to temporary reason`.
@@ -153,52 +178,60 @@ pub enum TlsFailure {
 }
 
 /// `directory:` — local domains and mailboxes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySpec {
     /// Domains delivered here (besides those of mailbox addresses and
     /// `inbound` reroute entries).
+    #[schemars(with = "Option<Vec<String>>")]
     pub domains: Option<Vec<Spanned<String>>>,
     /// The mailboxes.
+    #[schemars(with = "Option<Vec<MailboxSpec>>")]
     pub mailboxes: Option<Vec<Spanned<MailboxSpec>>>,
     /// The EAS `SMTPProxy` override: `LHS@this` reaches every mailbox.
+    #[schemars(with = "Option<String>")]
     pub alternate_rhs: Option<Spanned<String>>,
     /// Accept unknown local recipients instead of `550 5.1.1 User unknown`.
     pub accept_all: Option<bool>,
 }
 
 /// One entry of `directory.mailboxes`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxSpec {
     /// The primary SMTP address.
+    #[schemars(with = "Option<String>")]
     pub primary: Option<Spanned<String>>,
     /// Secondary (proxy) SMTP addresses.
+    #[schemars(with = "Option<Vec<String>>")]
     pub proxies: Option<Vec<Spanned<String>>>,
 }
 
 /// One entry of `reroute:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RerouteSpec {
     /// The domain or domains mail is sent to.
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub sent_to: Option<Spanned<OneOrMany<String>>>,
     /// `inbound` (deliver here) or the domain to rewrite to.
+    #[schemars(with = "Option<String>")]
     pub route_to: Option<Spanned<String>>,
 }
 
 /// `relay:` — routing restrictions.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelaySpec {
     /// Client addresses or subnets that may relay (`192.168.0.1`, `10.0.0.0/8`, `::1`).
+    #[schemars(with = "Option<Vec<String>>")]
     pub allow: Option<Vec<Spanned<String>>>,
     /// `false`: "Do not reroute incoming SMTP mail".
     pub reroute_incoming: Option<bool>,
 }
 
 /// `quirks:` — version-specific bugs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuirksSpec {
     /// Exchange 5.5 before SP3 (Q237927): IMCEA one-offs rerouted even with
@@ -207,7 +240,7 @@ pub struct QuirksSpec {
 }
 
 /// `ndr:` — non-delivery.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NdrSpec {
     /// `reject` (5xx at RCPT, the default) or `bounce` (accept, then report).
@@ -223,20 +256,23 @@ pub struct NdrSpec {
 }
 
 /// `xclient:` — Postfix's XCLIENT.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct XclientSpec {
     /// Clients allowed to use it (default loopback: `127.0.0.0/8`, `::1`).
+    #[schemars(with = "Option<Vec<String>>")]
     pub hosts: Option<Vec<Spanned<String>>>,
 }
 
 /// `banner:` — the 220 greeting, or a refusal.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BannerSpec {
     /// The greeting; any code other than 220 refuses service (RFC 5321 3.1).
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
     /// Wait this long before greeting.
+    #[schemars(with = "Option<DurationSpec>")]
     pub delay: Option<Spanned<DurationSpec>>,
     /// `close` to hang up right after the banner.
     pub then: Option<Then>,
@@ -245,89 +281,113 @@ pub struct BannerSpec {
 }
 
 /// `ehlo:` — greeting line and keywords.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EhloSpec {
     /// The first line of the 250 reply, without the code.
+    #[schemars(with = "Option<String>")]
     pub greeting: Option<Spanned<String>>,
     /// The keywords, one per line, in order (`SIZE 37748736`, `PIPELINING` …).
+    #[schemars(with = "Option<Vec<String>>")]
     pub keywords: Option<Vec<Spanned<String>>>,
     /// Overwrite every keyword not named here with X's, as ASA does.
     pub mask_except: Option<Vec<String>>,
 }
 
 /// A section that only sets a reply (`helo:`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyOnly {
     /// The reply.
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
 }
 
 /// `replies:` — texts of the built-in replies, for servers whose wording
 /// matters (Exchange's `250 2.1.0 Sender OK`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepliesSpec {
     /// MAIL accepted.
+    #[schemars(with = "Option<ReplyText>")]
     pub mail_ok: Option<Spanned<ReplyText>>,
     /// RCPT accepted.
+    #[schemars(with = "Option<ReplyText>")]
     pub rcpt_ok: Option<Spanned<ReplyText>>,
     /// DATA accepted, send the message.
+    #[schemars(with = "Option<ReplyText>")]
     pub data_start: Option<Spanned<ReplyText>>,
     /// RSET.
+    #[schemars(with = "Option<ReplyText>")]
     pub rset: Option<Spanned<ReplyText>>,
     /// NOOP.
+    #[schemars(with = "Option<ReplyText>")]
     pub noop: Option<Spanned<ReplyText>>,
     /// VRFY with an argument.
+    #[schemars(with = "Option<ReplyText>")]
     pub vrfy: Option<Spanned<ReplyText>>,
     /// HELP.
+    #[schemars(with = "Option<ReplyText>")]
     pub help: Option<Spanned<ReplyText>>,
     /// QUIT.
+    #[schemars(with = "Option<ReplyText>")]
     pub quit: Option<Spanned<ReplyText>>,
     /// STARTTLS accepted (the 220 before the handshake).
+    #[schemars(with = "Option<ReplyText>")]
     pub starttls: Option<Spanned<ReplyText>>,
     /// An unknown verb.
+    #[schemars(with = "Option<ReplyText>")]
     pub unknown: Option<Spanned<ReplyText>>,
     /// A known verb this server does not implement (EXPN, ETRN, TURN …).
+    #[schemars(with = "Option<ReplyText>")]
     pub not_implemented: Option<Spanned<ReplyText>>,
     /// The client was idle longer than `limits.idle_timeout`.
+    #[schemars(with = "Option<ReplyText>")]
     pub timeout: Option<Spanned<ReplyText>>,
     /// The server is shutting down.
+    #[schemars(with = "Option<ReplyText>")]
     pub shutdown: Option<Spanned<ReplyText>>,
 }
 
 /// `data:` — the end of a message.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     /// The reply after `.` (default `250 2.0.0 Ok: queued as {queue_id}`);
     /// a 4xx/5xx reply means the message is not stored.
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
     /// Wait this long before that reply.
+    #[schemars(with = "Option<DurationSpec>")]
     pub delay: Option<Spanned<DurationSpec>>,
 }
 
 /// `limits:` — every read is bounded; each bound has its RFC reply.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
     /// Command line length in octets including CRLF (RFC 5321: 512).
+    #[schemars(with = "Option<usize>")]
     pub command_line: Option<Spanned<usize>>,
     /// Message text line length in octets including CRLF (RFC 5321: 1000).
+    #[schemars(with = "Option<usize>")]
     pub text_line: Option<Spanned<usize>>,
     /// Recipients per message (RFC 5321: at least 100).
+    #[schemars(with = "Option<usize>")]
     pub recipients: Option<Spanned<usize>>,
     /// Message size in octets, also advertised as `SIZE`.
+    #[schemars(with = "Option<usize>")]
     pub message_size: Option<Spanned<usize>>,
     /// How long the server waits for the client (RFC 5321: 5 minutes).
+    #[schemars(with = "Option<DurationSpec>")]
     pub idle_timeout: Option<Spanned<DurationSpec>>,
     /// Concurrent sessions; more get `421 4.3.2 Too many connections`.
+    #[schemars(with = "Option<usize>")]
     pub max_sessions: Option<Spanned<usize>>,
 }
 
 /// A session state a rule can be limited to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateName {
     /// Before HELO/EHLO.
@@ -341,7 +401,7 @@ pub enum StateName {
 }
 
 /// What happens after a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Then {
     /// Go on reading commands (the default).
@@ -353,28 +413,37 @@ pub enum Then {
 }
 
 /// One entry of `rules:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// A name for transcripts and errors.
     pub name: Option<String>,
     /// The verb or verbs this rule answers.
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub verb: Option<Spanned<OneOrMany<String>>>,
     /// Answer every verb except these (an allow-list filter, as PIX does).
+    #[schemars(with = "Option<OneOrMany<String>>")]
     pub except: Option<Spanned<OneOrMany<String>>>,
     /// A regex the arguments must match (after the verb and its spaces).
+    #[schemars(with = "Option<String>")]
     pub args: Option<Spanned<String>>,
     /// Only in these session states.
+    #[schemars(with = "Option<OneOrMany<StateName>>")]
     pub state: Option<Spanned<OneOrMany<StateName>>>,
     /// Only the Nth time this rule's other conditions match in a session (1-based).
+    #[schemars(with = "Option<u32>")]
     pub nth: Option<Spanned<u32>>,
     /// Only the first N times this rule's other conditions match in a session.
+    #[schemars(with = "Option<u32>")]
     pub times: Option<Spanned<u32>>,
     /// Only in the Nth session the server accepts (1-based).
+    #[schemars(with = "Option<u64>")]
     pub session: Option<Spanned<u64>>,
     /// The reply to send.
+    #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
     /// Wait this long before replying.
+    #[schemars(with = "Option<DurationSpec>")]
     pub delay: Option<Spanned<DurationSpec>>,
     /// What to do after the reply.
     pub then: Option<Then>,

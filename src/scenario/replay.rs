@@ -11,15 +11,16 @@ use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
 
 /// `replay:` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaySpec {
     /// Captured sessions; the server's Nth session plays entry N (wrapping).
+    #[schemars(with = "Vec<ReplaySessionSpec>")]
     pub sessions: Vec<Spanned<ReplaySessionSpec>>,
 }
 
 /// One captured session.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaySessionSpec {
     /// The greeting, exact wire lines without CRLF.
@@ -28,6 +29,7 @@ pub struct ReplaySessionSpec {
     pub delay: Option<DurationSpec>,
     /// What happened, in order.
     #[serde(default)]
+    #[schemars(with = "Vec<StepSpec>")]
     pub steps: Vec<Spanned<StepSpec>>,
     /// How the captured session ended.
     pub end: Option<ReplayEnd>,
@@ -45,7 +47,7 @@ where
 
 /// One step: at most one of `client`, `data` or `starttls`; a step with
 /// only `reply` is a reply the server sent on its own (a timeout notice).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// The command the captured client sent (`null`: a line the capture
@@ -65,7 +67,7 @@ pub struct StepSpec {
 }
 
 /// How a captured session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayEnd {
     /// The server closed after its last reply.

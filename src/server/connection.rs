@@ -5,6 +5,7 @@
 //! under load: one write per batch, not per reply.
 
 use super::Shared;
+use super::faults::{Fault, FaultPoint};
 use super::tls::TlsMaterial;
 use crate::protocol::Reply;
 use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
@@ -280,9 +281,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // After STARTTLS the session goes on without a new greeting (RFC 3207).
         if !self.greeted {
             self.greeted = true;
-            let greeting = self.session.greeting();
+            let greeting = match self.shared.faults.take(FaultPoint::Connect, None) {
+                Some(fault) => self.fault_outcome(fault),
+                None => self.session.greeting(),
+            };
             if let Some(end) = self.apply(greeting).await {
                 return end;
+            }
+            if let Some(fault) = self.shared.faults.take(FaultPoint::Banner, None) {
+                let outcome = self.fault_outcome(fault);
+                if let Some(end) = self.apply(outcome).await {
+                    return end;
+                }
             }
             if let Some(end) = self.apply_unsolicited().await {
                 return end;
@@ -323,7 +333,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                             line: Wire(shown),
                             bare_lf: ending == LineEnding::Lf,
                         });
-                        self.session.command(&line)
+                        let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
+                        let verb = String::from_utf8_lossy(verb);
+                        match self.shared.faults.take(FaultPoint::Command, Some(&verb)) {
+                            Some(fault) => self.fault_outcome(fault),
+                            None => self.session.command(&line),
+                        }
                     }
                     ReadLine::TooLong { len, head } => {
                         self.log.push(EventKind::Command {
@@ -390,6 +405,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Some(end);
             }
         }
+    }
+
+    /// A one-shot fault fires here: record it, and answer for the session.
+    fn fault_outcome(&mut self, fault: Fault) -> Outcome {
+        let detail = fault.describe();
+        self.log.push(EventKind::Control {
+            action: "fault-fired".into(),
+            detail: detail.clone(),
+        });
+        self.shared.recorder.control(
+            "fault-fired",
+            format!("{detail} (session {})", self.log.id()),
+        );
+        let next = if fault.close {
+            Next::Close
+        } else {
+            Next::Command
+        };
+        Outcome::injected(fault.reply, next, Some(format!("fault #{}", fault.id)))
     }
 
     /// Replies a replayed server sent on its own (a timeout notice), due

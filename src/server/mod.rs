@@ -6,12 +6,15 @@
 //! `run` returns once they are all gone (or after a grace period).
 
 mod connection;
+pub mod faults;
 pub mod listener;
 pub mod maildir;
 pub mod tls;
 
+use crate::expect::ExpectationSet;
 use crate::scenario::Scenario;
 use crate::transcript::Recorder;
+use faults::OneShotFaults;
 use maildir::Maildir;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -35,6 +38,10 @@ pub struct Shared {
     pub maildir: Option<Maildir>,
     /// Sessions running now (for `limits.max_sessions`).
     active: std::sync::atomic::AtomicUsize,
+    /// Expectations mounted by tests and the scenario's `expect:` list.
+    pub expectations: ExpectationSet,
+    /// One-shot faults armed at runtime (the control API).
+    pub faults: OneShotFaults,
 }
 
 impl Shared {
@@ -46,11 +53,15 @@ impl Shared {
         maildir: Option<Maildir>,
     ) -> Result<Shared, TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
+        let expectations = ExpectationSet::default();
+        expectations.set_scenario(scenario.expectations(), 0);
         Ok(Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
             active: std::sync::atomic::AtomicUsize::new(0),
+            expectations,
+            faults: OneShotFaults::default(),
         })
     }
 
@@ -80,11 +91,34 @@ impl Shared {
         self.current().tls.map(|t| t.cert_pem)
     }
 
-    /// Swap the scenario; running sessions finish with the one they started with.
+    /// Swap the scenario; running sessions finish with the one they started
+    /// with. The new scenario's `expect:` list replaces the old one's and
+    /// counts from now (an identical list keeps counting).
     pub fn set_scenario(&self, scenario: Scenario) -> Result<(), TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
+        self.expectations
+            .set_scenario(scenario.expectations(), self.recorder.now_us());
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
         Ok(())
+    }
+
+    /// Swap the scenario only if it is still `expected` (compared by
+    /// identity), for read-modify-write changes such as adding a rule;
+    /// `Ok(false)` when someone else swapped it in between.
+    pub fn replace_scenario(
+        &self,
+        expected: &Scenario,
+        scenario: Scenario,
+    ) -> Result<bool, TlsSetupError> {
+        let tls = TlsMaterial::for_plan(scenario.plan())?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if !current.scenario.same_as(expected) {
+            return Ok(false);
+        }
+        self.expectations
+            .set_scenario(scenario.expectations(), self.recorder.now_us());
+        *current = Current { scenario, tls };
+        Ok(true)
     }
 }
 

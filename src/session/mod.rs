@@ -89,6 +89,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// What the I/O layer answers on its own, without asking the session (a
+    /// one-shot fault armed through the control API): the session's state
+    /// does not change.
+    pub fn injected(reply: Option<Reply>, next: Next, rule: Option<String>) -> Outcome {
+        let mut outcome = Outcome::reply(Reply::new(0, ""));
+        outcome.reply = reply;
+        outcome.next = next;
+        outcome.rule = rule;
+        outcome
+    }
+
     fn reply(reply: Reply) -> Outcome {
         Outcome {
             reply: Some(reply),

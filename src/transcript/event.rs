@@ -136,6 +136,16 @@ pub enum EventKind {
         /// What this client did.
         got: String,
     },
+    /// Someone changed the harness at runtime (the control API, a test):
+    /// recorded with session 0 in [`Transcript::control`](super::Transcript::control),
+    /// or in a session when a one-shot fault fires there.
+    Control {
+        /// What was done: `scenario`, `rule-added`, `rule-removed`, `fault-armed`,
+        /// `fault-fired`, `reset`, `profile`.
+        action: String,
+        /// Details for people.
+        detail: String,
+    },
     /// The session ended normally.
     Close {
         /// Who ended it.

@@ -86,6 +86,10 @@ impl SessionRecord {
 pub struct Transcript {
     /// Sessions in id order.
     pub sessions: Vec<SessionRecord>,
+    /// Runtime changes (scenario swapped, rule added, fault armed, reset),
+    /// each an [`EventKind::Control`] with session 0, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub control: Vec<Event>,
 }
 
 impl Transcript {

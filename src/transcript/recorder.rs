@@ -7,7 +7,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+
+/// How many events a slow live subscriber may fall behind before it is told
+/// it lagged (the control API's `/events` stream).
+const LIVE_BACKLOG: usize = 4096;
 
 /// How many finished sessions and messages the recorder keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +30,10 @@ struct Inner {
     retention: Retention,
     sinks: Vec<Arc<dyn Sink>>,
     ended: watch::Sender<u64>,
+    /// Every event, for live subscribers (sent only while someone listens).
+    live: broadcast::Sender<Event>,
+    /// Runtime changes (session 0), in order.
+    control: Mutex<VecDeque<Event>>,
 }
 
 /// Records sessions; cheap to clone, shared by the server and the test API.
@@ -60,6 +68,8 @@ impl Recorder {
                 retention,
                 sinks,
                 ended: watch::channel(0).0,
+                live: broadcast::channel(LIVE_BACKLOG).0,
+                control: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -113,6 +123,7 @@ impl Recorder {
         let sessions: Vec<_> = lock(&self.inner.sessions).iter().cloned().collect();
         Transcript {
             sessions: sessions.iter().map(|s| lock(s).clone()).collect(),
+            control: lock(&self.inner.control).iter().cloned().collect(),
         }
     }
 
@@ -136,6 +147,58 @@ impl Recorder {
     pub fn clear(&self) {
         lock(&self.inner.sessions).clear();
         lock(&self.inner.messages).clear();
+    }
+
+    /// Start over: forget sessions, messages and the control log, and count
+    /// sessions from 1 again (so `session: 1` rules fire again). Sessions
+    /// still running finish unrecorded.
+    pub fn reset(&self) {
+        self.clear();
+        lock(&self.inner.control).clear();
+        self.inner.next_id.store(1, Ordering::Relaxed);
+        self.inner.ended.send_replace(0);
+    }
+
+    /// Microseconds since the recorder started: the clock of `Event::at_us`.
+    pub fn now_us(&self) -> u64 {
+        self.inner.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Every event from now on, as it is recorded (a lagging receiver gets
+    /// `RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.live.subscribe()
+    }
+
+    /// Record a runtime change (`action`: a short kebab-case word) in the
+    /// control log, so a test can see when it happened relative to sessions.
+    pub fn control(&self, action: &str, detail: impl Into<String>) {
+        let event = Event {
+            session: 0,
+            at_us: self.now_us(),
+            kind: EventKind::Control {
+                action: action.to_string(),
+                detail: detail.into(),
+            },
+        };
+        for sink in &self.inner.sinks {
+            sink.event(&event);
+        }
+        if self.inner.live.receiver_count() > 0 {
+            let _ = self.inner.live.send(event.clone());
+        }
+        let mut log = lock(&self.inner.control);
+        log.push_back(event);
+        if let Retention::Last(n) = self.inner.retention {
+            while log.len() > n {
+                log.pop_front();
+            }
+        }
+    }
+
+    /// The control log: every runtime change still kept, in order.
+    pub fn control_events(&self) -> Vec<Event> {
+        lock(&self.inner.control).iter().cloned().collect()
     }
 
     /// Flush the live sinks.
@@ -170,6 +233,9 @@ impl SessionLog {
         };
         for sink in &self.inner.sinks {
             sink.event(&event);
+        }
+        if self.inner.live.receiver_count() > 0 {
+            let _ = self.inner.live.send(event.clone());
         }
         lock(&self.record).events.push(event);
     }

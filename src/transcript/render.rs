@@ -114,6 +114,21 @@ pub fn render_event(e: &Event, color: bool) -> String {
                 paint(format!("*** #{id} {text}"), |s| s.magenta().to_string())
             );
         }
+        EventKind::Control { action, detail } => {
+            let who = if id == 0 {
+                "control".to_string()
+            } else {
+                format!("#{id} control")
+            };
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(format!("*** {who}: {action}: {detail}"), |s| s
+                    .magenta()
+                    .bold()
+                    .to_string())
+            );
+        }
         EventKind::Tls {
             version,
             cipher,

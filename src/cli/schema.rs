@@ -1,0 +1,13 @@
+//! `smtp-harness schema`: the JSON Schema of scenario or profile files.
+
+use super::args::{SchemaArgs, SchemaKind};
+use std::process::ExitCode;
+
+pub fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
+    let text = match args.kind {
+        SchemaKind::Scenario => smtp_harness::schema::scenario_json(),
+        SchemaKind::Profile => smtp_harness::schema::profile_json(),
+    };
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! The HTTP control API (`serve`/`proxy --control 127.0.0.1:PORT`): read
+//! sessions, messages and expectation results; swap the scenario or profile,
+//! add and remove rules, arm one-shot faults, reset — from a test suite in
+//! any language. `docs/control.md` documents it; `/openapi.json` describes it.
+//!
+//! - `http`: the bounded HTTP/1.1 reader and writer.
+//! - `routes`: the route table (the OpenAPI test walks it) and the handlers.
+//!
+//! Every change is recorded in the transcript's control log
+//! ([`Transcript::control`](crate::Transcript::control)), so a test can see
+//! when it happened relative to sessions.
+
+pub mod http;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// How many control connections may be open at once (event streams included).
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// What the API controls.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A fake server (`serve`, `replay`, [`MockServer`](crate::MockServer)).
+    Server(Arc<crate::server::Shared>),
+    /// A proxy (`proxy`, [`MockProxy`](crate::MockProxy)).
+    Proxy(Arc<crate::proxy::Shared>),
+}
+
+impl Target {
+    /// The recorder of sessions and control events.
+    pub fn recorder(&self) -> &crate::transcript::Recorder {
+        match self {
+            Target::Server(s) => &s.recorder,
+            Target::Proxy(p) => &p.recorder,
+        }
+    }
+
+    /// The expectations.
+    pub fn expectations(&self) -> &crate::expect::ExpectationSet {
+        match self {
+            Target::Server(s) => &s.expectations,
+            Target::Proxy(p) => &p.expectations,
+        }
+    }
+}
+
+/// State shared by the control connections.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub target: Target,
+    /// Names rules added without one: `control-rule-N`.
+    pub next_rule: AtomicU64,
+    /// Event streams end when this turns true.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Is this address safe to serve the API on without `--control-allow-remote`?
+pub fn is_local(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Serve the API on `listener` until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = Arc::new(State {
+        target,
+        next_rule: AtomicU64::new(1),
+        stop: stop_rx,
+    });
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let state = Arc::clone(&state);
+                    match Arc::clone(&permits).try_acquire_owned() {
+                        Ok(permit) => {
+                            tasks.spawn(async move {
+                                handle(stream, state).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            tasks.spawn(async move {
+                                let mut stream = stream;
+                                let _ = http::Response::error(503, "too many control connections")
+                                    .send(&mut stream)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(2), drain)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+    }
+}
+
+async fn handle(mut stream: TcpStream, state: Arc<State>) {
+    let request = match http::read_request(&mut stream).await {
+        Ok(r) => r,
+        Err(response) => {
+            let _ = response.send(&mut stream).await;
+            return;
+        }
+    };
+    match routes::dispatch(&state, &request) {
+        routes::Outcome::Respond(response) => {
+            let _ = response.send(&mut stream).await;
+        }
+        routes::Outcome::EventStream => routes::stream_events(stream, &state).await,
+    }
+}

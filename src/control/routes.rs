@@ -1,0 +1,599 @@
+//! The route table and its handlers. [`ROUTES`] is the one list of what the
+//! API serves; `/openapi.json` is checked against it by a test.
+
+use super::http::{Request, Response};
+use super::{State, Target};
+use crate::scenario::model::RuleSpec;
+use crate::scenario::{Origin, Scenario, ScenarioError};
+use crate::transcript::{EventKind, SessionRecord};
+use serde_json::{Value, json};
+use serde_saphyr::Spanned;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Which mode a route is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `serve`/`replay` and the proxy.
+    Both,
+    /// Only the fake server.
+    Server,
+    /// Only the proxy.
+    Proxy,
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    Sessions,
+    Session,
+    Events,
+    Messages,
+    Message,
+    Expectations,
+    GetScenario,
+    PutScenario,
+    Rules,
+    AddRule,
+    DeleteRule,
+    Faults,
+    ArmFault,
+    ClearFaults,
+    Reset,
+    PutProfile,
+    OpenApi,
+}
+
+/// One route: method, path pattern (`{name}` segments, optionally with a
+/// suffix such as `{n}.eml`), and where it is served.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path pattern, as in the OpenAPI document.
+    pub path: &'static str,
+    /// Server, proxy, or both.
+    pub mode: Mode,
+    handler: Handler,
+}
+
+const fn route(method: &'static str, path: &'static str, mode: Mode, handler: Handler) -> Route {
+    Route {
+        method,
+        path,
+        mode,
+        handler,
+    }
+}
+
+/// Everything the API serves.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/sessions", Mode::Both, Handler::Sessions),
+    route("GET", "/sessions/{id}", Mode::Both, Handler::Session),
+    route("GET", "/events", Mode::Both, Handler::Events),
+    route("GET", "/messages", Mode::Server, Handler::Messages),
+    route("GET", "/messages/{n}.eml", Mode::Server, Handler::Message),
+    route("GET", "/expectations", Mode::Both, Handler::Expectations),
+    route("GET", "/scenario", Mode::Server, Handler::GetScenario),
+    route("PUT", "/scenario", Mode::Server, Handler::PutScenario),
+    route("GET", "/rules", Mode::Server, Handler::Rules),
+    route("POST", "/rules", Mode::Server, Handler::AddRule),
+    route("DELETE", "/rules/{n}", Mode::Server, Handler::DeleteRule),
+    route("GET", "/faults", Mode::Server, Handler::Faults),
+    route("POST", "/faults", Mode::Server, Handler::ArmFault),
+    route("DELETE", "/faults", Mode::Server, Handler::ClearFaults),
+    route("POST", "/reset", Mode::Both, Handler::Reset),
+    route("PUT", "/profile", Mode::Proxy, Handler::PutProfile),
+    route("GET", "/openapi.json", Mode::Both, Handler::OpenApi),
+];
+
+/// The OpenAPI 3.1 document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this.
+    Respond(Response),
+    /// Turn the connection into a Server-Sent Events stream.
+    EventStream,
+}
+
+/// Match `path` against a pattern; returns the value of its one parameter
+/// (or an empty string for a pattern without one).
+fn matches<'a>(pattern: &str, path: &'a str) -> Option<&'a str> {
+    let pat: Vec<&str> = pattern.split('/').collect();
+    let got: Vec<&str> = path.split('/').collect();
+    if pat.len() != got.len() {
+        return None;
+    }
+    let mut param = "";
+    for (p, g) in pat.iter().zip(&got) {
+        if let Some(rest) = p.strip_prefix('{') {
+            let (_, suffix) = rest.split_once('}')?;
+            param = g.strip_suffix(suffix)?;
+            if param.is_empty() {
+                return None;
+            }
+        } else if p != g {
+            return None;
+        }
+    }
+    Some(param)
+}
+
+fn mode_of(target: &Target) -> Mode {
+    match target {
+        Target::Server(_) => Mode::Server,
+        Target::Proxy(_) => Mode::Proxy,
+    }
+}
+
+/// Route a request.
+pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
+    let mode = mode_of(&state.target);
+    let served: Vec<(&Route, &str)> = ROUTES
+        .iter()
+        .filter(|r| r.mode == Mode::Both || r.mode == mode)
+        .filter_map(|r| matches(r.path, &req.path).map(|p| (r, p)))
+        .collect();
+    let Some((route, param)) = served.iter().find(|(r, _)| r.method == req.method) else {
+        if served.is_empty() {
+            let elsewhere = ROUTES.iter().any(|r| matches(r.path, &req.path).is_some());
+            let hint = if elsewhere {
+                match mode {
+                    Mode::Proxy => " (served by `smtp-harness serve`, not by the proxy)",
+                    _ => " (served by `smtp-harness proxy`, not by the server)",
+                }
+            } else {
+                "; see /openapi.json"
+            };
+            return Outcome::Respond(Response::error(404, format!("no route {}{hint}", req.path)));
+        }
+        let allow: Vec<&str> = served.iter().map(|(r, _)| r.method).collect();
+        let mut response = Response::error(
+            405,
+            format!(
+                "{} {} is not served; try {}",
+                req.method,
+                req.path,
+                allow.join(", ")
+            ),
+        );
+        response.headers.push(("Allow", allow.join(", ")));
+        return Outcome::Respond(response);
+    };
+    let response = match route.handler {
+        Handler::Events => return Outcome::EventStream,
+        Handler::Sessions => sessions(state),
+        Handler::Session => session(state, req, param),
+        Handler::Messages => messages(state),
+        Handler::Message => message(state, param),
+        Handler::Expectations => expectations(state),
+        Handler::GetScenario => get_scenario(state),
+        Handler::PutScenario => put_scenario(state, req),
+        Handler::Rules => rules(state),
+        Handler::AddRule => add_rule(state, req),
+        Handler::DeleteRule => delete_rule(state, param),
+        Handler::Faults => faults(state),
+        Handler::ArmFault => arm_fault(state, req),
+        Handler::ClearFaults => clear_faults(state),
+        Handler::Reset => reset(state),
+        Handler::PutProfile => put_profile(state, req),
+        Handler::OpenApi => Response::bytes(200, "application/json", OPENAPI.as_bytes().to_vec()),
+    };
+    Outcome::Respond(response)
+}
+
+fn server(state: &State) -> Option<&std::sync::Arc<crate::server::Shared>> {
+    match &state.target {
+        Target::Server(s) => Some(s),
+        Target::Proxy(_) => None,
+    }
+}
+
+fn not_here() -> Response {
+    Response::error(404, "not served in this mode")
+}
+
+fn summary(s: &SessionRecord) -> Value {
+    let (peer, unix_ms) = s
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Connect { peer, unix_ms, .. } => Some((peer.to_string(), *unix_ms)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    json!({
+        "id": s.id,
+        "peer": peer,
+        "started_unix_ms": unix_ms,
+        "ended": s.ended,
+        "aborted": s.aborted,
+        "commands": s.commands().len(),
+        "events": s.events.len(),
+        "href": format!("/sessions/{}", s.id),
+    })
+}
+
+fn sessions(state: &State) -> Response {
+    let t = state.target.recorder().transcript();
+    let list: Vec<Value> = t.sessions.iter().map(summary).collect();
+    Response::json(200, &json!({ "sessions": list, "control": t.control }))
+}
+
+fn session(state: &State, req: &Request, id: &str) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return Response::error(400, format!("session ids are numbers, not {id:?}"));
+    };
+    let t = state.target.recorder().transcript();
+    let Some(s) = t.sessions.iter().find(|s| s.id == id) else {
+        return Response::error(404, format!("no session {id} (kept: the most recent ones)"));
+    };
+    if req.query_param("format") == Some("text") {
+        let text = crate::transcript::render_session(s, false);
+        return Response::bytes(200, "text/plain; charset=utf-8", text.into_bytes());
+    }
+    Response::json(200, &serde_json::to_value(s).unwrap_or(Value::Null))
+}
+
+fn messages(state: &State) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let list: Vec<Value> = shared
+        .recorder
+        .messages()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({
+                "n": i + 1,
+                "session": m.session,
+                "queue_id": m.queue_id,
+                "peer": m.peer.to_string(),
+                "helo": m.helo,
+                "mail_from": m.mail_from,
+                "recipients": m.recipients,
+                "size": m.data.len(),
+                "eml": format!("/messages/{}.eml", i + 1),
+            })
+        })
+        .collect();
+    Response::json(200, &json!({ "messages": list }))
+}
+
+fn message(state: &State, n: &str) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let Ok(n) = n.parse::<usize>() else {
+        return Response::error(400, format!("messages are numbered from 1, not {n:?}"));
+    };
+    let messages = shared.recorder.messages();
+    match n.checked_sub(1).and_then(|i| messages.get(i)) {
+        Some(m) => Response::bytes(200, "message/rfc822", m.data.to_vec()),
+        None => Response::error(
+            404,
+            format!("no message {n}; {} kept, numbered from 1", messages.len()),
+        ),
+    }
+}
+
+fn expectations(state: &State) -> Response {
+    let report = state
+        .target
+        .expectations()
+        .evaluate(&state.target.recorder().transcript());
+    Response::json(
+        200,
+        &json!({
+            "met": report.is_met(),
+            "results": report.results,
+            "text": report.to_string(),
+        }),
+    )
+}
+
+fn problems(error: &ScenarioError) -> Response {
+    let list: Vec<Value> = error
+        .problems
+        .iter()
+        .map(|p| {
+            json!({
+                "file": p.file, "line": p.line, "column": p.column,
+                "message": p.message, "text": p.to_string(),
+            })
+        })
+        .collect();
+    Response::json(
+        422,
+        &json!({ "error": error.to_string(), "problems": list }),
+    )
+}
+
+fn body_text(req: &Request) -> Result<&str, Response> {
+    std::str::from_utf8(&req.body).map_err(|_| Response::error(400, "the body is not UTF-8"))
+}
+
+fn scenario_json(s: &Scenario) -> Value {
+    let rules: Vec<Value> = s
+        .plan()
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({ "index": i, "name": r.label }))
+        .collect();
+    json!({
+        "name": s.name(),
+        "rules": rules,
+        "expectations": s.expectations().len(),
+    })
+}
+
+fn get_scenario(state: &State) -> Response {
+    match server(state) {
+        Some(shared) => Response::json(200, &scenario_json(&shared.scenario())),
+        None => not_here(),
+    }
+}
+
+fn put_scenario(state: &State, req: &Request) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let text = match body_text(req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let scenario = match Scenario::from_yaml(text) {
+        Ok(s) => s,
+        Err(e) => return problems(&e),
+    };
+    if let Err(e) = shared.set_scenario(scenario.clone()) {
+        return Response::error(422, e.to_string());
+    }
+    shared.recorder.control(
+        "scenario",
+        format!(
+            "now {} ({} rules) for new sessions",
+            scenario.name(),
+            scenario.plan().rules.len()
+        ),
+    );
+    Response::json(200, &scenario_json(&scenario))
+}
+
+fn rules(state: &State) -> Response {
+    match server(state) {
+        Some(shared) => Response::json(
+            200,
+            &json!({ "rules": scenario_json(&shared.scenario())["rules"] }),
+        ),
+        None => not_here(),
+    }
+}
+
+/// Read-modify-write of the scenario: build a new one from the current
+/// model, swap it in only if nobody swapped in between (then retry).
+fn edit_scenario(
+    shared: &crate::server::Shared,
+    edit: impl Fn(&mut crate::scenario::model::ScenarioFile) -> Result<String, Response>,
+) -> Result<(Scenario, String), Response> {
+    for _ in 0..8 {
+        let current = shared.scenario();
+        let mut model = current.model().clone();
+        let what = edit(&mut model)?;
+        let next = Scenario::from_model(model, "<request>").map_err(|e| problems(&e))?;
+        match shared.replace_scenario(&current, next.clone()) {
+            Ok(true) => return Ok((next, what)),
+            Ok(false) => continue,
+            Err(e) => return Err(Response::error(422, e.to_string())),
+        }
+    }
+    Err(Response::error(
+        409,
+        "the scenario kept changing; try again",
+    ))
+}
+
+fn add_rule(state: &State, req: &Request) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let text = match body_text(req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    // JSON is YAML, so one parser gives both the same line:column errors.
+    let rule: Spanned<RuleSpec> = match crate::scenario::load::parse(text, &Origin::Inline) {
+        Ok(r) => r,
+        Err(p) => return problems(&ScenarioError::from(p)),
+    };
+    let at = match req.query_param("at") {
+        None => 0,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => return Response::error(400, format!("`at` is a rule index, not {v:?}")),
+        },
+    };
+    let default_name = format!(
+        "control-rule-{}",
+        state.next_rule.fetch_add(1, Ordering::Relaxed)
+    );
+    let result = edit_scenario(shared, |model| {
+        let mut rule = rule.clone();
+        let name = rule
+            .value
+            .name
+            .get_or_insert_with(|| default_name.clone())
+            .clone();
+        let index = at.min(model.rules.len());
+        model.rules.insert(index, rule);
+        Ok(format!("{name:?} at index {index}"))
+    });
+    match result {
+        Ok((scenario, what)) => {
+            shared.recorder.control("rule-added", what);
+            Response::json(201, &scenario_json(&scenario))
+        }
+        Err(r) => r,
+    }
+}
+
+fn delete_rule(state: &State, n: &str) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let Ok(n) = n.parse::<usize>() else {
+        return Response::error(400, format!("rules are numbered from 0, not {n:?}"));
+    };
+    let result = edit_scenario(shared, |model| {
+        if n >= model.rules.len() {
+            return Err(Response::error(
+                404,
+                format!("no rule {n}; there are {} (GET /rules)", model.rules.len()),
+            ));
+        }
+        let removed = model.rules.remove(n);
+        let name = removed
+            .value
+            .name
+            .unwrap_or_else(|| format!("rule {}", n + 1));
+        Ok(format!("{name:?} from index {n}"))
+    });
+    match result {
+        Ok((scenario, what)) => {
+            shared.recorder.control("rule-removed", what);
+            Response::json(200, &scenario_json(&scenario))
+        }
+        Err(r) => r,
+    }
+}
+
+fn faults(state: &State) -> Response {
+    match server(state) {
+        Some(shared) => Response::json(200, &json!({ "armed": shared.faults.armed() })),
+        None => not_here(),
+    }
+}
+
+fn arm_fault(state: &State, req: &Request) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let request: crate::server::faults::FaultRequest = match serde_json::from_slice(&req.body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Response::error(
+                422,
+                format!(
+                    "{e}; expected e.g. {{\"verb\":\"MAIL\",\"reply\":\"451 4.3.0 try later\"}} or {{\"on\":\"banner\",\"action\":\"close\"}}"
+                ),
+            );
+        }
+    };
+    match shared.faults.arm(request) {
+        Ok(fault) => {
+            shared.recorder.control("fault-armed", fault.describe());
+            Response::json(201, &serde_json::to_value(&fault).unwrap_or(Value::Null))
+        }
+        Err(e) => Response::error(422, e),
+    }
+}
+
+fn clear_faults(state: &State) -> Response {
+    let Some(shared) = server(state) else {
+        return not_here();
+    };
+    let n = shared.faults.clear();
+    shared
+        .recorder
+        .control("faults-cleared", format!("{n} disarmed"));
+    Response::json(200, &json!({ "disarmed": n }))
+}
+
+fn reset(state: &State) -> Response {
+    let recorder = state.target.recorder();
+    recorder.reset();
+    state.target.expectations().restart(recorder.now_us());
+    recorder.control("reset", "sessions, messages and counters");
+    Response::json(200, &json!({ "reset": true }))
+}
+
+fn put_profile(state: &State, req: &Request) -> Response {
+    let Target::Proxy(shared) = &state.target else {
+        return not_here();
+    };
+    let text = match body_text(req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match crate::Profile::from_yaml(text) {
+        Ok(profile) => {
+            shared.set_profile(profile.clone());
+            shared.recorder.control(
+                "profile",
+                format!("now {} for new connections", profile.name()),
+            );
+            Response::json(200, &json!({ "name": profile.name() }))
+        }
+        Err(e) => problems(&e),
+    }
+}
+
+/// `GET /events`: every event as it is recorded, as Server-Sent Events
+/// (`event:` the event type, `data:` its JSON). A comment every 15 s keeps
+/// idle connections alive; the stream ends at shutdown.
+pub(crate) async fn stream_events(mut stream: TcpStream, state: &State) {
+    let mut rx = state.target.recorder().subscribe();
+    let mut stop = state.stop.clone();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n: smtp-harness events\n\n";
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut seq: u64 = 0;
+    loop {
+        let chunk = tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(Duration::from_secs(15)) => ": keep-alive\n\n".to_string(),
+            got = rx.recv() => match got {
+                Ok(event) => {
+                    seq += 1;
+                    let data = serde_json::to_value(&event).unwrap_or(Value::Null);
+                    let kind = data.get("type").and_then(Value::as_str).unwrap_or("event").to_string();
+                    format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    format!(": lagged, {n} events dropped\n\n")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+        };
+        // A subscriber that stopped reading must not hold its task forever.
+        let write =
+            tokio::time::timeout(Duration::from_secs(10), stream.write_all(chunk.as_bytes()));
+        if !matches!(write.await, Ok(Ok(()))) {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_capture_one_parameter() {
+        assert_eq!(matches("/sessions/{id}", "/sessions/12"), Some("12"));
+        assert_eq!(matches("/messages/{n}.eml", "/messages/3.eml"), Some("3"));
+        assert_eq!(matches("/messages/{n}.eml", "/messages/3"), None);
+        assert_eq!(matches("/sessions", "/sessions"), Some(""));
+        assert_eq!(matches("/sessions/{id}", "/sessions/"), None);
+        assert_eq!(matches("/sessions", "/sessions/1"), None);
+    }
+}

@@ -1,0 +1,173 @@
+//! The verification report: every expectation, met or not; each unmet one
+//! beside the transcript lines that explain it.
+
+use super::{Source, Times};
+use crate::transcript::{EventKind, Leg, Transcript};
+use serde::Serialize;
+use std::fmt::{self, Write};
+
+/// How many transcript lines the report shows per expectation.
+const SHOWN_LINES: usize = 20;
+
+/// A command line that counted (or, for an unmet expectation nothing
+/// matched, one the client sent instead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchedLine {
+    /// Session id.
+    pub session: u64,
+    /// Which leg.
+    pub leg: Leg,
+    /// The command line as text.
+    pub line: String,
+}
+
+impl MatchedLine {
+    pub(super) fn new(session: u64, leg: Leg, line: String) -> MatchedLine {
+        MatchedLine { session, leg, line }
+    }
+}
+
+impl fmt::Display for MatchedLine {
+    /// The transcript's own form: `#1  -> EHLO a.example` (` =>` upstream).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let arrow = if self.leg == Leg::Client {
+            " ->"
+        } else {
+            " =>"
+        };
+        write!(f, "#{} {arrow} {}", self.session, self.line)
+    }
+}
+
+/// One expectation, counted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectationResult {
+    /// Mount order, 1-based.
+    pub id: u64,
+    /// Its name (`expectation #N` when unnamed).
+    pub name: String,
+    /// What it counts: `verb RCPT, args /x@y/ in session 3`.
+    pub what: String,
+    /// Where it came from.
+    pub source: Source,
+    /// How many matches were required.
+    pub expected: Times,
+    /// How many there were.
+    pub actual: u64,
+    /// `expected` contains `actual`.
+    pub met: bool,
+    /// The matching command lines.
+    pub matched: Vec<MatchedLine>,
+    /// For an unmet expectation nothing matched: what was sent instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instead: Vec<MatchedLine>,
+    #[serde(skip)]
+    pub(super) leg: Leg,
+    #[serde(skip)]
+    pub(super) session: Option<u64>,
+    #[serde(skip)]
+    pub(super) since_us: u64,
+}
+
+/// Every expectation of a server or proxy, counted. Its `Display` is the
+/// text a failing test prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationReport {
+    /// In mount order.
+    pub results: Vec<ExpectationResult>,
+}
+
+impl VerificationReport {
+    pub(super) fn new(mut results: Vec<ExpectationResult>, t: &Transcript) -> Self {
+        for r in results
+            .iter_mut()
+            .filter(|r| !r.met && r.matched.is_empty())
+        {
+            r.instead = t
+                .events()
+                .filter(|e| e.at_us >= r.since_us && r.session.is_none_or(|s| s == e.session))
+                .filter_map(|e| match &e.kind {
+                    EventKind::Command { leg, line, .. } if *leg == r.leg => {
+                        Some(MatchedLine::new(e.session, *leg, line.text()))
+                    }
+                    _ => None,
+                })
+                .collect();
+        }
+        VerificationReport { results }
+    }
+
+    /// Every expectation is met (also when there are none).
+    pub fn is_met(&self) -> bool {
+        self.results.iter().all(|r| r.met)
+    }
+
+    /// The unmet ones.
+    pub fn unmet(&self) -> impl Iterator<Item = &ExpectationResult> {
+        self.results.iter().filter(|r| !r.met)
+    }
+
+    /// `Ok` when met, the report otherwise.
+    pub fn into_result(self) -> Result<(), VerificationReport> {
+        if self.is_met() { Ok(()) } else { Err(self) }
+    }
+
+    /// Fail the test: panic with the report, or, when the thread is already
+    /// panicking (a failed assertion earlier in the test), print it instead
+    /// of panicking twice (which would abort and hide the first message).
+    pub fn fail(&self, what: &str) {
+        if std::thread::panicking() {
+            eprintln!("smtp-harness: {what}: {self}");
+        } else {
+            panic!("{what}: {self}");
+        }
+    }
+}
+
+fn lines(out: &mut String, lines: &[MatchedLine]) {
+    for l in lines.iter().take(SHOWN_LINES) {
+        let _ = writeln!(out, "        {l}");
+    }
+    if lines.len() > SHOWN_LINES {
+        let _ = writeln!(out, "        … and {} more", lines.len() - SHOWN_LINES);
+    }
+}
+
+impl fmt::Display for VerificationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unmet = self.unmet().count();
+        let total = self.results.len();
+        let mut out = String::new();
+        if unmet == 0 {
+            let _ = writeln!(out, "all {total} expectation(s) met");
+        } else {
+            let _ = writeln!(out, "{unmet} of {total} expectation(s) unmet");
+        }
+        for r in &self.results {
+            let mark = if r.met { "met  " } else { "UNMET" };
+            let _ = write!(
+                out,
+                "  {mark} {:?}: expected {} (commands with {}), got {}",
+                r.name, r.expected, r.what, r.actual
+            );
+            if r.met {
+                out.push('\n');
+                continue;
+            }
+            if r.matched.is_empty() {
+                if r.instead.is_empty() {
+                    out.push_str("; no commands were sent\n");
+                } else {
+                    out.push_str("; the commands sent were:\n");
+                    lines(&mut out, &r.instead);
+                }
+            } else {
+                out.push_str(":\n");
+                lines(&mut out, &r.matched);
+            }
+        }
+        f.write_str(out.trim_end_matches('\n'))
+    }
+}
+
+impl std::error::Error for VerificationReport {}

@@ -1,0 +1,269 @@
+//! Expectations: reports for met and unmet cases (exact text), verification
+//! on drop without a second panic, scoped guards, a scenario's `expect:`,
+//! and the proxy's upstream leg.
+
+use smtp_harness::{Expect, Leg, MockProxy, MockServer, Profile, Scenario};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+/// One SMTP session: read the banner, send each command and read its reply.
+fn talk(addr: SocketAddr, commands: &[&str]) -> Vec<String> {
+    let sock = TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(sock.try_clone().expect("clone"));
+    let mut writer = sock;
+    let mut replies = Vec::new();
+    let read_reply = |reader: &mut BufReader<TcpStream>| {
+        let mut last = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return last;
+            }
+            last = line.trim_end().to_string();
+            if last.as_bytes().get(3) != Some(&b'-') {
+                return last;
+            }
+        }
+    };
+    replies.push(read_reply(&mut reader));
+    for c in commands {
+        writer
+            .write_all(format!("{c}\r\n").as_bytes())
+            .expect("write");
+        replies.push(read_reply(&mut reader));
+    }
+    replies
+}
+
+const SESSION: &[&str] = &[
+    "EHLO a.example",
+    "EHLO b.example",
+    "MAIL FROM:<a@b.example>",
+    "RCPT TO:<z@y.example>",
+    "QUIT",
+];
+
+fn mount_four(server: &MockServer) {
+    Expect::verb("EHLO")
+        .times(1)
+        .named("EHLO exactly once")
+        .mount(server);
+    Expect::verb("RCPT")
+        .args("(?i)<x@y")
+        .times(1..)
+        .named("RCPT to x@y at least once")
+        .mount(server);
+    Expect::verb("STARTTLS")
+        .times(0)
+        .named("no STARTTLS")
+        .mount(server);
+    Expect::command_matching("^QUIT$")
+        .in_session(1)
+        .mount(server);
+}
+
+#[test]
+fn report_for_unmet_expectations_lists_them_beside_the_transcript() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    mount_four(&server);
+    talk(server.addr(), SESSION);
+    server.wait_for_sessions_blocking(1).expect("session");
+    let report = server.verify().expect_err("two are unmet");
+    assert_eq!(
+        report.to_string(),
+        r#"2 of 4 expectation(s) unmet
+  UNMET "EHLO exactly once": expected exactly 1 (commands with verb EHLO), got 2:
+        #1  -> EHLO a.example
+        #1  -> EHLO b.example
+  UNMET "RCPT to x@y at least once": expected at least 1 (commands with verb RCPT, args /(?i)<x@y/), got 0; the commands sent were:
+        #1  -> EHLO a.example
+        #1  -> EHLO b.example
+        #1  -> MAIL FROM:<a@b.example>
+        #1  -> RCPT TO:<z@y.example>
+        #1  -> QUIT
+  met   "no STARTTLS": expected never (commands with verb STARTTLS), got 0
+  met   "expectation #4": expected at least 1 (commands with line /^QUIT$/ in session 1), got 1"#
+    );
+    assert_eq!(report.unmet().count(), 2);
+    server.reset(); // so that dropping it does not fail this test
+}
+
+#[test]
+fn report_for_met_expectations() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    Expect::verb("EHLO")
+        .times(2)
+        .named("EHLO twice")
+        .mount(&server);
+    Expect::verb("rcpt")
+        .args("(?i)<z@y")
+        .times(..=3)
+        .mount(&server);
+    Expect::verb("QUIT")
+        .times(1..=4)
+        .in_session(1)
+        .mount(&server);
+    talk(server.addr(), SESSION);
+    server.wait_for_sessions_blocking(1).expect("session");
+    assert!(server.verify().is_ok());
+    assert_eq!(
+        server.expectation_report().to_string(),
+        r#"all 3 expectation(s) met
+  met   "EHLO twice": expected exactly 2 (commands with verb EHLO), got 2
+  met   "expectation #2": expected at most 3 (commands with verb RCPT, args /(?i)<z@y/), got 1
+  met   "expectation #3": expected between 1 and 4 (commands with verb QUIT in session 1), got 1"#
+    );
+}
+
+#[test]
+#[should_panic(expected = "MockServer expectations: 1 of 1 expectation(s) unmet")]
+fn dropping_the_server_panics_with_the_report() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    Expect::verb("EHLO")
+        .named("EHLO at least once")
+        .mount(&server);
+    drop(server);
+}
+
+#[test]
+fn no_second_panic_while_the_test_is_already_panicking() {
+    // A double panic would abort the whole test binary; getting here with
+    // the first message intact is the assertion.
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let server = MockServer::start_blocking(Scenario::default()).expect("start");
+        Expect::verb("EHLO").times(5).mount(&server);
+        panic!("the test's own assertion failed");
+    }));
+    let payload = caught.expect_err("it panicked");
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert_eq!(message, "the test's own assertion failed");
+}
+
+/// A helper that asserts its own part of the conversation.
+fn send_and_expect_one_mail(server: &MockServer) {
+    let _guard = Expect::verb("MAIL")
+        .times(1)
+        .named("helper sends one MAIL")
+        .mount_as_scoped(server);
+    talk(server.addr(), &["HELO h", "MAIL FROM:<a@b>", "QUIT"]);
+    server
+        .wait_for_sessions_blocking(1)
+        .expect("session ended before the guard checks");
+}
+
+#[test]
+fn scoped_expectations_verify_when_their_guard_drops() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    send_and_expect_one_mail(&server);
+    // The guard is gone: a second MAIL now does not count against it.
+    talk(server.addr(), &["HELO h", "MAIL FROM:<a@b>", "QUIT"]);
+    server.wait_for_sessions_blocking(2).expect("sessions");
+    assert!(server.verify().is_ok(), "nothing left mounted");
+
+    let failed = catch_unwind(AssertUnwindSafe(|| {
+        let guard = Expect::verb("DATA")
+            .named("helper sends DATA")
+            .mount_as_scoped(&server);
+        assert!(guard.verify().is_err());
+        drop(guard);
+    }));
+    let payload = failed.expect_err("an unmet scoped expectation panics");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "scoped expectation: 1 of 1 expectation(s) unmet\n  UNMET \"helper sends DATA\""
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_scenario_carries_its_own_expectations() {
+    let scenario = Scenario::from_yaml(
+        r#"
+expect:
+  - name: EHLO exactly once per session
+    verb: EHLO
+    times: 3
+  - name: the 3rd session sends QUIT
+    command: '(?i)^QUIT$'
+    session: 3
+  - name: nobody tries x@y
+    verb: RCPT
+    args: '<x@y>'
+    times: 0
+"#,
+    )
+    .expect("valid");
+    assert_eq!(scenario.expectations().len(), 3);
+    let server = MockServer::start_blocking(scenario).expect("start");
+    for _ in 0..3 {
+        talk(server.addr(), &["EHLO c", "QUIT"]);
+    }
+    server.wait_for_sessions_blocking(3).expect("sessions");
+    let report = server.expectation_report();
+    assert!(report.is_met(), "{report}");
+    talk(
+        server.addr(),
+        &["EHLO c", "MAIL FROM:<>", "RCPT TO:<x@y>", "QUIT"],
+    );
+    server.wait_for_sessions_blocking(4).expect("sessions");
+    let report = server.verify().expect_err("now two are unmet");
+    let text = report.to_string();
+    assert!(
+        text.contains(r#"UNMET "EHLO exactly once per session": expected exactly 3"#),
+        "{text}"
+    );
+    assert!(text.contains("        #4  -> RCPT TO:<x@y>"), "{text}");
+    server.reset();
+}
+
+#[test]
+fn scenario_expectations_report_problems_with_locations() {
+    let err = Scenario::from_yaml("expect:\n  - verb: RCPT\n    args: '(unclosed'\n  - times: 2\n")
+        .expect_err("invalid");
+    let text = err.to_string();
+    assert!(
+        text.contains("<inline>:3:11: bad regex in `expect.args`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<inline>:4:5: an expectation needs `verb:` or `command:`"),
+        "{text}"
+    );
+    let err = Scenario::from_yaml("expect: [{verb: EHLO, times: '3..1'}]").expect_err("invalid");
+    assert!(err.to_string().contains("is empty"), "{err}");
+}
+
+#[test]
+fn proxy_expectations_count_the_upstream_leg() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("server");
+    let proxy = MockProxy::start_blocking(
+        server.addr(),
+        Profile::bundled("starttls-strip").expect("profile"),
+    )
+    .expect("proxy");
+    Expect::verb("STARTTLS")
+        .on_leg(Leg::Upstream)
+        .times(0)
+        .named("no STARTTLS reaches the server after it was stripped")
+        .mount(&proxy);
+    Expect::verb("STARTTLS")
+        .times(1)
+        .named("the client tried")
+        .mount(&proxy);
+    talk(proxy.addr(), &["EHLO c", "STARTTLS", "QUIT"]);
+    proxy.wait_for_sessions_blocking(1).expect("session");
+    let report = proxy.expectation_report();
+    assert!(report.is_met(), "{report}");
+}
