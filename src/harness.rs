@@ -223,39 +223,48 @@ impl MockServer {
         n: u64,
         timeout: Duration,
     ) -> Result<Transcript, HarnessError> {
-        let recorder = &self.shared.recorder;
-        match tokio::time::timeout(timeout, recorder.wait_ended(n)).await {
-            Ok(()) => Ok(recorder.transcript()),
-            Err(_) => Err(HarnessError::Timeout {
-                wanted: n,
-                ended: recorder.ended(),
-                waited: timeout,
-                transcript: recorder.transcript().to_text(),
-            }),
-        }
+        wait_for(&self.shared.recorder, n, timeout).await
     }
 
     /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
     pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        let recorder = self.shared.recorder.clone();
-        let wait = async move {
-            match tokio::time::timeout(DEFAULT_WAIT, recorder.wait_ended(n)).await {
-                Ok(()) => Ok(recorder.transcript()),
-                Err(_) => Err(HarnessError::Timeout {
-                    wanted: n,
-                    ended: recorder.ended(),
-                    waited: DEFAULT_WAIT,
-                    transcript: recorder.transcript().to_text(),
-                }),
-            }
-        };
-        match &self.runtime {
-            Some(rt) => rt.block_on(wait),
-            None => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(wait),
-        }
+        wait_for_blocking(&self.shared.recorder, n, self.runtime.as_ref())
+    }
+}
+
+/// Wait until `n` sessions recorded by `recorder` have ended, at most
+/// `timeout`; the error carries the transcript so far.
+pub(crate) async fn wait_for(
+    recorder: &Recorder,
+    n: u64,
+    timeout: Duration,
+) -> Result<Transcript, HarnessError> {
+    match tokio::time::timeout(timeout, recorder.wait_ended(n)).await {
+        Ok(()) => Ok(recorder.transcript()),
+        Err(_) => Err(HarnessError::Timeout {
+            wanted: n,
+            ended: recorder.ended(),
+            waited: timeout,
+            transcript: recorder.transcript().to_text(),
+        }),
+    }
+}
+
+/// [`wait_for`] from synchronous code, on the harness's own runtime when it
+/// has one.
+pub(crate) fn wait_for_blocking(
+    recorder: &Recorder,
+    n: u64,
+    runtime: Option<&tokio::runtime::Runtime>,
+) -> Result<Transcript, HarnessError> {
+    let recorder = recorder.clone();
+    let wait = async move { wait_for(&recorder, n, DEFAULT_WAIT).await };
+    match runtime {
+        Some(rt) => rt.block_on(wait),
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(wait),
     }
 }
 

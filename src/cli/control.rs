@@ -49,3 +49,38 @@ pub fn report(
     let _ = std::io::stdout().flush();
     report.is_met()
 }
+
+/// What the SMTP side waits on to stop.
+pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Run the SMTP side (`smtp`, given a stop future) and, when asked for, the
+/// control API, until Ctrl-C or SIGTERM; both stop together.
+pub async fn until_signal<Fut>(
+    control: Option<tokio::net::TcpListener>,
+    target: smtp_harness::control::Target,
+    smtp: impl FnOnce(Stopped) -> Fut,
+) where
+    Fut: std::future::Future<Output = ()>,
+{
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| -> Stopped {
+        Box::pin(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+    };
+    let api = control.map(|listener| {
+        tokio::spawn(smtp_harness::control::serve(
+            listener,
+            target,
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let signal = async {
+        super::serve::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    tokio::join!(smtp(stopped(stop_rx)), signal);
+    if let Some(api) = api {
+        let _ = api.await;
+    }
+}

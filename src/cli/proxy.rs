@@ -1,7 +1,7 @@
 //! `smtp-harness proxy`: an interfering middlebox until Ctrl-C or SIGTERM.
 
 use super::args::ProxyArgs;
-use super::serve::{listen, live_sinks, shutdown_signal};
+use super::serve::{listen, live_sinks};
 use anyhow::Context;
 use smtp_harness::Profile;
 use smtp_harness::proxy::{self, Shared};
@@ -47,27 +47,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let api = control.map(|listener| {
-            let target = smtp_harness::control::Target::Proxy(Arc::clone(&shared));
-            tokio::spawn(smtp_harness::control::serve(
-                listener,
-                target,
-                stopped(stop_rx.clone()),
-            ))
-        });
-        let relay = proxy::run(listener, Arc::clone(&shared), stopped(stop_rx));
-        let signal = async {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-        };
-        tokio::join!(relay, signal);
-        if let Some(api) = api {
-            let _ = api.await;
-        }
+        let target = smtp_harness::control::Target::Proxy(Arc::clone(&shared));
+        super::control::until_signal(control, target, |stopped| {
+            proxy::run(listener, Arc::clone(&shared), stopped)
+        })
+        .await;
         anyhow::Ok(())
     })?;
     if let Some((path, recorder)) = record {

@@ -57,27 +57,11 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
                 scenario.name()
             );
         }
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let api = control.map(|listener| {
-            let target = smtp_harness::control::Target::Server(Arc::clone(&shared));
-            tokio::spawn(smtp_harness::control::serve(
-                listener,
-                target,
-                stopped(stop_rx.clone()),
-            ))
-        });
-        let smtp = server::run(listener, Arc::clone(&shared), stopped(stop_rx));
-        let signal = async {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-        };
-        tokio::join!(smtp, signal);
-        if let Some(api) = api {
-            let _ = api.await;
-        }
+        let target = smtp_harness::control::Target::Server(Arc::clone(&shared));
+        super::control::until_signal(control, target, |stopped| {
+            server::run(listener, Arc::clone(&shared), stopped)
+        })
+        .await;
         anyhow::Ok(())
     })?;
     // A scenario's `expect:` list is checked once everything has ended.

@@ -203,39 +203,12 @@ impl MockProxy {
         n: u64,
         timeout: Duration,
     ) -> Result<Transcript, HarnessError> {
-        let recorder = &self.shared.recorder;
-        match tokio::time::timeout(timeout, recorder.wait_ended(n)).await {
-            Ok(()) => Ok(recorder.transcript()),
-            Err(_) => Err(HarnessError::Timeout {
-                wanted: n,
-                ended: recorder.ended(),
-                waited: timeout,
-                transcript: recorder.transcript().to_text(),
-            }),
-        }
+        crate::harness::wait_for(&self.shared.recorder, n, timeout).await
     }
 
     /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
     pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        let recorder = self.shared.recorder.clone();
-        let wait = async move {
-            match tokio::time::timeout(DEFAULT_WAIT, recorder.wait_ended(n)).await {
-                Ok(()) => Ok(recorder.transcript()),
-                Err(_) => Err(HarnessError::Timeout {
-                    wanted: n,
-                    ended: recorder.ended(),
-                    waited: DEFAULT_WAIT,
-                    transcript: recorder.transcript().to_text(),
-                }),
-            }
-        };
-        match &self.runtime {
-            Some(rt) => rt.block_on(wait),
-            None => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(wait),
-        }
+        crate::harness::wait_for_blocking(&self.shared.recorder, n, self.runtime.as_ref())
     }
 }
 
