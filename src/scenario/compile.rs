@@ -7,9 +7,11 @@ use super::model::*;
 use super::problem::Problem;
 use super::template::Template;
 use crate::protocol::Reply;
-use regex::Regex;
 use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
+
+pub use super::rules::{CompiledRule, VerbMatch};
+pub use super::security::{AuthPlan, Mechanism, TlsPlan};
 
 /// A reply whose lines may hold placeholders.
 #[derive(Debug, Clone)]
@@ -28,66 +30,6 @@ impl ReplyTemplate {
             self.lines.iter().map(|t| t.render(vars)).collect(),
         )
     }
-}
-
-/// Which verbs a rule answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VerbMatch {
-    /// Any command.
-    Any,
-    /// Only these (upper-cased).
-    Only(Vec<String>),
-    /// Every verb but these.
-    Except(Vec<String>),
-}
-
-impl VerbMatch {
-    /// Does `verb` (upper-case) match?
-    pub fn matches(&self, verb: &str) -> bool {
-        match self {
-            VerbMatch::Any => true,
-            VerbMatch::Only(v) => v.iter().any(|x| x == verb),
-            VerbMatch::Except(v) => !v.iter().any(|x| x == verb),
-        }
-    }
-
-    /// Does every command this matches also match `other`?
-    fn covered_by(&self, other: &VerbMatch) -> bool {
-        match (self, other) {
-            (_, VerbMatch::Any) => true,
-            (VerbMatch::Only(mine), VerbMatch::Only(theirs)) => {
-                mine.iter().all(|v| theirs.contains(v))
-            }
-            (VerbMatch::Only(mine), VerbMatch::Except(ex)) => mine.iter().all(|v| !ex.contains(v)),
-            (VerbMatch::Except(mine), VerbMatch::Except(ex)) => ex.iter().all(|v| mine.contains(v)),
-            _ => false,
-        }
-    }
-}
-
-/// A rule ready to match.
-#[derive(Debug, Clone)]
-pub struct CompiledRule {
-    /// Its name, or `rule N` (1-based).
-    pub label: String,
-    /// Verbs it answers.
-    pub verbs: VerbMatch,
-    /// Regex over the arguments.
-    pub args: Option<Regex>,
-    /// States it is limited to.
-    pub states: Option<Vec<StateName>>,
-    /// Only the Nth match in a session.
-    pub nth: Option<u32>,
-    /// Only the first N matches in a session.
-    pub times: Option<u32>,
-    /// Only in the Nth session.
-    pub session: Option<u64>,
-    /// The reply, if any.
-    pub reply: Option<ReplyTemplate>,
-    /// Delay before the reply.
-    pub delay: Duration,
-    /// What happens after.
-    pub then: Then,
 }
 
 /// The built-in replies, scenario texts or RFC defaults.
@@ -189,69 +131,6 @@ pub struct Plan {
     pub faults: Vec<super::faults::ServerFault>,
 }
 
-/// A SASL mechanism the fake server implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mechanism {
-    /// RFC 4616.
-    Plain,
-    /// The de-facto LOGIN mechanism.
-    Login,
-    /// RFC 2195.
-    CramMd5,
-}
-
-impl Mechanism {
-    /// The mechanism's name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::Login => "LOGIN",
-            Mechanism::CramMd5 => "CRAM-MD5",
-        }
-    }
-
-    /// Parse a (case-insensitive) mechanism name.
-    pub fn parse(name: &str) -> Option<Mechanism> {
-        [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
-    }
-}
-
-/// Resolved `auth:`.
-#[derive(Debug, Clone)]
-pub struct AuthPlan {
-    /// Offered mechanisms.
-    pub mechanisms: Vec<Mechanism>,
-    /// Accepted credentials.
-    pub users: std::collections::BTreeMap<String, String>,
-    /// Accept anything.
-    pub accept_any: bool,
-    /// 530 to MAIL before AUTH.
-    pub require: bool,
-    /// Offer AUTH only after STARTTLS.
-    pub after_tls: bool,
-    /// Keep secrets in transcripts.
-    pub show_secrets: bool,
-}
-
-/// Resolved `tls:`.
-#[derive(Debug, Clone)]
-pub struct TlsPlan {
-    /// Advertise and accept STARTTLS.
-    pub starttls: bool,
-    /// TLS from the first byte.
-    pub implicit: bool,
-    /// Certificate and key files; `None` for a self-signed certificate.
-    pub cert_key: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    /// 530 to MAIL before TLS.
-    pub require: bool,
-    /// EHLO keywords after the handshake.
-    pub keywords_after: Vec<Template>,
-    /// Scripted failure.
-    pub fail: Option<TlsFailure>,
-}
-
 /// The keywords a scenario advertises when it names none: what this server
 /// really implements.
 pub const DEFAULT_KEYWORDS: &[&str] = &[
@@ -262,13 +141,13 @@ pub const DEFAULT_KEYWORDS: &[&str] = &[
     "8BITMIME",
 ];
 
-struct Checker<'a> {
-    file: &'a str,
-    problems: Vec<Problem>,
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a str,
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
+    pub(super) fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
         self.problems.push(Problem::at(self.file, loc, msg));
     }
 
@@ -280,7 +159,7 @@ impl Checker<'_> {
         }
     }
 
-    fn reply_text(&mut self, text: &ReplyText, loc: &Location) -> ReplyTemplate {
+    pub(super) fn reply_text(&mut self, text: &ReplyText, loc: &Location) -> ReplyTemplate {
         match parse_reply(&text.0) {
             Ok(r) => r,
             Err(e) => {
@@ -293,209 +172,15 @@ impl Checker<'_> {
         }
     }
 
-    fn template(&mut self, text: &Spanned<String>) -> Template {
+    pub(super) fn template(&mut self, text: &Spanned<String>) -> Template {
         Template::parse(&text.value).unwrap_or_else(|e| {
             self.problem(&text.referenced, e);
             Template::literal("")
         })
     }
 
-    fn duration(d: Option<&Spanned<DurationSpec>>) -> Duration {
+    pub(super) fn duration(d: Option<&Spanned<DurationSpec>>) -> Duration {
         d.map_or(Duration::ZERO, |d| d.value.0)
-    }
-
-    fn verbs(&mut self, spec: &Spanned<OneOrMany<String>>) -> Vec<String> {
-        if spec.value.0.is_empty() {
-            self.problem(&spec.referenced, "expected at least one verb");
-        }
-        spec.value
-            .0
-            .iter()
-            .map(|v| {
-                if v.is_empty() || v.contains(char::is_whitespace) {
-                    self.problem(
-                        &spec.referenced,
-                        format!("{v:?} is not a verb: expected one word such as EHLO"),
-                    );
-                }
-                v.to_ascii_uppercase()
-            })
-            .collect()
-    }
-
-    fn rule(&mut self, index: usize, spec: &Spanned<RuleSpec>) -> CompiledRule {
-        let r = &spec.value;
-        let at = &spec.referenced;
-        let verbs = match (&r.verb, &r.except) {
-            (Some(_), Some(e)) => {
-                self.problem(&e.referenced, "a rule takes `verb` or `except`, not both");
-                VerbMatch::Any
-            }
-            (Some(v), None) => VerbMatch::Only(self.verbs(v)),
-            (None, Some(e)) => VerbMatch::Except(self.verbs(e)),
-            (None, None) => VerbMatch::Any,
-        };
-        let args = r.args.as_ref().and_then(|a| match Regex::new(&a.value) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                self.problem(&a.referenced, format!("bad regex in `args`: {first}"));
-                None
-            }
-        });
-        for (field, value) in [("nth", &r.nth), ("times", &r.times)] {
-            if let Some(v) = value
-                && v.value == 0
-            {
-                self.problem(
-                    &v.referenced,
-                    format!("`{field}` counts from 1; 0 can never match"),
-                );
-            }
-        }
-        if let (Some(n), Some(_)) = (&r.nth, &r.times) {
-            self.problem(&n.referenced, "a rule takes `nth` or `times`, not both");
-        }
-        if let Some(s) = &r.session
-            && s.value == 0
-        {
-            self.problem(&s.referenced, "`session` counts from 1; 0 can never match");
-        }
-        if r.reply.is_none() && r.then != Some(Then::Close) {
-            self.problem(
-                at,
-                "a rule needs a `reply` (or `then: close` to hang up without one)",
-            );
-        }
-        let states = r.state.as_ref().map(|s| {
-            if s.value.0.is_empty() {
-                self.problem(
-                    &s.referenced,
-                    "expected at least one state: connected, greeted, mail or rcpt",
-                );
-            }
-            s.value.0.clone()
-        });
-        CompiledRule {
-            label: r
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("rule {}", index + 1)),
-            verbs,
-            args,
-            states,
-            nth: r.nth.as_ref().map(|n| n.value),
-            times: r.times.as_ref().map(|n| n.value),
-            session: r.session.as_ref().map(|n| n.value),
-            reply: r
-                .reply
-                .as_ref()
-                .map(|t| self.reply_text(&t.value, &t.referenced)),
-            delay: Self::duration(r.delay.as_ref()),
-            then: r.then.unwrap_or(Then::Continue),
-        }
-    }
-
-    fn tls(&mut self, t: &TlsSpec, keywords: &[Template]) -> TlsPlan {
-        let cert_key = match (&t.cert, &t.key) {
-            (Some(c), Some(k)) => {
-                for f in [c, k] {
-                    if !std::path::Path::new(&f.value).is_file() {
-                        self.problem(
-                            &f.referenced,
-                            format!(
-                                "cannot find {} (paths are relative to the scenario file)",
-                                f.value
-                            ),
-                        );
-                    }
-                }
-                Some((c.value.clone().into(), k.value.clone().into()))
-            }
-            (Some(only), None) | (None, Some(only)) => {
-                self.problem(
-                    &only.referenced,
-                    "`cert` and `key` go together; leave both out for a self-signed certificate",
-                );
-                None
-            }
-            (None, None) => None,
-        };
-        let keywords_after = match &t.keywords_after {
-            Some(k) => k.iter().map(|kw| self.template(kw)).collect(),
-            None => keywords
-                .iter()
-                .filter(|k| !k.source().eq_ignore_ascii_case("STARTTLS"))
-                .cloned()
-                .collect(),
-        };
-        TlsPlan {
-            starttls: t.starttls.unwrap_or(true),
-            implicit: t.implicit.unwrap_or(false),
-            cert_key,
-            require: t.require.unwrap_or(false),
-            keywords_after,
-            fail: t.fail,
-        }
-    }
-
-    fn auth(&mut self, a: &AuthSpec) -> AuthPlan {
-        let mechanisms = match &a.mechanisms {
-            Some(list) => list
-                .iter()
-                .filter_map(|m| {
-                    let found = Mechanism::parse(&m.value);
-                    if found.is_none() {
-                        self.problem(
-                            &m.referenced,
-                            format!(
-                                "unknown mechanism {:?}; expected PLAIN, LOGIN or CRAM-MD5",
-                                m.value
-                            ),
-                        );
-                    }
-                    found
-                })
-                .collect(),
-            None => vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5],
-        };
-        AuthPlan {
-            mechanisms,
-            users: a.users.clone().unwrap_or_default(),
-            accept_any: a.accept_any.unwrap_or(false),
-            require: a.require.unwrap_or(false),
-            after_tls: a.after_tls.unwrap_or(false),
-            show_secrets: a.show_secrets.unwrap_or(false),
-        }
-    }
-
-    fn unreachable_rules(&mut self, rules: &[CompiledRule], specs: &[Spanned<RuleSpec>]) {
-        for (i, later) in rules.iter().enumerate() {
-            let shadow = rules[..i].iter().zip(specs).find(|(earlier, _)| {
-                earlier.args.is_none()
-                    && earlier.states.is_none()
-                    && earlier.nth.is_none()
-                    && earlier.times.is_none()
-                    && earlier.session.is_none()
-                    && later.verbs.covered_by(&earlier.verbs)
-            });
-            if let Some((earlier, spec)) = shadow {
-                self.problem(
-                    &specs[i].referenced,
-                    format!(
-                        "this rule can never match: {} (line {}) already answers every command it would",
-                        earlier.label,
-                        spec.referenced.line()
-                    ),
-                );
-            }
-        }
     }
 }
 

@@ -14,6 +14,8 @@ pub mod model;
 pub mod problem;
 pub mod replay;
 mod routing;
+pub mod rules;
+pub mod security;
 pub mod template;
 
 pub use builder::{Rule, ScenarioBuilder};

@@ -1,0 +1,144 @@
+//! `tls:` and `auth:` checked: certificates, STARTTLS policy, post-TLS
+//! keywords, SASL mechanisms and credentials.
+
+use super::compile::Checker;
+use super::model::{AuthSpec, TlsFailure, TlsSpec};
+use super::template::Template;
+
+/// A SASL mechanism the fake server implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// RFC 4616.
+    Plain,
+    /// The de-facto LOGIN mechanism.
+    Login,
+    /// RFC 2195.
+    CramMd5,
+}
+
+impl Mechanism {
+    /// The mechanism's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+            Mechanism::CramMd5 => "CRAM-MD5",
+        }
+    }
+
+    /// Parse a (case-insensitive) mechanism name.
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Resolved `auth:`.
+#[derive(Debug, Clone)]
+pub struct AuthPlan {
+    /// Offered mechanisms.
+    pub mechanisms: Vec<Mechanism>,
+    /// Accepted credentials.
+    pub users: std::collections::BTreeMap<String, String>,
+    /// Accept anything.
+    pub accept_any: bool,
+    /// 530 to MAIL before AUTH.
+    pub require: bool,
+    /// Offer AUTH only after STARTTLS.
+    pub after_tls: bool,
+    /// Keep secrets in transcripts.
+    pub show_secrets: bool,
+}
+
+/// Resolved `tls:`.
+#[derive(Debug, Clone)]
+pub struct TlsPlan {
+    /// Advertise and accept STARTTLS.
+    pub starttls: bool,
+    /// TLS from the first byte.
+    pub implicit: bool,
+    /// Certificate and key files; `None` for a self-signed certificate.
+    pub cert_key: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// 530 to MAIL before TLS.
+    pub require: bool,
+    /// EHLO keywords after the handshake.
+    pub keywords_after: Vec<Template>,
+    /// Scripted failure.
+    pub fail: Option<TlsFailure>,
+}
+
+impl Checker<'_> {
+    pub(super) fn tls(&mut self, t: &TlsSpec, keywords: &[Template]) -> TlsPlan {
+        let cert_key = match (&t.cert, &t.key) {
+            (Some(c), Some(k)) => {
+                for f in [c, k] {
+                    if !std::path::Path::new(&f.value).is_file() {
+                        self.problem(
+                            &f.referenced,
+                            format!(
+                                "cannot find {} (paths are relative to the scenario file)",
+                                f.value
+                            ),
+                        );
+                    }
+                }
+                Some((c.value.clone().into(), k.value.clone().into()))
+            }
+            (Some(only), None) | (None, Some(only)) => {
+                self.problem(
+                    &only.referenced,
+                    "`cert` and `key` go together; leave both out for a self-signed certificate",
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        let keywords_after = match &t.keywords_after {
+            Some(k) => k.iter().map(|kw| self.template(kw)).collect(),
+            None => keywords
+                .iter()
+                .filter(|k| !k.source().eq_ignore_ascii_case("STARTTLS"))
+                .cloned()
+                .collect(),
+        };
+        TlsPlan {
+            starttls: t.starttls.unwrap_or(true),
+            implicit: t.implicit.unwrap_or(false),
+            cert_key,
+            require: t.require.unwrap_or(false),
+            keywords_after,
+            fail: t.fail,
+        }
+    }
+
+    pub(super) fn auth(&mut self, a: &AuthSpec) -> AuthPlan {
+        let mechanisms = match &a.mechanisms {
+            Some(list) => list
+                .iter()
+                .filter_map(|m| {
+                    let found = Mechanism::parse(&m.value);
+                    if found.is_none() {
+                        self.problem(
+                            &m.referenced,
+                            format!(
+                                "unknown mechanism {:?}; expected PLAIN, LOGIN or CRAM-MD5",
+                                m.value
+                            ),
+                        );
+                    }
+                    found
+                })
+                .collect(),
+            None => vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5],
+        };
+        AuthPlan {
+            mechanisms,
+            users: a.users.clone().unwrap_or_default(),
+            accept_any: a.accept_any.unwrap_or(false),
+            require: a.require.unwrap_or(false),
+            after_tls: a.after_tls.unwrap_or(false),
+            show_secrets: a.show_secrets.unwrap_or(false),
+        }
+    }
+}
