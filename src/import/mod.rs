@@ -4,7 +4,7 @@
 //!
 //! Data flows one way:
 //!
-//! - [`detect`]: which format a file is, from its content.
+//! - [`detect`](mod@detect): which format a file is, from its content.
 //! - importers, each producing the format-neutral [`Capture`] ([`model`]):
 //!   `swaks`, `exchange` (with `csv`), `jsonl`, and `pcap` → `flows`
 //!   (connections) → `tcp` (reassembly) → `stream` (SMTP framing), all
