@@ -157,7 +157,9 @@ async fn run_client(addr: SocketAddr, kill: Kill, n: usize) -> SocketAddr {
             assert_eq!(c.cmd("STARTTLS").await, 220);
             // A TLS record header announcing a 512-octet ClientHello, and
             // only the start of it.
-            let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+            let mut hello = vec![
+                0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+            ];
             hello.extend(std::iter::repeat_n(0x5a, n % 200));
             c.w.write_all(&hello).await.unwrap();
             c.kill(rst);
@@ -232,7 +234,12 @@ async fn killed_clients_are_recorded_and_the_server_keeps_serving() {
         match kill.during() {
             Some(during) => {
                 assert!(s.aborted, "session {} ({kill:?}) not marked aborted", s.id);
-                assert_eq!(abort.as_deref(), Some(during), "session {} ({kill:?})", s.id);
+                assert_eq!(
+                    abort.as_deref(),
+                    Some(during),
+                    "session {} ({kill:?})",
+                    s.id
+                );
             }
             None => assert!(!s.aborted, "session {} ({kill:?}) marked aborted", s.id),
         }
