@@ -39,7 +39,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         args.upstream.clone(),
         recorder,
     ));
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let runtime = super::serve::runtime(args.threads)?;
     runtime.block_on(async move {
         let listener = smtp_harness::server::bind(args.listen)
             .with_context(|| format!("cannot listen on {}", args.listen))?;
