@@ -354,9 +354,12 @@ impl Relay {
     /// One command line from the client: filter, rewrite, relay or answer.
     async fn command(&mut self, line: Bytes, ending: LineEnding) -> Option<End> {
         let bare_lf = ending == LineEnding::Lf;
+        // A copy, not a slice: a slice would pin the whole 64 KiB read
+        // buffer for as long as the transcript keeps this session (1,000
+        // sessions pinned 170 MiB in the soak; docs/PERFORMANCE.md).
         self.log.push(EventKind::Command {
             leg: Leg::Client,
-            line: Wire(line.clone()),
+            line: Wire(Bytes::copy_from_slice(&line)),
             bare_lf,
         });
         let cmd = Command::parse(&line);
@@ -428,7 +431,7 @@ impl Relay {
         let sent: Bytes = out.map_or(line, Bytes::from);
         self.log.push(EventKind::Command {
             leg: Leg::Upstream,
-            line: Wire(sent.clone()),
+            line: Wire(Bytes::copy_from_slice(&sent)),
             bare_lf,
         });
         let mut wire = BytesMut::with_capacity(sent.len() + 2);

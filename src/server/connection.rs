@@ -339,7 +339,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Mode::Command => match self.lines.next_line(&mut self.rbuf) {
                     ReadLine::Incomplete => return None,
                     ReadLine::Line(line, ending) => {
-                        let shown = self.session.redact(&line).unwrap_or_else(|| line.clone());
+                        // A copy, not a slice of the read buffer: the
+                        // transcript keeps 1,000 sessions, and a slice pins
+                        // the buffer it came from (up to 64 KiB after DATA).
+                        let shown = self
+                            .session
+                            .redact(&line)
+                            .unwrap_or_else(|| Bytes::copy_from_slice(&line));
                         self.log.push(EventKind::Command {
                             leg: Leg::Client,
                             line: Wire(shown),
