@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: help build run demo test lint fmt bench
+.PHONY: help build run demo test lint fmt bench bench-server bench-proxy bench-memory bench-import soak fuzz
 
 help:
 	@echo "make build   release build (target/release/smtp-harness)"
@@ -11,7 +11,13 @@ help:
 	@echo "make test    all unit/integration tests, then doctests"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make fmt     format the code"
-	@echo "make bench   throughput benchmark against Postfix's smtp-sink (bench/run.sh)"
+	@echo "make bench   every benchmark below, in order (results: docs/PERFORMANCE.md)"
+	@echo "  make bench-server  serve vs Postfix's smtp-sink, scripted scenarios (bench/run.sh)"
+	@echo "  make bench-proxy   proxy overhead in front of smtp-sink (bench/proxy.sh)"
+	@echo "  make bench-memory  10,000 idle connections; 100 MiB through the proxy (bench/memory.sh)"
+	@echo "  make bench-import  import throughput of a generated 200 MiB pcap"
+	@echo "make soak    1,000,000 sessions against serve and through the proxy (bench/soak.sh)"
+	@echo "make fuzz    every cargo-fuzz target for FUZZ_SECONDS (default 60) each (fuzz/run.sh)"
 
 build:
 	$(CARGO) build --release
@@ -34,5 +40,24 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-bench:
+# Each script builds the release binary first (cargo is a no-op the 2nd time).
+bench: bench-server bench-proxy bench-memory bench-import
+
+bench-server:
 	bash bench/run.sh
+
+bench-proxy:
+	bash bench/proxy.sh
+
+bench-memory:
+	bash bench/memory.sh
+
+bench-import:
+	$(CARGO) run --release --example import_bench -- 200
+
+soak:
+	bash bench/soak.sh
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh

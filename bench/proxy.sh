@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
-# Proxy overhead: Postfix's smtp-source against `smtp-harness serve` directly,
-# and against the same server through `smtp-harness proxy` (one run per
-# profile), all in one run on this machine, 127.0.0.1 only. Reports wall time,
-# sessions/s and the ratio to the direct connection.
+# Proxy overhead: Postfix's smtp-source against an upstream server directly
+# and through `smtp-harness proxy` (one run per profile), all in one run on
+# this machine, 127.0.0.1 only.
 #
-#   bash bench/proxy.sh
+#   bash bench/proxy.sh          # or: make bench-proxy (part of make bench)
+#
+# Two passes, same upstream process for all targets of a pass:
+#   throughput  smtp-source -s PARALLEL -m MESSAGES: sessions/s, ratio to
+#               direct (target >= 0.8), proxy CPU µs/session;
+#   latency     smtp-source -s 1 -m LAT_MESSAGES: wall time per session, and
+#               the added latency per round trip = (proxied − direct time per
+#               session) ÷ 7 (an smtp-source session is 7 round trips:
+#               connect+220, HELO, MAIL, RCPT, DATA, body+".", QUIT).
 #
 # Environment:
-#   PARALLEL, MESSAGES  smtp-source -s / -m (defaults 20 and 5000)
+#   PARALLEL, MESSAGES  throughput pass (defaults 20 and 20000)
+#   LAT_MESSAGES        latency pass sessions (default 2000; 0 skips it)
 #   SIZE                message payload bytes for smtp-source -l (default 1024)
-#   SCENARIO            the upstream scenario (default postfix-default)
-#   PROFILES            proxy profiles to measure (default "transparent")
+#   UPSTREAM            sink (Postfix smtp-sink, default) or a scenario name
+#                       for `smtp-harness serve`
+#   PROFILES            proxy profiles (default "transparent pix-mailguard")
 #   WARMUP              sessions sent before each measured run (default 200)
 #   BIN                 smtp-harness binary (default target/release/smtp-harness)
 #   NO_BUILD=1          do not run `cargo build --release` first
-#   SMTP_SOURCE         path of smtp-source (default: PATH or /usr/sbin)
+#   RUN_TIMEOUT         seconds before one smtp-source run counts as failed (600)
+# shellcheck disable=SC2317  # cleanup runs from a trap
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,67 +32,166 @@ cd "$ROOT"
 case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
 
 SMTP_SOURCE="${SMTP_SOURCE:-$(command -v smtp-source || true)}"
-if [ -z "$SMTP_SOURCE" ]; then
-    echo "bench: smtp-source not found (apt-get install postfix)" >&2
+SMTP_SINK="${SMTP_SINK:-$(command -v smtp-sink || true)}"
+if [ -z "$SMTP_SOURCE" ] || [ -z "$SMTP_SINK" ]; then
+    echo "bench: smtp-source/smtp-sink not found (apt-get install postfix)" >&2
     exit 1
 fi
 PARALLEL="${PARALLEL:-20}"
-MESSAGES="${MESSAGES:-5000}"
+MESSAGES="${MESSAGES:-20000}"
+LAT_MESSAGES="${LAT_MESSAGES:-2000}"
 SIZE="${SIZE:-1024}"
-SCENARIO="${SCENARIO:-postfix-default}"
-PROFILES="${PROFILES:-transparent}"
+UPSTREAM="${UPSTREAM:-sink}"
+PROFILES="${PROFILES:-transparent pix-mailguard}"
 WARMUP="${WARMUP:-200}"
 BIN="${BIN:-target/release/smtp-harness}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
+ROUND_TRIPS=7
 if [ -z "${NO_BUILD:-}" ]; then
     cargo build --release --quiet
 fi
 
-TMP="$(mktemp -d)"
+CLK_TCK="$(getconf CLK_TCK)"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-proxy.XXXXXX")"
 PIDS=()
 cleanup() {
+    local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-# Start "$@" with --listen 127.0.0.1:0 -q; print the address it reports.
+cpu_ticks() {
+    local stat rest
+    stat="$(<"/proc/$1/stat")"
+    rest="${stat##*) }"
+    local -a f
+    read -r -a f <<<"$rest"
+    echo $((f[11] + f[12]))
+}
+
+# start CMD...: CMD prints "listening on ADDR" first; sets STARTED_PID/ADDR.
 start() {
     local out="$TMP/out.${#PIDS[@]}"
     "$@" --listen 127.0.0.1:0 -q >"$out" 2>"$out.err" &
-    PIDS+=("$!")
-    for _ in $(seq 1 500); do
-        if read -r first <"$out" 2>/dev/null && [ -n "$first" ]; then
-            echo "${first#listening on }"
-            return 0
-        fi
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    local first=""
+    for _ in $(seq 1 1000); do
+        first="$(head -n1 "$out" 2>/dev/null || true)"
+        [ -n "$first" ] && break
         sleep 0.01
     done
-    echo "bench: $* did not start: $(cat "$out.err")" >&2
-    return 1
-}
-
-# Run smtp-source against ADDR; print the wall time in seconds.
-measure() {
-    local addr="$1"
-    if [ "$WARMUP" -gt 0 ]; then
-        "$SMTP_SOURCE" -s "$PARALLEL" -m "$WARMUP" -l "$SIZE" "$addr" >/dev/null
+    if [[ "$first" != "listening on "* ]]; then
+        echo "bench: $* did not start: $(cat "$out.err")" >&2
+        exit 1
     fi
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$SMTP_SOURCE" -s "$PARALLEL" -m "$MESSAGES" -l "$SIZE" "$addr" >/dev/null
-    t1=$(date +%s.%N)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+    STARTED_ADDR="${first#listening on }"
 }
 
-server="$(start "$BIN" serve "$SCENARIO")"
-printf "%-28s %10s %10s %12s %8s\n" target sessions wall_s sessions/s ratio
-direct="$(measure "$server")"
-direct_rate=$(awk -v n="$MESSAGES" -v t="$direct" 'BEGIN { printf "%.0f", n / t }')
-printf "%-28s %10s %10s %12s %8s\n" "direct ($SCENARIO)" "$MESSAGES" "$direct" "$direct_rate" "1.00"
+start_upstream() {
+    if [ "$UPSTREAM" = sink ]; then
+        local port user=()
+        port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        [ "$(id -u)" -eq 0 ] && user=(-u nobody)
+        "$SMTP_SINK" "${user[@]}" -m 512 "127.0.0.1:$port" 1024 </dev/null >"$TMP/sink.log" 2>&1 &
+        STARTED_PID=$!
+        PIDS+=("$STARTED_PID")
+        for _ in $(seq 1 500); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+            sleep 0.01
+        done
+        STARTED_ADDR="127.0.0.1:$port"
+        UPSTREAM_NAME="smtp-sink"
+    else
+        start "$BIN" serve "$UPSTREAM"
+        UPSTREAM_NAME="serve $UPSTREAM"
+    fi
+}
+
+# measure ADDR PARALLEL SESSIONS CPU_PID: sets SECS and US (CPU µs/session of CPU_PID).
+measure() {
+    local addr="$1" parallel="$2" sessions="$3" pid="$4" t0 t1 c0 c1
+    if [ "$WARMUP" -gt 0 ]; then
+        timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$WARMUP" -l "$SIZE" "$addr" >/dev/null 2>&1 || true
+    fi
+    c0="$(cpu_ticks "$pid")"
+    t0="$EPOCHREALTIME"
+    if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$sessions" -l "$SIZE" "$addr" >"$TMP/src.out" 2>&1; then
+        echo "bench: smtp-source failed against $addr: $(tail -n3 "$TMP/src.out")" >&2
+        SECS=FAILED
+        US=-
+        return 0
+    fi
+    t1="$EPOCHREALTIME"
+    c1="$(cpu_ticks "$pid")"
+    SECS="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+    US="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$sessions" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
+}
+
+echo "== machine: $(nproc) cpus, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_upstream
+UP_PID=$STARTED_PID
+UP_ADDR=$STARTED_ADDR
+declare -A PROXY_PID PROXY_ADDR
 for profile in $PROFILES; do
-    proxy="$(start "$BIN" proxy --upstream "$server" --profile "$profile")"
-    wall="$(measure "$proxy")"
-    rate=$(awk -v n="$MESSAGES" -v t="$wall" 'BEGIN { printf "%.0f", n / t }')
-    ratio=$(awk -v r="$rate" -v d="$direct_rate" 'BEGIN { printf "%.2f", r / d }')
-    printf "%-28s %10s %10s %12s %8s\n" "proxy $profile" "$MESSAGES" "$wall" "$rate" "$ratio"
+    start "$BIN" proxy --upstream "$UP_ADDR" --profile "$profile"
+    PROXY_PID[$profile]=$STARTED_PID
+    PROXY_ADDR[$profile]=$STARTED_ADDR
 done
+
+FAILED=0
+echo
+echo "== throughput: smtp-source -s $PARALLEL -m $MESSAGES -l $SIZE (upstream: $UPSTREAM_NAME)"
+echo
+fmt='| %-28s | %8s | %8s | %10s | %14s | %20s | %20s |\n'
+printf "$fmt" target sessions seconds sessions/s "rate vs direct" "proxy CPU µs/session" "upstream CPU µs/session"
+printf "$fmt" ":---" "---:" "---:" "---:" "---:" "---:" "---:"
+measure "$UP_ADDR" "$PARALLEL" "$MESSAGES" "$UP_PID"
+direct_secs=$SECS
+direct_rate="$(awk -v n="$MESSAGES" -v t="$SECS" 'BEGIN { printf "%.0f", n / t }')"
+printf "$fmt" "direct ($UPSTREAM_NAME)" "$MESSAGES" "$SECS" "$direct_rate" "1.00" "-" "$US"
+for profile in $PROFILES; do
+    c0="$(cpu_ticks "$UP_PID")"
+    measure "${PROXY_ADDR[$profile]}" "$PARALLEL" "$MESSAGES" "${PROXY_PID[$profile]}"
+    c1="$(cpu_ticks "$UP_PID")"
+    if [ "$SECS" = FAILED ]; then
+        FAILED=1
+        printf "$fmt" "proxy $profile" "$MESSAGES" FAILED - - - -
+        continue
+    fi
+    rate="$(awk -v n="$MESSAGES" -v t="$SECS" 'BEGIN { printf "%.0f", n / t }')"
+    ratio="$(awk -v r="$rate" -v d="$direct_rate" 'BEGIN { printf "%.2f", r / d }')"
+    # Upstream CPU includes the warm-up here: an indication only.
+    upus="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$((MESSAGES + WARMUP))" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
+    printf "$fmt" "proxy $profile" "$MESSAGES" "$SECS" "$rate" "$ratio" "$US" "$upus"
+done
+: "$direct_secs"
+
+if [ "$LAT_MESSAGES" -gt 0 ]; then
+    echo
+    echo "== latency: smtp-source -s 1 -m $LAT_MESSAGES -l $SIZE ($ROUND_TRIPS round trips a session)"
+    echo
+    fmt='| %-28s | %8s | %8s | %16s | %28s |\n'
+    printf "$fmt" target sessions seconds "ms per session" "added µs per round trip"
+    printf "$fmt" ":---" "---:" "---:" "---:" "---:"
+    measure "$UP_ADDR" 1 "$LAT_MESSAGES" "$UP_PID"
+    direct_ms="$(awk -v n="$LAT_MESSAGES" -v t="$SECS" 'BEGIN { printf "%.3f", t / n * 1000 }')"
+    printf "$fmt" "direct ($UPSTREAM_NAME)" "$LAT_MESSAGES" "$SECS" "$direct_ms" "-"
+    for profile in $PROFILES; do
+        measure "${PROXY_ADDR[$profile]}" 1 "$LAT_MESSAGES" "${PROXY_PID[$profile]}"
+        if [ "$SECS" = FAILED ]; then
+            FAILED=1
+            printf "$fmt" "proxy $profile" "$LAT_MESSAGES" FAILED - -
+            continue
+        fi
+        ms="$(awk -v n="$LAT_MESSAGES" -v t="$SECS" 'BEGIN { printf "%.3f", t / n * 1000 }')"
+        added="$(awk -v a="$ms" -v d="$direct_ms" -v r="$ROUND_TRIPS" 'BEGIN { printf "%.0f", (a - d) * 1000 / r }')"
+        printf "$fmt" "proxy $profile" "$LAT_MESSAGES" "$SECS" "$ms" "$added"
+    done
+fi
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+exit "$FAILED"

@@ -19,8 +19,11 @@
 #   VARIANTS            space-separated PARALLEL:SESSIONS list
 #                       (default "20:20000 1:2000 200:20000")
 #   SIZE                message payload bytes for smtp-source -l (default 1024)
-#   SCENARIOS           smtp-harness scenarios to serve
-#                       (default "postfix-default exchange-2003")
+#   SCENARIOS           smtp-harness scenarios to serve (default
+#                       "postfix-default exchange-2003 regex-50"); `regex-50`
+#                       is generated here: postfix-default plus 50 rules
+#                       whose `args` regexes never match smtp-source's
+#                       commands, so every command is tested against all 50
 #   WARMUP              sessions sent (same parallelism) before each measured
 #                       run, not counted (default 200; 0 disables)
 #   BIN                 smtp-harness binary (default target/release/smtp-harness)
@@ -54,7 +57,7 @@ SMTP_SOURCE="${SMTP_SOURCE:-$(find_tool smtp-source)}"
 SMTP_SINK="${SMTP_SINK:-$(find_tool smtp-sink)}"
 SIZE="${SIZE:-1024}"
 WARMUP="${WARMUP:-200}"
-SCENARIOS="${SCENARIOS:-postfix-default exchange-2003}"
+SCENARIOS="${SCENARIOS:-postfix-default exchange-2003 regex-50}"
 BIN="${BIN:-target/release/smtp-harness}"
 SINK_BACKLOG="${SINK_BACKLOG:-1024}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
@@ -147,11 +150,34 @@ start_sink() {
     return 1
 }
 
+# A scenario with 50 regex rules (`args` patterns with alternations and
+# classes) that match none of smtp-source's commands: the worst case for a
+# rule list, every command is tried against every rule before the built-in
+# reply answers.
+write_regex50() {
+    local out="$1" i
+    {
+        echo "name: regex-50"
+        echo "description: postfix-default plus 50 regex rules that never match (bench/run.sh)"
+        echo "extends: postfix-default"
+        echo "rules:"
+        for ((i = 1; i <= 50; i++)); do
+            echo "  - name: block-$i"
+            echo "    args: '(?i)^(FROM|TO):\\s*<?[a-z0-9._%+-]+@(spam$i|junk$i)\\.(example|invalid)>?(\\s|\$)'"
+            echo "    reply: \"550 5.7.1 rule $i\""
+        done
+    } >"$out"
+}
+
 start_harness() {
-    local scenario="$1" fd line errlog
+    local scenario="$1" fd line errlog arg="$1"
     errlog="$WORK/harness.$scenario.$RANDOM.log"
+    if [ "$scenario" = regex-50 ]; then
+        arg="$WORK/regex-50.yaml"
+        [ -f "$arg" ] || write_regex50 "$arg"
+    fi
     # stdout goes to a pipe; its first line is "listening on 127.0.0.1:PORT".
-    exec {fd}< <(exec "$BIN" serve "$scenario" --listen 127.0.0.1:0 --quiet 2>"$errlog")
+    exec {fd}< <(exec "$BIN" serve "$arg" --listen 127.0.0.1:0 --quiet 2>"$errlog")
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     if ! IFS= read -r -t 30 -u "$fd" line; then
@@ -186,7 +212,7 @@ stop_server() {
 
 # Results, one row per measurement: target parallel sessions seconds rate us_per_session overflows
 ROWS=()
-declare -A SINK_RATE SINK_CPU
+declare -A SINK_RATE SINK_CPU PD_RATE PD_CPU
 FAILED=0
 
 # measure TARGET PARALLEL SESSIONS (server already started)
@@ -217,6 +243,10 @@ measure() {
     us="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$sessions" \
         'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
     ROWS+=("$target $parallel $sessions $secs $rate $us $((o1 - o0))")
+    if [ "$target" = "smtp-harness postfix-default" ]; then
+        PD_RATE["$parallel:$sessions"]="$rate"
+        PD_CPU["$parallel:$sessions"]="$us"
+    fi
     if [ "$target" = "smtp-sink" ]; then
         SINK_RATE["$parallel:$sessions"]="$rate"
         SINK_CPU["$parallel:$sessions"]="$us"
@@ -226,7 +256,7 @@ measure() {
 }
 
 # --- machine -----------------------------------------------------------------
-echo "== machine"
+echo "== machine (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "cpus:       $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'))"
 echo "kernel:     $(uname -r)"
 echo "postfix:    $(dpkg-query -W -f='${Version}' postfix 2>/dev/null || echo '?') ($SMTP_SOURCE, $SMTP_SINK)"
@@ -282,9 +312,9 @@ done
 echo
 echo "== results (smtp-source -s PARALLEL -m SESSIONS -l $SIZE 127.0.0.1:PORT)"
 echo
-fmt='| %-30s | %8s | %8s | %8s | %10s | %22s | %17s | %16s | %16s |\n'
-printf "$fmt" target parallel sessions seconds sessions/s "server CPU µs/session" "rate vs smtp-sink" "CPU vs smtp-sink" "listen overflows"
-printf "$fmt" ":---" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:"
+fmt='| %-30s | %8s | %8s | %8s | %10s | %22s | %17s | %16s | %16s | %23s | %22s |\n'
+printf "$fmt" target parallel sessions seconds sessions/s "server CPU µs/session" "rate vs smtp-sink" "CPU vs smtp-sink" "listen overflows" "rate vs postfix-default" "CPU vs postfix-default"
+printf "$fmt" ":---" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:"
 for row in "${ROWS[@]}"; do
     # The target name may contain one space ("smtp-harness postfix-default").
     read -r -a f <<<"$row"
@@ -298,7 +328,12 @@ for row in "${ROWS[@]}"; do
         rr="$(awk -v a="$rate" -v b="${SINK_RATE[$key]}" 'BEGIN { printf "%.2f", a / b }')"
         cr="$(awk -v a="$us" -v b="${SINK_CPU[$key]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
     fi
-    printf "$fmt" "$target" "$parallel" "$sessions" "$secs" "$rate" "$us" "$rr" "$cr" "$ovf"
+    pr="-"; pc="-"
+    if [ "$secs" != FAILED ] && [ -n "${PD_RATE[$key]:-}" ] && [[ "$target" == smtp-harness* ]]; then
+        pr="$(awk -v a="$rate" -v b="${PD_RATE[$key]}" 'BEGIN { printf "%.2f", a / b }')"
+        pc="$(awk -v a="$us" -v b="${PD_CPU[$key]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+    fi
+    printf "$fmt" "$target" "$parallel" "$sessions" "$secs" "$rate" "$us" "$rr" "$cr" "$ovf" "$pr" "$pc"
 done
 if [ "$HARNESS_OK" -eq 0 ]; then
     printf '| %-30s | %s |\n' "smtp-harness (all scenarios)" "not measured: $SKIP_REASON"
@@ -306,6 +341,7 @@ fi
 echo
 echo "rate vs smtp-sink = sessions/s ÷ smtp-sink's sessions/s (higher is better);"
 echo "CPU vs smtp-sink  = server CPU per session ÷ smtp-sink's (lower is better)."
+echo "rate/CPU vs postfix-default = the same ratios against smtp-harness postfix-default (scripted-scenario cost; target rate >= 0.9)."
 echo "listen overflows  = connections dropped on a full listen queue during the run"
 echo "                    (system-wide TcpExt ListenOverflows; each costs the client a 1 s+ SYN retry)."
 echo "smtp-sink ran as: $SMTP_SINK $( [ "$(id -u)" -eq 0 ] && echo '-u nobody ')-m 256 127.0.0.1:PORT $SINK_BACKLOG (-m 2×PARALLEL when PARALLEL ≥ 200)"

@@ -199,6 +199,10 @@ pub struct ProxyArgs {
     /// reach it can change what the harness does).
     #[arg(long)]
     pub control_allow_remote: bool,
+    /// Worker threads. One event loop is the cheapest per session (as for
+    /// `serve`); more help only when the load generator runs elsewhere.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 #[derive(Debug, clap::Args)]

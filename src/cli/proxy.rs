@@ -34,7 +34,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         args.upstream.clone(),
         recorder,
     ));
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let runtime = super::serve::runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
         let shared = served;

@@ -219,7 +219,17 @@ pub(super) async fn serve(
 
 async fn dial(shared: &Shared) -> Result<TcpStream, String> {
     let addr = shared.upstream.as_str();
-    match tokio::time::timeout(shared.connect_timeout, TcpStream::connect(addr)).await {
+    // An IP:PORT needs no name lookup; `connect(&str)` would run
+    // getaddrinfo on the blocking pool for every connection (a thread
+    // hand-off and futex traffic that cost ~40 % of the proxy's CPU under
+    // smtp-source; docs/PERFORMANCE.md).
+    let connect = async {
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(ip) => TcpStream::connect(ip).await,
+            Err(_) => TcpStream::connect(addr).await,
+        }
+    };
+    match tokio::time::timeout(shared.connect_timeout, connect).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("upstream {addr} unreachable: {e}")),
         Err(_) => Err(format!(
@@ -344,9 +354,12 @@ impl Relay {
     /// One command line from the client: filter, rewrite, relay or answer.
     async fn command(&mut self, line: Bytes, ending: LineEnding) -> Option<End> {
         let bare_lf = ending == LineEnding::Lf;
+        // A copy, not a slice: a slice would pin the whole 64 KiB read
+        // buffer for as long as the transcript keeps this session (1,000
+        // sessions pinned 170 MiB in the soak; docs/PERFORMANCE.md).
         self.log.push(EventKind::Command {
             leg: Leg::Client,
-            line: Wire(line.clone()),
+            line: Wire(Bytes::copy_from_slice(&line)),
             bare_lf,
         });
         let cmd = Command::parse(&line);
@@ -418,7 +431,7 @@ impl Relay {
         let sent: Bytes = out.map_or(line, Bytes::from);
         self.log.push(EventKind::Command {
             leg: Leg::Upstream,
-            line: Wire(sent.clone()),
+            line: Wire(Bytes::copy_from_slice(&sent)),
             bare_lf,
         });
         let mut wire = BytesMut::with_capacity(sent.len() + 2);

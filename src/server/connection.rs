@@ -33,6 +33,12 @@ enum Mode {
     },
 }
 
+/// Room for a connection's first read: a command line or a small pipelined
+/// batch. Sized for 10,000 idle connections (docs/PERFORMANCE.md), it grows
+/// to [`MAX_READ`] while reads fill it (DATA).
+const FIRST_READ: usize = 1024;
+const MAX_READ: usize = 64 << 10;
+
 /// Why the read loop stopped.
 enum End {
     Closed(Closer),
@@ -52,6 +58,9 @@ struct Conn<S> {
     log: SessionLog,
     shared: Arc<Shared>,
     rbuf: BytesMut,
+    /// How much room the next read gets: starts small (an idle connection
+    /// holds its buffer while it waits) and doubles while reads fill it.
+    read_size: usize,
     wbuf: BytesMut,
     lines: LineReader,
     mode: Mode,
@@ -97,7 +106,8 @@ pub(super) async fn serve<S>(
         session,
         log,
         shared,
-        rbuf: BytesMut::with_capacity(4096),
+        rbuf: BytesMut::new(),
+        read_size: FIRST_READ,
         wbuf: BytesMut::with_capacity(1024),
         lines: LineReader::new(limit),
         mode: Mode::Command,
@@ -106,18 +116,15 @@ pub(super) async fn serve<S>(
         written: 0,
         cut_by_fault: false,
     };
+    // The TLS part is boxed: its future holds a `Conn<TlsStream<S>>` and a
+    // rustls connection, and inline it would make every connection's task
+    // that big, TLS or not (14 KiB a task before; see docs/PERFORMANCE.md).
     let (end, log) = if implicit {
-        match conn.handshake(tls.as_ref()).await {
-            Ok(secure) => secure.run_to_end().await,
-            Err(done) => done,
-        }
+        Box::pin(conn.secure(tls)).await
     } else {
         let mut conn = conn;
         match conn.run().await {
-            End::StartTls => match conn.handshake(tls.as_ref()).await {
-                Ok(secure) => secure.run_to_end().await,
-                Err(done) => done,
-            },
+            End::StartTls => Box::pin(conn.secure(tls)).await,
             end => conn.close(end).await,
         }
     };
@@ -166,6 +173,14 @@ async fn refuse_busy<S: AsyncWrite + Unpin>(
 const HANDSHAKE_FAILURE_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Hand the stream to rustls and serve the rest of the session over it.
+    async fn secure(self, tls: Option<TlsMaterial>) -> (End, SessionLog) {
+        match self.handshake(tls.as_ref()).await {
+            Ok(secure) => secure.run_to_end().await,
+            Err(done) => done,
+        }
+    }
+
     /// Serve until the end; a second STARTTLS cannot happen (the session
     /// refuses it once TLS is active), so it just ends the session.
     async fn run_to_end(mut self) -> (End, SessionLog) {
@@ -218,6 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             log,
             shared,
             rbuf,
+            read_size,
             wbuf,
             lines,
             mode,
@@ -245,6 +261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     log,
                     shared,
                     rbuf,
+                    read_size,
                     wbuf,
                     lines,
                     mode,
@@ -306,14 +323,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return self.vanished(Closer::Error);
             }
             let idle = self.session.plan().limits.idle_timeout;
-            self.rbuf.reserve(4096);
+            self.rbuf.reserve(self.read_size);
+            let room = self.rbuf.capacity() - self.rbuf.len();
             let read = tokio::select! {
                 r = tokio::time::timeout(idle, self.stream.read_buf(&mut self.rbuf)) => r,
                 _ = self.stop.changed() => return self.say_goodbye(Closer::Shutdown).await,
             };
             match read {
                 Ok(Ok(0)) => return self.vanished(Closer::Client),
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) => {
+                    if n >= room {
+                        self.read_size = (self.read_size * 2).min(MAX_READ);
+                    }
+                }
                 Ok(Err(_)) => return self.vanished(Closer::Error),
                 Err(_) => return self.say_goodbye(Closer::Timeout).await,
             }
@@ -327,7 +349,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Mode::Command => match self.lines.next_line(&mut self.rbuf) {
                     ReadLine::Incomplete => return None,
                     ReadLine::Line(line, ending) => {
-                        let shown = self.session.redact(&line).unwrap_or_else(|| line.clone());
+                        // A copy, not a slice of the read buffer: the
+                        // transcript keeps 1,000 sessions, and a slice pins
+                        // the buffer it came from (up to 64 KiB after DATA).
+                        let shown = self
+                            .session
+                            .redact(&line)
+                            .unwrap_or_else(|| Bytes::copy_from_slice(&line));
                         self.log.push(EventKind::Command {
                             leg: Leg::Client,
                             line: Wire(shown),
@@ -667,5 +695,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .then(|| ("line", Bytes::copy_from_slice(&self.rbuf), self.rbuf.len()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::{Recorder, Retention};
+
+    /// Every connection's task holds this future: with 10,000 idle
+    /// connections its size is most of the server's memory (issue 8 target:
+    /// < 100 MiB RSS). It was 14 KiB while the TLS path was inline.
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let scenario = crate::Scenario::bundled("postfix-default").unwrap();
+        let shared = Arc::new(
+            Shared::new(scenario, Recorder::new(Retention::Last(1), vec![]), None).unwrap(),
+        );
+        let (stream, _peer) = tokio::io::duplex(64);
+        let addr: SocketAddr = "127.0.0.1:25".parse().unwrap();
+        let (_tx, rx) = watch::channel(false);
+        let fut = serve(stream, addr, addr, shared, rx);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("connection future: {size} bytes");
+        assert!(size <= 4096, "connection future is {size} bytes");
     }
 }

@@ -56,17 +56,24 @@ impl Maildir {
                 self.host
             );
             let tmp = dir.join("tmp").join(&name);
-            let mut f = fs::File::create(&tmp)?;
-            write!(
-                f,
-                "Return-Path: <{}>\r\nX-Original-To: {}\r\nDelivered-To: {}\r\n",
-                message.mail_from, rcpt.original, rcpt.delivered_to
-            )?;
-            f.write_all(&message.data)?;
-            f.sync_data()?;
-            drop(f);
             let new = dir.join("new").join(&name);
-            fs::rename(&tmp, &new)?;
+            let write = || -> io::Result<()> {
+                let mut f = fs::File::create(&tmp)?;
+                write!(
+                    f,
+                    "Return-Path: <{}>\r\nX-Original-To: {}\r\nDelivered-To: {}\r\n",
+                    message.mail_from, rcpt.original, rcpt.delivered_to
+                )?;
+                f.write_all(&message.data)?;
+                f.sync_data()?;
+                drop(f);
+                fs::rename(&tmp, &new)
+            };
+            if let Err(e) = write() {
+                // A full disk must not leave a partial file in tmp/.
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
             written.push(new);
         }
         Ok(written)

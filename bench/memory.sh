@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Memory benchmarks (issue 8), 127.0.0.1 only, every step bounded:
+#
+#  1. IDLE (default 10000) idle connections held open against
+#     `smtp-harness serve postfix-default`: the server's RSS (VmRSS from
+#     /proc/PID/status) before, with all of them open, and after they close;
+#     target < 100 MiB with them open.
+#  2. one BIG_MIB (default 100) MiB message through `smtp-harness proxy
+#     --profile transparent` in front of Postfix's smtp-sink: the proxy's peak
+#     RSS (VmHWM) minus its RSS before; target < 16 MiB (it streams DATA).
+#
+#   bash bench/memory.sh      # or: make bench-memory
+#
+# Environment: IDLE, BIG_MIB, BIN (default target/release/smtp-harness),
+# NO_BUILD=1, HOLD (seconds the idle clients stay at most, default 120).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
+
+IDLE="${IDLE:-10000}"
+BIG_MIB="${BIG_MIB:-100}"
+HOLD="${HOLD:-120}"
+BIN="${BIN:-target/release/smtp-harness}"
+SMTP_SINK="${SMTP_SINK:-$(command -v smtp-sink || echo /usr/sbin/smtp-sink)}"
+
+if [ -z "${NO_BUILD:-}" ]; then
+    cargo build --release --quiet
+fi
+
+# 10,000 connections need 10,000 descriptors in the server and in the client.
+want=$((IDLE + 256))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
+    ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
+    echo "memory: ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)); need $want for $IDLE connections" >&2
+    exit 1
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-mem.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# start OUTFILE CMD...: run CMD (which prints "listening on ADDR" first) in
+# the background; sets STARTED_PID and STARTED_ADDR.
+start() {
+    local out="$1"
+    shift
+    "$@" >"$out" 2>"$out.err" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    local first=""
+    for _ in $(seq 1 1000); do
+        first="$(head -n1 "$out" 2>/dev/null || true)"
+        [ -n "$first" ] && break
+        sleep 0.01
+    done
+    if [[ "$first" != "listening on "* ]]; then
+        echo "memory: $* did not start: $(cat "$out.err")" >&2
+        exit 1
+    fi
+    STARTED_ADDR="${first#listening on }"
+}
+
+echo "== machine: $(nproc) cpus, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- 1. idle connections ---------------------------------------------------
+start "$WORK/serve.out" "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
+SERVE_PID=$STARTED_PID
+port="${STARTED_ADDR##*:}"
+sleep 0.2
+r0="$(kib "$SERVE_PID" VmRSS)"
+f0="$(fds "$SERVE_PID")"
+coproc IDLEC { exec python3 bench/idle_clients.py "$IDLE" 127.0.0.1 "$port" "$HOLD"; }
+PIDS+=("$IDLEC_PID")
+read -r -t "$HOLD" line <&"${IDLEC[0]}" || line="(no answer)"
+echo "idle clients: $line"
+sleep 1
+r1="$(kib "$SERVE_PID" VmRSS)"
+f1="$(fds "$SERVE_PID")"
+hwm1="$(kib "$SERVE_PID" VmHWM)"
+exec {IDLEC[1]}>&-                       # EOF on its stdin: close them all
+read -r -t 60 line <&"${IDLEC[0]}" || true
+wait "$IDLEC_PID" 2>/dev/null || true
+sleep 2
+r2="$(kib "$SERVE_PID" VmRSS)"
+f2="$(fds "$SERVE_PID")"
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+per_conn="$(awk -v a="$r0" -v b="$r1" -v n="$IDLE" 'BEGIN { printf "%.1f", (b - a) / n }')"
+verdict=$([ "$r1" -lt $((100 * 1024)) ] && echo "met" || echo "MISSED")
+echo
+echo "| measurement | before | with $IDLE idle open | after they closed | target |"
+echo "| :--- | ---: | ---: | ---: | :--- |"
+echo "| serve postfix-default RSS (MiB) | $(mib "$r0") | $(mib "$r1") (peak $(mib "$hwm1")) | $(mib "$r2") | < 100 MiB: $verdict |"
+echo "| serve postfix-default open fds | $f0 | $f1 | $f2 | |"
+echo "| KiB per idle connection | | $per_conn | | |"
+
+# --- 2. one big message through the proxy -----------------------------------
+sport="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+user=()
+[ "$(id -u)" -eq 0 ] && user=(-u nobody)
+"$SMTP_SINK" "${user[@]}" -m 16 "127.0.0.1:$sport" 64 </dev/null >"$WORK/sink.log" 2>&1 &
+SINK_PID=$!
+PIDS+=("$SINK_PID")
+for _ in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$sport") 2>/dev/null && break
+    sleep 0.01
+done
+start "$WORK/proxy.out" "$BIN" proxy --upstream "127.0.0.1:$sport" --profile transparent \
+    --listen 127.0.0.1:0 --quiet
+PROXY_PID=$STARTED_PID
+pport="${STARTED_ADDR##*:}"
+sleep 0.2
+p0="$(kib "$PROXY_PID" VmRSS)"
+big="$(timeout 300 python3 bench/big_message.py 127.0.0.1 "$pport" "$BIG_MIB")"
+p1="$(kib "$PROXY_PID" VmHWM)"
+p2="$(kib "$PROXY_PID" VmRSS)"
+growth=$((p1 - p0))
+verdict=$([ "$growth" -lt $((16 * 1024)) ] && echo "met" || echo "MISSED")
+echo
+echo "big message: $big"
+echo
+echo "| measurement | RSS before | peak RSS (VmHWM) | growth | RSS after | target |"
+echo "| :--- | ---: | ---: | ---: | ---: | :--- |"
+echo "| proxy transparent, one $BIG_MIB MiB message to smtp-sink (MiB) | $(mib "$p0") | $(mib "$p1") | $(mib "$growth") | $(mib "$p2") | growth < 16 MiB: $verdict |"
