@@ -445,6 +445,12 @@ pub struct RuleSpec {
     /// Wait this long before replying.
     #[schemars(with = "Option<DurationSpec>")]
     pub delay: Option<Spanned<DurationSpec>>,
+    /// Send this reply at this many bytes per second (dribble it).
+    #[schemars(with = "Option<u64>")]
+    pub bandwidth: Option<Spanned<u64>>,
+    /// Send this reply in pieces of this many bytes.
+    #[schemars(with = "Option<usize>")]
+    pub slice: Option<Spanned<usize>>,
     /// What to do after the reply.
     pub then: Option<Then>,
 }

@@ -65,6 +65,8 @@ pub struct CompiledRule {
     pub delay: Duration,
     /// What happens after.
     pub then: Then,
+    /// Pacing for this reply (bandwidth, slices).
+    pub pace: Option<crate::session::Pace>,
 }
 
 impl Checker<'_> {
@@ -163,7 +165,30 @@ impl Checker<'_> {
                 .map(|t| self.reply_text(&t.value, &t.referenced)),
             delay: Self::duration(r.delay.as_ref()),
             then: r.then.unwrap_or(Then::Continue),
+            pace: self.rule_pace(r),
         }
+    }
+
+    fn rule_pace(&mut self, r: &RuleSpec) -> Option<crate::session::Pace> {
+        for (what, v) in [
+            (
+                "bandwidth",
+                r.bandwidth.as_ref().map(|b| (b.value, b.referenced)),
+            ),
+            (
+                "slice",
+                r.slice.as_ref().map(|s| (s.value as u64, s.referenced)),
+            ),
+        ] {
+            if let Some((0, at)) = v {
+                self.problem(&at, format!("`{what}` must be at least 1"));
+            }
+        }
+        (r.bandwidth.is_some() || r.slice.is_some()).then(|| crate::session::Pace {
+            bandwidth: r.bandwidth.as_ref().map(|b| b.value.max(1)),
+            slice: r.slice.as_ref().map(|s| s.value.max(1)),
+            close_after: None,
+        })
     }
 
     pub(super) fn unreachable_rules(

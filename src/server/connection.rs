@@ -495,12 +495,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 got: d.got,
             });
         }
-        match (&outcome.wire, &outcome.reply) {
-            (Some(wire), reply) => {
-                self.queue_wire(wire, reply.as_ref().map_or(0, |r| r.code), outcome.rule)
+        if let Some(pace) = outcome.pace {
+            // Earlier replies of the batch go out at the session's pace,
+            // this one at the rule's.
+            if self.flush().await.is_err() {
+                return Some(self.vanished(Closer::Error));
             }
-            (None, Some(reply)) => self.queue(reply, outcome.rule),
-            (None, None) => {}
+            let mut paced = pace;
+            paced.close_after = self.session.pace().close_after;
+            if let Some(reply) = &outcome.reply {
+                self.queue(reply, outcome.rule.clone());
+            }
+            if self.flush_paced(paced).await.is_err() {
+                return Some(self.vanished(Closer::Error));
+            }
+        } else {
+            match (&outcome.wire, &outcome.reply) {
+                (Some(wire), reply) => {
+                    self.queue_wire(wire, reply.as_ref().map_or(0, |r| r.code), outcome.rule)
+                }
+                (None, Some(reply)) => self.queue(reply, outcome.rule),
+                (None, None) => {}
+            }
         }
         match outcome.next {
             Next::Command => None,
@@ -582,11 +598,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
+        let pace = self.session.pace();
+        self.flush_paced(pace).await
+    }
+
+    /// Write what is queued, paced as a fault or rule says.
+    async fn flush_paced(&mut self, pace: Pace) -> std::io::Result<()> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
         let mut out = self.wbuf.split();
-        let pace = self.session.pace();
         if pace == Pace::default() {
             self.stream.write_all(&out).await?;
             return self.stream.flush().await;

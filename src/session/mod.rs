@@ -86,6 +86,8 @@ pub struct Outcome {
     pub wire: Option<bytes::Bytes>,
     /// The client strayed from the captured conversation here.
     pub divergence: Option<Divergence>,
+    /// Write this reply with this pacing (a rule's `bandwidth`/`slice`).
+    pub pace: Option<Pace>,
 }
 
 impl Outcome {
@@ -110,6 +112,7 @@ impl Outcome {
             reports: Vec::new(),
             wire: None,
             divergence: None,
+            pace: None,
         }
     }
 }
@@ -466,7 +469,7 @@ impl Session {
     fn apply_rule(&mut self, i: usize, cmd: &Command) -> Outcome {
         let rule = &self.plan.rules[i];
         let reply = rule.reply.as_ref().map(|t| self.render(t));
-        let (delay, then, label) = (rule.delay, rule.then, rule.label.clone());
+        let (delay, then, label, pace) = (rule.delay, rule.then, rule.label.clone(), rule.pace);
         let mut next = match &reply {
             Some(r) => self.effect(cmd, r),
             None => Next::Close,
@@ -484,6 +487,7 @@ impl Session {
             delay,
             next,
             rule: Some(label),
+            pace,
             ..Outcome::reply(Reply::new(0, ""))
         }
     }
