@@ -549,9 +549,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     fn queue(&mut self, reply: &Reply, rule: Option<String>) {
-        let start = self.wbuf.len();
         reply.write_to(&mut self.wbuf);
-        self.log_reply(start, reply.code, rule);
+        // The wire lines, built from the reply rather than re-read from the
+        // buffer (this runs for every reply of every session).
+        let last = reply.lines.len().saturating_sub(1);
+        let lines = reply
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, text)| match (i < last, text.is_empty()) {
+                (true, _) => format!("{:03}-{text}", reply.code),
+                (false, true) => format!("{:03}", reply.code),
+                (false, false) => format!("{:03} {text}", reply.code),
+            })
+            .collect();
+        self.log.push(EventKind::Reply {
+            leg: Leg::Client,
+            code: reply.code,
+            lines,
+            rule,
+            original: None,
+        });
     }
 
     /// Exact captured bytes, sent as they are.

@@ -22,6 +22,12 @@ where
 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    // Bound to one address, every connection's local address is that one:
+    // no getsockname per connection.
+    let fixed_local = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     let mut backoff = Duration::from_millis(5);
     tokio::pin!(shutdown);
     loop {
@@ -31,7 +37,7 @@ where
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
                     let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().unwrap_or(peer);
+                    let local = fixed_local.unwrap_or_else(|| stream.local_addr().unwrap_or(peer));
                     tasks.spawn(serve(stream, peer, local, stop_rx.clone()));
                 }
                 Err(e) => {

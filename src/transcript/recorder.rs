@@ -77,8 +77,10 @@ impl Recorder {
     /// Begin a session: assigns its id and records the connect event.
     pub fn start_session(&self, peer: SocketAddr, local: SocketAddr) -> SessionLog {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        // A typical session has a few dozen events: no regrowth for most.
         let record = Arc::new(Mutex::new(SessionRecord {
             id,
+            events: Vec::with_capacity(32),
             ..SessionRecord::default()
         }));
         {
