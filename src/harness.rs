@@ -24,17 +24,18 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod running;
+
 use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
 use crate::message::Message;
 use crate::scenario::Scenario;
 use crate::server::{self, Shared};
 use crate::transcript::{Recorder, Retention, Transcript};
+pub(crate) use running::Running;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How long `wait_for_sessions` waits before giving up.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -69,18 +70,14 @@ pub enum HarnessError {
 /// panicking) and shuts it down: sessions still running get `421` and are
 /// closed.
 pub struct MockServer {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    control: Option<JoinHandle<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    running: Running,
 }
 
 impl std::fmt::Debug for MockServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.running.addr)
             .finish()
     }
 }
@@ -88,8 +85,7 @@ impl std::fmt::Debug for MockServer {
 impl MockServer {
     /// Start on `127.0.0.1:0` inside the current tokio runtime.
     pub async fn start(scenario: Scenario) -> Result<MockServer, HarnessError> {
-        let listener = crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        Self::spawn(listener, scenario, &tokio::runtime::Handle::current(), None)
+        Self::spawn(running::loopback()?, scenario, None)
     }
 
     /// Start on a listener the test bound itself (another loopback address, a
@@ -98,49 +94,32 @@ impl MockServer {
         listener: TcpListener,
         scenario: Scenario,
     ) -> Result<MockServer, HarnessError> {
-        Self::spawn(listener, scenario, &tokio::runtime::Handle::current(), None)
+        Self::spawn(listener, scenario, None)
     }
 
     /// Start on `127.0.0.1:0` with a runtime of its own, for synchronous tests.
     pub fn start_blocking(scenario: Scenario) -> Result<MockServer, HarnessError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let listener = {
-            let _guard = runtime.enter();
-            crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?
-        };
-        let handle = runtime.handle().clone();
-        Self::spawn(listener, scenario, &handle, Some(runtime))
+        let (runtime, listener) = running::own_runtime()?;
+        Self::spawn(listener, scenario, Some(runtime))
     }
 
     fn spawn(
         listener: TcpListener,
         scenario: Scenario,
-        handle: &tokio::runtime::Handle,
         runtime: Option<tokio::runtime::Runtime>,
     ) -> Result<MockServer, HarnessError> {
-        let addr = listener.local_addr()?;
         let recorder = Recorder::new(Retention::All, Vec::new());
         let shared = Arc::new(Shared::new(scenario, recorder, None)?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = handle.spawn(server::run(listener, Arc::clone(&shared), async {
-            let _ = stopped.await;
-        }));
-        Ok(MockServer {
-            addr,
-            shared,
-            stop: Some(stop),
-            task: Some(task),
-            control: None,
-            runtime,
-        })
+        let serving = Arc::clone(&shared);
+        let running = Running::spawn(listener, runtime, move |listener, stopped| {
+            server::run(listener, serving, stopped)
+        })?;
+        Ok(MockServer { shared, running })
     }
 
     /// Where to connect.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.running.addr
     }
 
     /// Check every expectation now (mounted, scoped and the scenario's
@@ -167,15 +146,8 @@ impl MockServer {
     /// Serve the HTTP control API (`docs/control.md`) on `127.0.0.1:0`;
     /// returns its address. It stops when the server is dropped.
     pub async fn start_control(&mut self) -> Result<SocketAddr, HarnessError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let target = crate::control::Target::Server(Arc::clone(&self.shared));
-        self.control = Some(tokio::spawn(crate::control::serve(
-            listener,
-            target,
-            std::future::pending::<()>(),
-        )));
-        Ok(addr)
+        Ok(self.running.start_control(target).await?)
     }
 
     /// The state shared with every connection (scenario, recorder, faults),
@@ -228,7 +200,7 @@ impl MockServer {
 
     /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
     pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        wait_for_blocking(&self.shared.recorder, n, self.runtime.as_ref())
+        wait_for_blocking(&self.shared.recorder, n, self.running.runtime.as_ref())
     }
 }
 
@@ -277,17 +249,7 @@ impl ExpectationTarget for MockServer {
 impl Drop for MockServer {
     fn drop(&mut self) {
         let report = self.expectation_report();
-        if let Some(control) = self.control.take() {
-            control.abort();
-        }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let (Some(rt), Some(task)) = (self.runtime.take(), self.task.take()) {
-            // Let running sessions get their 421 before the runtime goes.
-            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), task).await });
-            rt.shutdown_background();
-        }
+        self.running.shut_down();
         if !report.is_met() {
             report.fail("MockServer expectations");
         }

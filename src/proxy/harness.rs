@@ -32,31 +32,26 @@
 
 use super::{Profile, Shared};
 use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
+use crate::harness::running::{self, Running};
 use crate::harness::{DEFAULT_WAIT, HarnessError};
 use crate::transcript::{Recorder, Retention, Transcript};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// An interfering proxy for one test. Dropping it checks its expectations
 /// (as [`MockServer`](crate::MockServer) does) and shuts it down: running
 /// sessions get `421` and both their legs are closed.
 pub struct MockProxy {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    control: Option<JoinHandle<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    running: Running,
 }
 
 impl std::fmt::Debug for MockProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockProxy")
-            .field("addr", &self.addr)
+            .field("addr", &self.running.addr)
             .field("upstream", &self.shared.upstream)
             .finish()
     }
@@ -66,14 +61,7 @@ impl MockProxy {
     /// Start on `127.0.0.1:0` inside the current tokio runtime, relaying to
     /// `upstream`.
     pub async fn start(upstream: SocketAddr, profile: Profile) -> Result<MockProxy, HarnessError> {
-        let listener = crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        Ok(Self::spawn(
-            listener,
-            upstream.to_string(),
-            profile,
-            &tokio::runtime::Handle::current(),
-            None,
-        )?)
+        Self::spawn(running::loopback()?, upstream.to_string(), profile, None)
     }
 
     /// Start on a listener the test bound itself, relaying to `upstream`
@@ -83,13 +71,7 @@ impl MockProxy {
         upstream: impl Into<String>,
         profile: Profile,
     ) -> Result<MockProxy, HarnessError> {
-        Ok(Self::spawn(
-            listener,
-            upstream.into(),
-            profile,
-            &tokio::runtime::Handle::current(),
-            None,
-        )?)
+        Self::spawn(listener, upstream.into(), profile, None)
     }
 
     /// Start on `127.0.0.1:0` with a runtime of its own, for synchronous tests.
@@ -97,54 +79,28 @@ impl MockProxy {
         upstream: SocketAddr,
         profile: Profile,
     ) -> Result<MockProxy, HarnessError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()?;
-        let listener = {
-            let _guard = runtime.enter();
-            crate::server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?
-        };
-        let handle = runtime.handle().clone();
-        Ok(Self::spawn(
-            listener,
-            upstream.to_string(),
-            profile,
-            &handle,
-            Some(runtime),
-        )?)
+        let (runtime, listener) = running::own_runtime()?;
+        Self::spawn(listener, upstream.to_string(), profile, Some(runtime))
     }
 
     fn spawn(
         listener: TcpListener,
         upstream: String,
         profile: Profile,
-        handle: &tokio::runtime::Handle,
         runtime: Option<tokio::runtime::Runtime>,
-    ) -> std::io::Result<MockProxy> {
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(
-            profile,
-            upstream,
-            Recorder::new(Retention::All, Vec::new()),
-        ));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = handle.spawn(super::run(listener, Arc::clone(&shared), async {
-            let _ = stopped.await;
-        }));
-        Ok(MockProxy {
-            addr,
-            shared,
-            stop: Some(stop),
-            task: Some(task),
-            control: None,
-            runtime,
-        })
+    ) -> Result<MockProxy, HarnessError> {
+        let recorder = Recorder::new(Retention::All, Vec::new());
+        let shared = Arc::new(Shared::new(profile, upstream, recorder));
+        let serving = Arc::clone(&shared);
+        let running = Running::spawn(listener, runtime, move |listener, stopped| {
+            super::run(listener, serving, stopped)
+        })?;
+        Ok(MockProxy { shared, running })
     }
 
     /// Where the client should connect.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.running.addr
     }
 
     /// Check every mounted expectation now; `Err` holds the report.
@@ -170,15 +126,8 @@ impl MockProxy {
     /// Serve the HTTP control API on `127.0.0.1:0`; returns its address.
     /// It stops when the proxy is dropped.
     pub async fn start_control(&mut self) -> Result<SocketAddr, HarnessError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let target = crate::control::Target::Proxy(Arc::clone(&self.shared));
-        self.control = Some(tokio::spawn(crate::control::serve(
-            listener,
-            target,
-            std::future::pending::<()>(),
-        )));
-        Ok(addr)
+        Ok(self.running.start_control(target).await?)
     }
 
     /// Every session so far (both legs), running ones included.
@@ -208,7 +157,7 @@ impl MockProxy {
 
     /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
     pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        crate::harness::wait_for_blocking(&self.shared.recorder, n, self.runtime.as_ref())
+        crate::harness::wait_for_blocking(&self.shared.recorder, n, self.running.runtime.as_ref())
     }
 }
 
@@ -221,17 +170,7 @@ impl ExpectationTarget for MockProxy {
 impl Drop for MockProxy {
     fn drop(&mut self) {
         let report = self.expectation_report();
-        if let Some(control) = self.control.take() {
-            control.abort();
-        }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let (Some(rt), Some(task)) = (self.runtime.take(), self.task.take()) {
-            // Let running sessions get their 421 before the runtime goes.
-            let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(6), task).await });
-            rt.shutdown_background();
-        }
+        self.running.shut_down();
         if !report.is_met() {
             report.fail("MockProxy expectations");
         }
