@@ -101,16 +101,9 @@ pub struct ReplyRule {
     pub reply: ReplyTemplate,
 }
 
-/// When a reply-then-close fault fires.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trigger {
-    /// At the greeting.
-    Banner,
-    /// At this command (upper-case verb).
-    Verb(String),
-    /// At the end of message data.
-    EndOfData,
-}
+/// When a reply-then-close fault fires: the same vocabulary as the fake
+/// server's faults.
+pub use crate::scenario::faults::Trigger;
 
 /// What a fault does.
 #[derive(Debug, Clone)]
@@ -396,22 +389,10 @@ impl Checker<'_> {
         } else {
             let on = match &f.on {
                 None => Trigger::Banner,
-                Some(on) => match on.value.trim() {
-                    "" => {
-                        self.problem(
-                            &on.referenced,
-                            "expected `banner`, a verb such as DATA, or `.`",
-                        );
-                        Trigger::Banner
-                    }
-                    v if v.eq_ignore_ascii_case("banner") => Trigger::Banner,
-                    "." => Trigger::EndOfData,
-                    v if v.contains(char::is_whitespace) => {
-                        self.problem(&on.referenced, format!("{v:?} is not a verb: expected `banner`, a verb such as DATA, or `.`"));
-                        Trigger::Banner
-                    }
-                    v => Trigger::Verb(v.to_ascii_uppercase()),
-                },
+                Some(on) => Trigger::parse(&on.value).unwrap_or_else(|e| {
+                    self.problem(&on.referenced, e);
+                    Trigger::Banner
+                }),
             };
             FaultKind::ReplyThenClose {
                 reply: self.reply(f.reply_then_close.as_ref(), ""),

@@ -20,6 +20,20 @@ pub enum Trigger {
     EndOfData,
 }
 
+impl Trigger {
+    /// Parse `on:` — `banner`, `.`, or one verb — or say what was expected.
+    pub fn parse(text: &str) -> Result<Trigger, String> {
+        match text.trim() {
+            v if v.eq_ignore_ascii_case("banner") => Ok(Trigger::Banner),
+            "." => Ok(Trigger::EndOfData),
+            v if !v.is_empty() && !v.contains(char::is_whitespace) => {
+                Ok(Trigger::Verb(v.to_ascii_uppercase()))
+            }
+            v => Err(format!("`on` is `banner`, a verb or `.`; found {v:?}")),
+        }
+    }
+}
+
 /// What a fault does.
 #[derive(Debug, Clone)]
 pub enum FaultKind {
@@ -138,16 +152,15 @@ pub fn compile(
             } else if let Some(c) = &f.close_after {
                 ("close_after", FaultKind::CloseAfter(c.value))
             } else if let Some(r) = &f.reply_then_close {
-                let on = match f.on.as_ref().map(|o| o.value.trim().to_string()) {
+                let on = match &f.on {
                     None => Trigger::Banner,
-                    Some(o) if o.eq_ignore_ascii_case("banner") => Trigger::Banner,
-                    Some(o) if o == "." => Trigger::EndOfData,
-                    Some(o) if !o.is_empty() && !o.contains(' ') => Trigger::Verb(o.to_ascii_uppercase()),
-                    Some(o) => {
-                        let at = f.on.as_ref().map(|o| o.referenced).unwrap_or(spec.referenced);
-                        problems.push(Problem::at(file, &at, format!("`on` is `banner`, a verb or `.`; found {o:?}")));
-                        return None;
-                    }
+                    Some(o) => match Trigger::parse(&o.value) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            problems.push(Problem::at(file, &o.referenced, e));
+                            return None;
+                        }
+                    },
                 };
                 ("reply_then_close", FaultKind::ReplyThenClose { reply: reply(r, problems)?, on })
             } else if let Some(t) = &f.tarpit {
