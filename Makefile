@@ -2,13 +2,14 @@
 
 CARGO ?= cargo
 
-.PHONY: help build run demo test lint fmt bench bench-server bench-proxy bench-memory bench-import soak fuzz
+.PHONY: help setup build run demo test lint fmt bench bench-server bench-proxy bench-memory bench-import soak fuzz
 
 help:
 	@echo "make build   release build (target/release/smtp-harness)"
 	@echo "make run     run the demo (same as make demo)"
 	@echo "make demo    cargo run --release -- demo"
-	@echo "make test    all unit/integration tests, then doctests"
+	@echo "make setup   install the outside tools the tests use (postfix, swaks, aiosmtpd, chromium)"
+	@echo "make test    setup, then all unit/integration tests, then doctests"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make fmt     format the code"
 	@echo "make bench   every benchmark below, in order (results: docs/PERFORMANCE.md)"
@@ -27,8 +28,12 @@ run: demo
 demo:
 	$(CARGO) run --release -- demo
 
+# Installs the outside tools the tests use (idempotent; see .ci/setup).
+setup:
+	bash .ci/setup
+
 # One target, two cargo runs; make stops at the first one that fails.
-test:
+test: setup
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 
