@@ -217,14 +217,20 @@ impl Drop for Served {
 }
 
 fn serve(args: &[&str]) -> Served {
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--color", "never"];
+    all.extend_from_slice(args);
+    launch(&all)
+}
+
+/// Start the binary with `args`; the first stdout line is the address it
+/// listens on, so there is no sleeping for readiness.
+fn launch(args: &[&str]) -> Served {
     let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0", "--color", "never"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The first stdout line is the address: no sleeping for readiness.
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -235,6 +241,27 @@ fn serve(args: &[&str]) -> Served {
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_string();
     Served { child, addr }
+}
+
+impl Served {
+    /// Send `signal` (`TERM`, `INT`) and wait for the exit.
+    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+
+    /// Everything it wrote to stderr (after it exited).
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut text).unwrap();
+        }
+        text
+    }
 }
 
 fn smtp_session(addr: &str, lines: &[&str]) -> String {
@@ -272,21 +299,9 @@ fn serve_writes_transcript_maildir_and_stops_on_sigterm() {
         ],
     );
     assert!(wire.contains("221 2.0.0"), "{wire}");
-    let status = Command::new("kill")
-        .args(["-TERM", &served.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = served.child.wait().unwrap();
+    let exit = served.stop("TERM");
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
-    let mut stderr = String::new();
-    served
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = served.stderr();
     assert!(stderr.contains("#1  -> EHLO me"), "{stderr}");
     assert!(stderr.contains("#1 <-  221 2.0.0"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no colour when not a TTY");
@@ -330,10 +345,8 @@ fn serve_sends_421_to_sessions_on_shutdown() {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut banner = String::new();
     r.read_line(&mut banner).unwrap();
-    Command::new("kill")
-        .args(["-INT", &served.child.id().to_string()])
-        .status()
-        .unwrap();
+    let pid = served.child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let mut bye = String::new();
     r.read_line(&mut bye).unwrap();
     assert!(bye.starts_with("421 4.3.2"), "{bye:?}");
@@ -443,42 +456,27 @@ fn proxy_record_writes_a_replay_of_the_real_server() {
     let dir = tempfile::tempdir().unwrap();
     let recorded = dir.path().join("recorded.yaml");
     let upstream = serve(&["exchange-2019", "--quiet"]);
-    let mut proxy = bin()
-        .args([
-            "proxy",
-            "--upstream",
-            &upstream.addr,
-            "--profile",
-            "pix-mailguard",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--record",
-        ])
-        .arg(&recorded)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(proxy.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let through = smtp_session(&addr, &["HELO me", "MAIL FROM:<a@example.org>", "QUIT"]);
+    let mut proxy = launch(&[
+        "proxy",
+        "--upstream",
+        &upstream.addr,
+        "--profile",
+        "pix-mailguard",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--record",
+        recorded.to_str().unwrap(),
+    ]);
+    let through = smtp_session(
+        &proxy.addr,
+        &["HELO me", "MAIL FROM:<a@example.org>", "QUIT"],
+    );
     assert!(
         through.starts_with("220 *"),
         "the client saw the masked banner: {through}"
     );
-    Command::new("kill")
-        .args(["-TERM", &proxy.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(proxy.wait().unwrap().success());
+    assert!(proxy.stop("TERM").success());
     let scenario = smtp_harness::Scenario::from_file(&recorded).unwrap_or_else(|e| panic!("{e}"));
     let captured = &scenario.plan().replay[0];
     let banner = String::from_utf8_lossy(&captured.banner.as_ref().unwrap().1).into_owned();
@@ -491,41 +489,17 @@ fn proxy_record_writes_a_replay_of_the_real_server() {
 
 #[test]
 fn color_always_paints_the_live_transcript() {
-    let mut child = bin()
-        .args([
-            "serve",
-            "postfix-default",
-            "--listen",
-            "127.0.0.1:0",
-            "--color",
-            "always",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    smtp_session(&addr, &["QUIT"]);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let mut served = launch(&[
+        "serve",
+        "postfix-default",
+        "--listen",
+        "127.0.0.1:0",
+        "--color",
+        "always",
+    ]);
+    smtp_session(&served.addr, &["QUIT"]);
+    served.stop("TERM");
+    let err = served.stderr();
     assert!(
         err.contains("\u{1b}[32m#1 <-  220 "),
         "green 2xx replies: {err:?}"
