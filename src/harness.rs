@@ -130,17 +130,13 @@ impl MockServer {
 
     /// Every expectation, counted, met or not.
     pub fn expectation_report(&self) -> VerificationReport {
-        self.shared
-            .expectations
-            .evaluate(&self.shared.recorder.transcript())
+        self.evaluate_expectations()
     }
 
     /// Forget recorded sessions, messages and every expectation, and count
     /// sessions from 1 again.
     pub fn reset(&self) {
-        self.shared.recorder.reset();
-        self.shared.expectations.clear();
-        self.shared.recorder.control("reset", "by the test");
+        self.reset_recording();
     }
 
     /// Serve the HTTP control API (`docs/control.md`) on `127.0.0.1:0`;

@@ -181,6 +181,20 @@ fn evaluate_one(
 pub trait ExpectationTarget {
     /// Where expectations live and where commands are recorded.
     fn expectation_parts(&self) -> (&ExpectationSet, &Recorder);
+
+    /// Every expectation, counted against the transcript so far.
+    fn evaluate_expectations(&self) -> VerificationReport {
+        let (set, recorder) = self.expectation_parts();
+        set.evaluate(&recorder.transcript())
+    }
+
+    /// Forget recorded sessions and every expectation, and log that it happened.
+    fn reset_recording(&self) {
+        let (set, recorder) = self.expectation_parts();
+        recorder.reset();
+        set.clear();
+        recorder.control("reset", "by the test");
+    }
 }
 
 /// A scoped expectation: checked alone, and removed, when this is dropped.

@@ -111,16 +111,12 @@ impl MockProxy {
 
     /// Every expectation, counted, met or not.
     pub fn expectation_report(&self) -> VerificationReport {
-        self.shared
-            .expectations
-            .evaluate(&self.shared.recorder.transcript())
+        self.evaluate_expectations()
     }
 
     /// Forget recorded sessions and every expectation.
     pub fn reset(&self) {
-        self.shared.recorder.reset();
-        self.shared.expectations.clear();
-        self.shared.recorder.control("reset", "by the test");
+        self.reset_recording();
     }
 
     /// Serve the HTTP control API on `127.0.0.1:0`; returns its address.
