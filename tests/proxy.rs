@@ -22,6 +22,18 @@ async fn proxy(upstream: &MockServer, profile: Profile) -> MockProxy {
     MockProxy::start(upstream.addr(), profile).await.unwrap()
 }
 
+/// A bundled profile in front of an upstream the test plays by hand:
+/// the proxy, the client's connection and the upstream's end of the relay.
+async fn through_to_hand_upstream(profile: &str) -> (MockProxy, RawClient, RawClient) {
+    let (l, addr) = hand_upstream().await;
+    let px = MockProxy::start(addr, Profile::bundled(profile).unwrap())
+        .await
+        .unwrap();
+    let c = RawClient::connect(px.addr()).await;
+    let u = accept(&l).await;
+    (px, c, u)
+}
+
 fn yaml(text: &str) -> Profile {
     Profile::from_yaml(text).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -356,12 +368,7 @@ async fn starttls_strip_removes_keyword_and_refuses_verb() {
 
 #[tokio::test]
 async fn starttls_pass_relays_opaque_bytes_after_220() {
-    let (l, addr) = hand_upstream().await;
-    let px = MockProxy::start(addr, Profile::bundled("transparent").unwrap())
-        .await
-        .unwrap();
-    let mut c = RawClient::connect(px.addr()).await;
-    let mut u = accept(&l).await;
+    let (px, mut c, mut u) = through_to_hand_upstream("transparent").await;
     u.send(b"220 tls.example ESMTP\r\n").await;
     c.reply().await;
     c.send(b"STARTTLS\r\n").await;
@@ -395,12 +402,7 @@ async fn starttls_pass_relays_opaque_bytes_after_220() {
 /// at a line start, and pipelined commands after the end of data.
 #[tokio::test]
 async fn transparent_is_byte_exact_both_ways() {
-    let (l, addr) = hand_upstream().await;
-    let px = MockProxy::start(addr, Profile::bundled("transparent").unwrap())
-        .await
-        .unwrap();
-    let mut c = RawClient::connect(px.addr()).await;
-    let mut u = accept(&l).await;
+    let (px, mut c, mut u) = through_to_hand_upstream("transparent").await;
 
     let banner = b"220  odd \xff\xfe banner\twith tab \r\n".to_vec();
     u.send(&banner).await;
@@ -766,12 +768,7 @@ async fn fifty_mib_message_passes_complete() {
 /// write any more; the proxy does not soak the message up in memory.
 #[tokio::test]
 async fn backpressure_holds_when_the_upstream_stops_reading() {
-    let (l, addr) = hand_upstream().await;
-    let px = MockProxy::start(addr, Profile::bundled("transparent").unwrap())
-        .await
-        .unwrap();
-    let mut c = RawClient::connect(px.addr()).await;
-    let mut u = accept(&l).await;
+    let (_px, mut c, mut u) = through_to_hand_upstream("transparent").await;
     u.send(b"220 slow ESMTP\r\n").await;
     c.reply().await;
     c.send(b"DATA\r\n").await;
