@@ -509,3 +509,61 @@ fn color_always_paints_the_live_transcript() {
         "cyan client commands: {err:?}"
     );
 }
+
+#[test]
+fn serve_with_worker_threads_serves_concurrent_sessions() {
+    let mut served = serve(&["postfix-default", "--quiet", "--threads", "2"]);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = served.addr.clone();
+            std::thread::spawn(move || smtp_session(&addr, &["HELO x", "QUIT"]))
+        })
+        .collect();
+    for h in handles {
+        assert!(h.join().unwrap().ends_with("221 2.0.0 Bye\r\n"));
+    }
+    assert!(served.stop("TERM").success());
+    let bad = bin().args(["serve", "--threads", "0"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "clap refuses 0 threads");
+}
+
+#[test]
+fn replay_text_report_says_when_the_client_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "captured.yaml",
+        "replay:\n  sessions:\n    - banner: [\"220 captured.example ESMTP\"]\n      steps:\n        - client: \"QUIT\"\n          reply: [\"221 bye\"]\n      end: server_closed\n",
+    );
+    let mut child = bin()
+        .args([
+            "replay",
+            f.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        smtp_session(&addr, &["QUIT"]),
+        "220 captured.example ESMTP\r\n221 bye\r\n"
+    );
+    let mut report = String::new();
+    out.read_line(&mut report).unwrap();
+    assert_eq!(
+        report.trim(),
+        "session 1: the client did what the captured client did"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
