@@ -172,29 +172,36 @@ impl DataReader {
 
     /// Consume what `buf` holds of the message.
     pub fn feed(&mut self, buf: &mut BytesMut) -> DataStatus {
-        loop {
-            if buf.is_empty() {
-                return DataStatus::Incomplete;
+        // Walk the buffer by index and advance it once: splitting a line off
+        // at a time turned the read buffer into a shared one (an allocation,
+        // then another when the next read reserved room).
+        let mut pos = 0;
+        let status = loop {
+            let rest = &buf[pos..];
+            if rest.is_empty() {
+                break DataStatus::Incomplete;
             }
-            if self.at_line_start && buf[0] == b'.' {
+            let mut skip = 0;
+            if self.at_line_start && rest[0] == b'.' {
                 // Need up to three bytes to tell ".\r\n" from a stuffed dot.
-                match (buf.get(1), buf.get(2)) {
+                match (rest.get(1), rest.get(2)) {
                     (Some(b'\r'), Some(b'\n')) => {
-                        buf.advance(3);
-                        return DataStatus::Done;
+                        pos += 3;
+                        break DataStatus::Done;
                     }
-                    (None, _) | (Some(b'\r'), None) => return DataStatus::Incomplete,
+                    (None, _) | (Some(b'\r'), None) => break DataStatus::Incomplete,
                     _ => {
-                        buf.advance(1);
+                        skip = 1;
                         self.line_len = 1;
                     }
                 }
             }
-            let (take, line_done) = match memchr::memchr(b'\n', buf) {
-                Some(pos) => (pos + 1, true),
-                None => (buf.len(), false),
+            let rest = &rest[skip..];
+            let (take, line_done) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (i + 1, true),
+                None => (rest.len(), false),
             };
-            let chunk = buf.split_to(take);
+            let chunk = &rest[..take];
             self.line_len += take;
             if line_done {
                 let cr = match chunk.len() {
@@ -211,14 +218,18 @@ impl DataReader {
             }
             self.at_line_start = line_done;
             self.last_was_cr = chunk.last() == Some(&b'\r');
-            self.store(&chunk);
-        }
-    }
-
-    fn store(&mut self, chunk: &[u8]) {
-        self.size += chunk.len();
-        let room = self.max_size.saturating_sub(self.body.len());
-        self.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            self.size += take;
+            let room = self.max_size.saturating_sub(self.body.len());
+            if self.body.capacity() == 0 {
+                // Room for what has arrived in one go, not a doubling
+                // series of reallocations as lines are appended.
+                self.body.reserve(buf.len().min(self.max_size).max(256));
+            }
+            self.body.extend_from_slice(&chunk[..take.min(room)]);
+            pos += skip + take;
+        };
+        buf.advance(pos);
+        status
     }
 
     /// The collected message; the reader is spent.

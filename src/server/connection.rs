@@ -189,7 +189,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn close(mut self, end: End) -> (End, SessionLog) {
-        let _ = self.stream.shutdown().await;
+        // TLS ends with a close_notify alert. Plain TCP needs nothing: the
+        // socket's drop sends the FIN, and an explicit shutdown(2) first was
+        // one more system call per session for the same packets.
+        if self.session.tls_active() {
+            let _ = self.stream.shutdown().await;
+        }
         let end = match end {
             End::StartTls => End::Closed(Closer::Server),
             other => other,
@@ -315,6 +320,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return end;
             }
         }
+        // One idle timer and one shutdown waiter for the whole session:
+        // arming a fresh timeout and `changed()` around every read cost a
+        // timer-wheel insert and removal plus a waiter-list lock per read
+        // (docs/PERFORMANCE.md). The deadline is only moved when it fires
+        // early, so a read costs a clock read instead.
+        let idle = self.session.plan().limits.idle_timeout;
+        let mut stop = self.stop.clone();
+        let stopped = stop.changed();
+        tokio::pin!(stopped);
+        let deadline = tokio::time::sleep(idle);
+        tokio::pin!(deadline);
         loop {
             if let Some(end) = self.process_buffer().await {
                 return end;
@@ -322,22 +338,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if !self.wbuf.is_empty() && self.flush().await.is_err() {
                 return self.vanished(Closer::Error);
             }
-            let idle = self.session.plan().limits.idle_timeout;
             self.rbuf.reserve(self.read_size);
             let room = self.rbuf.capacity() - self.rbuf.len();
-            let read = tokio::select! {
-                r = tokio::time::timeout(idle, self.stream.read_buf(&mut self.rbuf)) => r,
-                _ = self.stop.changed() => return self.say_goodbye(Closer::Shutdown).await,
+            let waiting_since = tokio::time::Instant::now();
+            let read = loop {
+                tokio::select! {
+                    biased;
+                    r = self.stream.read_buf(&mut self.rbuf) => break r,
+                    _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
+                    _ = &mut deadline => {
+                        let due = waiting_since + idle;
+                        if tokio::time::Instant::now() >= due {
+                            return self.say_goodbye(Closer::Timeout).await;
+                        }
+                        deadline.as_mut().reset(due);
+                    }
+                }
             };
             match read {
-                Ok(Ok(0)) => return self.vanished(Closer::Client),
-                Ok(Ok(n)) => {
+                Ok(0) => return self.vanished(Closer::Client),
+                Ok(n) => {
                     if n >= room {
                         self.read_size = (self.read_size * 2).min(MAX_READ);
                     }
                 }
-                Ok(Err(_)) => return self.vanished(Closer::Error),
-                Err(_) => return self.say_goodbye(Closer::Timeout).await,
+                Err(_) => return self.vanished(Closer::Error),
             }
         }
     }
@@ -549,20 +574,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     fn queue(&mut self, reply: &Reply, rule: Option<String>) {
+        let start = self.wbuf.len();
         reply.write_to(&mut self.wbuf);
-        // The wire lines, built from the reply rather than re-read from the
-        // buffer (this runs for every reply of every session).
-        let last = reply.lines.len().saturating_sub(1);
-        let lines = reply
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(i, text)| match (i < last, text.is_empty()) {
-                (true, _) => format!("{:03}-{text}", reply.code),
-                (false, true) => format!("{:03}", reply.code),
-                (false, false) => format!("{:03} {text}", reply.code),
-            })
-            .collect();
+        // The transcript's lines are the wire lines just written, cut at
+        // each CRLF: one copy each, no formatting (this runs for every reply
+        // of every session, and `format!` was 10 % of a session's
+        // instructions).
+        let mut lines = Vec::with_capacity(reply.lines.len());
+        let mut wire = &self.wbuf[start..];
+        while let Some(end) = memchr::memmem::find(wire, b"\r\n") {
+            lines.push(String::from_utf8_lossy(&wire[..end]).into_owned());
+            wire = &wire[end + 2..];
+        }
         self.log.push(EventKind::Reply {
             leg: Leg::Client,
             code: reply.code,

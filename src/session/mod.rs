@@ -261,9 +261,11 @@ impl Session {
             return self.auth_continue(line);
         }
         let cmd = Command::parse(line);
-        let verb = crate::scenario::faults::Trigger::Verb(cmd.verb.as_str().to_string());
-        if let Some(out) = self.fault_close(&verb) {
-            return out;
+        if self.faults.is_some() {
+            let verb = crate::scenario::faults::Trigger::Verb(cmd.verb.as_str().to_string());
+            if let Some(out) = self.fault_close(&verb) {
+                return out;
+            }
         }
         if let Some((reply, name)) = self.fault_flaky(cmd.verb.as_str()) {
             let next = self.effect(&cmd, &reply);
@@ -286,7 +288,6 @@ impl Session {
     }
 
     fn builtin_command(&mut self, line: &[u8], cmd: &Command) -> Outcome {
-        let cmd = cmd.clone();
         let reply = if self.refused {
             match cmd.verb {
                 Verb::Quit => self.render(&self.plan.replies.quit),
@@ -295,9 +296,9 @@ impl Session {
         } else if Command::is_garbage(line) {
             Reply::new(500, "5.5.2 Error: bad syntax")
         } else {
-            builtin::reply(self, &cmd)
+            builtin::reply(self, cmd)
         };
-        let next = self.effect(&cmd, &reply);
+        let next = self.effect(cmd, &reply);
         Outcome {
             next,
             ..Outcome::reply(reply)
