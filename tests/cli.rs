@@ -528,6 +528,59 @@ fn serve_with_worker_threads_serves_concurrent_sessions() {
 }
 
 #[test]
+fn serve_with_busy_polling_serves_sessions_and_goes_quiet_between_them() {
+    let mut served = serve(&["postfix-default", "--quiet", "--busy-poll", "50"]);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = served.addr.clone();
+            std::thread::spawn(move || {
+                smtp_session(
+                    &addr,
+                    &["HELO x", "MAIL FROM:<a@x>", "RCPT TO:<b@y>", "QUIT"],
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let got = h.join().unwrap();
+        assert!(got.contains("250 2.1.5 Ok\r\n"), "{got}");
+        assert!(got.ends_with("221 2.0.0 Bye\r\n"), "{got}");
+    }
+    // Polling stops after the window: an idle server uses (almost) no CPU.
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let pid = served.child.id();
+    let before = ticks(pid);
+    // Not a wait for readiness: the measured interval itself.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let used = ticks(pid) - before;
+    // Clock ticks are 10 ms: a spinning loop would have used ~50.
+    assert!(used <= 5, "{used} ticks of CPU in 0.5 s of idleness");
+    assert!(served.stop("TERM").success());
+    let both = bin()
+        .args([
+            "serve",
+            "--busy-poll",
+            "50",
+            "--threads",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("--busy-poll works with one event loop"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+}
+
+#[test]
 fn replay_text_report_says_when_the_client_matched() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(

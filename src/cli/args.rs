@@ -251,6 +251,11 @@ pub struct ServeArgs {
     /// cheapest per session; more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Keep polling for up to this many microseconds after each read instead
+    /// of sleeping (adaptive; 0 = off). Lower latency and more sessions/s
+    /// under load, for more CPU: see docs/PERFORMANCE.md. One thread only.
+    #[arg(long, default_value_t = 0, value_name = "MICROS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub busy_poll: u32,
     /// Serve the HTTP control API on this address (off by default; e.g.
     /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
     #[arg(long, value_name = "ADDR")]

@@ -45,10 +45,17 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
+    if args.busy_poll > 0 && args.threads > 1 {
+        anyhow::bail!("--busy-poll works with one event loop; drop --threads or --busy-poll");
+    }
     let runtime = runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
         let shared = served;
+        if args.busy_poll > 0 {
+            let window = std::time::Duration::from_micros(u64::from(args.busy_poll));
+            tokio::spawn(server::busy_poll::poller(window));
+        }
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(args.control, args.control_allow_remote).await?;
         if !args.quiet {

@@ -355,6 +355,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                 }
             };
+            super::busy_poll::activity();
             match read {
                 Ok(0) => return self.vanished(Closer::Client),
                 Ok(n) => {

@@ -5,10 +5,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{Notify, watch};
 
 /// How long in-flight sessions get to finish after shutdown is signalled.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -21,7 +22,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
+    let running = Arc::new(Running::default());
     // Bound to one address, every connection's local address is that one:
     // no getsockname per connection.
     let fixed_local = listener
@@ -35,10 +36,19 @@ where
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    super::busy_poll::activity();
                     backoff = Duration::from_millis(5);
                     let _ = stream.set_nodelay(true);
                     let local = fixed_local.unwrap_or_else(|| stream.local_addr().unwrap_or(peer));
-                    tasks.spawn(serve(stream, peer, local, stop_rx.clone()));
+                    // Boxed once here: the session future is a few KiB, and
+                    // moved by value it was copied three times on its way
+                    // into the task (memcpy was 3 % of a session's CPU).
+                    let session = Box::pin(serve(stream, peer, local, stop_rx.clone()));
+                    let counted = Counted::new(&running);
+                    tokio::spawn(async move {
+                        let _counted = counted;
+                        session.await;
+                    });
                 }
                 Err(e) => {
                     // EMFILE and friends: back off and keep accepting.
@@ -47,13 +57,55 @@ where
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tasks.abort_all();
+    // Sessions still running after the grace period are left to end on
+    // their own: each has been told to stop and is bounded by its idle
+    // timeout, and the runtime's end drops whatever remains.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, running.all_ended()).await;
+}
+
+/// How many connections are running, and a wake-up for when none is.
+///
+/// A plain counter rather than a `JoinSet`: the set's bookkeeping woke
+/// the accept loop once per finished session to reap it, which cost as
+/// much as a tenth of a short session's instructions (docs/PERFORMANCE.md).
+#[derive(Default)]
+struct Running {
+    count: AtomicUsize,
+    none_left: Notify,
+}
+
+impl Running {
+    async fn all_ended(&self) {
+        loop {
+            let none_left = self.none_left.notified();
+            tokio::pin!(none_left);
+            none_left.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            none_left.await;
+        }
+    }
+}
+
+/// One running connection, counted out when its task ends or is dropped.
+struct Counted(Arc<Running>);
+
+impl Counted {
+    fn new(running: &Arc<Running>) -> Counted {
+        running.count.fetch_add(1, Ordering::AcqRel);
+        Counted(Arc::clone(running))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_left.notify_waiters();
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! every connection is told through a `watch`, answers 421 and closes, and
 //! `run` returns once they are all gone (or after a grace period).
 
+pub mod busy_poll;
 mod connection;
 pub mod faults;
 pub mod listener;
