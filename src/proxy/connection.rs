@@ -163,14 +163,16 @@ pub(super) async fn serve(
     for text in &faults.notes {
         log.push(EventKind::Note { text: text.clone() });
     }
-    let upstream = match dial(&shared).await {
-        Ok(s) => s,
+    let (upstream, upstream_addr) = match dial(&shared).await {
+        Ok(dialled) => dialled,
         Err(reason) => return refuse(client, log, &reason).await,
     };
     let _ = upstream.set_nodelay(true);
-    if let (Ok(l), Ok(p)) = (upstream.local_addr(), upstream.peer_addr()) {
+    // The local port lets a support engineer match this session with the
+    // upstream's own logs; the peer is the address just dialled.
+    if let Ok(l) = upstream.local_addr() {
         log.push(EventKind::Note {
-            text: format!("upstream leg {l} -> {p}"),
+            text: format!("upstream leg {l} -> {upstream_addr}"),
         });
     }
     let (client_r, client_w) = client.into_split();
@@ -197,10 +199,19 @@ pub(super) async fn serve(
     };
     let end = relay.run().await;
     // Close both legs whatever happened: a peer must never be left talking
-    // to a half-open relay.
-    let _ = relay.to_client.writer_mut().shutdown().await;
-    let _ = relay.to_upstream.writer_mut().shutdown().await;
-    let Relay { log, .. } = relay;
+    // to a half-open relay. Each socket is put back together and closed:
+    // dropping a write half would call shutdown(2) first, one more system
+    // call per leg for the FIN that close(2) sends anyway.
+    let Relay {
+        log,
+        client_r,
+        upstream_r,
+        to_client,
+        to_upstream,
+        ..
+    } = relay;
+    drop(client_r.reunite(to_client.into_writer()));
+    drop(upstream_r.reunite(to_upstream.into_writer()));
     log.close(match end {
         End::Closed(by) => EventKind::Close { by },
         End::Aborted {
@@ -217,7 +228,7 @@ pub(super) async fn serve(
     });
 }
 
-async fn dial(shared: &Shared) -> Result<TcpStream, String> {
+async fn dial(shared: &Shared) -> Result<(TcpStream, String), String> {
     let addr = shared.upstream.as_str();
     // An IP:PORT needs no name lookup; `connect(&str)` would run
     // getaddrinfo on the blocking pool for every connection (a thread
@@ -230,7 +241,7 @@ async fn dial(shared: &Shared) -> Result<TcpStream, String> {
         }
     };
     match tokio::time::timeout(shared.connect_timeout, connect).await {
-        Ok(Ok(s)) => Ok(s),
+        Ok(Ok(s)) => Ok((s, addr.to_string())),
         Ok(Err(e)) => Err(format!("upstream {addr} unreachable: {e}")),
         Err(_) => Err(format!(
             "upstream {addr} unreachable: no answer within {:?}",
@@ -269,6 +280,10 @@ impl Relay {
             verb: "BANNER".into(),
             hijack,
         });
+        // One shutdown waiter for the whole session, not one per read.
+        let mut stop = self.stop.clone();
+        let stopped = stop.changed();
+        tokio::pin!(stopped);
         loop {
             if let Some(end) = self.client_input().await {
                 return end;
@@ -290,7 +305,7 @@ impl Relay {
                     Ok(0) | Err(_) => return self.upstream_closed().await,
                     Ok(_) => {}
                 },
-                _ = self.stop.changed() => return self.shutdown().await,
+                _ = &mut stopped => return self.shutdown().await,
             }
         }
     }

@@ -50,6 +50,11 @@ impl<W: AsyncWrite + Unpin> Link<W> {
         &mut self.writer
     }
 
+    /// The writer back, to close the connection.
+    pub fn into_writer(self) -> W {
+        self.writer
+    }
+
     /// Forward `data`, applying this direction's faults.
     pub async fn send(&mut self, data: &[u8]) -> Result<(), LinkError> {
         if data.is_empty() {
