@@ -23,7 +23,9 @@
 #                       "postfix-default exchange-2003 regex-50"); `regex-50`
 #                       is generated here: postfix-default plus 50 rules
 #                       whose `args` regexes never match smtp-source's
-#                       commands, so every command is tested against all 50
+#                       commands, so every command is tested against all 50;
+#                       NAME+busy-poll serves NAME with --busy-poll BUSY_POLL_US
+#   BUSY_POLL_US        the --busy-poll window for +busy-poll targets (default 50)
 #   WARMUP              sessions sent (same parallelism) before each measured
 #                       run, not counted (default 200; 0 disables)
 #   BIN                 smtp-harness binary (default target/release/smtp-harness)
@@ -57,7 +59,8 @@ SMTP_SOURCE="${SMTP_SOURCE:-$(find_tool smtp-source)}"
 SMTP_SINK="${SMTP_SINK:-$(find_tool smtp-sink)}"
 SIZE="${SIZE:-1024}"
 WARMUP="${WARMUP:-200}"
-SCENARIOS="${SCENARIOS:-postfix-default exchange-2003 regex-50}"
+SCENARIOS="${SCENARIOS:-postfix-default postfix-default+busy-poll exchange-2003 regex-50}"
+BUSY_POLL_US="${BUSY_POLL_US:-50}"
 BIN="${BIN:-target/release/smtp-harness}"
 SINK_BACKLOG="${SINK_BACKLOG:-1024}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
@@ -171,13 +174,19 @@ write_regex50() {
 
 start_harness() {
     local scenario="$1" fd line errlog arg="$1"
+    local -a extra=()
     errlog="$WORK/harness.$scenario.$RANDOM.log"
-    if [ "$scenario" = regex-50 ]; then
+    # NAME+busy-poll: the same scenario served with --busy-poll BUSY_POLL_US.
+    if [[ "$scenario" == *+busy-poll ]]; then
+        arg="${scenario%+busy-poll}"
+        extra=(--busy-poll "$BUSY_POLL_US")
+    fi
+    if [ "$arg" = regex-50 ]; then
         arg="$WORK/regex-50.yaml"
         [ -f "$arg" ] || write_regex50 "$arg"
     fi
     # stdout goes to a pipe; its first line is "listening on 127.0.0.1:PORT".
-    exec {fd}< <(exec "$BIN" serve "$arg" --listen 127.0.0.1:0 --quiet 2>"$errlog")
+    exec {fd}< <(exec "$BIN" serve "$arg" --listen 127.0.0.1:0 --quiet "${extra[@]}" 2>"$errlog")
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     if ! IFS= read -r -t 30 -u "$fd" line; then
@@ -312,7 +321,7 @@ done
 echo
 echo "== results (smtp-source -s PARALLEL -m SESSIONS -l $SIZE 127.0.0.1:PORT)"
 echo
-fmt='| %-30s | %8s | %8s | %8s | %10s | %22s | %17s | %16s | %16s | %23s | %22s |\n'
+fmt='| %-38s | %8s | %8s | %8s | %10s | %22s | %17s | %16s | %16s | %23s | %22s |\n'
 printf "$fmt" target parallel sessions seconds sessions/s "server CPU µs/session" "rate vs smtp-sink" "CPU vs smtp-sink" "listen overflows" "rate vs postfix-default" "CPU vs postfix-default"
 printf "$fmt" ":---" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:" "---:"
 for row in "${ROWS[@]}"; do
