@@ -26,6 +26,8 @@
 #                       commands, so every command is tested against all 50;
 #                       NAME+busy-poll serves NAME with --busy-poll BUSY_POLL_US
 #   BUSY_POLL_US        the --busy-poll window for +busy-poll targets (default 50)
+#   ROUNDS              measurements per target and variant, interleaved across
+#                       targets; the table shows their medians (default 3)
 #   WARMUP              sessions sent (same parallelism) before each measured
 #                       run, not counted (default 200; 0 disables)
 #   BIN                 smtp-harness binary (default target/release/smtp-harness)
@@ -61,6 +63,7 @@ SIZE="${SIZE:-1024}"
 WARMUP="${WARMUP:-200}"
 SCENARIOS="${SCENARIOS:-postfix-default postfix-default+busy-poll exchange-2003 regex-50}"
 BUSY_POLL_US="${BUSY_POLL_US:-50}"
+ROUNDS="${ROUNDS:-3}"
 BIN="${BIN:-target/release/smtp-harness}"
 SINK_BACKLOG="${SINK_BACKLOG:-1024}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-600}"
@@ -252,14 +255,6 @@ measure() {
     us="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$sessions" \
         'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
     ROWS+=("$target $parallel $sessions $secs $rate $us $((o1 - o0))")
-    if [ "$target" = "smtp-harness postfix-default" ]; then
-        PD_RATE["$parallel:$sessions"]="$rate"
-        PD_CPU["$parallel:$sessions"]="$us"
-    fi
-    if [ "$target" = "smtp-sink" ]; then
-        SINK_RATE["$parallel:$sessions"]="$rate"
-        SINK_CPU["$parallel:$sessions"]="$us"
-    fi
     printf 'bench: %-28s -s %-4s -m %-6s %8ss %8s sessions/s %8s us/session %5s listen overflows\n' \
         "$target" "$parallel" "$sessions" "$secs" "$rate" "$us" "$((o1 - o0))" >&2
 }
@@ -300,26 +295,66 @@ for v in $VARIANTS; do
     parallel="${v%%:*}"
     sessions="${v##*:}"
 
-    start_sink "$parallel"
-    measure smtp-sink "$parallel" "$sessions"
-    stop_server
+    # Rounds are interleaved (sink, each scenario, sink, …) so that drift in
+    # the machine's speed hits every target alike; the report takes medians.
+    for ((round = 1; round <= ROUNDS; round++)); do
+        start_sink "$parallel"
+        measure smtp-sink "$parallel" "$sessions"
+        stop_server
 
-    if [ "$HARNESS_OK" -eq 1 ]; then
-        for scenario in $SCENARIOS; do
-            if start_harness "$scenario"; then
-                measure "smtp-harness $scenario" "$parallel" "$sessions"
-                stop_server
-            else
-                ROWS+=("smtp-harness $scenario $parallel $sessions FAILED - - -")
-                FAILED=1
-            fi
-        done
+        if [ "$HARNESS_OK" -eq 1 ]; then
+            for scenario in $SCENARIOS; do
+                if start_harness "$scenario"; then
+                    measure "smtp-harness $scenario" "$parallel" "$sessions"
+                    stop_server
+                else
+                    ROWS+=("smtp-harness $scenario $parallel $sessions FAILED - - -")
+                    FAILED=1
+                fi
+            done
+        fi
+    done
+done
+
+# One row per target and variant: the median of its rounds (seconds,
+# sessions/s and CPU each on their own), listen overflows summed.
+mapfile -t ROWS < <(printf '%s\n' "${ROWS[@]}" | awk '
+    function median(list,   a, n, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    {
+        key = $1; for (i = 2; i <= NF - 4; i++) key = key " " $i
+        if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+        if ($(NF - 3) == "FAILED") { failed[key] = 1; next }
+        secs[key] = secs[key] " " $(NF - 3); rate[key] = rate[key] " " $(NF - 2)
+        cpu[key] = cpu[key] " " $(NF - 1); ovf[key] += $NF; n[key]++
+    }
+    END {
+        for (i = 1; i <= k; i++) {
+            key = order[i]
+            if (failed[key] || !n[key]) { print key " FAILED - - -"; continue }
+            printf "%s %.3f %.0f %.1f %d\n", key, median(secs[key]), median(rate[key]), median(cpu[key]), ovf[key]
+        }
+    }')
+for row in "${ROWS[@]}"; do
+    read -r -a f <<<"$row"
+    n=${#f[@]}
+    target="${f[*]:0:n-6}"
+    [ "${f[n-4]}" = FAILED ] && continue
+    key="${f[n-6]}:${f[n-5]}"
+    if [ "$target" = "smtp-harness postfix-default" ]; then
+        PD_RATE["$key"]="${f[n-3]}"; PD_CPU["$key"]="${f[n-2]}"
+    fi
+    if [ "$target" = smtp-sink ]; then
+        SINK_RATE["$key"]="${f[n-3]}"; SINK_CPU["$key"]="${f[n-2]}"
     fi
 done
 
 # --- report ------------------------------------------------------------------
 echo
-echo "== results (smtp-source -s PARALLEL -m SESSIONS -l $SIZE 127.0.0.1:PORT)"
+echo "== results (smtp-source -s PARALLEL -m SESSIONS -l $SIZE 127.0.0.1:PORT; median of $ROUNDS round(s))"
 echo
 fmt='| %-38s | %8s | %8s | %8s | %10s | %22s | %17s | %16s | %16s | %23s | %22s |\n'
 printf "$fmt" target parallel sessions seconds sessions/s "server CPU µs/session" "rate vs smtp-sink" "CPU vs smtp-sink" "listen overflows" "rate vs postfix-default" "CPU vs postfix-default"
