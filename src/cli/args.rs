@@ -34,6 +34,7 @@ pub enum Command {
         smtp-harness serve exchange-2003\n  \
         smtp-harness serve ./scenario.yaml --listen 127.0.0.1:0\n  \
         smtp-harness serve postfix-default --quiet --transcript sessions.jsonl\n  \
+        smtp-harness serve postfix-default --quiet --busy-poll 50   # a load test's upstream\n  \
         swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
     Serve(ServeArgs),
     /// Check scenario and profile files; prints file:line:column for every problem.
