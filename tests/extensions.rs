@@ -51,6 +51,27 @@ async fn bdat_pipelined_with_the_next_command() {
 }
 
 #[tokio::test]
+async fn a_one_shot_fault_on_bdat_still_consumes_the_chunk() {
+    let (server, mut c) = in_transaction(CHUNKING).await;
+    let request = serde_json::from_str(r#"{"verb": "BDAT", "reply": "451 4.3.0 try later"}"#)
+        .expect("fault request");
+    server.shared().faults.arm(request).expect("armed");
+    // The chunk's bytes look like a command: read as one, they would end
+    // the session with 221.
+    c.send(b"BDAT 6\r\nQUIT\r\n").await;
+    assert_eq!(c.reply().await, ["451 4.3.0 try later"]);
+    // The session never saw the faulted chunk; the next one is the first.
+    c.send(b"BDAT 5 LAST\r\nhello").await;
+    let queued = c.reply().await;
+    assert!(
+        queued[0].starts_with("250 2.0.0 Ok: queued as"),
+        "{queued:?}"
+    );
+    assert_eq!(c.cmd("NOOP").await, 250);
+    assert_eq!(&server.messages()[0].data[..], b"hello");
+}
+
+#[tokio::test]
 async fn bdat_too_big_and_out_of_sequence() {
     let (server, mut c) = in_transaction(CHUNKING).await;
     c.send(format!("BDAT 150 LAST\r\n{}", "z".repeat(150)).as_bytes())

@@ -30,6 +30,9 @@ enum Mode {
         size: usize,
         last: bool,
         got: BytesMut,
+        /// A one-shot fault answered this BDAT: its reply goes out once the
+        /// chunk is consumed, and the session never sees the chunk.
+        instead: Option<Box<Outcome>>,
     },
 }
 
@@ -390,7 +393,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
                         let verb = String::from_utf8_lossy(verb);
                         match self.shared.faults.take(FaultPoint::Command, Some(&verb)) {
-                            Some(fault) => self.fault_outcome(fault),
+                            Some(fault) => {
+                                let outcome = self.fault_outcome(fault);
+                                match self.chunk_after(&line, &outcome) {
+                                    // The chunk follows the command on the
+                                    // wire whatever the answer (RFC 3030):
+                                    // read it first, then answer.
+                                    Some((size, last)) => {
+                                        self.mode = Mode::Chunk {
+                                            remaining: size,
+                                            size,
+                                            last,
+                                            got: BytesMut::new(),
+                                            instead: Some(Box::new(outcome)),
+                                        };
+                                        continue;
+                                    }
+                                    None => outcome,
+                                }
+                            }
                             None => self.session.command(&line),
                         }
                     }
@@ -408,22 +429,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         self.session.line_too_long()
                     }
                 },
-                Mode::Chunk { remaining, got, .. } => {
+                Mode::Chunk {
+                    remaining,
+                    got,
+                    instead,
+                    ..
+                } => {
                     let take = (*remaining).min(self.rbuf.len());
                     let part = self.rbuf.split_to(take);
-                    let room = self
-                        .session
-                        .plan()
-                        .limits
-                        .message_size
-                        .saturating_sub(got.len());
+                    // A chunk answered by a fault is only counted.
+                    let room = match instead {
+                        Some(_) => 0,
+                        None => self
+                            .session
+                            .plan()
+                            .limits
+                            .message_size
+                            .saturating_sub(got.len()),
+                    };
                     got.extend_from_slice(&part[..take.min(room)]);
                     *remaining -= take;
                     if *remaining > 0 {
                         return None;
                     }
                     let Mode::Chunk {
-                        size, last, got, ..
+                        size,
+                        last,
+                        got,
+                        instead,
+                        ..
                     } = std::mem::replace(&mut self.mode, Mode::Command)
                     else {
                         return None;
@@ -433,7 +467,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         size,
                         bare_lf: false,
                     });
-                    self.session.chunk_done(got.freeze(), size, last)
+                    match instead {
+                        Some(outcome) => *outcome,
+                        None => self.session.chunk_done(got.freeze(), size, last),
+                    }
                 }
                 Mode::Data(reader) => match reader.feed(&mut self.rbuf) {
                     DataStatus::Incomplete => return None,
@@ -459,6 +496,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Some(end);
             }
         }
+    }
+
+    /// The chunk a `BDAT` line announces, when the session reads chunks
+    /// (CHUNKING advertised) and `outcome` keeps the connection open.
+    fn chunk_after(&self, line: &[u8], outcome: &Outcome) -> Option<(usize, bool)> {
+        if outcome.next != Next::Command
+            || !self
+                .session
+                .plan()
+                .advertised
+                .iter()
+                .any(|k| k == "CHUNKING")
+        {
+            return None;
+        }
+        let line = std::str::from_utf8(line).ok()?;
+        let mut words = line.split_ascii_whitespace();
+        if !words.next()?.eq_ignore_ascii_case("BDAT") {
+            return None;
+        }
+        let size = words.next()?.parse().ok()?;
+        let last = match words.next() {
+            None => false,
+            Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+            Some(_) => return None,
+        };
+        words.next().is_none().then_some((size, last))
     }
 
     /// A one-shot fault fires here: record it, and answer for the session.
@@ -561,6 +625,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     size,
                     last,
                     got: BytesMut::new(),
+                    instead: None,
                 };
                 None
             }
