@@ -124,6 +124,22 @@ pub struct Command {
 }
 
 impl Command {
+    /// `BDAT <size> [LAST]` (RFC 3030): the chunk's size and whether it is
+    /// the last; `None` for any other verb or malformed arguments.
+    pub fn bdat_chunk(&self) -> Option<(usize, bool)> {
+        if self.verb != Verb::Bdat {
+            return None;
+        }
+        let mut words = self.args.split_ascii_whitespace();
+        let size = words.next()?.parse().ok()?;
+        let last = match words.next() {
+            None => false,
+            Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+            Some(_) => return None,
+        };
+        words.next().is_none().then_some((size, last))
+    }
+
     /// Tokenize a command line (without CRLF). Never fails.
     pub fn parse(line: &[u8]) -> Command {
         let line = trim_trailing_space(line);
@@ -176,5 +192,18 @@ mod tests {
         assert!(!Command::is_garbage(b"HELO x"));
         let cmd = Command::parse(&[0xff, b' ', b'a']);
         assert_eq!(cmd.verb, Verb::Other("\u{fffd}".into()));
+    }
+
+    #[rstest]
+    #[case(b"BDAT 12", Some((12, false)))]
+    #[case(b"bdat 0 last", Some((0, true)))]
+    #[case(b"BDAT 5 LAST ", Some((5, true)))]
+    #[case(b"BDAT", None)]
+    #[case(b"BDAT x", None)]
+    #[case(b"BDAT 5 FIRST", None)]
+    #[case(b"BDAT 5 LAST more", None)]
+    #[case(b"DATA 5", None)]
+    fn bdat_chunk_sizes(#[case] line: &[u8], #[case] want: Option<(usize, bool)>) {
+        assert_eq!(Command::parse(line).bdat_chunk(), want);
     }
 }

@@ -511,18 +511,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         {
             return None;
         }
-        let line = std::str::from_utf8(line).ok()?;
-        let mut words = line.split_ascii_whitespace();
-        if !words.next()?.eq_ignore_ascii_case("BDAT") {
-            return None;
-        }
-        let size = words.next()?.parse().ok()?;
-        let last = match words.next() {
-            None => false,
-            Some(w) if w.eq_ignore_ascii_case("LAST") => true,
-            Some(_) => return None,
-        };
-        words.next().is_none().then_some((size, last))
+        crate::protocol::Command::parse(line).bdat_chunk()
     }
 
     /// A one-shot fault fires here: record it, and answer for the session.

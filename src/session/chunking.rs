@@ -20,21 +20,14 @@ pub(super) struct Chunks {
 impl Session {
     /// `BDAT <size> [LAST]`: no reply yet, read the chunk first.
     pub(super) fn bdat_command(&mut self, cmd: &Command) -> Outcome {
-        let mut words = cmd.args.split_whitespace();
-        let size = words.next().and_then(|n| n.parse::<usize>().ok());
-        let last = match words.next() {
-            None => Some(false),
-            Some(w) if w.eq_ignore_ascii_case("LAST") => Some(true),
-            Some(_) => None,
-        };
-        match (size, last, words.next()) {
-            (Some(size), Some(last), None) => Outcome {
+        match cmd.bdat_chunk() {
+            Some((size, last)) => Outcome {
                 reply: None,
                 next: Next::Chunk { size, last },
                 ..Outcome::reply(Reply::new(0, ""))
             },
             // We cannot know where the chunk ends: like Postfix, refuse and hang up.
-            _ => Outcome {
+            None => Outcome {
                 next: Next::Close,
                 ..Outcome::reply(Reply::new(521, "5.5.4 Syntax: BDAT count [LAST]"))
             },
