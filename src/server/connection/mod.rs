@@ -4,21 +4,20 @@
 //! batch is consumed (RFC 2920), which is also what makes the server cheap
 //! under load: one write per batch, not per reply.
 
+mod ending;
+mod output;
+mod tls;
+
 use super::Shared;
 use super::faults::{Fault, FaultPoint};
-use super::tls::TlsMaterial;
-use crate::protocol::Reply;
 use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
-use crate::scenario::model::TlsFailure;
-use crate::session::{Next, Outcome, Pace, Session, SessionInfo};
+use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio_rustls::server::TlsStream;
 
 enum Mode {
     Command,
@@ -92,7 +91,7 @@ pub(super) async fn serve<S>(
     if let Some(max) = current.scenario.plan().limits.max_sessions
         && running > max
     {
-        refuse_busy(stream, log, &current.scenario.plan().hostname, max).await;
+        ending::refuse_busy(stream, log, &current.scenario.plan().hostname, max).await;
         return;
     }
     let info = SessionInfo {
@@ -148,49 +147,7 @@ pub(super) async fn serve<S>(
     }
 }
 
-/// Over `limits.max_sessions`: say so and hang up, as a busy MTA does.
-async fn refuse_busy<S: AsyncWrite + Unpin>(
-    mut stream: S,
-    log: SessionLog,
-    hostname: &str,
-    max: usize,
-) {
-    let line = format!("421 4.3.2 {hostname} Too many connections, try again later");
-    log.push(EventKind::Note {
-        text: format!("more than {max} concurrent sessions"),
-    });
-    let _ = stream.write_all(format!("{line}\r\n").as_bytes()).await;
-    let _ = stream.shutdown().await;
-    log.push(EventKind::Reply {
-        leg: Leg::Client,
-        code: 421,
-        lines: vec![line],
-        rule: None,
-        original: None,
-    });
-    log.close(EventKind::Close { by: Closer::Server });
-}
-
-/// A TLS alert (handshake_failure) sent instead of a ServerHello, for
-/// scenarios that script a broken STARTTLS.
-const HANDSHAKE_FAILURE_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// Hand the stream to rustls and serve the rest of the session over it.
-    async fn secure(self, tls: Option<TlsMaterial>) -> (End, SessionLog) {
-        match self.handshake(tls.as_ref()).await {
-            Ok(secure) => secure.run_to_end().await,
-            Err(done) => done,
-        }
-    }
-
-    /// Serve until the end; a second STARTTLS cannot happen (the session
-    /// refuses it once TLS is active), so it just ends the session.
-    async fn run_to_end(mut self) -> (End, SessionLog) {
-        let end = self.run().await;
-        self.close(end).await
-    }
-
     async fn close(mut self, end: End) -> (End, SessionLog) {
         // TLS ends with a close_notify alert. Plain TCP needs nothing: the
         // socket's drop sends the FIN, and an explicit shutdown(2) first was
@@ -203,101 +160,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             other => other,
         };
         (end, self.log)
-    }
-
-    /// Turn this connection into a TLS one (after `220` to STARTTLS, or at
-    /// once for implicit TLS).
-    async fn handshake(
-        mut self,
-        tls: Option<&TlsMaterial>,
-    ) -> Result<Conn<TlsStream<S>>, (End, SessionLog)> {
-        if !self.rbuf.is_empty() {
-            // RFC 3207 5: anything pipelined after STARTTLS is plaintext an
-            // attacker could have injected; it must not reach the TLS session.
-            let n = self.rbuf.len();
-            self.rbuf.clear();
-            self.log.push(EventKind::Note {
-                text: format!("discarded {n} octets sent after STARTTLS before the handshake"),
-            });
-        }
-        let Some(tls) = tls else {
-            self.log.push(EventKind::Note {
-                text: "STARTTLS answered 220 but the scenario has no `tls:` section".into(),
-            });
-            return Err(self.close(End::Closed(Closer::Server)).await);
-        };
-        let plan_tls = self.session.plan().tls.clone();
-        if plan_tls.as_ref().and_then(|t| t.fail) == Some(TlsFailure::Break) {
-            let _ = self.stream.write_all(HANDSHAKE_FAILURE_ALERT).await;
-            self.log.push(EventKind::Note {
-                text: "handshake broken on purpose (tls.fail: break)".into(),
-            });
-            return Err(self.close(End::Closed(Closer::Server)).await);
-        }
-        let timeout = self.session.plan().limits.idle_timeout;
-        let Conn {
-            stream,
-            mut session,
-            log,
-            shared,
-            rbuf,
-            read_size,
-            wbuf,
-            lines,
-            mode,
-            stop,
-            greeted,
-            written,
-            cut_by_fault,
-        } = self;
-        match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => {
-                let (_, conn) = stream.get_ref();
-                log.push(EventKind::Tls {
-                    version: conn
-                        .protocol_version()
-                        .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
-                    cipher: conn
-                        .negotiated_cipher_suite()
-                        .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
-                    sni: conn.server_name().map(str::to_string),
-                });
-                session.tls_started();
-                Ok(Conn {
-                    stream,
-                    session,
-                    log,
-                    shared,
-                    rbuf,
-                    read_size,
-                    wbuf,
-                    lines,
-                    mode,
-                    stop,
-                    greeted,
-                    written,
-                    cut_by_fault,
-                })
-            }
-            Ok(Err(e)) => Err((
-                End::Aborted {
-                    by: Closer::Error,
-                    during: "tls",
-                    partial: Bytes::from(e.to_string()),
-                    received: 0,
-                },
-                log,
-            )),
-            Err(_) => Err((
-                End::Aborted {
-                    by: Closer::Timeout,
-                    during: "tls",
-                    partial: Bytes::new(),
-                    received: 0,
-                },
-                log,
-            )),
-        }
     }
 }
 
@@ -628,62 +490,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    fn queue(&mut self, reply: &Reply, rule: Option<String>) {
-        reply.write_to(&mut self.wbuf);
-        // The transcript's lines are the wire lines, assembled by hand:
-        // `format!` per line was 10 % of a session's instructions, and
-        // cutting them back out of the buffer meant searching and UTF-8
-        // validation for text that is already a `String`.
-        let code = reply.code.min(999);
-        let digits = [code / 100, code / 10 % 10, code % 10].map(|d| char::from(b'0' + d as u8));
-        let last = reply.lines.len().saturating_sub(1);
-        let lines = reply
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                let mut line = String::with_capacity(text.len() + 4);
-                line.extend(digits);
-                match (i < last, text.is_empty()) {
-                    (true, _) => line.push('-'),
-                    (false, true) => {}
-                    (false, false) => line.push(' '),
-                }
-                line.push_str(text);
-                line
-            })
-            .collect();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: reply.code,
-            lines,
-            rule,
-            original: None,
-        });
-    }
-
-    /// Exact captured bytes, sent as they are.
-    fn queue_wire(&mut self, wire: &[u8], code: u16, rule: Option<String>) {
-        let start = self.wbuf.len();
-        self.wbuf.extend_from_slice(wire);
-        self.log_reply(start, code, rule);
-    }
-
-    fn log_reply(&mut self, start: usize, code: u16, rule: Option<String>) {
-        let lines = String::from_utf8_lossy(&self.wbuf[start..])
-            .split("\r\n")
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code,
-            lines,
-            rule,
-            original: None,
-        });
-    }
-
     fn store(&mut self, message: crate::message::Message) {
         self.log.push(EventKind::Message {
             queue_id: message.queue_id.clone(),
@@ -703,127 +509,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             });
         }
         self.shared.recorder.add_message(message);
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        let pace = self.session.pace();
-        self.flush_paced(pace).await
-    }
-
-    /// Write what is queued, paced as a fault or rule says.
-    async fn flush_paced(&mut self, pace: Pace) -> std::io::Result<()> {
-        if self.wbuf.is_empty() {
-            return Ok(());
-        }
-        let mut out = self.wbuf.split();
-        if pace == Pace::default() {
-            self.stream.write_all(&out).await?;
-            return self.stream.flush().await;
-        }
-        // A faulty server: a byte budget, pieces, a slow line.
-        let mut cut = false;
-        if let Some(budget) = pace.close_after {
-            let left = budget.saturating_sub(self.written) as usize;
-            if out.len() > left {
-                out.truncate(left);
-                cut = true;
-            }
-        }
-        let piece = pace.slice.unwrap_or(out.len().max(1));
-        // At a bandwidth, write about ten pieces a second.
-        let piece = pace
-            .bandwidth
-            .map_or(piece, |bw| piece.min((bw as usize / 10).max(1)));
-        for chunk in out.chunks(piece) {
-            self.stream.write_all(chunk).await?;
-            self.stream.flush().await?;
-            self.written += chunk.len() as u64;
-            if let Some(bw) = pace.bandwidth {
-                tokio::time::sleep(std::time::Duration::from_secs_f64(
-                    chunk.len() as f64 / bw as f64,
-                ))
-                .await;
-            }
-        }
-        if cut {
-            self.cut_by_fault = true;
-            self.log.push(EventKind::Note {
-                text: format!("closed after {} octets (close_after fault)", self.written),
-            });
-            return Err(std::io::Error::other("close_after fault"));
-        }
-        Ok(())
-    }
-
-    /// The server ends the session with a 421 (timeout or shutdown).
-    async fn say_goodbye(&mut self, by: Closer) -> End {
-        let reply = match by {
-            Closer::Timeout => self.session.timeout_reply(),
-            _ => self.session.shutdown_reply(),
-        };
-        self.queue(&reply, None);
-        // A peer that stopped reading must not hold shutdown up.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
-        match self.in_progress() {
-            Some((during, partial, received)) => End::Aborted {
-                by,
-                during,
-                partial,
-                received,
-            },
-            None => End::Closed(by),
-        }
-    }
-
-    /// The connection ended under us: whatever was half-received is kept.
-    fn vanished(&mut self, by: Closer) -> End {
-        let by = if self.cut_by_fault {
-            Closer::Server
-        } else {
-            by
-        };
-        match self.in_progress() {
-            Some((during, partial, received)) => End::Aborted {
-                by,
-                during,
-                partial,
-                received,
-            },
-            None => End::Closed(by),
-        }
-    }
-
-    fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
-        match &self.mode {
-            Mode::Data(reader) => {
-                let got = reader.received();
-                let mut partial = got.to_vec();
-                partial.extend_from_slice(&self.rbuf);
-                let len = partial.len();
-                Some(("data", Bytes::from(partial), len))
-            }
-            Mode::Chunk {
-                got,
-                size,
-                remaining,
-                ..
-            } => {
-                let mut partial = got.to_vec();
-                partial.extend_from_slice(&self.rbuf);
-                Some((
-                    "data",
-                    Bytes::from(partial),
-                    size - remaining + self.rbuf.len(),
-                ))
-            }
-            Mode::Command => {
-                if let Some((seen, head)) = self.lines.discarded() {
-                    return Some(("line", head.clone(), seen + self.rbuf.len()));
-                }
-                (!self.rbuf.is_empty())
-                    .then(|| ("line", Bytes::copy_from_slice(&self.rbuf), self.rbuf.len()))
-            }
-        }
     }
 }
 

@@ -1,0 +1,105 @@
+//! How a session ends when it does not end with QUIT: refused as busy,
+//! told goodbye (timeout, shutdown), or cut off, with whatever was half
+//! received kept for the transcript.
+
+use super::{Conn, End, Mode};
+use crate::transcript::{Closer, EventKind, Leg, SessionLog};
+use bytes::Bytes;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// Over `limits.max_sessions`: say so and hang up, as a busy MTA does.
+pub(super) async fn refuse_busy<S: AsyncWrite + Unpin>(
+    mut stream: S,
+    log: SessionLog,
+    hostname: &str,
+    max: usize,
+) {
+    let line = format!("421 4.3.2 {hostname} Too many connections, try again later");
+    log.push(EventKind::Note {
+        text: format!("more than {max} concurrent sessions"),
+    });
+    let _ = stream.write_all(format!("{line}\r\n").as_bytes()).await;
+    let _ = stream.shutdown().await;
+    log.push(EventKind::Reply {
+        leg: Leg::Client,
+        code: 421,
+        lines: vec![line],
+        rule: None,
+        original: None,
+    });
+    log.close(EventKind::Close { by: Closer::Server });
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// The server ends the session with a 421 (timeout or shutdown).
+    pub(super) async fn say_goodbye(&mut self, by: Closer) -> End {
+        let reply = match by {
+            Closer::Timeout => self.session.timeout_reply(),
+            _ => self.session.shutdown_reply(),
+        };
+        self.queue(&reply, None);
+        // A peer that stopped reading must not hold shutdown up.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
+        match self.in_progress() {
+            Some((during, partial, received)) => End::Aborted {
+                by,
+                during,
+                partial,
+                received,
+            },
+            None => End::Closed(by),
+        }
+    }
+
+    /// The connection ended under us: whatever was half-received is kept.
+    pub(super) fn vanished(&mut self, by: Closer) -> End {
+        let by = if self.cut_by_fault {
+            Closer::Server
+        } else {
+            by
+        };
+        match self.in_progress() {
+            Some((during, partial, received)) => End::Aborted {
+                by,
+                during,
+                partial,
+                received,
+            },
+            None => End::Closed(by),
+        }
+    }
+
+    pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
+        match &self.mode {
+            Mode::Data(reader) => {
+                let got = reader.received();
+                let mut partial = got.to_vec();
+                partial.extend_from_slice(&self.rbuf);
+                let len = partial.len();
+                Some(("data", Bytes::from(partial), len))
+            }
+            Mode::Chunk {
+                got,
+                size,
+                remaining,
+                ..
+            } => {
+                let mut partial = got.to_vec();
+                partial.extend_from_slice(&self.rbuf);
+                Some((
+                    "data",
+                    Bytes::from(partial),
+                    size - remaining + self.rbuf.len(),
+                ))
+            }
+            Mode::Command => {
+                if let Some((seen, head)) = self.lines.discarded() {
+                    return Some(("line", head.clone(), seen + self.rbuf.len()));
+                }
+                (!self.rbuf.is_empty())
+                    .then(|| ("line", Bytes::copy_from_slice(&self.rbuf), self.rbuf.len()))
+            }
+        }
+    }
+}

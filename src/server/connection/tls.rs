@@ -1,0 +1,126 @@
+//! The TLS part of a connection: the handshake after `220` to STARTTLS
+//! (or at once for implicit TLS), and the rest of the session over it.
+
+use super::{Conn, End};
+use crate::scenario::model::TlsFailure;
+use crate::server::tls::TlsMaterial;
+use crate::transcript::{Closer, EventKind, SessionLog};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::server::TlsStream;
+
+/// A TLS alert (handshake_failure) sent instead of a ServerHello, for
+/// scenarios that script a broken STARTTLS.
+const HANDSHAKE_FAILURE_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// Hand the stream to rustls and serve the rest of the session over it.
+    pub(super) async fn secure(self, tls: Option<TlsMaterial>) -> (End, SessionLog) {
+        match self.handshake(tls.as_ref()).await {
+            Ok(secure) => secure.run_to_end().await,
+            Err(done) => done,
+        }
+    }
+
+    /// Serve until the end; a second STARTTLS cannot happen (the session
+    /// refuses it once TLS is active), so it just ends the session.
+    pub(super) async fn run_to_end(mut self) -> (End, SessionLog) {
+        let end = self.run().await;
+        self.close(end).await
+    }
+
+    /// Turn this connection into a TLS one (after `220` to STARTTLS, or at
+    /// once for implicit TLS).
+    pub(super) async fn handshake(
+        mut self,
+        tls: Option<&TlsMaterial>,
+    ) -> Result<Conn<TlsStream<S>>, (End, SessionLog)> {
+        if !self.rbuf.is_empty() {
+            // RFC 3207 5: anything pipelined after STARTTLS is plaintext an
+            // attacker could have injected; it must not reach the TLS session.
+            let n = self.rbuf.len();
+            self.rbuf.clear();
+            self.log.push(EventKind::Note {
+                text: format!("discarded {n} octets sent after STARTTLS before the handshake"),
+            });
+        }
+        let Some(tls) = tls else {
+            self.log.push(EventKind::Note {
+                text: "STARTTLS answered 220 but the scenario has no `tls:` section".into(),
+            });
+            return Err(self.close(End::Closed(Closer::Server)).await);
+        };
+        let plan_tls = self.session.plan().tls.clone();
+        if plan_tls.as_ref().and_then(|t| t.fail) == Some(TlsFailure::Break) {
+            let _ = self.stream.write_all(HANDSHAKE_FAILURE_ALERT).await;
+            self.log.push(EventKind::Note {
+                text: "handshake broken on purpose (tls.fail: break)".into(),
+            });
+            return Err(self.close(End::Closed(Closer::Server)).await);
+        }
+        let timeout = self.session.plan().limits.idle_timeout;
+        let Conn {
+            stream,
+            mut session,
+            log,
+            shared,
+            rbuf,
+            read_size,
+            wbuf,
+            lines,
+            mode,
+            stop,
+            greeted,
+            written,
+            cut_by_fault,
+        } = self;
+        match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let (_, conn) = stream.get_ref();
+                log.push(EventKind::Tls {
+                    version: conn
+                        .protocol_version()
+                        .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
+                    cipher: conn
+                        .negotiated_cipher_suite()
+                        .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
+                    sni: conn.server_name().map(str::to_string),
+                });
+                session.tls_started();
+                Ok(Conn {
+                    stream,
+                    session,
+                    log,
+                    shared,
+                    rbuf,
+                    read_size,
+                    wbuf,
+                    lines,
+                    mode,
+                    stop,
+                    greeted,
+                    written,
+                    cut_by_fault,
+                })
+            }
+            Ok(Err(e)) => Err((
+                End::Aborted {
+                    by: Closer::Error,
+                    during: "tls",
+                    partial: Bytes::from(e.to_string()),
+                    received: 0,
+                },
+                log,
+            )),
+            Err(_) => Err((
+                End::Aborted {
+                    by: Closer::Timeout,
+                    during: "tls",
+                    partial: Bytes::new(),
+                    received: 0,
+                },
+                log,
+            )),
+        }
+    }
+}
