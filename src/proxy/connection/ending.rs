@@ -1,0 +1,131 @@
+//! How a relayed session ends: who closed, what was in flight, the 421 on
+//! shutdown, and the opaque relay after a passed-through STARTTLS.
+
+use super::*;
+
+impl Relay {
+    /// What was in progress, for an Abort: `(during, partial, received)`.
+    pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
+        match &self.mode {
+            // Relayed content is not kept (bounded memory): count it only.
+            Mode::Data { forwarded, .. } => {
+                Some(("data", Bytes::new(), forwarded + self.crbuf.len()))
+            }
+            Mode::Chunk { left, .. } => Some(("bdat", Bytes::new(), *left)),
+            Mode::Command => {
+                if let Some((seen, head)) = self.commands.discarded() {
+                    return Some(("line", head.clone(), seen + self.crbuf.len()));
+                }
+                (!self.crbuf.is_empty()).then(|| {
+                    (
+                        "line",
+                        Bytes::copy_from_slice(&self.crbuf),
+                        self.crbuf.len(),
+                    )
+                })
+            }
+        }
+    }
+
+    pub(super) fn end(&self, by: Closer) -> End {
+        match self.in_progress() {
+            Some((during, partial, received)) => End::Aborted {
+                by,
+                during,
+                partial,
+                received,
+            },
+            None => End::Closed(by),
+        }
+    }
+
+    /// The proxy itself ended the session (a fault).
+    pub(super) fn ended_by_proxy(&self) -> End {
+        self.end(Closer::Server)
+    }
+
+    pub(super) fn link_failed(&self, e: LinkError, leg: Leg) -> End {
+        match e {
+            LinkError::Cut(n) => {
+                let dir = match leg {
+                    Leg::Client => "upstream→client",
+                    Leg::Upstream => "client→upstream",
+                };
+                self.note(format!("fault close_after: cut after {n} octets {dir}"));
+                self.ended_by_proxy()
+            }
+            LinkError::Io(err) => {
+                let by = match leg {
+                    Leg::Client => Closer::Client,
+                    Leg::Upstream => Closer::Upstream,
+                };
+                self.note(format!("write to the {leg:?} leg failed: {err}"));
+                self.end(by)
+            }
+        }
+    }
+
+    /// The client closed. A half-sent command is relayed as it is (the
+    /// upstream sees exactly what the client sent); then both legs close.
+    pub(super) async fn client_closed(&mut self) -> End {
+        let end = self.end(Closer::Client);
+        if matches!(self.mode, Mode::Command) && !self.crbuf.is_empty() {
+            let rest = self.crbuf.split();
+            let _ = self.to_upstream.send(&rest).await;
+        }
+        end
+    }
+
+    /// The upstream closed: relay whatever it sent last, then close the client.
+    pub(super) async fn upstream_closed(&mut self) -> End {
+        let rest = self.replies.unfinished(&mut self.urbuf);
+        if !rest.is_empty() {
+            self.note(format!(
+                "upstream closed mid-reply; relayed its last {} octets as is",
+                rest.len()
+            ));
+            let _ = self.to_client.send(&rest).await;
+        }
+        self.end(Closer::Upstream)
+    }
+
+    pub(super) async fn shutdown(&mut self) -> End {
+        let reply = Reply::new(421, "4.3.2 Proxy shutting down");
+        let bytes = reply.to_bytes();
+        self.log.push(EventKind::Reply {
+            leg: Leg::Client,
+            code: 421,
+            lines: wire_lines(&bytes),
+            rule: Some("shutdown".into()),
+            original: None,
+        });
+        // A client that stopped reading must not hold shutdown up.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        self.end(Closer::Shutdown)
+    }
+
+    /// After the upstream's 220 to STARTTLS: relay opaque bytes both ways.
+    pub(super) async fn opaque_relay(&mut self) -> End {
+        self.note("STARTTLS accepted by the upstream: relaying opaque (TLS) bytes both ways; the profile no longer applies".into());
+        let to_upstream = self.crbuf.split();
+        let to_client = self.replies.unfinished(&mut self.urbuf);
+        if self.to_upstream.send(&to_upstream).await.is_err()
+            || self.to_client.send(&to_client).await.is_err()
+        {
+            return End::Closed(Closer::Error);
+        }
+        let outcome = opaque::relay(
+            &mut self.client_r,
+            self.to_client.writer_mut(),
+            &mut self.upstream_r,
+            self.to_upstream.writer_mut(),
+            &mut self.stop,
+        )
+        .await;
+        self.note(format!(
+            "opaque relay ended: {} octets client→upstream, {} octets upstream→client",
+            outcome.to_upstream, outcome.to_client
+        ));
+        End::Closed(outcome.closed_by)
+    }
+}

@@ -1,0 +1,320 @@
+//! One relayed connection: dial the upstream, then relay line by line in the
+//! command phase (so the profile can filter and rewrite) and chunk by chunk
+//! in the DATA phase (so a message of any size passes in bounded memory).
+//!
+//! One task owns both sockets and `select!`s over the two reads; every write
+//! is awaited, so a slow peer slows the reading of the other side
+//! (backpressure) instead of filling a buffer.
+//!
+//! Replies must reach the client in command order even when the proxy
+//! answers some commands itself, so every command leaves a [`Slot`] in a
+//! queue: either "the upstream will answer this" or "we answer this". Our own
+//! answers go out only when every slot before them has been answered.
+
+mod client;
+mod ending;
+mod upstream;
+
+use super::Shared;
+use super::compile::{BannerAction, Rules, StarttlsAction, Trigger};
+use super::fault::{self, ArmedClose, ConnFaults};
+use super::link::{Link, LinkError};
+use super::model::{Direction, FilterAction};
+use super::opaque;
+use super::replies::{ReplyReader, Upstream};
+use super::rewrite::{mask_banner, mask_verb, rewrite_address, rewrite_ehlo, wire_lines};
+use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
+use crate::protocol::{Command, Reply, Verb};
+use crate::scenario::template::{Var, Vars, rfc5322_date};
+use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+
+/// Longest command or reply line relayed. Far above RFC 5321's 512 so that
+/// `transparent` relays long lines untouched, yet bounded; a longer command
+/// is answered `500 5.5.2` by the proxy and not relayed.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// How much is read from a socket at a time; also the most message data
+/// held at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How the session ended.
+enum End {
+    Closed(Closer),
+    Aborted {
+        by: Closer,
+        during: &'static str,
+        partial: Bytes,
+        received: usize,
+    },
+}
+
+/// What an expected upstream reply answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answers {
+    Banner,
+    /// A relayed command, by the verb the upstream saw (masked verbs differ).
+    Command(Verb),
+    EndOfData,
+}
+
+/// One reply the client is owed, in order.
+enum Slot {
+    Upstream {
+        answers: Answers,
+        /// The client's verb (`BANNER`, `.` for end of data), for reply rules.
+        verb: String,
+        /// A reply-then-close fault replacing this reply.
+        hijack: Option<ArmedClose>,
+    },
+    Local {
+        reply: Reply,
+        rule: String,
+        close: bool,
+    },
+}
+
+enum Mode {
+    Command,
+    /// Message content after the upstream's 354; relayed as it arrives.
+    Data {
+        reader: DataReader,
+        forwarded: usize,
+    },
+    /// A BDAT chunk: `left` raw octets, relayed or swallowed.
+    Chunk {
+        left: usize,
+        forward: bool,
+    },
+}
+
+/// Placeholder values for the profile's replies.
+struct ProxyVars {
+    peer: SocketAddr,
+    session: u64,
+}
+
+impl Vars for ProxyVars {
+    fn write_var(&self, var: Var, out: &mut String) {
+        let _ = match var {
+            Var::Date => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                write!(out, "{}", rfc5322_date(now))
+            }
+            Var::ClientIp => write!(out, "{}", self.peer.ip()),
+            Var::ClientPort => write!(out, "{}", self.peer.port()),
+            Var::Session => write!(out, "{}", self.session),
+            // The proxy has no host name, HELO or queue of its own.
+            Var::Hostname => write!(out, "localhost"),
+            Var::Helo | Var::QueueId | Var::MessageSize => Ok(()),
+        };
+    }
+}
+
+struct Relay {
+    log: SessionLog,
+    rules: Arc<Rules>,
+    vars: ProxyVars,
+    client_r: OwnedReadHalf,
+    upstream_r: OwnedReadHalf,
+    to_client: Link<OwnedWriteHalf>,
+    to_upstream: Link<OwnedWriteHalf>,
+    crbuf: BytesMut,
+    urbuf: BytesMut,
+    commands: LineReader,
+    replies: ReplyReader,
+    mode: Mode,
+    queue: VecDeque<Slot>,
+    faults: ConnFaults,
+    stop: watch::Receiver<bool>,
+    /// The upstream accepted STARTTLS: relay opaque bytes from here on.
+    opaque: bool,
+}
+
+/// Relay one client connection to the end and record it.
+pub(super) async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    let log = shared.recorder.start_session(peer, local);
+    let profile = shared.profile();
+    let vars = ProxyVars {
+        peer,
+        session: log.id(),
+    };
+    log.push(EventKind::Note {
+        text: format!(
+            "proxy: profile {}, upstream {}",
+            profile.name(),
+            shared.upstream
+        ),
+    });
+    let faults = fault::decide(profile.rules(), log.id());
+    for text in &faults.notes {
+        log.push(EventKind::Note { text: text.clone() });
+    }
+    let (upstream, upstream_addr) = match dial(&shared).await {
+        Ok(dialled) => dialled,
+        Err(reason) => return refuse(client, log, &reason).await,
+    };
+    let _ = upstream.set_nodelay(true);
+    // The local port lets a support engineer match this session with the
+    // upstream's own logs; the peer is the address just dialled.
+    if let Ok(l) = upstream.local_addr() {
+        log.push(EventKind::Note {
+            text: format!("upstream leg {l} -> {upstream_addr}"),
+        });
+    }
+    let (client_r, client_w) = client.into_split();
+    let (upstream_r, upstream_w) = upstream.into_split();
+    // Jitter dice per direction, derived from the session so seeded runs repeat.
+    let jitter_seed = profile.rules().seed.unwrap_or(0) ^ log.id();
+    let mut relay = Relay {
+        rules: profile.rules_arc(),
+        vars,
+        client_r,
+        upstream_r,
+        to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed),
+        to_upstream: Link::new(upstream_w, faults.upstream.clone(), !jitter_seed),
+        crbuf: BytesMut::with_capacity(4096),
+        urbuf: BytesMut::with_capacity(4096),
+        commands: LineReader::new(MAX_LINE),
+        replies: ReplyReader::new(MAX_LINE),
+        mode: Mode::Command,
+        queue: VecDeque::new(),
+        faults,
+        stop,
+        opaque: false,
+        log,
+    };
+    let end = relay.run().await;
+    // Close both legs whatever happened: a peer must never be left talking
+    // to a half-open relay. Each socket is put back together and closed:
+    // dropping a write half would call shutdown(2) first, one more system
+    // call per leg for the FIN that close(2) sends anyway.
+    let Relay {
+        log,
+        client_r,
+        upstream_r,
+        to_client,
+        to_upstream,
+        ..
+    } = relay;
+    drop(client_r.reunite(to_client.into_writer()));
+    drop(upstream_r.reunite(to_upstream.into_writer()));
+    log.close(match end {
+        End::Closed(by) => EventKind::Close { by },
+        End::Aborted {
+            by,
+            during,
+            partial,
+            received,
+        } => EventKind::Abort {
+            by,
+            during: during.to_string(),
+            partial: Wire(partial),
+            received,
+        },
+    });
+}
+
+async fn dial(shared: &Shared) -> Result<(TcpStream, String), String> {
+    let addr = shared.upstream.as_str();
+    // An IP:PORT needs no name lookup; `connect(&str)` would run
+    // getaddrinfo on the blocking pool for every connection (a thread
+    // hand-off and futex traffic that cost ~40 % of the proxy's CPU under
+    // smtp-source; docs/PERFORMANCE.md).
+    let connect = async {
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(ip) => TcpStream::connect(ip).await,
+            Err(_) => TcpStream::connect(addr).await,
+        }
+    };
+    match tokio::time::timeout(shared.connect_timeout, connect).await {
+        Ok(Ok(s)) => Ok((s, addr.to_string())),
+        Ok(Err(e)) => Err(format!("upstream {addr} unreachable: {e}")),
+        Err(_) => Err(format!(
+            "upstream {addr} unreachable: no answer within {:?}",
+            shared.connect_timeout
+        )),
+    }
+}
+
+/// No upstream: tell the client why, as a transient failure, and hang up.
+async fn refuse(mut client: TcpStream, log: SessionLog, reason: &str) {
+    let reply = Reply::new(421, format!("4.4.0 {reason}"));
+    let bytes = reply.to_bytes();
+    log.push(EventKind::Reply {
+        leg: Leg::Client,
+        code: 421,
+        lines: wire_lines(&bytes),
+        rule: Some("upstream-unreachable".into()),
+        original: None,
+    });
+    // A client that does not read must not keep this task alive.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = client.write_all(&bytes).await;
+        let _ = client.shutdown().await;
+    })
+    .await;
+    log.close(EventKind::Close {
+        by: Closer::Upstream,
+    });
+}
+
+impl Relay {
+    async fn run(&mut self) -> End {
+        let hijack = self.faults.take_close(&Trigger::Banner);
+        self.queue.push_back(Slot::Upstream {
+            answers: Answers::Banner,
+            verb: "BANNER".into(),
+            hijack,
+        });
+        // One shutdown waiter for the whole session, not one per read.
+        let mut stop = self.stop.clone();
+        let stopped = stop.changed();
+        tokio::pin!(stopped);
+        loop {
+            if let Some(end) = self.client_input().await {
+                return end;
+            }
+            if let Some(end) = self.upstream_input().await {
+                return end;
+            }
+            if self.opaque {
+                return self.opaque_relay().await;
+            }
+            self.crbuf.reserve(READ_CHUNK);
+            self.urbuf.reserve(READ_CHUNK);
+            tokio::select! {
+                r = self.client_r.read_buf(&mut self.crbuf) => match r {
+                    Ok(0) | Err(_) => return self.client_closed().await,
+                    Ok(_) => {}
+                },
+                r = self.upstream_r.read_buf(&mut self.urbuf) => match r {
+                    Ok(0) | Err(_) => return self.upstream_closed().await,
+                    Ok(_) => {}
+                },
+                _ = &mut stopped => return self.shutdown().await,
+            }
+        }
+    }
+
+    fn note(&self, text: String) {
+        self.log.push(EventKind::Note { text });
+    }
+}
