@@ -5,10 +5,9 @@
 use super::model::*;
 use crate::protocol::mask::BannerMask;
 use crate::scenario::Problem;
-use crate::scenario::compile::{ReplyTemplate, VerbMatch, parse_reply};
-use crate::scenario::model::ReplyText;
+use crate::scenario::compile::{Checker, ReplyTemplate, VerbMatch};
 use regex::Regex;
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
 use std::time::Duration;
 
 /// The reply for a filtered command when the profile names none (PIX wording).
@@ -168,73 +167,7 @@ pub struct Rules {
     pub faults: Vec<Fault>,
 }
 
-struct Checker<'a> {
-    file: &'a str,
-    problems: Vec<Problem>,
-}
-
 impl Checker<'_> {
-    fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
-        self.problems.push(Problem::at(self.file, loc, msg));
-    }
-
-    fn reply(&mut self, spec: Option<&Spanned<ReplyText>>, default: &str) -> ReplyTemplate {
-        let (lines, loc) = match spec {
-            Some(s) => (s.value.0.clone(), Some(&s.referenced)),
-            None => (vec![default.to_string()], None),
-        };
-        match (parse_reply(&lines), loc) {
-            (Ok(r), _) => r,
-            (Err(e), loc) => {
-                // Built-in defaults are constants covered by a test, so a
-                // problem without a location cannot happen.
-                if let Some(loc) = loc {
-                    self.problem(loc, e);
-                }
-                ReplyTemplate {
-                    code: 500,
-                    lines: vec![],
-                }
-            }
-        }
-    }
-
-    fn verbs(&mut self, spec: &Spanned<crate::scenario::model::OneOrMany<String>>) -> Vec<String> {
-        if spec.value.0.is_empty() {
-            self.problem(&spec.referenced, "expected at least one verb");
-        }
-        spec.value
-            .0
-            .iter()
-            .map(|v| {
-                if v.is_empty() || v.contains(char::is_whitespace) {
-                    self.problem(
-                        &spec.referenced,
-                        format!("{v:?} is not a verb: expected one word such as EHLO"),
-                    );
-                }
-                v.to_ascii_uppercase()
-            })
-            .collect()
-    }
-
-    fn regex(&mut self, spec: &Spanned<String>, what: &str) -> Option<Regex> {
-        match Regex::new(&spec.value) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                self.problem(&spec.referenced, format!("bad regex in `{what}`: {first}"));
-                None
-            }
-        }
-    }
-
     fn banner(&mut self, spec: &BannerSpec) -> BannerAction {
         match (&spec.replace, &spec.mask) {
             (Some(_), Some(m)) => {
@@ -483,6 +416,7 @@ pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::compile::parse_reply;
 
     #[test]
     fn built_in_replies_parse() {

@@ -141,17 +141,24 @@ pub const DEFAULT_KEYWORDS: &[&str] = &[
     "8BITMIME",
 ];
 
-pub(super) struct Checker<'a> {
-    pub(super) file: &'a str,
-    pub(super) problems: Vec<Problem>,
+/// Collects every problem of one file (scenario or proxy profile) with its
+/// location, so `validate` reports them all at once.
+pub(crate) struct Checker<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    pub(super) fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
+    pub(crate) fn problem(&mut self, loc: &Location, msg: impl Into<String>) {
         self.problems.push(Problem::at(self.file, loc, msg));
     }
 
-    fn reply(&mut self, spec: Option<&Spanned<ReplyText>>, default: &str) -> ReplyTemplate {
+    /// `spec` parsed as a reply, or the built-in `default` when absent.
+    pub(crate) fn reply(
+        &mut self,
+        spec: Option<&Spanned<ReplyText>>,
+        default: &str,
+    ) -> ReplyTemplate {
         match spec {
             Some(s) => self.reply_text(&s.value, &s.referenced),
             // Built-in texts are constants covered by tests.

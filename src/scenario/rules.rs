@@ -70,7 +70,8 @@ pub struct CompiledRule {
 }
 
 impl Checker<'_> {
-    fn verbs(&mut self, spec: &Spanned<OneOrMany<String>>) -> Vec<String> {
+    /// One or more verbs, upper-cased; each must be one word.
+    pub(crate) fn verbs(&mut self, spec: &Spanned<OneOrMany<String>>) -> Vec<String> {
         if spec.value.0.is_empty() {
             self.problem(&spec.referenced, "expected at least one verb");
         }
@@ -89,6 +90,26 @@ impl Checker<'_> {
             .collect()
     }
 
+    /// A regex, or a problem naming the key it came from and why it does
+    /// not compile.
+    pub(crate) fn regex(&mut self, spec: &Spanned<String>, what: &str) -> Option<Regex> {
+        match Regex::new(&spec.value) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                // The regex crate's message ends with the reason on its last line.
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                self.problem(&spec.referenced, format!("bad regex in `{what}`: {first}"));
+                None
+            }
+        }
+    }
+
     pub(super) fn rule(&mut self, index: usize, spec: &Spanned<RuleSpec>) -> CompiledRule {
         let r = &spec.value;
         let at = &spec.referenced;
@@ -101,20 +122,7 @@ impl Checker<'_> {
             (None, Some(e)) => VerbMatch::Except(self.verbs(e)),
             (None, None) => VerbMatch::Any,
         };
-        let args = r.args.as_ref().and_then(|a| match Regex::new(&a.value) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                self.problem(&a.referenced, format!("bad regex in `args`: {first}"));
-                None
-            }
-        });
+        let args = r.args.as_ref().and_then(|a| self.regex(a, "args"));
         for (field, value) in [("nth", &r.nth), ("times", &r.times)] {
             if let Some(v) = value
                 && v.value == 0
