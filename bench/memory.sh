@@ -8,10 +8,13 @@
 #  2. one BIG_MIB (default 100) MiB message through `smtp-harness proxy
 #     --profile transparent` in front of Postfix's smtp-sink: the proxy's peak
 #     RSS (VmHWM) minus its RSS before; target < 16 MiB (it streams DATA).
+#  3. PROXY_IDLE (default 2000) idle connections through `smtp-harness proxy
+#     --profile transparent` in front of `serve`: the proxy's RSS per relayed
+#     connection (no target; it guards against buffers held while idle).
 #
 #   bash bench/memory.sh      # or: make bench-memory
 #
-# Environment: IDLE, BIG_MIB, BIN (default target/release/smtp-harness),
+# Environment: IDLE, BIG_MIB, PROXY_IDLE, BIN (default target/release/smtp-harness),
 # NO_BUILD=1, HOLD (seconds the idle clients stay at most, default 120).
 set -euo pipefail
 
@@ -21,6 +24,7 @@ case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
 
 IDLE="${IDLE:-10000}"
 BIG_MIB="${BIG_MIB:-100}"
+PROXY_IDLE="${PROXY_IDLE:-2000}"
 HOLD="${HOLD:-120}"
 BIN="${BIN:-target/release/smtp-harness}"
 SMTP_SINK="${SMTP_SINK:-$(command -v smtp-sink || echo /usr/sbin/smtp-sink)}"
@@ -137,3 +141,29 @@ echo
 echo "| measurement | RSS before | peak RSS (VmHWM) | growth | RSS after | target |"
 echo "| :--- | ---: | ---: | ---: | ---: | :--- |"
 echo "| proxy transparent, one $BIG_MIB MiB message to smtp-sink (MiB) | $(mib "$p0") | $(mib "$p1") | $(mib "$growth") | $(mib "$p2") | growth < 16 MiB: $verdict |"
+
+# --- 3. idle connections through the proxy (no target; a regression guard) ---
+# Each relayed connection holds two sockets and two read buffers; this is
+# where reserving 64 KiB per read cost 135 KiB a connection (PERFORMANCE.md).
+start "$WORK/serve2.out" "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
+start "$WORK/proxy2.out" "$BIN" proxy --upstream "$(sed -n 's/^listening on //p' "$WORK/serve2.out")" \
+    --profile transparent --listen 127.0.0.1:0 --quiet
+PROXY2_PID=$STARTED_PID
+pport="${STARTED_ADDR##*:}"
+sleep 0.2
+q0="$(kib "$PROXY2_PID" VmRSS)"
+coproc PIDLE { exec python3 bench/idle_clients.py "$PROXY_IDLE" 127.0.0.1 "$pport" "$HOLD"; }
+PIDS+=("$PIDLE_PID")
+read -r -t "$HOLD" line <&"${PIDLE[0]}" || line="(no answer)"
+echo
+echo "idle clients through the proxy: $line"
+sleep 1
+q1="$(kib "$PROXY2_PID" VmRSS)"
+exec {PIDLE[1]}>&-
+read -r -t 60 line <&"${PIDLE[0]}" || true
+wait "$PIDLE_PID" 2>/dev/null || true
+per_relay="$(awk -v a="$q0" -v b="$q1" -v n="$PROXY_IDLE" 'BEGIN { printf "%.1f", (b - a) / n }')"
+echo
+echo "| measurement | RSS before | with $PROXY_IDLE idle relayed | KiB per relayed connection |"
+echo "| :--- | ---: | ---: | ---: |"
+echo "| proxy transparent in front of serve (MiB) | $(mib "$q0") | $(mib "$q1") | $per_relay |"

@@ -132,6 +132,46 @@ pub struct DataBody {
     pub bare_lf: bool,
 }
 
+/// How much room the next socket read gets. It starts small, because an
+/// idle connection holds its buffer while it waits (10,000 idle connections
+/// must fit in 100 MiB, docs/PERFORMANCE.md), and doubles up to a maximum
+/// while reads fill it (DATA), which also bounds what one read can bring in.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadRoom {
+    next: usize,
+    max: usize,
+}
+
+impl ReadRoom {
+    /// `first` octets for the first read, growing to 64 KiB.
+    pub const fn new(first: usize) -> ReadRoom {
+        ReadRoom {
+            next: first,
+            max: 64 << 10,
+        }
+    }
+
+    /// Make room in `buf` for the next read; returns how much there is.
+    pub fn prepare(&self, buf: &mut BytesMut) -> usize {
+        buf.reserve(self.next);
+        buf.capacity() - buf.len()
+    }
+
+    /// A read of `n` octets into `room` octets of space completed.
+    pub fn filled(&mut self, n: usize, room: usize) {
+        if n >= room {
+            self.next = (self.next * 2).min(self.max);
+        }
+    }
+}
+
+impl Default for ReadRoom {
+    /// 1 KiB first: a command line or a small pipelined batch.
+    fn default() -> ReadRoom {
+        ReadRoom::new(1024)
+    }
+}
+
 /// Reads DATA content up to `<CRLF>.<CRLF>`, undoing dot-stuffing
 /// (RFC 5321 4.5.2) and enforcing the size and text-line limits.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ mod tls;
 
 use super::Shared;
 use super::faults::{Fault, FaultPoint};
-use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
+use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine, ReadRoom};
 use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
@@ -35,12 +35,6 @@ enum Mode {
     },
 }
 
-/// Room for a connection's first read: a command line or a small pipelined
-/// batch. Sized for 10,000 idle connections (docs/PERFORMANCE.md), it grows
-/// to [`MAX_READ`] while reads fill it (DATA).
-const FIRST_READ: usize = 1024;
-const MAX_READ: usize = 64 << 10;
-
 /// Why the read loop stopped.
 enum End {
     Closed(Closer),
@@ -60,9 +54,7 @@ struct Conn<S> {
     log: SessionLog,
     shared: Arc<Shared>,
     rbuf: BytesMut,
-    /// How much room the next read gets: starts small (an idle connection
-    /// holds its buffer while it waits) and doubles while reads fill it.
-    read_size: usize,
+    read_room: ReadRoom,
     wbuf: BytesMut,
     lines: LineReader,
     mode: Mode,
@@ -109,7 +101,7 @@ pub(super) async fn serve<S>(
         log,
         shared,
         rbuf: BytesMut::new(),
-        read_size: FIRST_READ,
+        read_room: ReadRoom::default(),
         wbuf: BytesMut::with_capacity(1024),
         lines: LineReader::new(limit),
         mode: Mode::Command,
@@ -203,8 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if !self.wbuf.is_empty() && self.flush().await.is_err() {
                 return self.vanished(Closer::Error);
             }
-            self.rbuf.reserve(self.read_size);
-            let room = self.rbuf.capacity() - self.rbuf.len();
+            let room = self.read_room.prepare(&mut self.rbuf);
             let waiting_since = tokio::time::Instant::now();
             let read = loop {
                 tokio::select! {
@@ -223,11 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             super::busy_poll::activity();
             match read {
                 Ok(0) => return self.vanished(Closer::Client),
-                Ok(n) => {
-                    if n >= room {
-                        self.read_size = (self.read_size * 2).min(MAX_READ);
-                    }
-                }
+                Ok(n) => self.read_room.filled(n, room),
                 Err(_) => return self.vanished(Closer::Error),
             }
         }
