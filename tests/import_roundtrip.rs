@@ -146,31 +146,59 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
     );
 }
 
+fn load_fixture(file: &str) -> Scenario {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let (yaml, _) = smtp_harness::import::run_import(&dir.join(file), None, None, false, false)
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Same banner, same steps (what the client sent, what the server answered
+/// byte for byte). Who closed first after `221` may differ (swaks cannot
+/// tell; a pcap shows swaks' FIN first) and does not matter: a 221 to QUIT
+/// closes the replay.
+fn assert_same_replay(first: (&str, &Scenario), second: (&str, &Scenario)) {
+    let (a, b) = (&first.1.plan().replay[0], &second.1.plan().replay[0]);
+    let names = format!("{} vs {}", first.0, second.0);
+    assert_eq!(
+        a.banner.as_ref().map(|b| b.1.clone()),
+        b.banner.as_ref().map(|b| b.1.clone()),
+        "{names}"
+    );
+    assert_eq!(a.steps.len(), b.steps.len(), "{names}");
+    for (x, y) in a.steps.iter().zip(&b.steps) {
+        assert_eq!(x.expect, y.expect, "{names}");
+        assert_eq!(x.wire, y.wire, "{names}");
+    }
+    assert!(
+        a.steps.len() >= 6,
+        "EHLO, MAIL, RCPT, DATA, the message, QUIT: {names}"
+    );
+}
+
 /// One real session (swaks against aiosmtpd), recorded at once as swaks
 /// output and as a tcpdump capture: both imports give the same replay.
 #[test]
 fn swaks_output_and_pcap_of_one_session_import_to_the_same_scenario() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let load = |file: &str| {
-        let (yaml, _) = smtp_harness::import::run_import(&dir.join(file), None, None, false, false)
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-        Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{file}: {e}"))
-    };
-    let (swaks, pcap) = (load("aiosmtpd-swaks.txt"), load("aiosmtpd-swaks.pcap"));
-    let (a, b) = (&swaks.plan().replay[0], &pcap.plan().replay[0]);
-    assert_eq!(
-        a.banner.as_ref().map(|b| b.1.clone()),
-        b.banner.as_ref().map(|b| b.1.clone())
+    let (swaks, pcap) = ("aiosmtpd-swaks.txt", "aiosmtpd-swaks.pcap");
+    assert_same_replay(
+        (swaks, &load_fixture(swaks)),
+        (pcap, &load_fixture(pcap)),
     );
-    assert_eq!(a.steps.len(), b.steps.len());
-    for (x, y) in a.steps.iter().zip(&b.steps) {
-        assert_eq!(x.expect, y.expect);
-        assert_eq!(x.wire, y.wire);
-    }
-    // Who closed first after `221` differs (swaks cannot tell; the pcap shows
-    // swaks' FIN first) and does not matter: a 221 to QUIT closes the replay.
-    assert!(
-        a.steps.len() >= 6,
-        "EHLO, MAIL, RCPT, DATA, the message, QUIT"
+}
+
+/// Another real session captured three ways at once: on `lo` (Ethernet
+/// framing) and on tcpdump's `any` pseudo-interface, whose Linux cooked
+/// header is v2 by default since tcpdump 4.99 (`-y LINUX_SLL` for v1), which
+/// is what a capture taken with `-i any` gives a support engineer.
+#[rstest]
+#[case("cooked-sll2.pcap")]
+#[case("cooked-sll.pcap")]
+#[case("cooked-ether.pcap")]
+fn captures_on_the_any_interface_import_like_ethernet_ones(#[case] capture: &str) {
+    let swaks = "cooked-swaks.txt";
+    assert_same_replay(
+        (swaks, &load_fixture(swaks)),
+        (capture, &load_fixture(capture)),
     );
 }
