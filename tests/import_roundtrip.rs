@@ -181,10 +181,7 @@ fn assert_same_replay(first: (&str, &Scenario), second: (&str, &Scenario)) {
 #[test]
 fn swaks_output_and_pcap_of_one_session_import_to_the_same_scenario() {
     let (swaks, pcap) = ("aiosmtpd-swaks.txt", "aiosmtpd-swaks.pcap");
-    assert_same_replay(
-        (swaks, &load_fixture(swaks)),
-        (pcap, &load_fixture(pcap)),
-    );
+    assert_same_replay((swaks, &load_fixture(swaks)), (pcap, &load_fixture(pcap)));
 }
 
 /// Another real session captured three ways at once: on `lo` (Ethernet

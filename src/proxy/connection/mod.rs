@@ -43,7 +43,6 @@ use tokio::sync::watch;
 /// is answered `500 5.5.2` by the proxy and not relayed.
 pub const MAX_LINE: usize = 16 * 1024;
 
-
 /// Room for each leg's first read (see `Relay::client_room`).
 const RELAY_FIRST_READ: usize = 4096;
 
