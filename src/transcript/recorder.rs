@@ -4,7 +4,7 @@ use super::{Closer, Event, EventKind, SessionRecord, Sink, Transcript};
 use crate::message::Message;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
@@ -12,11 +12,6 @@ use tokio::sync::{broadcast, watch};
 /// How many events a slow live subscriber may fall behind before it is told
 /// it lagged (the control API's `/events` stream).
 const LIVE_BACKLOG: usize = 4096;
-
-/// Events in a typical whole session (connect, greeting, five commands and
-/// replies, data, message, close): the event list's size once a session is
-/// under way.
-const FULL_SESSION_EVENTS: usize = 24;
 
 /// How many finished sessions and messages the recorder keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,18 +32,8 @@ struct Inner {
     ended: watch::Sender<u64>,
     /// Every event, for live subscribers (sent only while someone listens).
     live: broadcast::Sender<Event>,
-    /// Someone has subscribed at some point. Until then an event skips
-    /// `receiver_count()`, which takes the channel's lock: ~17 events a
-    /// session, nearly always with nobody listening.
-    ever_subscribed: AtomicBool,
     /// Runtime changes (session 0), in order.
     control: Mutex<VecDeque<Event>>,
-}
-
-impl Inner {
-    fn listening(&self) -> bool {
-        self.ever_subscribed.load(Ordering::Acquire) && self.live.receiver_count() > 0
-    }
 }
 
 /// Records sessions; cheap to clone, shared by the server and the test API.
@@ -84,7 +69,6 @@ impl Recorder {
                 sinks,
                 ended: watch::channel(0).0,
                 live: broadcast::channel(LIVE_BACKLOG).0,
-                ever_subscribed: AtomicBool::new(false),
                 control: Mutex::new(VecDeque::new()),
             }),
         }
@@ -189,9 +173,7 @@ impl Recorder {
     /// Every event from now on, as it is recorded (a lagging receiver gets
     /// `RecvError::Lagged`).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        let rx = self.inner.live.subscribe();
-        self.inner.ever_subscribed.store(true, Ordering::Release);
-        rx
+        self.inner.live.subscribe()
     }
 
     /// Record a runtime change (`action`: a short kebab-case word) in the
@@ -208,7 +190,7 @@ impl Recorder {
         for sink in &self.inner.sinks {
             sink.event(&event);
         }
-        if self.inner.listening() {
+        if self.inner.live.receiver_count() > 0 {
             let _ = self.inner.live.send(event.clone());
         }
         let mut log = lock(&self.inner.control);
@@ -258,17 +240,10 @@ impl SessionLog {
         for sink in &self.inner.sinks {
             sink.event(&event);
         }
-        if self.inner.listening() {
+        if self.inner.live.receiver_count() > 0 {
             let _ = self.inner.live.send(event.clone());
         }
-        let mut record = lock(&self.record);
-        let events = &mut record.events;
-        if events.len() == events.capacity() && events.capacity() < FULL_SESSION_EVENTS {
-            // Past the greeting the connection is in use: make room for a
-            // whole session at once rather than doubling three times.
-            events.reserve_exact(FULL_SESSION_EVENTS - events.len());
-        }
-        events.push(event);
+        lock(&self.record).events.push(event);
     }
 
     /// Record the end of the session.
