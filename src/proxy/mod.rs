@@ -86,8 +86,8 @@ impl Shared {
 /// Relay connections until `shutdown` resolves.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future) {
     let serving = Arc::clone(&shared);
-    crate::server::listener::accept_loop(listener, shutdown, move |stream, peer, local, stop| {
-        connection::serve(stream, peer, local, Arc::clone(&serving), stop)
+    crate::server::listener::accept_loop(listener, shutdown, move |c| {
+        connection::serve(c.stream, c.peer, c.local, Arc::clone(&serving), c.stop)
     })
     .await;
     shared.recorder.flush();

@@ -14,11 +14,24 @@ use tokio::sync::{Notify, watch};
 /// How long in-flight sessions get to finish after shutdown is signalled.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Accept until `shutdown` resolves, running `serve(stream, peer, local,
-/// stop)` for each connection; `stop` turns true when shutdown begins.
+/// A connection the accept loop hands over.
+pub struct Accepted {
+    /// The socket.
+    pub stream: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Our address.
+    pub local: SocketAddr,
+    /// Turns true when shutdown begins.
+    pub stop: watch::Receiver<bool>,
+    /// Connections running now, this one included (`limits.max_sessions`).
+    pub running: usize,
+}
+
+/// Accept until `shutdown` resolves, running `serve` for each connection.
 pub async fn accept_loop<F, Fut>(listener: TcpListener, shutdown: impl Future, mut serve: F)
 where
-    F: FnMut(TcpStream, SocketAddr, SocketAddr, watch::Receiver<bool>) -> Fut,
+    F: FnMut(Accepted) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -43,8 +56,14 @@ where
                     // Boxed once here: the session future is a few KiB, and
                     // moved by value it was copied three times on its way
                     // into the task (memcpy was 3 % of a session's CPU).
-                    let session = Box::pin(serve(stream, peer, local, stop_rx.clone()));
-                    let counted = Counted::new(&running);
+                    let (counted, now) = Counted::new(&running);
+                    let session = Box::pin(serve(Accepted {
+                        stream,
+                        peer,
+                        local,
+                        stop: stop_rx.clone(),
+                        running: now,
+                    }));
                     tokio::spawn(async move {
                         let _counted = counted;
                         session.await;
@@ -67,9 +86,9 @@ where
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, running.all_ended()).await;
 }
 
-/// How many connections are running, and a wake-up for when none is.
-///
-/// A plain counter rather than a `JoinSet`: the set's bookkeeping woke
+/// How many connections are running, and a wake-up for when none is: the
+/// count `limits.max_sessions` is checked against, and what shutdown waits
+/// on. A plain counter rather than a `JoinSet`: the set's bookkeeping woke
 /// the accept loop once per finished session to reap it, which cost as
 /// much as a tenth of a short session's instructions (docs/PERFORMANCE.md).
 #[derive(Default)]
@@ -96,9 +115,10 @@ impl Running {
 struct Counted(Arc<Running>);
 
 impl Counted {
-    fn new(running: &Arc<Running>) -> Counted {
-        running.count.fetch_add(1, Ordering::AcqRel);
-        Counted(Arc::clone(running))
+    /// Count one in; also returns how many run now, this one included.
+    fn new(running: &Arc<Running>) -> (Counted, usize) {
+        let now = running.count.fetch_add(1, Ordering::AcqRel) + 1;
+        (Counted(Arc::clone(running)), now)
     }
 }
 

@@ -37,8 +37,6 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Where accepted mail is also written, if anywhere.
     pub maildir: Option<Maildir>,
-    /// Sessions running now (for `limits.max_sessions`).
-    active: std::sync::atomic::AtomicUsize,
     /// Expectations mounted by tests and the scenario's `expect:` list.
     pub expectations: ExpectationSet,
     /// One-shot faults armed at runtime (the control API).
@@ -60,19 +58,9 @@ impl Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
-            active: std::sync::atomic::AtomicUsize::new(0),
             expectations,
             faults: OneShotFaults::default(),
         })
-    }
-
-    /// Count a session in; the guard counts it out. Returns how many run now.
-    pub(crate) fn enter(&self) -> (ActiveGuard<'_>, usize) {
-        let now = self
-            .active
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        (ActiveGuard(&self.active), now)
     }
 
     pub(crate) fn current(&self) -> Current {
@@ -141,20 +129,18 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Counts a session out when dropped.
-pub(crate) struct ActiveGuard<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for ActiveGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// Serve until `shutdown` resolves.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future) {
     let serving = Arc::clone(&shared);
-    listener::accept_loop(listener, shutdown, move |stream, peer, local, stop| {
-        connection::serve(stream, peer, local, Arc::clone(&serving), stop)
+    listener::accept_loop(listener, shutdown, move |c| {
+        connection::serve(
+            c.stream,
+            c.peer,
+            c.local,
+            c.running,
+            Arc::clone(&serving),
+            c.stop,
+        )
     })
     .await;
     shared.recorder.flush();

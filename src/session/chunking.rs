@@ -18,6 +18,21 @@ pub(super) struct Chunks {
 }
 
 impl Session {
+    /// CHUNKING is advertised, so `BDAT` is followed by a chunk to read.
+    pub(super) fn reads_chunks(&self) -> bool {
+        self.plan.advertised.iter().any(|k| k == "CHUNKING")
+    }
+
+    /// The chunk a command line announces (`BDAT n [LAST]` when CHUNKING is
+    /// advertised): whatever answers the command, those octets follow it on
+    /// the wire and must be read before the next command (RFC 3030).
+    pub fn announced_chunk(&self, line: &[u8]) -> Option<(usize, bool)> {
+        if !self.reads_chunks() {
+            return None;
+        }
+        Command::parse(line).bdat_chunk()
+    }
+
     /// `BDAT <size> [LAST]`: no reply yet, read the chunk first.
     pub(super) fn bdat_command(&mut self, cmd: &Command) -> Outcome {
         match cmd.bdat_chunk() {

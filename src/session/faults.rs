@@ -110,10 +110,12 @@ impl Session {
         wait
     }
 
-    /// A `reply_then_close` armed for `trigger`, as an outcome.
-    pub(super) fn fault_close(&mut self, trigger: &Trigger) -> Option<Outcome> {
+    /// The first `reply_then_close` whose trigger `fires`, as an outcome.
+    /// A predicate rather than a `Trigger` to compare with, so a command
+    /// needs no `Trigger::Verb(String)` built for it.
+    pub(super) fn fault_close(&mut self, fires: impl Fn(&Trigger) -> bool) -> Option<Outcome> {
         let f = self.faults.as_ref()?;
-        let (_, reply, name) = f.closes.iter().find(|(t, _, _)| t == trigger)?.clone();
+        let (_, reply, name) = f.closes.iter().find(|(t, _, _)| fires(t))?.clone();
         Some(Outcome {
             next: Next::Close,
             rule: Some(name),

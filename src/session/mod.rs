@@ -28,6 +28,7 @@ use crate::protocol::{Command, Reply, Verb};
 use crate::routing::{Decision, NdrReason, ndr};
 use crate::scenario::Plan;
 use crate::scenario::compile::CompiledRule;
+use crate::scenario::faults::Trigger;
 use crate::scenario::model::{StateName, Then};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -231,7 +232,7 @@ impl Session {
     /// The greeting. A code other than 220 refuses service: every command but
     /// QUIT then gets 503 (RFC 5321 3.1).
     pub fn greeting(&mut self) -> Outcome {
-        if let Some(out) = self.fault_close(&crate::scenario::faults::Trigger::Banner) {
+        if let Some(out) = self.fault_close(|t| *t == Trigger::Banner) {
             return out;
         }
         if let Some(out) = self.replay_greeting() {
@@ -261,11 +262,10 @@ impl Session {
             return self.auth_continue(line);
         }
         let cmd = Command::parse(line);
-        if self.faults.is_some() {
-            let verb = crate::scenario::faults::Trigger::Verb(cmd.verb.as_str().to_string());
-            if let Some(out) = self.fault_close(&verb) {
-                return out;
-            }
+        if let Some(out) =
+            self.fault_close(|t| matches!(t, Trigger::Verb(v) if v == cmd.verb.as_str()))
+        {
+            return out;
         }
         if let Some((reply, name)) = self.fault_flaky(cmd.verb.as_str()) {
             let next = self.effect(&cmd, &reply);
@@ -281,7 +281,7 @@ impl Session {
         if let Some(out) = self.replay_command(line, &cmd) {
             return out;
         }
-        if cmd.verb == Verb::Bdat && self.plan.advertised.iter().any(|k| k == "CHUNKING") {
+        if cmd.verb == Verb::Bdat && self.reads_chunks() {
             return self.bdat_command(&cmd);
         }
         self.builtin_command(line, &cmd)
@@ -312,7 +312,7 @@ impl Session {
 
     /// The message ended (`.CRLF` arrived).
     pub fn data_done(&mut self, body: DataBody) -> Outcome {
-        if let Some(out) = self.fault_close(&crate::scenario::faults::Trigger::EndOfData) {
+        if let Some(out) = self.fault_close(|t| *t == Trigger::EndOfData) {
             self.reset_transaction();
             return out;
         }

@@ -71,6 +71,7 @@ pub(super) async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     local: SocketAddr,
+    running: usize,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) where
@@ -78,8 +79,6 @@ pub(super) async fn serve<S>(
 {
     let current = shared.current();
     let log = shared.recorder.start_session(peer, local);
-    let held = Arc::clone(&shared);
-    let (_active, running) = held.enter();
     if let Some(max) = current.scenario.plan().limits.max_sessions
         && running > max
     {
@@ -153,9 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         };
         (end, self.log)
     }
-}
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn run(&mut self) -> End {
         // After STARTTLS the session goes on without a new greeting (RFC 3207).
         if !self.greeted {
@@ -244,7 +241,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         match self.shared.faults.take(FaultPoint::Command, Some(&verb)) {
                             Some(fault) => {
                                 let outcome = self.fault_outcome(fault);
-                                match self.chunk_after(&line, &outcome) {
+                                let chunk = match outcome.next {
+                                    Next::Command => self.session.announced_chunk(&line),
+                                    _ => None,
+                                };
+                                match chunk {
                                     // The chunk follows the command on the
                                     // wire whatever the answer (RFC 3030):
                                     // read it first, then answer.
@@ -345,22 +346,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Some(end);
             }
         }
-    }
-
-    /// The chunk a `BDAT` line announces, when the session reads chunks
-    /// (CHUNKING advertised) and `outcome` keeps the connection open.
-    fn chunk_after(&self, line: &[u8], outcome: &Outcome) -> Option<(usize, bool)> {
-        if outcome.next != Next::Command
-            || !self
-                .session
-                .plan()
-                .advertised
-                .iter()
-                .any(|k| k == "CHUNKING")
-        {
-            return None;
-        }
-        crate::protocol::Command::parse(line).bdat_chunk()
     }
 
     /// A one-shot fault fires here: record it, and answer for the session.
@@ -516,7 +501,7 @@ mod tests {
         let (stream, _peer) = tokio::io::duplex(64);
         let addr: SocketAddr = "127.0.0.1:25".parse().unwrap();
         let (_tx, rx) = watch::channel(false);
-        let fut = serve(stream, addr, addr, shared, rx);
+        let fut = serve(stream, addr, addr, 1, shared, rx);
         let size = std::mem::size_of_val(&fut);
         eprintln!("connection future: {size} bytes");
         assert!(size <= 4096, "connection future is {size} bytes");
