@@ -173,16 +173,17 @@ pub(super) async fn serve(
     for text in &faults.notes {
         log.push(EventKind::Note { text: text.clone() });
     }
-    let (upstream, upstream_addr) = match dial(&shared).await {
-        Ok(dialled) => dialled,
+    let upstream = match dial(&shared).await {
+        Ok(s) => s,
         Err(reason) => return refuse(client, log, &reason).await,
     };
     let _ = upstream.set_nodelay(true);
     // The local port lets a support engineer match this session with the
-    // upstream's own logs; the peer is the address just dialled.
+    // upstream's own logs; the peer is the configured upstream (asking the
+    // socket would be one more system call per session).
     if let Ok(l) = upstream.local_addr() {
         log.push(EventKind::Note {
-            text: format!("upstream leg {l} -> {upstream_addr}"),
+            text: format!("upstream leg {l} -> {}", shared.upstream),
         });
     }
     let (client_r, client_w) = client.into_split();
@@ -240,7 +241,7 @@ pub(super) async fn serve(
     });
 }
 
-async fn dial(shared: &Shared) -> Result<(TcpStream, String), String> {
+async fn dial(shared: &Shared) -> Result<TcpStream, String> {
     let addr = shared.upstream.as_str();
     // An IP:PORT needs no name lookup; `connect(&str)` would run
     // getaddrinfo on the blocking pool for every connection (a thread
@@ -253,7 +254,7 @@ async fn dial(shared: &Shared) -> Result<(TcpStream, String), String> {
         }
     };
     match tokio::time::timeout(shared.connect_timeout, connect).await {
-        Ok(Ok(s)) => Ok((s, addr.to_string())),
+        Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("upstream {addr} unreachable: {e}")),
         Err(_) => Err(format!(
             "upstream {addr} unreachable: no answer within {:?}",
