@@ -215,6 +215,11 @@ impl DataReader {
         // Walk the buffer by index and advance it once: splitting a line off
         // at a time turned the read buffer into a shared one (an allocation,
         // then another when the next read reserved room).
+        if self.body.capacity() == 0 && !buf.is_empty() {
+            // Room for what has arrived in one go, not a doubling series of
+            // reallocations as lines are appended.
+            self.body.reserve(buf.len().min(self.max_size).max(256));
+        }
         let mut pos = 0;
         let status = loop {
             let rest = &buf[pos..];
@@ -260,11 +265,6 @@ impl DataReader {
             self.last_was_cr = chunk.last() == Some(&b'\r');
             self.size += take;
             let room = self.max_size.saturating_sub(self.body.len());
-            if self.body.capacity() == 0 {
-                // Room for what has arrived in one go, not a doubling
-                // series of reallocations as lines are appended.
-                self.body.reserve(buf.len().min(self.max_size).max(256));
-            }
             self.body.extend_from_slice(&chunk[..take.min(room)]);
             pos += skip + take;
         };
