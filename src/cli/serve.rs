@@ -24,6 +24,9 @@ pub fn color_enabled(choice: ColorChoice) -> bool {
 
 /// Serve until a signal; `extra` sinks see every event too.
 pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCode> {
+    if args.busy_poll > 0 && args.threads > 1 {
+        anyhow::bail!("--busy-poll works with one event loop; drop --threads or --busy-poll");
+    }
     let scenario = match Scenario::resolve(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
@@ -45,9 +48,6 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
-    if args.busy_poll > 0 && args.threads > 1 {
-        anyhow::bail!("--busy-poll works with one event loop; drop --threads or --busy-poll");
-    }
     let runtime = runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {

@@ -29,7 +29,7 @@ static WAKE: Notify = Notify::const_new();
 const FIRST_WINDOW: Duration = Duration::from_micros(4);
 
 thread_local! {
-    static STATE: Cell<State> = const { Cell::new(State { last: None, sleeping: false, window: Duration::ZERO, max: Duration::ZERO }) };
+    static STATE: Cell<State> = const { Cell::new(State::OFF) };
 }
 
 #[derive(Clone, Copy)]
@@ -40,6 +40,15 @@ struct State {
     sleeping: bool,
     window: Duration,
     max: Duration,
+}
+
+impl State {
+    const OFF: State = State {
+        last: None,
+        sleeping: false,
+        window: Duration::ZERO,
+        max: Duration::ZERO,
+    };
 }
 
 /// A read or accept completed on this thread: restart the window, and
@@ -75,10 +84,9 @@ fn next_window(window: Duration, idle: Duration, max: Duration) -> Duration {
 pub async fn poller(max: Duration) {
     ENABLED.store(true, Ordering::Relaxed);
     STATE.set(State {
-        last: None,
-        sleeping: false,
         window: FIRST_WINDOW.min(max),
         max,
+        ..State::OFF
     });
     loop {
         let state = STATE.get();
