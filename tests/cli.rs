@@ -4,7 +4,7 @@ use rstest::rstest;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 fn bin() -> Command {
@@ -207,6 +207,8 @@ fn yaml_bombs_are_refused() {
 struct Served {
     child: Child,
     addr: String,
+    /// Standard output after the `listening on` line.
+    stdout: BufReader<ChildStdout>,
 }
 
 impl Drop for Served {
@@ -231,19 +233,29 @@ fn launch(args: &[&str]) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stdout.read_line(&mut line).unwrap();
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_string();
-    Served { child, addr }
+    Served {
+        child,
+        addr,
+        stdout,
+    }
 }
 
 impl Served {
+    /// The next line the binary prints on standard output.
+    fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line
+    }
+
     /// Send `signal` (`TERM`, `INT`) and wait for the exit.
     fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
         let sent = Command::new("kill")
@@ -411,34 +423,20 @@ fn replay_reports_divergences_per_session() {
         "captured.yaml",
         "replay:\n  sessions:\n    - banner: [\"220 captured.example ESMTP\"]\n      steps:\n        - client: \"HELO captured\"\n          reply: [\"250 captured.example\"]\n        - client: \"QUIT\"\n          reply: [\"221 bye\"]\n      end: server_closed\n",
     );
-    let mut child = bin()
-        .args([
-            "replay",
-            f.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let wire = smtp_session(&addr, &["HELO other", "QUIT"]);
+    let mut replay = launch(&[
+        "replay",
+        f.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--json",
+    ]);
+    let wire = smtp_session(&replay.addr, &["HELO other", "QUIT"]);
     assert_eq!(
         wire,
         "220 captured.example ESMTP\r\n250 captured.example\r\n221 bye\r\n"
     );
-    let mut report = String::new();
-    out.read_line(&mut report).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&replay.next_line()).unwrap();
     assert_eq!(
         (v["session"].as_u64(), v["step"].as_u64()),
         (Some(1), Some(1))
@@ -447,8 +445,6 @@ fn replay_reports_divergences_per_session() {
         (v["expected"].as_str(), v["got"].as_str()),
         (Some("HELO captured"), Some("HELO other"))
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -588,35 +584,19 @@ fn replay_text_report_says_when_the_client_matched() {
         "captured.yaml",
         "replay:\n  sessions:\n    - banner: [\"220 captured.example ESMTP\"]\n      steps:\n        - client: \"QUIT\"\n          reply: [\"221 bye\"]\n      end: server_closed\n",
     );
-    let mut child = bin()
-        .args([
-            "replay",
-            f.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let mut replay = launch(&[
+        "replay",
+        f.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
     assert_eq!(
-        smtp_session(&addr, &["QUIT"]),
+        smtp_session(&replay.addr, &["QUIT"]),
         "220 captured.example ESMTP\r\n221 bye\r\n"
     );
-    let mut report = String::new();
-    out.read_line(&mut report).unwrap();
     assert_eq!(
-        report.trim(),
+        replay.next_line().trim(),
         "session 1: the client did what the captured client did"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
