@@ -79,6 +79,29 @@ start() {
     STARTED_ADDR="${first#listening on }"
 }
 
+# hold_idle PID PORT N LABEL: open N idle clients against PORT, read PID's
+# RSS and open fds before, with them open (and its peak), and after they
+# closed again; sets HELD_RSS0/1/2 (KiB), HELD_FDS0/1/2 and HELD_HWM.
+hold_idle() {
+    local pid="$1" port="$2" n="$3" label="$4" line
+    HELD_RSS0="$(kib "$pid" VmRSS)"
+    HELD_FDS0="$(fds "$pid")"
+    coproc IDLEC { exec python3 bench/idle_clients.py "$n" 127.0.0.1 "$port" "$HOLD"; }
+    PIDS+=("$IDLEC_PID")
+    read -r -t "$HOLD" line <&"${IDLEC[0]}" || line="(no answer)"
+    echo "$label: $line"
+    sleep 1
+    HELD_RSS1="$(kib "$pid" VmRSS)"
+    HELD_FDS1="$(fds "$pid")"
+    HELD_HWM="$(kib "$pid" VmHWM)"
+    exec {IDLEC[1]}>&-                   # EOF on its stdin: close them all
+    read -r -t 60 line <&"${IDLEC[0]}" || true
+    wait "$IDLEC_PID" 2>/dev/null || true
+    sleep 2
+    HELD_RSS2="$(kib "$pid" VmRSS)"
+    HELD_FDS2="$(fds "$pid")"
+}
+
 echo "== machine: $(nproc) cpus, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. idle connections ---------------------------------------------------
@@ -86,22 +109,8 @@ start "$WORK/serve.out" "$BIN" serve postfix-default --listen 127.0.0.1:0 --quie
 SERVE_PID=$STARTED_PID
 port="${STARTED_ADDR##*:}"
 sleep 0.2
-r0="$(kib "$SERVE_PID" VmRSS)"
-f0="$(fds "$SERVE_PID")"
-coproc IDLEC { exec python3 bench/idle_clients.py "$IDLE" 127.0.0.1 "$port" "$HOLD"; }
-PIDS+=("$IDLEC_PID")
-read -r -t "$HOLD" line <&"${IDLEC[0]}" || line="(no answer)"
-echo "idle clients: $line"
-sleep 1
-r1="$(kib "$SERVE_PID" VmRSS)"
-f1="$(fds "$SERVE_PID")"
-hwm1="$(kib "$SERVE_PID" VmHWM)"
-exec {IDLEC[1]}>&-                       # EOF on its stdin: close them all
-read -r -t 60 line <&"${IDLEC[0]}" || true
-wait "$IDLEC_PID" 2>/dev/null || true
-sleep 2
-r2="$(kib "$SERVE_PID" VmRSS)"
-f2="$(fds "$SERVE_PID")"
+hold_idle "$SERVE_PID" "$port" "$IDLE" "idle clients"
+r0=$HELD_RSS0 f0=$HELD_FDS0 r1=$HELD_RSS1 f1=$HELD_FDS1 hwm1=$HELD_HWM r2=$HELD_RSS2 f2=$HELD_FDS2
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
 per_conn="$(awk -v a="$r0" -v b="$r1" -v n="$IDLE" 'BEGIN { printf "%.1f", (b - a) / n }')"
@@ -151,17 +160,8 @@ start "$WORK/proxy2.out" "$BIN" proxy --upstream "$(sed -n 's/^listening on //p'
 PROXY2_PID=$STARTED_PID
 pport="${STARTED_ADDR##*:}"
 sleep 0.2
-q0="$(kib "$PROXY2_PID" VmRSS)"
-coproc PIDLE { exec python3 bench/idle_clients.py "$PROXY_IDLE" 127.0.0.1 "$pport" "$HOLD"; }
-PIDS+=("$PIDLE_PID")
-read -r -t "$HOLD" line <&"${PIDLE[0]}" || line="(no answer)"
-echo
-echo "idle clients through the proxy: $line"
-sleep 1
-q1="$(kib "$PROXY2_PID" VmRSS)"
-exec {PIDLE[1]}>&-
-read -r -t 60 line <&"${PIDLE[0]}" || true
-wait "$PIDLE_PID" 2>/dev/null || true
+hold_idle "$PROXY2_PID" "$pport" "$PROXY_IDLE" "idle clients through the proxy"
+q0=$HELD_RSS0 q1=$HELD_RSS1
 per_relay="$(awk -v a="$q0" -v b="$q1" -v n="$PROXY_IDLE" 'BEGIN { printf "%.1f", (b - a) / n }')"
 echo
 echo "| measurement | RSS before | with $PROXY_IDLE idle relayed | KiB per relayed connection |"
