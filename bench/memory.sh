@@ -43,41 +43,9 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
     exit 1
 fi
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-mem.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
-
-# start OUTFILE CMD...: run CMD (which prints "listening on ADDR" first) in
-# the background; sets STARTED_PID and STARTED_ADDR.
-start() {
-    local out="$1"
-    shift
-    "$@" >"$out" 2>"$out.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-    local first=""
-    for _ in $(seq 1 1000); do
-        first="$(head -n1 "$out" 2>/dev/null || true)"
-        [ -n "$first" ] && break
-        sleep 0.01
-    done
-    if [[ "$first" != "listening on "* ]]; then
-        echo "memory: $* did not start: $(cat "$out.err")" >&2
-        exit 1
-    fi
-    STARTED_ADDR="${first#listening on }"
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup mem
 
 # hold_idle PID PORT N LABEL: open N idle clients against PORT, read PID's
 # RSS and open fds before, with them open (and its peak), and after they
@@ -94,7 +62,8 @@ hold_idle() {
     HELD_RSS1="$(kib "$pid" VmRSS)"
     HELD_FDS1="$(fds "$pid")"
     HELD_HWM="$(kib "$pid" VmHWM)"
-    exec {IDLEC[1]}>&-                   # EOF on its stdin: close them all
+    local to_idle="${IDLEC[1]}"
+    exec {to_idle}>&-                    # EOF on its stdin: close them all
     read -r -t 60 line <&"${IDLEC[0]}" || true
     wait "$IDLEC_PID" 2>/dev/null || true
     sleep 2
@@ -105,7 +74,7 @@ hold_idle() {
 echo "== machine: $(nproc) cpus, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 1. idle connections ---------------------------------------------------
-start "$WORK/serve.out" "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
+start "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
 SERVE_PID=$STARTED_PID
 port="${STARTED_ADDR##*:}"
 sleep 0.2
@@ -123,17 +92,8 @@ echo "| serve postfix-default open fds | $f0 | $f1 | $f2 | |"
 echo "| KiB per idle connection | | $per_conn | | |"
 
 # --- 2. one big message through the proxy -----------------------------------
-sport="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-user=()
-[ "$(id -u)" -eq 0 ] && user=(-u nobody)
-"$SMTP_SINK" "${user[@]}" -m 16 "127.0.0.1:$sport" 64 </dev/null >"$WORK/sink.log" 2>&1 &
-SINK_PID=$!
-PIDS+=("$SINK_PID")
-for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$sport") 2>/dev/null && break
-    sleep 0.01
-done
-start "$WORK/proxy.out" "$BIN" proxy --upstream "127.0.0.1:$sport" --profile transparent \
+start_sink 16 64
+start "$BIN" proxy --upstream "$STARTED_ADDR" --profile transparent \
     --listen 127.0.0.1:0 --quiet
 PROXY_PID=$STARTED_PID
 pport="${STARTED_ADDR##*:}"
@@ -154,8 +114,8 @@ echo "| proxy transparent, one $BIG_MIB MiB message to smtp-sink (MiB) | $(mib "
 # --- 3. idle connections through the proxy (no target; a regression guard) ---
 # Each relayed connection holds two sockets and two read buffers; this is
 # where reserving 64 KiB per read cost 135 KiB a connection (PERFORMANCE.md).
-start "$WORK/serve2.out" "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
-start "$WORK/proxy2.out" "$BIN" proxy --upstream "$(sed -n 's/^listening on //p' "$WORK/serve2.out")" \
+start "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
+start "$BIN" proxy --upstream "$STARTED_ADDR" \
     --profile transparent --listen 127.0.0.1:0 --quiet
 PROXY2_PID=$STARTED_PID
 pport="${STARTED_ADDR##*:}"

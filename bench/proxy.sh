@@ -24,7 +24,7 @@
 #   BIN                 smtp-harness binary (default target/release/smtp-harness)
 #   NO_BUILD=1          do not run `cargo build --release` first
 #   RUN_TIMEOUT         seconds before one smtp-source run counts as failed (600)
-# shellcheck disable=SC2317  # cleanup runs from a trap
+# shellcheck disable=SC2059  # the table format is ours
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,61 +52,16 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 
 CLK_TCK="$(getconf CLK_TCK)"
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-proxy.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-cpu_ticks() {
-    local stat rest
-    stat="$(<"/proc/$1/stat")"
-    rest="${stat##*) }"
-    local -a f
-    read -r -a f <<<"$rest"
-    echo $((f[11] + f[12]))
-}
-
-# start CMD...: CMD prints "listening on ADDR" first; sets STARTED_PID/ADDR.
-start() {
-    local out="$TMP/out.${#PIDS[@]}"
-    "$@" --listen 127.0.0.1:0 -q >"$out" 2>"$out.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-    local first=""
-    for _ in $(seq 1 1000); do
-        first="$(head -n1 "$out" 2>/dev/null || true)"
-        [ -n "$first" ] && break
-        sleep 0.01
-    done
-    if [[ "$first" != "listening on "* ]]; then
-        echo "bench: $* did not start: $(cat "$out.err")" >&2
-        exit 1
-    fi
-    STARTED_ADDR="${first#listening on }"
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup proxy
 
 start_upstream() {
     if [ "$UPSTREAM" = sink ]; then
-        local port user=()
-        port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-        [ "$(id -u)" -eq 0 ] && user=(-u nobody)
-        "$SMTP_SINK" "${user[@]}" -m 512 "127.0.0.1:$port" 1024 </dev/null >"$TMP/sink.log" 2>&1 &
-        STARTED_PID=$!
-        PIDS+=("$STARTED_PID")
-        for _ in $(seq 1 500); do
-            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-            sleep 0.01
-        done
-        STARTED_ADDR="127.0.0.1:$port"
+        start_sink 512 1024
         UPSTREAM_NAME="smtp-sink"
     else
-        start "$BIN" serve "$UPSTREAM"
+        start "$BIN" serve "$UPSTREAM" --listen 127.0.0.1:0 -q
         UPSTREAM_NAME="serve $UPSTREAM"
     fi
 }
@@ -119,8 +74,8 @@ measure() {
     fi
     c0="$(cpu_ticks "$pid")"
     t0="$EPOCHREALTIME"
-    if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$sessions" -l "$SIZE" "$addr" >"$TMP/src.out" 2>&1; then
-        echo "bench: smtp-source failed against $addr: $(tail -n3 "$TMP/src.out")" >&2
+    if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$sessions" -l "$SIZE" "$addr" >"$WORK/src.out" 2>&1; then
+        echo "bench: smtp-source failed against $addr: $(tail -n3 "$WORK/src.out")" >&2
         SECS=FAILED
         US=-
         return 0
@@ -137,7 +92,7 @@ UP_PID=$STARTED_PID
 UP_ADDR=$STARTED_ADDR
 declare -A PROXY_PID PROXY_ADDR
 for profile in $PROFILES; do
-    start "$BIN" proxy --upstream "$UP_ADDR" --profile "$profile"
+    start "$BIN" proxy --upstream "$UP_ADDR" --profile "$profile" --listen 127.0.0.1:0 -q
     PROXY_PID[$profile]=$STARTED_PID
     PROXY_ADDR[$profile]=$STARTED_ADDR
 done

@@ -81,33 +81,11 @@ for v in $VARIANTS; do
 done
 
 CLK_TCK="$(getconf CLK_TCK)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-bench.XXXXXX")"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup bench
 
 now() { printf '%s\n' "$EPOCHREALTIME"; }
-
-# utime+stime of a whole process (all threads), in clock ticks.
-cpu_ticks() {
-    local stat rest
-    stat="$(<"/proc/$1/stat")"
-    rest="${stat##*) }"          # fields from 3 (state) on; comm may hold spaces
-    local -a f
-    read -r -a f <<<"$rest"
-    echo $((f[11] + f[12]))      # fields 14 (utime) and 15 (stime)
-}
 
 # System-wide count of connections dropped because a listen queue was full
 # (TcpExt ListenOverflows). A server whose backlog is too small for the
@@ -117,43 +95,16 @@ listen_overflows() {
                            print $col["ListenOverflows"]; exit }' /proc/net/netstat 2>/dev/null || echo 0
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # Set by the start_* functions.
 SERVER_PID=""
 SERVER_PORT=""
 
-start_sink() {
-    local parallel="$1" attempt port log maxconn i
-    maxconn=256
+start_sink_for() {
+    local parallel="$1" maxconn=256
     if [ "$parallel" -ge 200 ]; then maxconn=$((parallel * 2)); fi
-    local -a user=()
-    if [ "$(id -u)" -eq 0 ]; then user=(-u nobody); fi   # required when run as root
-    for attempt in 1 2 3; do
-        port="$(free_port)"
-        log="$WORK/smtp-sink.$port.log"
-        # No -c (its counters cost CPU), no -v: accept and discard.
-        "$SMTP_SINK" "${user[@]}" -m "$maxconn" "127.0.0.1:$port" "$SINK_BACKLOG" \
-            </dev/null >"$log" 2>&1 &
-        SERVER_PID=$!
-        PIDS+=("$SERVER_PID")
-        # smtp-sink prints nothing when ready: wait until it accepts a connection.
-        for ((i = 0; i < 500; i++)); do
-            if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-                SERVER_PORT="$port"
-                return 0
-            fi
-            sleep 0.01
-        done
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        echo "bench: smtp-sink did not start on 127.0.0.1:$port (attempt $attempt):" >&2
-        sed 's/^/    /' "$log" >&2 || true
-    done
-    return 1
+    start_sink "$maxconn" "$SINK_BACKLOG" || return 1
+    SERVER_PID="$STARTED_PID"
+    SERVER_PORT="${STARTED_ADDR##*:}"
 }
 
 # A scenario with 50 regex rules (`args` patterns with alternations and
@@ -298,7 +249,7 @@ for v in $VARIANTS; do
     # Rounds are interleaved (sink, each scenario, sink, …) so that drift in
     # the machine's speed hits every target alike; the report takes medians.
     for ((round = 1; round <= ROUNDS; round++)); do
-        start_sink "$parallel"
+        start_sink_for "$parallel"
         measure smtp-sink "$parallel" "$sessions"
         stop_server
 

@@ -19,7 +19,6 @@
 #
 # Environment: SESSIONS, PARALLEL (20), SIZE (1024), WARMUP, RSS_SLACK_KIB,
 # RUN_TIMEOUT (1800 s), BIN, NO_BUILD=1, TARGETS ("serve proxy").
-# shellcheck disable=SC2317
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,46 +37,18 @@ BIN="${BIN:-target/release/smtp-harness}"
 TARGETS="${TARGETS:-serve proxy}"
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/smtp-harness-soak.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup soak
 
-kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# CPU seconds (user + system) a process has used.
 cpu_s() {
-    local stat rest
-    stat="$(<"/proc/$1/stat")"
-    rest="${stat##*) }"
-    local -a f
-    read -r -a f <<<"$rest"
-    awk -v t=$((f[11] + f[12])) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
-}
-
-start() {
-    local out="$TMP/out.${#PIDS[@]}"
-    "$@" --listen 127.0.0.1:0 -q >"$out" 2>"$out.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-    local first=""
-    for _ in $(seq 1 1000); do
-        first="$(head -n1 "$out" 2>/dev/null || true)"
-        [ -n "$first" ] && break
-        sleep 0.01
-    done
-    [[ "$first" == "listening on "* ]] || { echo "soak: $* did not start: $(cat "$out.err")" >&2; exit 1; }
-    STARTED_ADDR="${first#listening on }"
+    awk -v t="$(cpu_ticks "$1")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
 }
 
 # source ADDR SESSIONS: run smtp-source; fail on a non-zero exit or any complaint.
 source_run() {
-    local addr="$1" n="$2" out="$TMP/source.out"
+    local addr="$1" n="$2" out="$WORK/source.out"
     if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$PARALLEL" -m "$n" -l "$SIZE" "$addr" >"$out" 2>&1; then
         echo "soak: smtp-source -m $n against $addr failed:" >&2
         tail -n 5 "$out" >&2
@@ -107,12 +78,12 @@ echo "== machine: $(nproc) cpus, $(uname -r); load average before: $(cut -d' ' -
 echo "== smtp-source -s $PARALLEL -m $SESSIONS -l $SIZE, after a $WARMUP-session warm-up"
 
 for target in $TARGETS; do
-    start "$BIN" serve postfix-default
+    start "$BIN" serve postfix-default --listen 127.0.0.1:0 -q
     S_PID=$STARTED_PID
     addr=$STARTED_ADDR
     P_PID=""
     if [ "$target" = proxy ]; then
-        start "$BIN" proxy --upstream "$STARTED_ADDR" --profile transparent
+        start "$BIN" proxy --upstream "$STARTED_ADDR" --profile transparent --listen 127.0.0.1:0 -q
         P_PID=$STARTED_PID
         addr=$STARTED_ADDR
     fi
