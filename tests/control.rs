@@ -3,8 +3,9 @@
 //! and mixes no rules; the OpenAPI document matches the route table; the
 //! docs' Python example runs as written against the CLI.
 
-mod support;
+mod common;
 
+use common::RawClient;
 use smtp_harness::control::routes::ROUTES;
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
 use std::collections::BTreeSet;
@@ -12,7 +13,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::RawClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Run a Python script with these environment variables; its stdout.

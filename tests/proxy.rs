@@ -2,8 +2,10 @@
 //! behaviour under trouble. Upstreams are `MockServer`s, or a listener the
 //! test drives by hand where the exact bytes matter.
 
+mod common;
 mod support;
 
+use common::RawClient;
 use regex::Regex;
 use rstest::rstest;
 use smtp_harness::transcript::EventKind;

@@ -1,20 +1,20 @@
 //! A tiny raw SMTP client for tests that need what real clients won't do:
-//! pipelining, malformed lines, vanishing mid-DATA.
+//! pipelining, malformed lines, vanishing mid-DATA, byte-exact reads.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Every read in a test is bounded: a hang is a failure, not a stuck CI.
+pub const STEP: Duration = Duration::from_secs(10);
 
 pub struct RawClient {
     pub reader: BufReader<OwnedReadHalf>,
     pub writer: OwnedWriteHalf,
 }
-
-/// Every read in a test is bounded: a hang is a failure, not a stuck CI.
-pub const STEP: Duration = Duration::from_secs(10);
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr) -> RawClient {
@@ -22,6 +22,10 @@ impl RawClient {
             .await
             .expect("connect timed out")
             .expect("connect");
+        RawClient::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         let (r, w) = stream.into_split();
         RawClient {
             reader: BufReader::new(r),
@@ -29,20 +33,28 @@ impl RawClient {
         }
     }
 
-    /// Read one whole (possibly multi-line) reply; lines without CRLF.
+    /// One raw line, with its ending; empty at EOF.
+    pub async fn raw_line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        tokio::time::timeout(STEP, self.reader.read_until(b'\n', &mut line))
+            .await
+            .expect("line timed out")
+            .expect("read");
+        line
+    }
+
+    /// One whole (possibly multi-line) reply; lines without CRLF.
     pub async fn reply(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(STEP, self.reader.read_line(&mut line))
-                .await
-                .expect("reply timed out")
-                .expect("read");
+            let raw = self.raw_line().await;
             assert!(
-                n > 0,
+                !raw.is_empty(),
                 "connection closed while waiting for a reply; got so far: {lines:?}"
             );
-            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            let line = String::from_utf8_lossy(&raw)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line);
             if last {
@@ -51,7 +63,6 @@ impl RawClient {
         }
     }
 
-    /// The code of the next reply.
     pub async fn code(&mut self) -> u16 {
         let r = self.reply().await;
         r[0][..3]
@@ -69,6 +80,16 @@ impl RawClient {
         self.code().await
     }
 
+    /// Read until EOF (bounded); what arrived before it.
+    pub async fn until_eof(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        tokio::time::timeout(STEP, self.reader.read_to_end(&mut rest))
+            .await
+            .expect("the peer did not close")
+            .expect("read");
+        rest
+    }
+
     /// True once the server has closed the connection (reads EOF).
     pub async fn closed(&mut self) -> bool {
         let mut rest = String::new();
@@ -76,5 +97,11 @@ impl RawClient {
             tokio::time::timeout(STEP, self.reader.read_line(&mut rest)).await,
             Ok(Ok(0))
         )
+    }
+
+    /// Send a line and return the whole reply.
+    pub async fn reply_to(&mut self, line: &str) -> Vec<String> {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
     }
 }

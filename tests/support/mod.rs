@@ -1,95 +1,11 @@
-//! Helpers for the proxy tests: a raw SMTP client for what real clients
-//! will not do, and a hand-driven upstream for byte-exact checks.
+//! Helpers for the proxy tests: a hand-driven upstream for byte-exact
+//! checks (the raw client is `tests/common`'s).
 #![allow(dead_code)]
 
+use crate::common::{RawClient, STEP};
 use std::net::SocketAddr;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-
-/// Every read in a test is bounded: a hang is a failure, not a stuck CI.
-pub const STEP: Duration = Duration::from_secs(10);
-
-pub struct RawClient {
-    pub reader: BufReader<OwnedReadHalf>,
-    pub writer: OwnedWriteHalf,
-}
-
-impl RawClient {
-    pub async fn connect(addr: SocketAddr) -> RawClient {
-        let stream = tokio::time::timeout(STEP, TcpStream::connect(addr))
-            .await
-            .expect("connect timed out")
-            .expect("connect");
-        RawClient::from_stream(stream)
-    }
-
-    pub fn from_stream(stream: TcpStream) -> RawClient {
-        let (r, w) = stream.into_split();
-        RawClient {
-            reader: BufReader::new(r),
-            writer: w,
-        }
-    }
-
-    /// One raw line, with its ending; empty at EOF.
-    pub async fn raw_line(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        tokio::time::timeout(STEP, self.reader.read_until(b'\n', &mut line))
-            .await
-            .expect("line timed out")
-            .expect("read");
-        line
-    }
-
-    /// One whole (possibly multi-line) reply; lines without CRLF.
-    pub async fn reply(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let raw = self.raw_line().await;
-            assert!(
-                !raw.is_empty(),
-                "connection closed while waiting for a reply; got so far: {lines:?}"
-            );
-            let line = String::from_utf8_lossy(&raw)
-                .trim_end_matches(['\r', '\n'])
-                .to_string();
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            lines.push(line);
-            if last {
-                return lines;
-            }
-        }
-    }
-
-    pub async fn code(&mut self) -> u16 {
-        let r = self.reply().await;
-        r[0][..3]
-            .parse()
-            .unwrap_or_else(|_| panic!("not a reply: {r:?}"))
-    }
-
-    pub async fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.expect("write");
-    }
-
-    /// Send a line and return the reply code.
-    pub async fn cmd(&mut self, line: &str) -> u16 {
-        self.send(format!("{line}\r\n").as_bytes()).await;
-        self.code().await
-    }
-
-    /// Read until EOF (bounded); what arrived before it.
-    pub async fn until_eof(&mut self) -> Vec<u8> {
-        let mut rest = Vec::new();
-        tokio::time::timeout(STEP, self.reader.read_to_end(&mut rest))
-            .await
-            .expect("the peer did not close")
-            .expect("read");
-        rest
-    }
-}
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 
 /// A listener the test drives by hand as the "real server".
 pub async fn hand_upstream() -> (TcpListener, SocketAddr) {
@@ -120,12 +36,4 @@ pub async fn read_exact(c: &mut RawClient, n: usize) -> Vec<u8> {
 pub fn dead_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
-}
-
-impl RawClient {
-    /// Send a line and return the whole reply.
-    pub async fn reply_to(&mut self, line: &str) -> Vec<String> {
-        self.send(format!("{line}\r\n").as_bytes()).await;
-        self.reply().await
-    }
 }
