@@ -77,7 +77,7 @@ impl Shared {
 
     /// The certificate (PEM) clients must trust for STARTTLS, if the scenario has TLS.
     pub fn tls_certificate_pem(&self) -> Option<String> {
-        self.current().tls.map(|t| t.cert_pem)
+        self.current().tls.map(|t| t.cert_pem.to_string())
     }
 
     /// Swap the scenario; running sessions finish with the one they started

@@ -12,8 +12,9 @@ use tokio_rustls::TlsAcceptor;
 pub struct TlsMaterial {
     /// Performs server handshakes.
     pub acceptor: TlsAcceptor,
-    /// The leaf certificate, PEM, for tests that must trust it.
-    pub cert_pem: String,
+    /// The leaf certificate, PEM, for tests that must trust it. Shared:
+    /// every connection gets a copy of the material it starts with.
+    pub cert_pem: Arc<str>,
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -82,7 +83,7 @@ impl TlsMaterial {
             .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
         Ok(Some(TlsMaterial {
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            cert_pem,
+            cert_pem: cert_pem.into(),
         }))
     }
 }
