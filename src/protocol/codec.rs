@@ -372,6 +372,26 @@ mod tests {
     }
 
     #[test]
+    fn read_room_starts_small_and_doubles_only_while_reads_fill_it() {
+        let mut room = ReadRoom::new(1024);
+        let mut buf = BytesMut::new();
+        let first = room.prepare(&mut buf);
+        assert!((1024..2048).contains(&first), "{first}");
+        room.filled(10, first);
+        assert_eq!(
+            room.prepare(&mut buf),
+            first,
+            "a short read does not grow it"
+        );
+        for _ in 0..10 {
+            let r = room.prepare(&mut buf);
+            room.filled(r, r);
+        }
+        let mut fresh = BytesMut::new();
+        assert_eq!(room.prepare(&mut fresh), 64 << 10, "capped at 64 KiB");
+    }
+
+    #[test]
     fn empty_message() {
         let (status, body, _) = data(100, b".\r\n");
         assert_eq!(status, DataStatus::Done);
