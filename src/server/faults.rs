@@ -228,7 +228,9 @@ impl OneShotFaults {
     }
 
     /// Take the first fault for this point (and verb): it will not fire again.
-    pub fn take(&self, on: FaultPoint, verb: Option<&str>) -> Option<Fault> {
+    /// `verb` is the command's first word as sent (bytes: a command line
+    /// need not be UTF-8, and this runs for every command).
+    pub fn take(&self, on: FaultPoint, verb: Option<&[u8]>) -> Option<Fault> {
         if self.armed.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -237,7 +239,7 @@ impl OneShotFaults {
             f.on == on
                 && match (&f.verb, verb) {
                     (None, _) => true,
-                    (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+                    (Some(want), Some(got)) => want.as_bytes().eq_ignore_ascii_case(got),
                     (Some(_), None) => false,
                 }
         })?;
@@ -265,13 +267,23 @@ mod tests {
         faults
             .arm(req(r#"{"on":"banner","action":"close"}"#))
             .expect("armed");
-        assert!(faults.take(FaultPoint::Command, Some("RCPT")).is_none());
+        assert!(
+            faults
+                .take(FaultPoint::Command, Some(b"RCPT".as_slice()))
+                .is_none()
+        );
         assert!(faults.take(FaultPoint::Connect, None).is_none());
         assert_eq!(
-            faults.take(FaultPoint::Command, Some("MAIL")).map(|f| f.id),
+            faults
+                .take(FaultPoint::Command, Some(b"MAIL".as_slice()))
+                .map(|f| f.id),
             Some(1)
         );
-        assert!(faults.take(FaultPoint::Command, Some("MAIL")).is_none());
+        assert!(
+            faults
+                .take(FaultPoint::Command, Some(b"MAIL".as_slice()))
+                .is_none()
+        );
         let f = faults.take(FaultPoint::Banner, None).expect("banner fault");
         assert!(f.close && f.reply.is_none());
         assert!(faults.armed().is_empty());

@@ -237,8 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                             bare_lf: ending == LineEnding::Lf,
                         });
                         let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
-                        let verb = String::from_utf8_lossy(verb);
-                        match self.shared.faults.take(FaultPoint::Command, Some(&verb)) {
+                        match self.shared.faults.take(FaultPoint::Command, Some(verb)) {
                             Some(fault) => {
                                 let outcome = self.fault_outcome(fault);
                                 let chunk = match outcome.next {
