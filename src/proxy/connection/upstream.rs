@@ -78,6 +78,9 @@ impl Relay {
             self.note(format!("fault {}: closing after the reply", h.name));
             return Some(self.ended_by_proxy());
         }
+        if answers == Some(Answers::Auth) {
+            self.sasl = reply.code == 334;
+        }
         match answers {
             Some(Answers::Command(Verb::Data)) if reply.code == 354 => {
                 // Only flags are kept (max size 0): the content is relayed, not stored.
