@@ -387,3 +387,67 @@ s.quit()
         "{stdout}"
     );
 }
+
+/// A capture taken from a transcript or `import --redact` holds credentials
+/// redacted. A replay of it matches the client's real credentials against
+/// them, records the client's exchange redacted (the replay, not the
+/// built-in AUTH, answered the 334), and a divergence shows neither the
+/// client's credential nor the captured one.
+#[tokio::test]
+async fn a_replay_matches_redacted_captures_and_records_no_credential() {
+    let yaml = r#"
+replay:
+  sessions:
+    - banner: ["220 captured"]
+      steps:
+        - client: "EHLO x"
+          reply: ["250 captured"]
+        - client: "AUTH LOGIN"
+          reply: ["334 VXNlcm5hbWU6"]
+        - client: "<redacted>"
+          reply: ["334 UGFzc3dvcmQ6"]
+        - client: "<redacted>"
+          reply: ["235 2.7.0 captured"]
+        - client: "AUTH PLAIN cmVkYWN0ZWQ="
+          reply: ["503 5.5.1 captured"]
+        - client: "AUTH PLAIN AGFsaWNlAFMzY3JldFBhc3N3MHJk"
+          reply: ["503 5.5.1 captured"]
+        - client: "QUIT"
+          reply: ["221 captured"]
+      end: server_closed
+"#;
+    let server = MockServer::start(Scenario::from_yaml(yaml).expect("scenario"))
+        .await
+        .expect("server");
+    let mut c = RawClient::connect(server.addr()).await;
+    let short = b64(&format!("\0alice\0{PASSWORD}"));
+    let mut codes = vec![c.code().await];
+    for line in [
+        "EHLO x".to_string(),
+        "AUTH LOGIN".to_string(),
+        b64("alice"),
+        b64(PASSWORD),
+        format!("AUTH PLAIN {short}"),
+        // Diverges: the captured client sent its own credential here.
+        "NOOP".to_string(),
+    ] {
+        codes.push(c.cmd(&line).await);
+    }
+    c.cmd("QUIT").await;
+    let t = server.wait_for_sessions(1).await.expect("session ended");
+    let text = transcript_text(&t);
+    assert_no_secret("the replay's transcript", &text);
+    let divergences = format!("{:?}", server.divergences());
+    assert_no_secret("the divergences", &divergences);
+    let first = server.divergences().first().cloned().expect("a divergence");
+    assert_eq!(
+        (
+            first.1.step,
+            first.1.expected.as_str(),
+            first.1.got.as_str()
+        ),
+        (6, "AUTH PLAIN <redacted>", "NOOP"),
+        "{divergences}"
+    );
+    assert_eq!(codes[..6], [220, 250, 334, 334, 235, 503]);
+}

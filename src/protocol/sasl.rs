@@ -14,6 +14,10 @@ use bytes::Bytes;
 /// What a SASL response (and an unreadable AUTH argument) is recorded as.
 pub const REDACTED: &str = "<redacted>";
 
+/// What `import --redact` writes instead (base64 of `redacted`, so the
+/// scenario's lines stay valid base64).
+pub const REDACTED_BASE64: &str = "cmVkYWN0ZWQ=";
+
 fn blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }

@@ -5,7 +5,7 @@
 //! the same verb, or letting the built-in server answer).
 
 use super::{Next, Outcome, Session};
-use crate::protocol::{Command, Reply};
+use crate::protocol::{Command, Reply, sasl};
 use crate::scenario::replay::{Expect, ReplayEnd, Step};
 use serde::Serialize;
 use std::time::Duration;
@@ -112,14 +112,20 @@ impl Session {
         // A capture taken from a transcript holds credentials redacted: the
         // client's line matches it when its redacted form does. Divergences
         // are recorded, so they show only redacted forms too.
+        // (`import --redact` writes `cmVkYWN0ZWQ=` where transcripts say
+        // `<redacted>`.)
         let shown = String::from_utf8_lossy(&self.shown_line(line)).into_owned();
+        let redacted = shown.contains(sasl::REDACTED);
+        let same = |expected: &str| {
+            expected == got
+                || expected == shown
+                || (redacted && expected == shown.replace(sasl::REDACTED, sasl::REDACTED_BASE64))
+        };
         let current = steps.get(cursor.pos)?;
         let mut divergence = None;
         let target = match &current.expect {
             Expect::Command(None) => Some(cursor.pos),
-            Expect::Command(Some(expected)) if *expected == got || *expected == shown => {
-                Some(cursor.pos)
-            }
+            Expect::Command(Some(expected)) if same(expected) => Some(cursor.pos),
             expected => {
                 divergence = Some(Divergence {
                     step: cursor.pos + 1,
