@@ -451,3 +451,38 @@ replay:
     );
     assert_eq!(codes[..6], [220, 250, 334, 334, 235, 503]);
 }
+
+/// Commands a client pipelines behind an AUTH with its initial response are
+/// still commands to the proxy (a DATA among them opens the message).
+#[tokio::test]
+async fn the_proxy_reads_commands_pipelined_behind_auth_as_commands() {
+    let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
+    let server = MockServer::start(scenario).await.expect("server");
+    let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
+        .await
+        .expect("proxy");
+    let mut c = RawClient::connect(proxy.addr()).await;
+    assert_eq!(c.code().await, 220);
+    c.send(b"EHLO x\r\n").await;
+    c.reply().await;
+    let short = b64(&format!("\0alice\0{PASSWORD}"));
+    let batch = format!(
+        "AUTH PLAIN {short}\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+    );
+    c.send(batch.as_bytes()).await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(c.code().await);
+    }
+    assert_eq!(codes, [535, 250, 250, 354]);
+    assert_eq!(c.cmd("Subject: x\r\n\r\nhi\r\n.").await, 250);
+    assert_eq!(c.cmd("QUIT").await, 221);
+    assert_eq!(server.messages().len(), 1);
+    let t = proxy
+        .wait_for_sessions(1)
+        .await
+        .expect("proxy session ended");
+    let text = transcript_text(&t);
+    assert_no_secret("the proxy transcript", &text);
+    assert!(text.contains("MAIL FROM:<a@example.org>"), "{text}");
+}

@@ -88,6 +88,60 @@ pub fn redact_auth(line: &[u8], cut: bool) -> Option<Bytes> {
     )))
 }
 
+/// An AUTH exchange seen from outside (the proxy): which client lines are
+/// SASL responses. A line is one when the reply to the line before it was
+/// `334`, or when that reply has not come yet and the mechanism still owes
+/// responses (a client that did not wait: `AUTH LOGIN` is followed by two,
+/// `AUTH PLAIN` without an initial response by one, `AUTH PLAIN <initial>`
+/// by none). Counting per mechanism keeps a pipelined `MAIL` or `DATA` after
+/// the exchange a command.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// The reply to the latest client line was 334.
+    open: bool,
+    /// Responses the mechanism may still send before its replies arrive.
+    owed: u8,
+}
+
+impl Exchange {
+    /// Is the client's next line a SASL response?
+    pub fn response_due(&self) -> bool {
+        self.open || self.owed > 0
+    }
+
+    /// A SASL response was relayed.
+    pub fn response(&mut self) {
+        self.open = false;
+        self.owed = self.owed.saturating_sub(1);
+    }
+
+    /// An `AUTH` line was relayed.
+    pub fn auth(&mut self, line: &[u8]) {
+        self.open = false;
+        let mut w = words(line).skip(1);
+        let mech = w.next().map(|(s, e)| &line[s..e]);
+        let initial = w.next().is_some();
+        let login = mech.is_some_and(|m| m.eq_ignore_ascii_case(b"LOGIN"));
+        self.owed = match (login, initial) {
+            (true, false) => 2,
+            (_, false) => 1,
+            (true, true) => 1,
+            (false, true) => 0,
+        };
+    }
+
+    /// The reply to an exchange line (the `AUTH` line or a response);
+    /// `latest` when no later client line is still waiting for its reply.
+    pub fn reply(&mut self, code: u16, latest: bool) {
+        if code == 334 {
+            self.open |= latest;
+        } else {
+            self.open = false;
+            self.owed = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +187,49 @@ mod tests {
         if want.is_some() {
             assert!(is_auth(line));
         }
+    }
+
+    #[test]
+    fn exchange_in_lockstep() {
+        let mut x = Exchange::default();
+        x.auth(b"AUTH LOGIN");
+        x.reply(334, true);
+        assert!(x.response_due());
+        x.response();
+        x.reply(334, true);
+        assert!(x.response_due());
+        x.response();
+        x.reply(235, true);
+        assert!(!x.response_due());
+    }
+
+    #[test]
+    fn exchange_pipelined_by_an_impatient_client() {
+        // AUTH LOGIN, user, password, MAIL in one write.
+        let mut x = Exchange::default();
+        x.auth(b"auth login");
+        assert!(x.response_due());
+        x.response();
+        assert!(x.response_due());
+        x.response();
+        assert!(!x.response_due(), "the MAIL after them is a command");
+        x.reply(334, false);
+        x.reply(334, false);
+        x.reply(235, false);
+        assert!(!x.response_due());
+        // AUTH PLAIN with its initial response owes nothing.
+        x.auth(b"AUTH PLAIN AGFsaWNlAHg=");
+        assert!(!x.response_due());
+        // ... unless the server asks for more.
+        x.reply(334, true);
+        assert!(x.response_due());
+    }
+
+    #[test]
+    fn a_refusal_ends_the_exchange() {
+        let mut x = Exchange::default();
+        x.auth(b"AUTH LOGIN");
+        x.reply(504, true);
+        assert!(!x.response_due());
     }
 }

@@ -172,6 +172,7 @@ impl Relay {
         let relayed_bdat = seen_verb == Verb::Bdat;
         // A 334 to an AUTH line (its verb not masked) opens an exchange.
         let answers = if !masked && crate::protocol::sasl::is_auth(&sent) {
+            self.sasl.auth(&sent);
             Answers::Auth
         } else {
             Answers::Command(seen_verb)

@@ -150,8 +150,8 @@ struct Relay {
     stop: watch::Receiver<bool>,
     /// The upstream accepted STARTTLS: relay opaque bytes from here on.
     opaque: bool,
-    /// The upstream's last reply to an AUTH exchange line was 334.
-    sasl: bool,
+    /// Where an AUTH exchange stands: is the client's next line a SASL response?
+    sasl: crate::protocol::sasl::Exchange,
 }
 
 /// Relay one client connection to the end and record it.
@@ -214,7 +214,7 @@ pub(super) async fn serve(
         faults,
         stop,
         opaque: false,
-        sasl: false,
+        sasl: Default::default(),
         log,
     };
     let end = relay.run().await;

@@ -9,19 +9,11 @@ use super::*;
 use crate::protocol::sasl::{REDACTED, redact_auth};
 
 impl Relay {
-    /// The client's next line is (or may be) a SASL response: the upstream
-    /// answered the last exchange line with 334, or its reply to the line
-    /// just before is still due (a client that did not wait for the 334).
-    /// When in doubt a line is redacted: a secret must not be recorded.
+    /// The client's next line is (or may be) a SASL response: see
+    /// [`Exchange`](crate::protocol::sasl::Exchange). When in doubt a line is
+    /// redacted: a secret must not be recorded on a guess.
     pub(super) fn sasl_due(&self) -> bool {
-        self.sasl
-            || matches!(
-                self.queue.back(),
-                Some(Slot::Upstream {
-                    answers: Answers::Auth,
-                    ..
-                })
-            )
+        self.sasl.response_due()
     }
 
     /// What may be recorded of the start of a client line that never ended
@@ -36,7 +28,7 @@ impl Relay {
     /// Relay a SASL response as it is, recorded redacted; its reply says
     /// whether the exchange goes on.
     pub(super) async fn sasl_response(&mut self, line: &[u8], ending: LineEnding) -> Option<End> {
-        self.sasl = false;
+        self.sasl.response();
         let bare_lf = ending == LineEnding::Lf;
         for leg in [Leg::Client, Leg::Upstream] {
             self.log.push(EventKind::Command {
@@ -57,7 +49,7 @@ impl Relay {
     /// nothing would leave the upstream waiting for a response and take the
     /// client's next command as one.
     pub(super) async fn sasl_cancel(&mut self, len: usize) -> Option<End> {
-        self.sasl = false;
+        self.sasl.response();
         self.log.push(EventKind::Command {
             leg: Leg::Client,
             line: Wire(Bytes::from_static(REDACTED.as_bytes())),

@@ -79,7 +79,8 @@ impl Relay {
             return Some(self.ended_by_proxy());
         }
         if answers == Some(Answers::Auth) {
-            self.sasl = reply.code == 334;
+            // Empty queue: no later client line waits, this 334 is current.
+            self.sasl.reply(reply.code, self.queue.is_empty());
         }
         match answers {
             Some(Answers::Command(Verb::Data)) if reply.code == 354 => {
