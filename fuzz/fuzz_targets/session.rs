@@ -85,10 +85,10 @@ fuzz_target!(|data: &[u8]| {
             Mode::Command => match lines.next_line(&mut buf) {
                 ReadLine::Incomplete => return,
                 ReadLine::Line(line, _) => {
-                    let _ = session.redact(&line);
+                    let _ = session.shown_line(&line);
                     session.command(&line)
                 }
-                ReadLine::TooLong { .. } => session.line_too_long(),
+                ReadLine::TooLong { head, .. } => session.line_too_long(&head).1,
             },
             Mode::Data(reader) => match reader.feed(&mut buf) {
                 DataStatus::Incomplete => return,

@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
 /// base64 of `redacted`, used for AUTH credentials.
-pub const REDACTED_BASE64: &str = "cmVkYWN0ZWQ=";
+pub const REDACTED_BASE64: &str = crate::protocol::sasl::REDACTED_BASE64;
 
 fn pattern() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -167,6 +167,58 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--redact` hides AUTH credentials however the line is written: any
+    /// case, a tab after the verb or the mechanism, overlong, or a SASL
+    /// response after an odd-case `AUTH`.
+    #[test]
+    fn auth_credentials_in_any_form() {
+        use crate::import::yaml::{ScenarioOptions, render};
+        use crate::import::{Format, ImportOptions, import_bytes};
+        let secret = "AGFsaWNlAFMzY3JldFBhc3N3MHJk";
+        let long = secret.repeat(30);
+        let mut events = vec![(220, String::new())];
+        for (line, code) in [
+            (format!("auth\tplain\t{secret}"), 535),
+            (format!("Auth Plain {long}"), 500),
+            (format!("AUTH {secret}"), 504),
+            ("auth\tlogin".to_string(), 334),
+            (secret.to_string(), 334),
+            (long.clone(), 235),
+            ("AUTH PLAIN =".to_string(), 501),
+        ] {
+            events.push((code, line));
+        }
+        let mut jsonl = String::new();
+        for (code, line) in &events {
+            if !line.is_empty() {
+                let e = serde_json::json!({"session": 1, "type": "command", "leg": "client", "line": line});
+                jsonl.push_str(&format!("{e}\n"));
+            }
+            let e = serde_json::json!({"session": 1, "type": "reply", "leg": "client", "code": code, "lines": [format!("{code} x")]});
+            jsonl.push_str(&format!("{e}\n"));
+        }
+        let options = ImportOptions {
+            format: Some(Format::JsonLines),
+            stream: None,
+        };
+        let (format, capture) =
+            import_bytes(jsonl.as_bytes(), std::path::Path::new("t.jsonl"), &options)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mut o = ScenarioOptions::new("t", format);
+        o.redact = true;
+        let (yaml, _) = render(&capture, &o);
+        assert!(!yaml.contains("AGFsaWNl"), "{yaml}");
+        for kept in [
+            "auth plain cmVkYWN0ZWQ=",
+            "Auth Plain cmVkYWN0ZWQ=",
+            "AUTH cmVkYWN0ZWQ=",
+            "auth\\tlogin",
+            "AUTH PLAIN =",
+        ] {
+            assert!(yaml.contains(kept), "{kept} in\n{yaml}");
+        }
+    }
 
     #[test]
     fn consistent_placeholders() {

@@ -10,6 +10,7 @@
 use super::detect::Format;
 use super::model::{Capture, CapturedSession, End, ItemKind};
 use super::redact::{REDACTED_BASE64, Redactor};
+use crate::protocol::sasl;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -152,15 +153,23 @@ impl Text<'_> {
                 REDACTED_BASE64.to_string()
             };
         }
+        // Any case, tabs, invalid UTF-8, a misplaced credential: the same
+        // test the server's transcript uses (`AUTH PLAIN =` hides nothing).
+        if sasl::is_auth(bytes) {
+            let words: Vec<&[u8]> = bytes
+                .split(|b| *b == b' ' || *b == b'\t')
+                .filter(|w| !w.is_empty())
+                .collect();
+            return match sasl::redact_auth(bytes, false) {
+                Some(_) if words.len() == 3 && words[2] == b"=" => s,
+                Some(shown) => {
+                    String::from_utf8_lossy(&shown).replace(sasl::REDACTED, REDACTED_BASE64)
+                }
+                None => s,
+            };
+        }
         match verb.as_str() {
             "EHLO" | "HELO" | "LHLO" => r.text_with_host_word(&s, 1),
-            "AUTH" => {
-                let mut words: Vec<&str> = s.splitn(3, ' ').collect();
-                if words.len() == 3 && words[2] != "=" {
-                    words[2] = REDACTED_BASE64;
-                }
-                words.join(" ")
-            }
             _ => r.text(&s),
         }
     }
@@ -199,9 +208,9 @@ fn session_yaml(
     for item in &s.items {
         match &item.kind {
             ItemKind::Command(line) => {
-                let auth_data = in_auth && !is_verb(line, b"AUTH");
+                let auth_data = in_auth && !sasl::is_auth(line);
                 let client = Client::Line(text.command(line, auth_data));
-                if is_verb(line, b"AUTH") {
+                if sasl::is_auth(line) {
                     in_auth = true;
                 }
                 last_ehlo =

@@ -99,6 +99,13 @@ impl LineReader {
             }
             None if buf.len() >= self.limit => {
                 let head = Bytes::copy_from_slice(&buf[..HEAD_KEPT.min(buf.len())]);
+                // The line may end in this very buffer: what follows its
+                // newline is the next command, not part of the discard.
+                if let Some(pos) = memchr::memchr(b'\n', &buf[window..]) {
+                    let len = window + pos + 1;
+                    buf.advance(len);
+                    return ReadLine::TooLong { len, head };
+                }
                 self.discarding = Some((buf.len(), head));
                 buf.clear();
                 ReadLine::Incomplete

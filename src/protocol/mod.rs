@@ -9,6 +9,7 @@ pub mod codec;
 pub mod command;
 pub mod mask;
 pub mod reply;
+pub(crate) mod sasl;
 pub mod xclient;
 
 pub use codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};

@@ -1,9 +1,10 @@
 //! SMTP AUTH (RFC 4954): PLAIN, LOGIN and CRAM-MD5 against the scenario's
 //! credentials. The continuation lines of a dialog are not commands, and
-//! they carry secrets, so the session tells the I/O layer to redact them.
+//! they carry secrets, so the session tells the I/O layer what it may record
+//! of every client line ([`Session::shown_line`], [`Session::shown_head`]).
 
 use super::{Next, Outcome, Session};
-use crate::protocol::{Command, Reply};
+use crate::protocol::{Command, Reply, sasl};
 use crate::scenario::compile::Mechanism;
 use crate::scenario::model::StateName;
 use base64::Engine;
@@ -49,8 +50,9 @@ impl Session {
             StateName::Greeted => {}
         }
         let mut words = cmd.args.split_whitespace();
-        let name = words.next().unwrap_or_default();
-        let initial = words.next();
+        let (Some(name), initial, None) = (words.next(), words.next(), words.next()) else {
+            return Reply::new(501, "5.5.4 Syntax: AUTH mechanism");
+        };
         let Some(mech) = Mechanism::parse(name).filter(|m| auth.mechanisms.contains(m)) else {
             return Reply::new(504, "5.5.4 Unrecognized authentication type");
         };
@@ -73,7 +75,11 @@ impl Session {
                 self.dialog = Some(Dialog::LoginUser);
                 Reply::new(334, "VXNlcm5hbWU6")
             }
-            (Mechanism::CramMd5, _) => {
+            // The server speaks first in CRAM-MD5 (RFC 4954 4).
+            (Mechanism::CramMd5, Some(_)) => {
+                Reply::new(501, "5.7.0 Client initiated Authentication Exchange")
+            }
+            (Mechanism::CramMd5, None) => {
                 let challenge = format!(
                     "<{}.{}@{}>",
                     self.info.id,
@@ -137,14 +143,25 @@ impl Session {
         let Some(raw) = decode(response) else {
             return Reply::new(501, "5.5.2 Cannot decode response");
         };
-        let mut parts = raw.split(|&b| b == 0);
-        let (_authz, user, pass) = (parts.next(), parts.next(), parts.next());
-        match (user, pass) {
-            (Some(user), Some(pass)) => {
-                self.check(&String::from_utf8_lossy(user), Secret::Password(pass))
-            }
-            _ => Reply::new(501, "5.5.2 Cannot decode response"),
+        // RFC 4616: [authzid] NUL authcid NUL passwd, exactly; authcid and
+        // passwd are not empty. Anything else is not a PLAIN message (an
+        // extra field must not pass as part of a correct password).
+        let parts: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
+        let [authz, user, pass] = parts[..] else {
+            return Reply::new(501, "5.5.2 Cannot decode response");
+        };
+        if user.is_empty() || pass.is_empty() {
+            return Reply::new(501, "5.5.2 Cannot decode response");
         }
+        // Acting for someone else (proxy authorisation) is never granted here.
+        if !authz.is_empty() && authz != user && !self.accepts_anyone() {
+            return Reply::new(535, "5.7.8 Authentication credentials invalid");
+        }
+        self.check(&String::from_utf8_lossy(user), Secret::Password(pass))
+    }
+
+    fn accepts_anyone(&self) -> bool {
+        self.plan.auth.as_ref().is_some_and(|a| a.accept_any)
     }
 
     fn check(&mut self, user: &str, secret: Secret<'_>) -> Reply {
@@ -166,19 +183,31 @@ impl Session {
         }
     }
 
-    /// What the transcript should show instead of `line`, when it carries
-    /// credentials (unless the scenario says `show_secrets`).
-    pub fn redact(&self, line: &[u8]) -> Option<Bytes> {
-        self.plan.auth.as_ref().filter(|a| !a.show_secrets)?;
-        if self.dialog.is_some() {
-            return Some(Bytes::from_static(b"<redacted>"));
+    /// What the transcript may record of the client line `line`: the line
+    /// itself, or `<redacted>` for a SASL response and `AUTH PLAIN
+    /// <redacted>` for an AUTH line with credentials, whoever answers it and
+    /// whether or not the scenario offers AUTH (unless it says
+    /// `show_secrets`). Called before the line is answered.
+    pub fn shown_line(&self, line: &[u8]) -> Bytes {
+        self.shown(line, false)
+    }
+
+    /// What the transcript may record of the start of a line whose end never
+    /// came or was discarded (overlong, or cut off by the connection's end):
+    /// like [`Session::shown_line`], but a secret is assumed to follow.
+    pub fn shown_head(&self, head: &[u8]) -> Bytes {
+        self.shown(head, true)
+    }
+
+    fn shown(&self, line: &[u8], cut: bool) -> Bytes {
+        let show = self.plan.auth.as_ref().is_some_and(|a| a.show_secrets);
+        if show {
+            return Bytes::copy_from_slice(line);
         }
-        let text = std::str::from_utf8(line).ok()?;
-        let mut words = text.split_whitespace();
-        let verb = words.next()?;
-        let mech = words.next();
-        (verb.eq_ignore_ascii_case("AUTH") && words.next().is_some())
-            .then(|| Bytes::from(format!("{verb} {} <redacted>", mech.unwrap_or_default())))
+        if self.sasl {
+            return Bytes::from_static(sasl::REDACTED.as_bytes());
+        }
+        sasl::redact_auth(line, cut).unwrap_or_else(|| Bytes::copy_from_slice(line))
     }
 
     /// Who authenticated, if anyone.

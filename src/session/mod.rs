@@ -147,6 +147,10 @@ pub struct Session {
     replay: Option<replay::Cursor>,
     tls_active: bool,
     dialog: Option<auth::Dialog>,
+    /// The last reply was a 334 in an AUTH exchange, whoever gave it (the
+    /// built-in AUTH, a rule, a replayed capture): the client's next line
+    /// is a SASL response, not a command, and carries a secret.
+    sasl: bool,
     authenticated: Option<String>,
     /// The current transaction declared SMTPUTF8 (RFC 6531).
     smtputf8: bool,
@@ -165,6 +169,7 @@ impl Session {
         Session {
             tls_active: false,
             dialog: None,
+            sasl: false,
             authenticated: None,
             smtputf8: false,
             bdat: None,
@@ -205,6 +210,8 @@ impl Session {
     pub fn tls_started(&mut self) {
         self.tls_active = true;
         self.helo = None;
+        self.dialog = None;
+        self.sasl = false;
         self.authenticated = None;
         self.reset_transaction();
     }
@@ -258,6 +265,15 @@ impl Session {
 
     /// Answer one command line (without its line ending).
     pub fn command(&mut self, line: &[u8]) -> Outcome {
+        let exchange = self.sasl || crate::protocol::sasl::is_auth(line);
+        let outcome = self.answer(line);
+        self.sasl = exchange
+            && outcome.next == Next::Command
+            && outcome.reply.as_ref().is_some_and(|r| r.code == 334);
+        outcome
+    }
+
+    fn answer(&mut self, line: &[u8]) -> Outcome {
         if self.dialog.is_some() {
             return self.auth_continue(line);
         }
@@ -305,9 +321,23 @@ impl Session {
         }
     }
 
-    /// A command line longer than `limits.command_line` was discarded.
-    pub fn line_too_long(&mut self) -> Outcome {
-        Outcome::reply(Reply::new(500, "5.5.2 Error: line too long"))
+    /// A command line longer than `limits.command_line` was discarded;
+    /// `head` is its start. Gives what the transcript may record of the head
+    /// (see [`Session::shown_head`]) and the answer. In an AUTH exchange the
+    /// line was a credential: the exchange fails and the session is back in
+    /// command state (RFC 4954 6: `500 5.5.6`), so the client's next command
+    /// is read as a command, not as a SASL response.
+    pub fn line_too_long(&mut self, head: &[u8]) -> (bytes::Bytes, Outcome) {
+        let shown = self.shown_head(head);
+        let exchange = self.sasl || crate::protocol::sasl::is_auth(head);
+        let reply = if exchange {
+            self.sasl = false;
+            self.dialog = None;
+            Reply::new(500, "5.5.6 Authentication Exchange line is too long")
+        } else {
+            Reply::new(500, "5.5.2 Error: line too long")
+        };
+        (shown, Outcome::reply(reply))
     }
 
     /// The message ended (`.CRLF` arrived).
@@ -565,5 +595,7 @@ fn mailbox_or_raw(args: &str, keyword: &str) -> String {
     parse_path(args, keyword).map_or_else(|_| args.to_string(), |p| p.mailbox)
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;

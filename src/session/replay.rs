@@ -5,7 +5,7 @@
 //! the same verb, or letting the built-in server answer).
 
 use super::{Next, Outcome, Session};
-use crate::protocol::{Command, Reply};
+use crate::protocol::{Command, Reply, sasl};
 use crate::scenario::replay::{Expect, ReplayEnd, Step};
 use serde::Serialize;
 use std::time::Duration;
@@ -109,16 +109,28 @@ impl Session {
         let cursor = self.replay?;
         let steps = self.steps(cursor);
         let got = String::from_utf8_lossy(line).into_owned();
+        // A capture taken from a transcript holds credentials redacted: the
+        // client's line matches it when its redacted form does. Divergences
+        // are recorded, so they show only redacted forms too.
+        // (`import --redact` writes `cmVkYWN0ZWQ=` where transcripts say
+        // `<redacted>`.)
+        let shown = String::from_utf8_lossy(&self.shown_line(line)).into_owned();
+        let redacted = shown.contains(sasl::REDACTED);
+        let same = |expected: &str| {
+            expected == got
+                || expected == shown
+                || (redacted && expected == shown.replace(sasl::REDACTED, sasl::REDACTED_BASE64))
+        };
         let current = steps.get(cursor.pos)?;
         let mut divergence = None;
         let target = match &current.expect {
             Expect::Command(None) => Some(cursor.pos),
-            Expect::Command(Some(expected)) if *expected == got => Some(cursor.pos),
+            Expect::Command(Some(expected)) if same(expected) => Some(cursor.pos),
             expected => {
                 divergence = Some(Divergence {
                     step: cursor.pos + 1,
-                    expected: describe(expected),
-                    got: got.clone(),
+                    expected: self.shown_expected(expected),
+                    got: shown,
                 });
                 let wanted = verb(&got);
                 steps[cursor.pos..]
@@ -139,6 +151,17 @@ impl Session {
         let mut out = self.play(cursor, at, Some(cmd));
         out.divergence = divergence;
         Some(out)
+    }
+
+    /// What a divergence may record of the captured client's step: its
+    /// AUTH line or SASL response redacted, like the client's own.
+    fn shown_expected(&self, expected: &Expect) -> String {
+        match expected {
+            Expect::Command(Some(c)) => {
+                String::from_utf8_lossy(&self.shown_line(c.as_bytes())).into_owned()
+            }
+            other => describe(other),
+        }
     }
 
     /// The captured reply to a finished message, if the capture has one here.

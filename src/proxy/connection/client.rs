@@ -16,9 +16,15 @@ impl Relay {
                         }
                     }
                     ReadLine::TooLong { len, head } => {
+                        if self.sasl_due() {
+                            if let Some(end) = self.sasl_cancel(len).await {
+                                return Some(end);
+                            }
+                            continue;
+                        }
                         self.log.push(EventKind::Command {
                             leg: Leg::Client,
-                            line: Wire(head),
+                            line: Wire(self.shown_head(&head)),
                             bare_lf: false,
                         });
                         self.note(format!(
@@ -60,13 +66,22 @@ impl Relay {
 
     /// One command line from the client: filter, rewrite, relay or answer.
     pub(super) async fn command(&mut self, line: Bytes, ending: LineEnding) -> Option<End> {
+        if self.sasl_due() {
+            return self.sasl_response(&line, ending).await;
+        }
         let bare_lf = ending == LineEnding::Lf;
+        // An AUTH line is recorded without its initial response, on both legs.
+        let redacted = crate::protocol::sasl::redact_auth(&line, false);
         // A copy, not a slice: a slice would pin the whole 64 KiB read
         // buffer for as long as the transcript keeps this session (1,000
         // sessions pinned 170 MiB in the soak; docs/PERFORMANCE.md).
         self.log.push(EventKind::Command {
             leg: Leg::Client,
-            line: Wire(Bytes::copy_from_slice(&line)),
+            line: Wire(
+                redacted
+                    .clone()
+                    .unwrap_or_else(|| Bytes::copy_from_slice(&line)),
+            ),
             bare_lf,
         });
         let cmd = Command::parse(&line);
@@ -101,6 +116,7 @@ impl Relay {
 
         let mut out: Option<Vec<u8>> = None;
         let mut seen_verb = cmd.verb.clone();
+        let mut masked = false;
         if let Some(filter) = &self.rules.verbs
             && filter.filtered.matches(&verb)
         {
@@ -112,11 +128,12 @@ impl Relay {
                         .await;
                 }
                 FilterAction::Mask => {
-                    let masked = mask_verb(&line);
-                    let word_len = masked.iter().take_while(|&&b| b == b'X').count();
+                    let masked_line = mask_verb(&line);
+                    let word_len = masked_line.iter().take_while(|&&b| b == b'X').count();
                     seen_verb = Verb::Other("X".repeat(word_len));
                     self.note(format!("verb-filter: {verb} masked before relaying"));
-                    out = Some(masked);
+                    out = Some(masked_line);
+                    masked = true;
                 }
             }
         }
@@ -136,9 +153,14 @@ impl Relay {
         }
 
         let sent: Bytes = out.map_or(line, Bytes::from);
+        let shown = match redacted {
+            Some(r) if masked => Bytes::from(mask_verb(&r)),
+            Some(r) => r,
+            None => Bytes::copy_from_slice(&sent),
+        };
         self.log.push(EventKind::Command {
             leg: Leg::Upstream,
-            line: Wire(Bytes::copy_from_slice(&sent)),
+            line: Wire(shown),
             bare_lf,
         });
         let mut wire = BytesMut::with_capacity(sent.len() + 2);
@@ -148,8 +170,15 @@ impl Relay {
             return Some(self.link_failed(e, Leg::Upstream));
         }
         let relayed_bdat = seen_verb == Verb::Bdat;
+        // A 334 to an AUTH line (its verb not masked) opens an exchange.
+        let answers = if !masked && crate::protocol::sasl::is_auth(&sent) {
+            self.sasl.auth(&sent);
+            Answers::Auth
+        } else {
+            Answers::Command(seen_verb)
+        };
         self.queue.push_back(Slot::Upstream {
-            answers: Answers::Command(seen_verb),
+            answers,
             verb,
             hijack,
         });

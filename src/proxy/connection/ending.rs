@@ -14,15 +14,10 @@ impl Relay {
             Mode::Chunk { left, .. } => Some(("bdat", Bytes::new(), *left)),
             Mode::Command => {
                 if let Some((seen, head)) = self.commands.discarded() {
-                    return Some(("line", head.clone(), seen + self.crbuf.len()));
+                    return Some(("line", self.shown_head(head), seen + self.crbuf.len()));
                 }
-                (!self.crbuf.is_empty()).then(|| {
-                    (
-                        "line",
-                        Bytes::copy_from_slice(&self.crbuf),
-                        self.crbuf.len(),
-                    )
-                })
+                (!self.crbuf.is_empty())
+                    .then(|| ("line", self.shown_head(&self.crbuf), self.crbuf.len()))
             }
         }
     }

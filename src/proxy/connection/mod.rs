@@ -13,6 +13,7 @@
 
 mod client;
 mod ending;
+mod sasl;
 mod upstream;
 
 use super::Shared;
@@ -63,6 +64,9 @@ enum Answers {
     Banner,
     /// A relayed command, by the verb the upstream saw (masked verbs differ).
     Command(Verb),
+    /// A line of an AUTH exchange (the `AUTH` command or a SASL response):
+    /// a 334 to it makes the client's next line a SASL response.
+    Auth,
     EndOfData,
 }
 
@@ -146,6 +150,8 @@ struct Relay {
     stop: watch::Receiver<bool>,
     /// The upstream accepted STARTTLS: relay opaque bytes from here on.
     opaque: bool,
+    /// Where an AUTH exchange stands: is the client's next line a SASL response?
+    sasl: crate::protocol::sasl::Exchange,
 }
 
 /// Relay one client connection to the end and record it.
@@ -208,6 +214,7 @@ pub(super) async fn serve(
         faults,
         stop,
         opaque: false,
+        sasl: Default::default(),
         log,
     };
     let end = relay.run().await;

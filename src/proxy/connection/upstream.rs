@@ -78,6 +78,10 @@ impl Relay {
             self.note(format!("fault {}: closing after the reply", h.name));
             return Some(self.ended_by_proxy());
         }
+        if answers == Some(Answers::Auth) {
+            // Empty queue: no later client line waits, this 334 is current.
+            self.sasl.reply(reply.code, self.queue.is_empty());
+        }
         match answers {
             Some(Answers::Command(Verb::Data)) if reply.code == 354 => {
                 // Only flags are kept (max size 0): the content is relayed, not stored.

@@ -94,11 +94,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 ))
             }
             Mode::Command => {
+                // A line cut short may be a credential: the session says
+                // what of it may be kept.
                 if let Some((seen, head)) = self.lines.discarded() {
-                    return Some(("line", head.clone(), seen + self.rbuf.len()));
+                    let shown = self.session.shown_head(head);
+                    return Some(("line", shown, seen + self.rbuf.len()));
                 }
                 (!self.rbuf.is_empty())
-                    .then(|| ("line", Bytes::copy_from_slice(&self.rbuf), self.rbuf.len()))
+                    .then(|| ("line", self.session.shown_head(&self.rbuf), self.rbuf.len()))
             }
         }
     }

@@ -227,10 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         // A copy, not a slice of the read buffer: the
                         // transcript keeps 1,000 sessions, and a slice pins
                         // the buffer it came from (up to 64 KiB after DATA).
-                        let shown = self
-                            .session
-                            .redact(&line)
-                            .unwrap_or_else(|| Bytes::copy_from_slice(&line));
+                        let shown = self.session.shown_line(&line);
                         self.log.push(EventKind::Command {
                             leg: Leg::Client,
                             line: Wire(shown),
@@ -265,9 +262,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         }
                     }
                     ReadLine::TooLong { len, head } => {
+                        let (shown, outcome) = self.session.line_too_long(&head);
                         self.log.push(EventKind::Command {
                             leg: Leg::Client,
-                            line: Wire(head),
+                            line: Wire(shown),
                             bare_lf: false,
                         });
                         self.log.push(EventKind::Note {
@@ -275,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                                 "command line of {len} octets exceeds the limit; discarded"
                             ),
                         });
-                        self.session.line_too_long()
+                        outcome
                     }
                 },
                 Mode::Chunk {
