@@ -197,6 +197,14 @@ impl Layered for ProfileFile {
             }),
             replies,
             faults,
+            timeouts: section(child.timeouts, parent.timeouts, |c, p| {
+                super::model::TimeoutsSpec {
+                    connect: c.connect.or(p.connect),
+                    banner: c.banner.or(p.banner),
+                    reply: c.reply.or(p.reply),
+                    write: c.write.or(p.write),
+                }
+            }),
         }
     }
 }

@@ -44,7 +44,7 @@ impl Relay {
         self.end(Closer::Server)
     }
 
-    pub(super) fn link_failed(&self, e: LinkError, leg: Leg) -> End {
+    pub(super) fn link_failed(&mut self, e: LinkError, leg: Leg) -> End {
         match e {
             LinkError::Cut(n) => {
                 let dir = match leg {
@@ -53,6 +53,21 @@ impl Relay {
                 };
                 self.note(format!("fault close_after: cut after {n} octets {dir}"));
                 self.ended_by_proxy()
+            }
+            LinkError::Io(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+                let limit = self.rules.timeouts.write;
+                match leg {
+                    Leg::Upstream => self.upstream_timed_out(
+                        format!("read nothing for {limit:?} while the proxy wrote"),
+                        "write",
+                    ),
+                    Leg::Client => {
+                        self.note(format!(
+                            "client leg: the client read nothing for {limit:?} while the proxy wrote (timeouts.write); closing both legs"
+                        ));
+                        self.end(Closer::Timeout)
+                    }
+                }
             }
             LinkError::Io(err) => {
                 let by = match leg {
@@ -63,6 +78,33 @@ impl Relay {
                 self.end(by)
             }
         }
+    }
+
+    /// The upstream overran `timeouts.<key>`: recorded now, told to the
+    /// client by [`tell_timeout`](Self::tell_timeout) once the relay stops.
+    pub(super) fn upstream_timed_out(&mut self, what: String, key: &str) -> End {
+        self.note(format!(
+            "upstream leg: {what} (timeouts.{key}); closing both legs"
+        ));
+        self.timed_out = Some(what);
+        self.end(Closer::Timeout)
+    }
+
+    /// Answer the client `421 4.4.2` if the upstream timed out.
+    pub(super) async fn tell_timeout(&mut self, upstream: &str) {
+        let Some(what) = self.timed_out.take() else {
+            return;
+        };
+        let bytes = timeout_reply(upstream, &what).to_bytes();
+        self.log.push(EventKind::Reply {
+            leg: Leg::Client,
+            code: 421,
+            lines: wire_lines(&bytes),
+            rule: Some("upstream-timeout".into()),
+            original: None,
+        });
+        // A client that stopped reading must not hold the task.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
     }
 
     /// The client closed. A half-sent command is relayed as it is (the

@@ -62,8 +62,9 @@ struct Conn<S> {
     greeted: bool,
     /// Bytes written to the client so far (for `close_after`).
     written: u64,
-    /// A `close_after` fault ended the session.
-    cut_by_fault: bool,
+    /// The server cut the session while writing: `Server` for a
+    /// `close_after` fault, `Timeout` for a client that stopped reading.
+    cut: Option<Closer>,
 }
 
 /// Serve one connection to the end and record it.
@@ -107,7 +108,7 @@ pub(super) async fn serve<S>(
         stop,
         greeted: false,
         written: 0,
-        cut_by_fault: false,
+        cut: None,
     };
     // The TLS part is boxed: its future holds a `Conn<TlsStream<S>>` and a
     // rustls connection, and inline it would make every connection's task
@@ -180,6 +181,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // (docs/PERFORMANCE.md). The deadline is only moved when it fires
         // early, so a read costs a clock read instead.
         let idle = self.session.plan().limits.idle_timeout;
+        let line_deadline = self.session.plan().limits.line_deadline;
+        // When the first octet of the line still incomplete arrived.
+        let mut line_since: Option<tokio::time::Instant> = None;
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
@@ -194,24 +198,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let room = self.read_room.prepare(&mut self.rbuf);
             let waiting_since = tokio::time::Instant::now();
+            // A BDAT chunk is binary: its "lines" mean nothing.
+            if matches!(self.mode, Mode::Chunk { .. }) {
+                line_since = None;
+            }
+            let line_due = line_since.zip(line_deadline).map(|(t, d)| t + d);
+            if let Some(due) = line_due
+                && due < deadline.deadline()
+            {
+                deadline.as_mut().reset(due);
+            }
             let read = loop {
                 tokio::select! {
                     biased;
                     r = self.stream.read_buf(&mut self.rbuf) => break r,
                     _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
                     _ = &mut deadline => {
-                        let due = waiting_since + idle;
-                        if tokio::time::Instant::now() >= due {
+                        let now = tokio::time::Instant::now();
+                        if let (Some(due), Some(d)) = (line_due, line_deadline)
+                            && now >= due
+                        {
+                            self.log.push(EventKind::Note {
+                                text: format!("no complete line within {d:?} of its first octet (limits.line_deadline)"),
+                            });
                             return self.say_goodbye(Closer::Timeout).await;
                         }
-                        deadline.as_mut().reset(due);
+                        let due = waiting_since + idle;
+                        if now >= due {
+                            return self.say_goodbye(Closer::Timeout).await;
+                        }
+                        deadline.as_mut().reset(line_due.map_or(due, |l| l.min(due)));
                     }
                 }
             };
             super::busy_poll::activity();
             match read {
                 Ok(0) => return self.vanished(Closer::Client),
-                Ok(n) => self.read_room.filled(n, room),
+                Ok(n) => {
+                    self.read_room.filled(n, room);
+                    if line_deadline.is_some() {
+                        line_since = line_started(&self.rbuf[self.rbuf.len() - n..], line_since);
+                    }
+                }
                 Err(_) => return self.vanished(Closer::Error),
             }
         }
@@ -483,10 +511,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
+/// When the line still incomplete after a read of `fresh` octets began:
+/// it goes on (`since`), begins now, or there is none (the read ended on a
+/// line's end). Raw octets, whatever the mode: a line is a line to the
+/// deadline whether it is a command or message text.
+fn line_started(fresh: &[u8], since: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
+    match memchr::memrchr(b'\n', fresh) {
+        Some(i) if i + 1 == fresh.len() => None,
+        Some(_) => Some(tokio::time::Instant::now()),
+        None => since.or_else(|| Some(tokio::time::Instant::now())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::transcript::{Recorder, Retention};
+
+    #[test]
+    fn a_line_starts_with_its_first_octet_and_ends_with_lf() {
+        let earlier = tokio::time::Instant::now() - std::time::Duration::from_secs(5);
+        // A piece of a line: the line goes on, or begins now.
+        assert_eq!(line_started(b"NO", Some(earlier)), Some(earlier));
+        assert!(line_started(b"NO", None).is_some_and(|t| t > earlier));
+        // The line ended and nothing follows: no line pending.
+        assert_eq!(line_started(b"OP\r\n", Some(earlier)), None);
+        // One ended and another began in the same read: the new one's clock.
+        assert!(line_started(b"OP\r\nMA", Some(earlier)).is_some_and(|t| t > earlier));
+    }
 
     /// Every connection's task holds this future: with 10,000 idle
     /// connections its size is most of the server's memory (issue 8 target:

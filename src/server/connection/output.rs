@@ -3,9 +3,12 @@
 
 use super::Conn;
 use crate::protocol::Reply;
+use crate::server::stall;
 use crate::session::Pace;
-use crate::transcript::{EventKind, Leg};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use crate::transcript::{Closer, EventKind, Leg};
+use std::io::ErrorKind;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(super) fn queue(&mut self, reply: &Reply, rule: Option<String>) {
@@ -75,9 +78,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return Ok(());
         }
         let mut out = self.wbuf.split();
+        // RFC 5321 bounds only the server's wait for commands; a client that
+        // never reads would otherwise hold the session (and the replies of
+        // its whole pipelined batch) for ever.
+        let limit = self.session.plan().limits.idle_timeout;
         if pace == Pace::default() {
-            self.stream.write_all(&out).await?;
-            return self.stream.flush().await;
+            return self.write_within(&out, limit).await;
         }
         // A faulty server: a byte budget, pieces, a slow line.
         let mut cut = false;
@@ -94,8 +100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .bandwidth
             .map_or(piece, |bw| piece.min((bw as usize / 10).max(1)));
         for chunk in out.chunks(piece) {
-            self.stream.write_all(chunk).await?;
-            self.stream.flush().await?;
+            self.write_within(chunk, limit).await?;
             self.written += chunk.len() as u64;
             if let Some(bw) = pace.bandwidth {
                 tokio::time::sleep(std::time::Duration::from_secs_f64(
@@ -105,12 +110,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         }
         if cut {
-            self.cut_by_fault = true;
+            self.cut = Some(Closer::Server);
             self.log.push(EventKind::Note {
                 text: format!("closed after {} octets (close_after fault)", self.written),
             });
             return Err(std::io::Error::other("close_after fault"));
         }
         Ok(())
+    }
+
+    /// Write and flush `bytes`; a client that reads none of them for
+    /// `limit` ends the session as timed out.
+    async fn write_within(&mut self, bytes: &[u8], limit: Duration) -> std::io::Result<()> {
+        let result = stall::write_all(&mut self.stream, bytes, limit).await;
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::TimedOut
+        {
+            self.cut = Some(Closer::Timeout);
+            self.log.push(EventKind::Note {
+                text: format!(
+                    "the client read nothing for {limit:?} (limits.idle_timeout) of a {}-octet write of replies; closing",
+                    bytes.len()
+                ),
+            });
+        }
+        result
     }
 }
