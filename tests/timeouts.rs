@@ -418,6 +418,51 @@ async fn a_client_that_never_reads_is_dropped_by_the_proxy() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
 }
 
+/// After a passed-through STARTTLS the bytes are opaque, and the write
+/// timeout still holds: an upstream that stops reading ends the relay.
+#[tokio::test]
+async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    let _upstream = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let mut s = tokio::io::BufReader::new(s);
+        s.get_mut()
+            .write_all(b"220 up.example ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        s.read_line(&mut line).await.unwrap();
+        s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
+        // Holds the connection and never reads again.
+        std::future::pending::<()>().await;
+    });
+    let px = MockProxy::start(up, profile("timeouts: {write: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("STARTTLS").await, 220);
+    let batch = vec![0x17u8; 64 * 1024];
+    let writing = async {
+        for _ in 0..4096 {
+            if c.writer.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), writing)
+        .await
+        .expect("the opaque relay kept writing to an upstream that never reads");
+    let t = px
+        .wait_for_sessions_within(1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let s = &t.sessions[0];
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
+    assert!(has_note(s, "opaque relay ended"), "{:?}", notes(s));
+}
+
 // ---------------------------------------------------------------- files
 
 fn validate(dir: &Path, name: &str, yaml: &str) -> (i32, String) {

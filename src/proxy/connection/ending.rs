@@ -162,6 +162,7 @@ impl Relay {
             &mut self.upstream_r,
             self.to_upstream.writer_mut(),
             &mut self.stop,
+            self.rules.timeouts.write,
         )
         .await;
         self.note(format!(

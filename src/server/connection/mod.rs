@@ -16,6 +16,7 @@ use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -145,7 +146,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // socket's drop sends the FIN, and an explicit shutdown(2) first was
         // one more system call per session for the same packets.
         if self.session.tls_active() {
-            let _ = self.stream.shutdown().await;
+            // The alert is a write too: a client that reads nothing must not
+            // hold the task here after every other wait was bounded.
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
         }
         let end = match end {
             End::StartTls => End::Closed(Closer::Server),
