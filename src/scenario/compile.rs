@@ -435,3 +435,37 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         Err(c.problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Scenario;
+    use std::time::Duration;
+
+    #[test]
+    fn zero_timeouts_are_refused_where_they_are_written() {
+        for (yaml, want) in [
+            (
+                "limits: {idle_timeout: 0s}",
+                "<inline>:1:24: `idle_timeout` must be above 0s",
+            ),
+            (
+                "limits:\n  line_deadline: 0",
+                "<inline>:2:18: `line_deadline` must be above 0s",
+            ),
+        ] {
+            let err = Scenario::from_yaml(yaml).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_line_deadline_is_off_unless_set() {
+        let plain = Scenario::from_yaml("{}").unwrap();
+        assert_eq!(plain.plan().limits.line_deadline, None);
+        let set = Scenario::from_yaml("limits: {line_deadline: 1.5s}").unwrap();
+        assert_eq!(
+            set.plan().limits.line_deadline,
+            Some(Duration::from_millis(1500))
+        );
+    }
+}

@@ -9,41 +9,65 @@
 //! takes the bytes at once, which is nearly always: a timer per write was a
 //! timer-wheel insert and removal for every reply (docs/PERFORMANCE.md).
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io::{self, ErrorKind};
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncWrite;
 use tokio::time::Sleep;
 
 /// Write all of `buf` and flush, failing with [`ErrorKind::TimedOut`] when
 /// the peer takes nothing for `limit`.
-pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    mut buf: &[u8],
+pub(crate) fn write_all<'a, W: AsyncWrite + Unpin>(
+    w: &'a mut W,
+    buf: &'a [u8],
     limit: Duration,
-) -> io::Result<()> {
-    // Boxed and made only when a write would block: the fast path stays
-    // free of timers and allocations.
-    let mut stalled: Option<Pin<Box<Sleep>>> = None;
-    poll_fn(|cx| {
+) -> WriteAll<'a, W> {
+    WriteAll {
+        w,
+        buf,
+        limit,
+        stalled: None,
+    }
+}
+
+/// The future of [`write_all`]: a plain struct rather than an `async fn`,
+/// because every connection's task holds one and its size counts
+/// (`a_connection_task_stays_small`).
+pub(crate) struct WriteAll<'a, W> {
+    w: &'a mut W,
+    buf: &'a [u8],
+    limit: Duration,
+    /// Boxed and made only when a write would block: the fast path stays
+    /// free of timers and allocations.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<W: AsyncWrite + Unpin> Future for WriteAll<'_, W> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
         loop {
-            let step = if buf.is_empty() {
-                Pin::new(&mut *w).poll_flush(cx).map_ok(|()| 0)
+            let step = if me.buf.is_empty() {
+                Pin::new(&mut *me.w).poll_flush(cx).map_ok(|()| 0)
             } else {
-                Pin::new(&mut *w).poll_write(cx, buf)
+                Pin::new(&mut *me.w).poll_write(cx, me.buf)
             };
             match step {
-                Poll::Ready(Ok(0)) if buf.is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(0)) if me.buf.is_empty() => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
-                    buf = &buf[n..];
-                    stalled = None;
+                    me.buf = &me.buf[n..];
+                    me.stalled = None;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
-                    let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                    let limit = me.limit;
+                    let timer = me
+                        .stalled
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                     return match timer.as_mut().poll(cx) {
                         Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                             ErrorKind::TimedOut,
@@ -54,8 +78,7 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
                 }
             }
         }
-    })
-    .await
+    }
 }
 
 #[cfg(test)]

@@ -205,8 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if matches!(self.mode, Mode::Chunk { .. }) {
                 line_since = None;
             }
-            let line_due = line_since.zip(line_deadline).map(|(t, d)| t + d);
-            if let Some(due) = line_due
+            if let Some(due) = line_since.zip(line_deadline).map(|(t, d)| t + d)
                 && due < deadline.deadline()
             {
                 deadline.as_mut().reset(due);
@@ -218,6 +217,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
                     _ = &mut deadline => {
                         let now = tokio::time::Instant::now();
+                        // Recomputed rather than kept across the await: the
+                        // task's size counts (a_connection_task_stays_small).
+                        let line_due = line_since.zip(line_deadline).map(|(t, d)| t + d);
                         if let (Some(due), Some(d)) = (line_due, line_deadline)
                             && now >= due
                         {

@@ -83,7 +83,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // its whole pipelined batch) for ever.
         let limit = self.session.plan().limits.idle_timeout;
         if pace == Pace::default() {
-            return self.write_within(&out, limit).await;
+            let written = stall::write_all(&mut self.stream, &out, limit).await;
+            self.note_stall(&written, limit, out.len());
+            return written;
         }
         // A faulty server: a byte budget, pieces, a slow line.
         let mut cut = false;
@@ -100,7 +102,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .bandwidth
             .map_or(piece, |bw| piece.min((bw as usize / 10).max(1)));
         for chunk in out.chunks(piece) {
-            self.write_within(chunk, limit).await?;
+            let written = stall::write_all(&mut self.stream, chunk, limit).await;
+            self.note_stall(&written, limit, chunk.len());
+            written?;
             self.written += chunk.len() as u64;
             if let Some(bw) = pace.bandwidth {
                 tokio::time::sleep(std::time::Duration::from_secs_f64(
@@ -119,21 +123,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
-    /// Write and flush `bytes`; a client that reads none of them for
-    /// `limit` ends the session as timed out.
-    async fn write_within(&mut self, bytes: &[u8], limit: Duration) -> std::io::Result<()> {
-        let result = stall::write_all(&mut self.stream, bytes, limit).await;
-        if let Err(e) = &result
+    /// A write that failed because the client read none of it for `limit`
+    /// ends the session as timed out, and the transcript says why.
+    fn note_stall(&mut self, result: &std::io::Result<()>, limit: Duration, len: usize) {
+        if let Err(e) = result
             && e.kind() == ErrorKind::TimedOut
         {
             self.cut = Some(Closer::Timeout);
             self.log.push(EventKind::Note {
                 text: format!(
-                    "the client read nothing for {limit:?} (limits.idle_timeout) of a {}-octet write of replies; closing",
-                    bytes.len()
+                    "the client read nothing for {limit:?} (limits.idle_timeout) of a {len}-octet write of replies; closing"
                 ),
             });
         }
-        result
     }
 }
