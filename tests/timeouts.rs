@@ -81,6 +81,7 @@ async fn a_client_dribbling_a_command_is_cut_at_the_line_deadline() {
         .expect("the server never cut the dribbling client")
         .expect("read");
     let took = started.elapsed();
+    eprintln!("dribbling client cut after {took:?}");
     assert_eq!(got, "421 4.4.2 mx.example.test Error: timeout exceeded\r\n");
     assert!(took >= Duration::from_millis(300), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
@@ -172,6 +173,7 @@ async fn a_client_that_never_reads_is_cut_at_the_idle_timeout() {
         "{:?}",
         notes(s)
     );
+    eprintln!("client that never reads: {sent} octets of EHLO sent, session over after {took:?}");
     assert!(sent >= 1 << 20, "only {sent} octets were sent");
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
@@ -321,6 +323,38 @@ async fn an_upstream_that_never_answers_a_command_gets_the_client_421() {
         notes(s)
     );
     assert!(t.upstream_received("EHLO"));
+}
+
+/// The message's end is the wait that matters most (the upstream decides
+/// then): a slow queue behind the proxy gets the client 421 too, and the
+/// message data before it was not held against the clock.
+#[tokio::test]
+async fn an_upstream_that_never_answers_the_end_of_data_gets_the_client_421() {
+    let up = server("data: {delay: 30s}").await;
+    let px = MockProxy::start(up.addr(), profile("timeouts: {reply: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    for l in ["HELO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>"] {
+        assert_eq!(c.cmd(l).await, 250);
+    }
+    assert_eq!(c.cmd("DATA").await, 354);
+    // Sent slowly, longer than the reply timeout: nothing is owed meanwhile.
+    for _ in 0..4 {
+        c.send(b"a line of text\r\n").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.send(b".\r\n").await;
+    assert_eq!(
+        c.reply().await,
+        [format!(
+            "421 4.4.2 upstream {} timed out: no reply to the end of data within 300ms",
+            up.addr()
+        )]
+    );
+    let t = px.wait_for_sessions(1).await.unwrap();
+    assert_eq!(t.sessions[0].closed_by(), Some(Closer::Timeout));
 }
 
 /// A slow upstream that does answer within the timeout is relayed as

@@ -288,6 +288,21 @@ async fn dial(addr: &str, limit: Duration) -> Result<TcpStream, Refusal> {
     }
 }
 
+/// The client's verb as a reply may quote it: the client chose those
+/// octets, and a reply line has room for 512.
+fn shown_verb(verb: &str) -> String {
+    let shown: String = verb
+        .chars()
+        .take(32)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
+    if shown.is_empty() {
+        "an empty command".into()
+    } else {
+        shown
+    }
+}
+
 /// The client's answer when the upstream overran a timeout (RFC 3463
 /// X.4.2; the words follow the proxy's `unreachable` 421).
 fn timeout_reply(addr: &str, what: &str) -> Reply {
@@ -354,7 +369,16 @@ impl Relay {
                 (_, Mode::Chunk { forward: true, .. }) => None,
                 (Some(Slot::Upstream { answers, verb, .. }), _) => Some(match answers {
                     Answers::Banner => (timeouts.banner, "banner", "no banner".to_string()),
-                    _ => (timeouts.reply, "reply", format!("no reply to {verb}")),
+                    Answers::EndOfData => (
+                        timeouts.reply,
+                        "reply",
+                        "no reply to the end of data".to_string(),
+                    ),
+                    Answers::Command(_) => (
+                        timeouts.reply,
+                        "reply",
+                        format!("no reply to {}", shown_verb(verb)),
+                    ),
                 }),
                 _ => None,
             };
@@ -406,6 +430,14 @@ impl Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_verb_is_short_and_printable() {
+        assert_eq!(shown_verb("MAIL"), "MAIL");
+        assert_eq!(shown_verb(&"X".repeat(16_000)), "X".repeat(32));
+        assert_eq!(shown_verb("A\u{7}B\u{e9}"), "A?B?");
+        assert_eq!(shown_verb(""), "an empty command");
+    }
     use crate::transcript::{Recorder, Retention};
 
     /// Every relayed connection's task holds this future, so with many idle
