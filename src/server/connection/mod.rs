@@ -5,6 +5,7 @@
 //! under load: one write per batch, not per reply.
 
 mod ending;
+mod line_clock;
 mod output;
 mod tls;
 
@@ -14,6 +15,7 @@ use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, Rea
 use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
+use line_clock::LineClock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -184,9 +186,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // (docs/PERFORMANCE.md). The deadline is only moved when it fires
         // early, so a read costs a clock read instead.
         let idle = self.session.plan().limits.idle_timeout;
-        let line_deadline = self.session.plan().limits.line_deadline;
-        // When the first octet of the line still incomplete arrived.
-        let mut line_since: Option<tokio::time::Instant> = None;
+        let mut line = LineClock::new(self.session.plan().limits.line_deadline);
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
@@ -201,11 +201,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let room = self.read_room.prepare(&mut self.rbuf);
             let waiting_since = tokio::time::Instant::now();
-            // A BDAT chunk is binary: its "lines" mean nothing.
             if matches!(self.mode, Mode::Chunk { .. }) {
-                line_since = None;
+                line.stop();
             }
-            if let Some(due) = line_since.zip(line_deadline).map(|(t, d)| t + d)
+            if let Some(due) = line.due()
                 && due < deadline.deadline()
             {
                 deadline.as_mut().reset(due);
@@ -217,10 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
                     _ = &mut deadline => {
                         let now = tokio::time::Instant::now();
-                        // Recomputed rather than kept across the await: the
-                        // task's size counts (a_connection_task_stays_small).
-                        let line_due = line_since.zip(line_deadline).map(|(t, d)| t + d);
-                        if let (Some(due), Some(d)) = (line_due, line_deadline)
+                        if let (Some(due), Some(d)) = (line.due(), line.limit())
                             && now >= due
                         {
                             self.log.push(EventKind::Note {
@@ -232,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         if now >= due {
                             return self.say_goodbye(Closer::Timeout).await;
                         }
-                        deadline.as_mut().reset(line_due.map_or(due, |l| l.min(due)));
+                        deadline.as_mut().reset(line.due().map_or(due, |l| l.min(due)));
                     }
                 }
             };
@@ -241,9 +237,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Ok(0) => return self.vanished(Closer::Client),
                 Ok(n) => {
                     self.read_room.filled(n, room);
-                    if line_deadline.is_some() {
-                        line_since = line_started(&self.rbuf[self.rbuf.len() - n..], line_since);
-                    }
+                    line.read(&self.rbuf[self.rbuf.len() - n..]);
                 }
                 Err(_) => return self.vanished(Closer::Error),
             }
@@ -516,34 +510,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
-/// When the line still incomplete after a read of `fresh` octets began:
-/// it goes on (`since`), begins now, or there is none (the read ended on a
-/// line's end). Raw octets, whatever the mode: a line is a line to the
-/// deadline whether it is a command or message text.
-fn line_started(fresh: &[u8], since: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
-    match memchr::memrchr(b'\n', fresh) {
-        Some(i) if i + 1 == fresh.len() => None,
-        Some(_) => Some(tokio::time::Instant::now()),
-        None => since.or_else(|| Some(tokio::time::Instant::now())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::transcript::{Recorder, Retention};
-
-    #[test]
-    fn a_line_starts_with_its_first_octet_and_ends_with_lf() {
-        let earlier = tokio::time::Instant::now() - std::time::Duration::from_secs(5);
-        // A piece of a line: the line goes on, or begins now.
-        assert_eq!(line_started(b"NO", Some(earlier)), Some(earlier));
-        assert!(line_started(b"NO", None).is_some_and(|t| t > earlier));
-        // The line ended and nothing follows: no line pending.
-        assert_eq!(line_started(b"OP\r\n", Some(earlier)), None);
-        // One ended and another began in the same read: the new one's clock.
-        assert!(line_started(b"OP\r\nMA", Some(earlier)).is_some_and(|t| t > earlier));
-    }
 
     /// Every connection's task holds this future: with 10,000 idle
     /// connections its size is most of the server's memory (issue 8 target:
