@@ -80,33 +80,6 @@ impl Relay {
         }
     }
 
-    /// The upstream overran `timeouts.<key>`: recorded now, told to the
-    /// client by [`tell_timeout`](Self::tell_timeout) once the relay stops.
-    pub(super) fn upstream_timed_out(&mut self, what: String, key: &str) -> End {
-        self.note(format!(
-            "upstream leg: {what} (timeouts.{key}); closing both legs"
-        ));
-        self.timed_out = Some(what);
-        self.end(Closer::Timeout)
-    }
-
-    /// Answer the client `421 4.4.2` if the upstream timed out.
-    pub(super) async fn tell_timeout(&mut self, upstream: &str) {
-        let Some(what) = self.timed_out.take() else {
-            return;
-        };
-        let bytes = timeout_reply(upstream, &what).to_bytes();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: 421,
-            lines: wire_lines(&bytes),
-            rule: Some("upstream-timeout".into()),
-            original: None,
-        });
-        // A client that stopped reading must not hold the task.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
-    }
-
     /// The client closed. A half-sent command is relayed as it is (the
     /// upstream sees exactly what the client sent); then both legs close.
     pub(super) async fn client_closed(&mut self) -> End {
