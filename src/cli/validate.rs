@@ -12,7 +12,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Top-level keys a scenario cannot have.
-const PROFILE_ONLY_KEYS: &[&str] = &["verbs", "starttls", "addresses", "faults", "seed"];
+const PROFILE_ONLY_KEYS: &[&str] = &[
+    "verbs",
+    "starttls",
+    "addresses",
+    "faults",
+    "seed",
+    "timeouts",
+];
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;

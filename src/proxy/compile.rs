@@ -142,6 +142,36 @@ pub struct Fault {
     pub kind: FaultKind,
 }
 
+/// How long the proxy waits, each bound answered as its doc says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Dialing the upstream; then the client gets `421 4.4.2`.
+    pub connect: Duration,
+    /// The upstream's greeting; then the client gets `421 4.4.2`.
+    pub banner: Duration,
+    /// Each reply the upstream owes, from the command or the upstream's
+    /// previous output; then the client gets `421 4.4.2`.
+    pub reply: Duration,
+    /// A peer that reads nothing while the proxy writes to it; then both
+    /// legs close (the client first gets `421 4.4.2` when it is the upstream).
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    /// The dial bound suits a harness whose upstream is near; the others
+    /// are RFC 5321 4.5.3.2's minimums for a client, so that the proxy never
+    /// cuts a session a compliant client would still be waiting on: the
+    /// client under test meets the upstream's slowness, not the proxy's.
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            banner: Duration::from_secs(300),
+            reply: Duration::from_secs(300),
+            write: Duration::from_secs(300),
+        }
+    }
+}
+
 /// A profile ready to run.
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -165,6 +195,8 @@ pub struct Rules {
     pub replies: Vec<ReplyRule>,
     /// Faults, in order.
     pub faults: Vec<Fault>,
+    /// Bounds on every wait.
+    pub timeouts: Timeouts,
 }
 
 impl Checker<'_> {
@@ -396,6 +428,23 @@ pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> 
         .map(|(i, r)| c.reply_rule(i, r))
         .collect();
     let faults = file.faults.iter().filter_map(|f| c.fault(f)).collect();
+    let timeouts = file.timeouts.as_ref().map_or_else(Timeouts::default, |t| {
+        let default = Timeouts::default();
+        Timeouts {
+            connect: c
+                .timeout(t.connect.as_ref(), "`connect`")
+                .unwrap_or(default.connect),
+            banner: c
+                .timeout(t.banner.as_ref(), "`banner`")
+                .unwrap_or(default.banner),
+            reply: c
+                .timeout(t.reply.as_ref(), "`reply`")
+                .unwrap_or(default.reply),
+            write: c
+                .timeout(t.write.as_ref(), "`write`")
+                .unwrap_or(default.write),
+        }
+    });
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -410,6 +459,7 @@ pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> 
         addresses,
         replies,
         faults,
+        timeouts,
     })
 }
 

@@ -3,7 +3,9 @@
 //! through [`Link::send`], which awaits the write, so a slow reader slows the
 //! proxy's reading of the other side: backpressure without buffering.
 
+use super::compile::Timeouts;
 use super::fault::{Dice, LinkFaults};
+use crate::server::stall;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -11,7 +13,8 @@ use tokio::time::Instant;
 /// Why a send did not complete.
 #[derive(Debug)]
 pub enum LinkError {
-    /// The peer is gone.
+    /// The peer is gone, or read nothing for the link's write timeout
+    /// ([`ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut)).
     Io(std::io::Error),
     /// A `close_after` fault cut the connection after this many bytes.
     Cut(u64),
@@ -26,6 +29,8 @@ pub struct Link<W> {
     sent: u64,
     /// When the bandwidth limit lets the next byte out.
     free_at: Option<Instant>,
+    /// How long the peer may read nothing while we write.
+    write_timeout: Duration,
 }
 
 impl<W: AsyncWrite + Unpin> Link<W> {
@@ -37,7 +42,15 @@ impl<W: AsyncWrite + Unpin> Link<W> {
             dice: Dice::new(seed),
             sent: 0,
             free_at: None,
+            write_timeout: Timeouts::default().write,
         }
+    }
+
+    /// Give up on a peer that reads nothing for `limit` (default: the
+    /// profile default, [`Timeouts::write`]).
+    pub fn write_timeout(mut self, limit: Duration) -> Link<W> {
+        self.write_timeout = limit;
+        self
     }
 
     /// Bytes sent so far.
@@ -72,7 +85,9 @@ impl<W: AsyncWrite + Unpin> Link<W> {
         };
         match self.faults.bandwidth {
             Some(rate) => self.paced(data, rate).await?,
-            None => self.writer.write_all(data).await.map_err(LinkError::Io)?,
+            None => stall::write_all(&mut self.writer, data, self.write_timeout)
+                .await
+                .map_err(LinkError::Io)?,
         }
         self.sent += data.len() as u64;
         if cut {
@@ -90,7 +105,9 @@ impl<W: AsyncWrite + Unpin> Link<W> {
             let now = Instant::now();
             let at = self.free_at.map_or(now, |t| t.max(now));
             tokio::time::sleep_until(at).await;
-            self.writer.write_all(part).await.map_err(LinkError::Io)?;
+            stall::write_all(&mut self.writer, part, self.write_timeout)
+                .await
+                .map_err(LinkError::Io)?;
             self.free_at = Some(at + Duration::from_secs_f64(part.len() as f64 / rate as f64));
         }
         Ok(())
@@ -138,6 +155,17 @@ mod tests {
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(200), "{took:?}");
         assert_eq!(l.writer.len(), 3000);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_reads_times_out() {
+        let (writer, _unread) = tokio::io::duplex(16);
+        let mut l =
+            Link::new(writer, LinkFaults::default(), 1).write_timeout(Duration::from_millis(100));
+        match l.send(&[b'x'; 100]).await {
+            Err(LinkError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

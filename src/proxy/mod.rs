@@ -36,11 +36,7 @@ pub use profile::Profile;
 use crate::transcript::Recorder;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// How long dialing the upstream may take before the client gets `421`.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a relayed connection needs, shared by all of them.
 #[derive(Debug)]
@@ -51,8 +47,6 @@ pub struct Shared {
     pub upstream: String,
     /// Where sessions (both legs) are recorded.
     pub recorder: Recorder,
-    /// Dial timeout for the upstream.
-    pub connect_timeout: Duration,
     /// Expectations mounted by tests.
     pub expectations: crate::expect::ExpectationSet,
 }
@@ -64,7 +58,6 @@ impl Shared {
             profile: RwLock::new(profile),
             upstream: upstream.into(),
             recorder,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             expectations: crate::expect::ExpectationSet::default(),
         }
     }

@@ -42,6 +42,28 @@ pub struct ProfileFile {
     #[serde(default)]
     #[schemars(with = "Vec<FaultSpec>")]
     pub faults: Vec<Spanned<FaultSpec>>,
+    /// How long the proxy waits on the upstream, and on a peer that does not read.
+    pub timeouts: Option<TimeoutsSpec>,
+}
+
+/// `timeouts:` — every wait of the proxy is bounded. An upstream that
+/// overruns one gets the client `421 4.4.2`; each must be above 0s.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsSpec {
+    /// Dialing the upstream (default 10s).
+    #[schemars(with = "Option<DurationSpec>")]
+    pub connect: Option<Spanned<DurationSpec>>,
+    /// The upstream's greeting, once connected (default 5m, RFC 5321 4.5.3.2.1).
+    #[schemars(with = "Option<DurationSpec>")]
+    pub banner: Option<Spanned<DurationSpec>>,
+    /// Each reply the upstream owes, from the command or its previous
+    /// output (default 5m, RFC 5321 4.5.3.2).
+    #[schemars(with = "Option<DurationSpec>")]
+    pub reply: Option<Spanned<DurationSpec>>,
+    /// A client or upstream that reads nothing while the proxy writes to it (default 5m).
+    #[schemars(with = "Option<DurationSpec>")]
+    pub write: Option<Spanned<DurationSpec>>,
 }
 
 /// `banner:` — pass (the default, when empty), `replace`, or `mask`.

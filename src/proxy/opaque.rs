@@ -1,14 +1,15 @@
 //! The relay after a passed-through STARTTLS: the bytes are TLS, the proxy
 //! cannot read them, so it copies both ways until both sides are done.
 //!
-//! Two `tokio::io::copy`s rather than `copy_bidirectional`, because the
-//! transcript must say which side ended the session: the first copy to
-//! finish is the side that closed. Each finished direction is half-closed
+//! Two copies rather than `copy_bidirectional`, because the transcript must
+//! say which side ended the session: the first copy to finish is the side
+//! that closed (or, when its writes stalled, a timeout). Each finished direction is half-closed
 //! so TLS's close_notify exchange completes.
 
+use crate::server::stall;
 use crate::transcript::Closer;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// How long the other direction gets after the first one ends.
@@ -33,6 +34,7 @@ pub async fn relay<CR, CW, UR, UW>(
     upstream_r: &mut UR,
     upstream_w: &mut UW,
     stop: &mut watch::Receiver<bool>,
+    write_limit: Duration,
 ) -> Outcome
 where
     CR: AsyncRead + Unpin,
@@ -41,30 +43,63 @@ where
     UW: AsyncWrite + Unpin,
 {
     let up = async {
-        let n = tokio::io::copy(client_r, upstream_w).await.unwrap_or(0);
-        let _ = upstream_w.shutdown().await;
-        n
+        let (n, stalled) = copy(client_r, upstream_w, write_limit).await;
+        if !stalled {
+            let _ = tokio::time::timeout(write_limit, upstream_w.shutdown()).await;
+        }
+        (n, stalled)
     };
     let down = async {
-        let n = tokio::io::copy(upstream_r, client_w).await.unwrap_or(0);
-        let _ = client_w.shutdown().await;
-        n
+        let (n, stalled) = copy(upstream_r, client_w, write_limit).await;
+        if !stalled {
+            let _ = tokio::time::timeout(write_limit, client_w.shutdown()).await;
+        }
+        (n, stalled)
     };
     tokio::pin!(up, down);
+    // A stalled peer ends both directions at once: no grace for the other.
     let (closed_by, to_upstream, to_client) = tokio::select! {
-        n = &mut up => {
-            let m = tokio::time::timeout(GRACE, &mut down).await.unwrap_or(0);
-            (Closer::Client, n, m)
-        }
-        m = &mut down => {
-            let n = tokio::time::timeout(GRACE, &mut up).await.unwrap_or(0);
-            (Closer::Upstream, n, m)
-        }
+        (n, stalled) = &mut up => match stalled {
+            true => (Closer::Timeout, n, 0),
+            false => {
+                let m = tokio::time::timeout(GRACE, &mut down).await.map_or(0, |(m, _)| m);
+                (Closer::Client, n, m)
+            }
+        },
+        (m, stalled) = &mut down => match stalled {
+            true => (Closer::Timeout, 0, m),
+            false => {
+                let n = tokio::time::timeout(GRACE, &mut up).await.map_or(0, |(n, _)| n);
+                (Closer::Upstream, n, m)
+            }
+        },
         _ = stop.changed() => (Closer::Shutdown, 0, 0),
     };
     Outcome {
         closed_by,
         to_upstream,
         to_client,
+    }
+}
+
+/// `tokio::io::copy`, but a reader on the far side that takes nothing for
+/// `limit` ends it (`true`): TLS records are opaque, not exempt from the
+/// proxy's write timeout.
+async fn copy<R, W>(r: &mut R, w: &mut W, limit: Duration) -> (u64, bool)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 8192];
+    let mut copied = 0u64;
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return (copied, false),
+            Ok(n) => n,
+        };
+        match stall::write_all(w, &buf[..n], limit).await {
+            Ok(()) => copied += n as u64,
+            Err(e) => return (copied, e.kind() == std::io::ErrorKind::TimedOut),
+        }
     }
 }

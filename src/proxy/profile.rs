@@ -197,6 +197,14 @@ impl Layered for ProfileFile {
             }),
             replies,
             faults,
+            timeouts: section(child.timeouts, parent.timeouts, |c, p| {
+                super::model::TimeoutsSpec {
+                    connect: c.connect.or(p.connect),
+                    banner: c.banner.or(p.banner),
+                    reply: c.reply.or(p.reply),
+                    write: c.write.or(p.write),
+                }
+            }),
         }
     }
 }
@@ -262,6 +270,8 @@ mod tests {
         "<inline>:2:12: expected a reply starting with a three-digit code"
     )]
     #[case("extends: nope\n", "<inline>:1:10: unknown bundled profile \"nope\"")]
+    #[case("timeouts:\n  reply: 0s\n", "<inline>:2:10: `reply` must be above 0s")]
+    #[case("timeouts: {conect: 1s}", "<inline>:1:12: unknown field `conect`")]
     fn problems_have_locations(#[case] yaml: &str, #[case] want: &str) {
         let err = Profile::from_yaml(yaml).unwrap_err().to_string();
         assert!(err.starts_with(want), "{err}");
@@ -286,6 +296,23 @@ mod tests {
             &r.faults[0].kind,
             FaultKind::ReplyThenClose { on: Trigger::Verb(v), .. } if v == "DATA"
         ));
+    }
+
+    #[test]
+    fn timeouts_default_and_merge_key_by_key() {
+        use crate::proxy::compile::Timeouts;
+        use std::time::Duration;
+        let d = Timeouts::default();
+        assert_eq!(Profile::bundled("transparent").unwrap().rules().timeouts, d);
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.yaml");
+        std::fs::write(&base, "timeouts: {connect: 2s, reply: 3s}\n").unwrap();
+        let child = dir.path().join("child.yaml");
+        std::fs::write(&child, "extends: base.yaml\ntimeouts: {reply: 250ms}\n").unwrap();
+        let t = Profile::from_file(&child).unwrap().rules().timeouts;
+        assert_eq!(t.connect, Duration::from_secs(2), "kept from the parent");
+        assert_eq!(t.reply, Duration::from_millis(250), "the child's wins");
+        assert_eq!((t.banner, t.write), (d.banner, d.write));
     }
 
     #[test]

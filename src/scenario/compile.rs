@@ -78,8 +78,10 @@ pub struct Limits {
     pub recipients: usize,
     /// Message octets.
     pub message_size: usize,
-    /// Wait for the client at most this long.
+    /// Wait for the client at most this long, reading or writing.
     pub idle_timeout: Duration,
+    /// A line must arrive whole within this long of its first octet.
+    pub line_deadline: Option<Duration>,
     /// Concurrent sessions allowed.
     pub max_sessions: Option<usize>,
 }
@@ -189,6 +191,24 @@ impl Checker<'_> {
     pub(super) fn duration(d: Option<&Spanned<DurationSpec>>) -> Duration {
         d.map_or(Duration::ZERO, |d| d.value.0)
     }
+
+    /// A timeout, refused when zero: it would cut every session at once.
+    /// (The parser already refuses anything above 24 hours.)
+    pub(crate) fn timeout(
+        &mut self,
+        d: Option<&Spanned<DurationSpec>>,
+        what: &str,
+    ) -> Option<Duration> {
+        let d = d?;
+        if d.value.0.is_zero() {
+            self.problem(
+                &d.referenced,
+                format!("{what} must be above 0s, for example 30s or 5m"),
+            );
+            return None;
+        }
+        Some(d.value.0)
+    }
 }
 
 /// Parse reply lines: the first starts with a code in 200–599; later lines
@@ -262,10 +282,10 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             0,
             "`message_size`",
         ),
-        idle_timeout: limits
-            .idle_timeout
-            .as_ref()
-            .map_or(Duration::from_secs(300), |d| d.value.0),
+        idle_timeout: c
+            .timeout(limits.idle_timeout.as_ref(), "`idle_timeout`")
+            .unwrap_or(Duration::from_secs(300)),
+        line_deadline: c.timeout(limits.line_deadline.as_ref(), "`line_deadline`"),
         max_sessions: limits.max_sessions.as_ref().map(|m| m.value),
     };
     let ehlo_keywords: Vec<Template> = match &ehlo.keywords {
@@ -413,5 +433,39 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         Ok(plan)
     } else {
         Err(c.problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Scenario;
+    use std::time::Duration;
+
+    #[test]
+    fn zero_timeouts_are_refused_where_they_are_written() {
+        for (yaml, want) in [
+            (
+                "limits: {idle_timeout: 0s}",
+                "<inline>:1:24: `idle_timeout` must be above 0s",
+            ),
+            (
+                "limits:\n  line_deadline: 0",
+                "<inline>:2:18: `line_deadline` must be above 0s",
+            ),
+        ] {
+            let err = Scenario::from_yaml(yaml).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_line_deadline_is_off_unless_set() {
+        let plain = Scenario::from_yaml("{}").unwrap();
+        assert_eq!(plain.plan().limits.line_deadline, None);
+        let set = Scenario::from_yaml("limits: {line_deadline: 1.5s}").unwrap();
+        assert_eq!(
+            set.plan().limits.line_deadline,
+            Some(Duration::from_millis(1500))
+        );
     }
 }

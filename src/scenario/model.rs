@@ -378,9 +378,16 @@ pub struct LimitsSpec {
     /// Message size in octets, also advertised as `SIZE`.
     #[schemars(with = "Option<usize>")]
     pub message_size: Option<Spanned<usize>>,
-    /// How long the server waits for the client (RFC 5321: 5 minutes).
+    /// How long the server waits for the client (RFC 5321: 5 minutes),
+    /// reading a command or writing a reply the client does not read.
     #[schemars(with = "Option<DurationSpec>")]
     pub idle_timeout: Option<Spanned<DurationSpec>>,
+    /// Each line (a command, an AUTH response, a line of message text) must
+    /// arrive whole within this long of its first octet, however often the
+    /// client sends a piece of it (Postfix's `smtpd_per_record_deadline`).
+    /// Default: none, only `idle_timeout` applies.
+    #[schemars(with = "Option<DurationSpec>")]
+    pub line_deadline: Option<Spanned<DurationSpec>>,
     /// Concurrent sessions; more get `421 4.3.2 Too many connections`.
     #[schemars(with = "Option<usize>")]
     pub max_sessions: Option<Spanned<usize>>,

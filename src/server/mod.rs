@@ -10,6 +10,7 @@ mod connection;
 pub mod faults;
 pub mod listener;
 pub mod maildir;
+pub(crate) mod stall;
 pub mod tls;
 
 use crate::expect::ExpectationSet;

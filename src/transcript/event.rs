@@ -28,7 +28,8 @@ pub enum Closer {
     Server,
     /// The upstream server closed (proxy).
     Upstream,
-    /// The client was idle too long.
+    /// A timeout expired: the client was idle, sent a line too slowly or
+    /// read nothing; for the proxy, also the upstream's dial, banner or reply.
     Timeout,
     /// The harness is shutting down.
     Shutdown,

@@ -39,7 +39,7 @@ impl Relay {
         self.end(Closer::Server)
     }
 
-    pub(super) fn link_failed(&self, e: LinkError, leg: Leg) -> End {
+    pub(super) fn link_failed(&mut self, e: LinkError, leg: Leg) -> End {
         match e {
             LinkError::Cut(n) => {
                 let dir = match leg {
@@ -48,6 +48,21 @@ impl Relay {
                 };
                 self.note(format!("fault close_after: cut after {n} octets {dir}"));
                 self.ended_by_proxy()
+            }
+            LinkError::Io(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+                let limit = self.rules.timeouts.write;
+                match leg {
+                    Leg::Upstream => self.upstream_timed_out(
+                        format!("read nothing for {limit:?} while the proxy wrote"),
+                        "write",
+                    ),
+                    Leg::Client => {
+                        self.note(format!(
+                            "client leg: the client read nothing for {limit:?} while the proxy wrote (timeouts.write); closing both legs"
+                        ));
+                        self.end(Closer::Timeout)
+                    }
+                }
             }
             LinkError::Io(err) => {
                 let by = match leg {
@@ -115,6 +130,7 @@ impl Relay {
             &mut self.upstream_r,
             self.to_upstream.writer_mut(),
             &mut self.stop,
+            self.rules.timeouts.write,
         )
         .await;
         self.note(format!(

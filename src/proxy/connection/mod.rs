@@ -14,6 +14,7 @@
 mod client;
 mod ending;
 mod sasl;
+mod timeouts;
 mod upstream;
 
 use super::Shared;
@@ -34,6 +35,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use timeouts::timeout_reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -152,6 +154,9 @@ struct Relay {
     opaque: bool,
     /// Where an AUTH exchange stands: is the client's next line a SASL response?
     sasl: crate::protocol::sasl::Exchange,
+    /// The upstream overran a timeout: why, for the client's 421 once the
+    /// relay has stopped.
+    timed_out: Option<String>,
 }
 
 /// Relay one client connection to the end and record it.
@@ -179,9 +184,10 @@ pub(super) async fn serve(
     for text in &faults.notes {
         log.push(EventKind::Note { text: text.clone() });
     }
-    let upstream = match dial(&shared).await {
+    let timeouts = profile.rules().timeouts;
+    let upstream = match dial(&shared.upstream, timeouts.connect).await {
         Ok(s) => s,
-        Err(reason) => return refuse(client, log, &reason).await,
+        Err(refusal) => return refuse(client, log, refusal).await,
     };
     let _ = upstream.set_nodelay(true);
     // The local port lets a support engineer match this session with the
@@ -201,8 +207,10 @@ pub(super) async fn serve(
         vars,
         client_r,
         upstream_r,
-        to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed),
-        to_upstream: Link::new(upstream_w, faults.upstream.clone(), !jitter_seed),
+        to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed)
+            .write_timeout(timeouts.write),
+        to_upstream: Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
+            .write_timeout(timeouts.write),
         crbuf: BytesMut::new(),
         urbuf: BytesMut::new(),
         client_room: ReadRoom::new(RELAY_FIRST_READ),
@@ -215,9 +223,11 @@ pub(super) async fn serve(
         stop,
         opaque: false,
         sasl: Default::default(),
+        timed_out: None,
         log,
     };
     let end = relay.run().await;
+    relay.tell_timeout(&shared.upstream).await;
     // Close both legs whatever happened: a peer must never be left talking
     // to a half-open relay. Each socket is put back together and closed:
     // dropping a write half would call shutdown(2) first, one more system
@@ -248,8 +258,16 @@ pub(super) async fn serve(
     });
 }
 
-async fn dial(shared: &Shared) -> Result<TcpStream, String> {
-    let addr = shared.upstream.as_str();
+/// Why there is no upstream leg: the client's 421 and the transcript's words.
+struct Refusal {
+    reply: Reply,
+    rule: &'static str,
+    by: Closer,
+    /// What timed out, when something did.
+    note: Option<String>,
+}
+
+async fn dial(addr: &str, limit: Duration) -> Result<TcpStream, Refusal> {
     // An IP:PORT needs no name lookup; `connect(&str)` would run
     // getaddrinfo on the blocking pool for every connection (a thread
     // hand-off and futex traffic that cost ~40 % of the proxy's CPU under
@@ -260,25 +278,36 @@ async fn dial(shared: &Shared) -> Result<TcpStream, String> {
             Err(_) => TcpStream::connect(addr).await,
         }
     };
-    match tokio::time::timeout(shared.connect_timeout, connect).await {
+    match tokio::time::timeout(limit, connect).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(format!("upstream {addr} unreachable: {e}")),
-        Err(_) => Err(format!(
-            "upstream {addr} unreachable: no answer within {:?}",
-            shared.connect_timeout
-        )),
+        Ok(Err(e)) => Err(Refusal {
+            reply: Reply::new(421, format!("4.4.0 upstream {addr} unreachable: {e}")),
+            rule: "upstream-unreachable",
+            by: Closer::Upstream,
+            note: None,
+        }),
+        Err(_) => Err(Refusal {
+            reply: timeout_reply(addr, &format!("no connection within {limit:?}")),
+            rule: "upstream-timeout",
+            by: Closer::Timeout,
+            note: Some(format!(
+                "upstream leg: no connection within {limit:?} (timeouts.connect)"
+            )),
+        }),
     }
 }
 
 /// No upstream: tell the client why, as a transient failure, and hang up.
-async fn refuse(mut client: TcpStream, log: SessionLog, reason: &str) {
-    let reply = Reply::new(421, format!("4.4.0 {reason}"));
-    let bytes = reply.to_bytes();
+async fn refuse(mut client: TcpStream, log: SessionLog, refusal: Refusal) {
+    if let Some(text) = refusal.note {
+        log.push(EventKind::Note { text });
+    }
+    let bytes = refusal.reply.to_bytes();
     log.push(EventKind::Reply {
         leg: Leg::Client,
         code: 421,
         lines: wire_lines(&bytes),
-        rule: Some("upstream-unreachable".into()),
+        rule: Some(refusal.rule.into()),
         original: None,
     });
     // A client that does not read must not keep this task alive.
@@ -287,9 +316,7 @@ async fn refuse(mut client: TcpStream, log: SessionLog, reason: &str) {
         let _ = client.shutdown().await;
     })
     .await;
-    log.close(EventKind::Close {
-        by: Closer::Upstream,
-    });
+    log.close(EventKind::Close { by: refusal.by });
 }
 
 impl Relay {
@@ -300,10 +327,18 @@ impl Relay {
             verb: "BANNER".into(),
             hijack,
         });
-        // One shutdown waiter for the whole session, not one per read.
+        // One shutdown waiter and one upstream timer for the whole
+        // session, not one per read; the timer is moved only when it fires
+        // early or must fire earlier (as the server's idle timer).
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
+        let timeouts = self.rules.timeouts;
+        let deadline = tokio::time::sleep(timeouts.banner);
+        tokio::pin!(deadline);
+        // Since when the upstream owes the reply at the head of the queue
+        // without having sent anything.
+        let mut owed_since = Some(tokio::time::Instant::now());
         loop {
             if let Some(end) = self.client_input().await {
                 return end;
@@ -316,6 +351,19 @@ impl Relay {
             }
             let client_room = self.client_room.prepare(&mut self.crbuf);
             let upstream_room = self.upstream_room.prepare(&mut self.urbuf);
+            let due = match self.owed() {
+                Some(limit) => {
+                    let due = *owed_since.get_or_insert_with(tokio::time::Instant::now) + limit;
+                    if due < deadline.deadline() {
+                        deadline.as_mut().reset(due);
+                    }
+                    Some(due)
+                }
+                None => {
+                    owed_since = None;
+                    None
+                }
+            };
             tokio::select! {
                 r = self.client_r.read_buf(&mut self.crbuf) => match r {
                     Ok(0) | Err(_) => return self.client_closed().await,
@@ -323,9 +371,20 @@ impl Relay {
                 },
                 r = self.upstream_r.read_buf(&mut self.urbuf) => match r {
                     Ok(0) | Err(_) => return self.upstream_closed().await,
-                    Ok(n) => self.upstream_room.filled(n, upstream_room),
+                    Ok(n) => {
+                        self.upstream_room.filled(n, upstream_room);
+                        owed_since = None;
+                    }
                 },
                 _ = &mut stopped => return self.shutdown().await,
+                _ = &mut deadline, if due.is_some() => {
+                    if let Some(due) = due {
+                        if tokio::time::Instant::now() >= due {
+                            return self.overdue();
+                        }
+                        deadline.as_mut().reset(due);
+                    }
+                }
             }
         }
     }

@@ -54,11 +54,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// The connection ended under us: whatever was half-received is kept.
     pub(super) fn vanished(&mut self, by: Closer) -> End {
-        let by = if self.cut_by_fault {
-            Closer::Server
-        } else {
-            by
-        };
+        let by = self.cut.unwrap_or(by);
         match self.in_progress() {
             Some((during, partial, received)) => End::Aborted {
                 by,

@@ -5,6 +5,7 @@
 //! under load: one write per batch, not per reply.
 
 mod ending;
+mod line_clock;
 mod output;
 mod tls;
 
@@ -14,8 +15,10 @@ use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, Rea
 use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
+use line_clock::LineClock;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -62,8 +65,9 @@ struct Conn<S> {
     greeted: bool,
     /// Bytes written to the client so far (for `close_after`).
     written: u64,
-    /// A `close_after` fault ended the session.
-    cut_by_fault: bool,
+    /// The server cut the session while writing: `Server` for a
+    /// `close_after` fault, `Timeout` for a client that stopped reading.
+    cut: Option<Closer>,
 }
 
 /// Serve one connection to the end and record it.
@@ -107,7 +111,7 @@ pub(super) async fn serve<S>(
         stop,
         greeted: false,
         written: 0,
-        cut_by_fault: false,
+        cut: None,
     };
     // The TLS part is boxed: its future holds a `Conn<TlsStream<S>>` and a
     // rustls connection, and inline it would make every connection's task
@@ -144,7 +148,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // socket's drop sends the FIN, and an explicit shutdown(2) first was
         // one more system call per session for the same packets.
         if self.session.tls_active() {
-            let _ = self.stream.shutdown().await;
+            // The alert is a write too: a client that reads nothing must not
+            // hold the task here after every other wait was bounded.
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
         }
         let end = match end {
             End::StartTls => End::Closed(Closer::Server),
@@ -180,6 +186,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // (docs/PERFORMANCE.md). The deadline is only moved when it fires
         // early, so a read costs a clock read instead.
         let idle = self.session.plan().limits.idle_timeout;
+        let mut line = LineClock::new(self.session.plan().limits.line_deadline);
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
@@ -194,24 +201,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let room = self.read_room.prepare(&mut self.rbuf);
             let waiting_since = tokio::time::Instant::now();
+            if matches!(self.mode, Mode::Chunk { .. }) {
+                line.stop();
+            }
+            if let Some(due) = line.due()
+                && due < deadline.deadline()
+            {
+                deadline.as_mut().reset(due);
+            }
             let read = loop {
                 tokio::select! {
                     biased;
                     r = self.stream.read_buf(&mut self.rbuf) => break r,
                     _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
                     _ = &mut deadline => {
-                        let due = waiting_since + idle;
-                        if tokio::time::Instant::now() >= due {
+                        let now = tokio::time::Instant::now();
+                        if let (Some(due), Some(d)) = (line.due(), line.limit())
+                            && now >= due
+                        {
+                            self.log.push(EventKind::Note {
+                                text: format!("no complete line within {d:?} of its first octet (limits.line_deadline)"),
+                            });
                             return self.say_goodbye(Closer::Timeout).await;
                         }
-                        deadline.as_mut().reset(due);
+                        let due = waiting_since + idle;
+                        if now >= due {
+                            return self.say_goodbye(Closer::Timeout).await;
+                        }
+                        deadline.as_mut().reset(line.due().map_or(due, |l| l.min(due)));
                     }
                 }
             };
             super::busy_poll::activity();
             match read {
                 Ok(0) => return self.vanished(Closer::Client),
-                Ok(n) => self.read_room.filled(n, room),
+                Ok(n) => {
+                    self.read_room.filled(n, room);
+                    line.read(&self.rbuf[self.rbuf.len() - n..]);
+                }
                 Err(_) => return self.vanished(Closer::Error),
             }
         }

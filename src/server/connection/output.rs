@@ -3,9 +3,12 @@
 
 use super::Conn;
 use crate::protocol::Reply;
+use crate::server::stall;
 use crate::session::Pace;
-use crate::transcript::{EventKind, Leg};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use crate::transcript::{Closer, EventKind, Leg};
+use std::io::ErrorKind;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(super) fn queue(&mut self, reply: &Reply, rule: Option<String>) {
@@ -75,9 +78,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return Ok(());
         }
         let mut out = self.wbuf.split();
+        // RFC 5321 bounds only the server's wait for commands; a client that
+        // never reads would otherwise hold the session (and the replies of
+        // its whole pipelined batch) for ever.
+        let limit = self.session.plan().limits.idle_timeout;
         if pace == Pace::default() {
-            self.stream.write_all(&out).await?;
-            return self.stream.flush().await;
+            let written = stall::write_all(&mut self.stream, &out, limit).await;
+            self.note_stall(&written, limit, out.len());
+            return written;
         }
         // A faulty server: a byte budget, pieces, a slow line.
         let mut cut = false;
@@ -94,8 +102,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .bandwidth
             .map_or(piece, |bw| piece.min((bw as usize / 10).max(1)));
         for chunk in out.chunks(piece) {
-            self.stream.write_all(chunk).await?;
-            self.stream.flush().await?;
+            let written = stall::write_all(&mut self.stream, chunk, limit).await;
+            self.note_stall(&written, limit, chunk.len());
+            written?;
             self.written += chunk.len() as u64;
             if let Some(bw) = pace.bandwidth {
                 tokio::time::sleep(std::time::Duration::from_secs_f64(
@@ -105,12 +114,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         }
         if cut {
-            self.cut_by_fault = true;
+            self.cut = Some(Closer::Server);
             self.log.push(EventKind::Note {
                 text: format!("closed after {} octets (close_after fault)", self.written),
             });
             return Err(std::io::Error::other("close_after fault"));
         }
         Ok(())
+    }
+
+    /// A write that failed because the client read none of it for `limit`
+    /// ends the session as timed out, and the transcript says why.
+    fn note_stall(&mut self, result: &std::io::Result<()>, limit: Duration, len: usize) {
+        if let Err(e) = result
+            && e.kind() == ErrorKind::TimedOut
+        {
+            self.cut = Some(Closer::Timeout);
+            self.log.push(EventKind::Note {
+                text: format!(
+                    "the client read nothing for {limit:?} (limits.idle_timeout) of a {len}-octet write of replies; closing"
+                ),
+            });
+        }
     }
 }

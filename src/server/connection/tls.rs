@@ -72,7 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             stop,
             greeted,
             written,
-            cut_by_fault,
+            cut,
         } = self;
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
@@ -100,7 +100,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     stop,
                     greeted,
                     written,
-                    cut_by_fault,
+                    cut,
                 })
             }
             Ok(Err(e)) => Err((

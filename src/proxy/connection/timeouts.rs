@@ -1,0 +1,110 @@
+//! The waits on the upstream leg (`timeouts:` in the profile): which reply
+//! the upstream owes and for how long, and how an overrun is told: a note on
+//! the upstream leg, then `421 4.4.2` to the client once the relay stops.
+//! The clock itself is `Relay::run`'s one timer.
+
+use super::*;
+
+impl Relay {
+    /// How long the upstream has for what it owes now, if it owes anything.
+    pub(super) fn owed(&self) -> Option<Duration> {
+        let timeouts = &self.rules.timeouts;
+        match (self.queue.front(), &self.mode) {
+            // While a BDAT chunk is still coming from the client the upstream
+            // cannot answer it yet: its clock starts at the chunk's end.
+            (_, Mode::Chunk { forward: true, .. }) => None,
+            (Some(Slot::Upstream { answers, .. }), _) => Some(match answers {
+                Answers::Banner => timeouts.banner,
+                _ => timeouts.reply,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The upstream overran what [`owed`](Self::owed) gave it.
+    pub(super) fn overdue(&mut self) -> End {
+        let timeouts = self.rules.timeouts;
+        let (what, limit, key) = match self.queue.front() {
+            Some(Slot::Upstream {
+                answers: Answers::Banner,
+                ..
+            }) => ("no banner".to_string(), timeouts.banner, "banner"),
+            Some(Slot::Upstream {
+                answers: Answers::EndOfData,
+                ..
+            }) => (
+                "no reply to the end of data".to_string(),
+                timeouts.reply,
+                "reply",
+            ),
+            Some(Slot::Upstream { verb, .. }) => (
+                format!("no reply to {}", shown_verb(verb)),
+                timeouts.reply,
+                "reply",
+            ),
+            _ => ("nothing".to_string(), timeouts.reply, "reply"),
+        };
+        self.upstream_timed_out(format!("{what} within {limit:?}"), key)
+    }
+
+    /// The upstream overran `timeouts.<key>`: recorded now, told to the
+    /// client by [`tell_timeout`](Self::tell_timeout) once the relay stops.
+    pub(super) fn upstream_timed_out(&mut self, what: String, key: &str) -> End {
+        self.note(format!(
+            "upstream leg: {what} (timeouts.{key}); closing both legs"
+        ));
+        self.timed_out = Some(what);
+        self.end(Closer::Timeout)
+    }
+
+    /// Answer the client `421 4.4.2` if the upstream timed out.
+    pub(super) async fn tell_timeout(&mut self, upstream: &str) {
+        let Some(what) = self.timed_out.take() else {
+            return;
+        };
+        let bytes = timeout_reply(upstream, &what).to_bytes();
+        self.log.push(EventKind::Reply {
+            leg: Leg::Client,
+            code: 421,
+            lines: wire_lines(&bytes),
+            rule: Some("upstream-timeout".into()),
+            original: None,
+        });
+        // A client that stopped reading must not hold the task.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+    }
+}
+
+/// The client's answer when the upstream overran a timeout (RFC 3463
+/// X.4.2; the words follow the proxy's `unreachable` 421).
+pub(super) fn timeout_reply(addr: &str, what: &str) -> Reply {
+    Reply::new(421, format!("4.4.2 upstream {addr} timed out: {what}"))
+}
+
+/// The client's verb as a reply may quote it: the client chose those
+/// octets, and a reply line has room for 512.
+fn shown_verb(verb: &str) -> String {
+    let shown: String = verb
+        .chars()
+        .take(32)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
+    if shown.is_empty() {
+        "an empty command".into()
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_verb_is_short_and_printable() {
+        assert_eq!(shown_verb("MAIL"), "MAIL");
+        assert_eq!(shown_verb(&"X".repeat(16_000)), "X".repeat(32));
+        assert_eq!(shown_verb("A\u{7}B\u{e9}"), "A?B?");
+        assert_eq!(shown_verb(""), "an empty command");
+    }
+}
