@@ -275,3 +275,28 @@ impl Drop for SessionLog {
         self.finish(EventKind::Close { by: Closer::Error });
     }
 }
+
+/// A kept session, shared with the connection that may still be recording
+/// into it. Readers look at it a slice at a time instead of cloning it
+/// whole: the control API streams a session of a million events this way.
+#[derive(Clone)]
+pub(crate) struct SharedSession(Arc<Mutex<SessionRecord>>);
+
+impl SharedSession {
+    /// Look at the session under its lock. Keep `f` short: the connection
+    /// recording into the session waits meanwhile.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&SessionRecord) -> R) -> R {
+        f(&lock(&self.0))
+    }
+}
+
+impl Recorder {
+    /// Handles on the kept sessions, oldest first (running ones included).
+    pub(crate) fn shared_sessions(&self) -> Vec<SharedSession> {
+        lock(&self.inner.sessions)
+            .iter()
+            .cloned()
+            .map(SharedSession)
+            .collect()
+    }
+}
