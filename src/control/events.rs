@@ -4,23 +4,28 @@
 //!
 //! Event streams have their own cap ([`MAX_EVENT_STREAMS`]), so they never
 //! take the slots other requests need, and a subscriber is let go as soon
-//! as it leaves (its socket reads end-of-file), falls behind by more than
-//! the recorder's live backlog, or leaves a write waiting
+//! as it leaves (its socket reads end-of-file), falls behind by the
+//! recorder's whole live backlog (4096 events: it does not read, or not
+//! fast enough), or leaves a write waiting
 //! [`WRITE_TIMEOUT`](super::http::WRITE_TIMEOUT) for it to read.
 
 use super::State;
 use super::http;
 use super::stream::CHUNK;
+use crate::transcript::{Event, LIVE_BACKLOG};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// How many event streams may be open at once.
 pub const MAX_EVENT_STREAMS: usize = 16;
 /// A comment is sent after this long without events.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a write that waits looks at how far behind its subscriber is.
+const LAG_CHECK: Duration = Duration::from_millis(100);
 
 /// Serve the stream until the client leaves, lags or stops reading, or
 /// the API shuts down.
@@ -77,14 +82,30 @@ pub(crate) async fn stream(mut stream: TcpStream, state: &State) {
             let _ = stream.try_write(out.as_bytes());
             break;
         }
-        if http::write_all(&mut stream, out.as_bytes()).await.is_err() {
+        if !written(&mut stream, out.as_bytes(), &rx).await {
             break;
         }
     }
     let _ = stream.shutdown().await;
 }
 
-fn push(out: &mut String, seq: &mut u64, event: &crate::transcript::Event) {
+/// Write, unless the subscriber falls a whole backlog behind meanwhile (it
+/// does not read: its socket is full) or the write times out.
+async fn written(stream: &mut TcpStream, bytes: &[u8], rx: &Receiver<Event>) -> bool {
+    let write = http::write_all(stream, bytes);
+    tokio::pin!(write);
+    let mut check = tokio::time::interval(LAG_CHECK);
+    loop {
+        tokio::select! {
+            done = &mut write => return done.is_ok(),
+            _ = check.tick() => if rx.len() >= LIVE_BACKLOG {
+                return false;
+            },
+        }
+    }
+}
+
+fn push(out: &mut String, seq: &mut u64, event: &Event) {
     *seq += 1;
     let data = serde_json::to_value(event).unwrap_or(Value::Null);
     let kind = data.get("type").and_then(Value::as_str).unwrap_or("event");

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, watch};
 
 /// How many events a slow live subscriber may fall behind before it is told
 /// it lagged (the control API's `/events` stream).
-const LIVE_BACKLOG: usize = 4096;
+pub(crate) const LIVE_BACKLOG: usize = 4096;
 
 /// How many finished sessions and messages the recorder keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
