@@ -986,8 +986,11 @@ async fn reading_a_huge_session_never_stalls_smtp() {
     let session: SessionBody = serde_json::from_slice(&body).expect("valid, complete JSON");
     assert_eq!((session.id, session.ended), (1, false));
     assert_eq!(session.events.len(), kept, "every kept event");
-    let last = String::from_utf8_lossy(&body[body.len().saturating_sub(400)..]).into_owned();
-    assert!(last.contains(r#""type":"reply""#), "{last}");
+    let last: String = String::from_utf8_lossy(&body[body.len().saturating_sub(400)..])
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(last.contains(r#""type":"reply""#), "the last is a reply: {last}");
     eprintln!(
         "GET /sessions/1: {} events, {} octets in {took:?}; longest NOOP round trip meanwhile {stall:?} ({trips} round trips); during GET /sessions {list_stall:?}",
         session.events.len(),
