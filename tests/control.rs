@@ -990,7 +990,10 @@ async fn reading_a_huge_session_never_stalls_smtp() {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    assert!(last.contains(r#""type":"reply""#), "the last is a reply: {last}");
+    assert!(
+        last.contains(r#""type":"reply""#),
+        "the last is a reply: {last}"
+    );
     eprintln!(
         "GET /sessions/1: {} events, {} octets in {took:?}; longest NOOP round trip meanwhile {stall:?} ({trips} round trips); during GET /sessions {list_stall:?}",
         session.events.len(),
