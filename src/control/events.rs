@@ -15,7 +15,7 @@ use super::stream::CHUNK;
 use crate::transcript::{Event, LIVE_BACKLOG};
 use serde_json::Value;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -29,15 +29,12 @@ const LAG_CHECK: Duration = Duration::from_millis(100);
 
 /// Serve the stream until the client leaves, lags or stops reading, or
 /// the API shuts down.
-pub(crate) async fn stream(mut stream: TcpStream, state: &State) {
+pub(crate) async fn stream(stream: &mut TcpStream, state: &State) {
     let mut rx = state.target.recorder().subscribe();
     let mut stop = state.stop.clone();
     let head = http::head(200, "text/event-stream", &[], http::Framing::Close);
     let first = format!("{head}: smtp-harness events\n\n");
-    if http::write_all(&mut stream, first.as_bytes())
-        .await
-        .is_err()
-    {
+    if http::write_all(stream, first.as_bytes()).await.is_err() {
         return;
     }
     let mut seq: u64 = 0;
@@ -82,11 +79,10 @@ pub(crate) async fn stream(mut stream: TcpStream, state: &State) {
             let _ = stream.try_write(out.as_bytes());
             break;
         }
-        if !written(&mut stream, out.as_bytes(), &rx).await {
+        if !written(stream, out.as_bytes(), &rx).await {
             break;
         }
     }
-    let _ = stream.shutdown().await;
 }
 
 /// Write, unless the subscriber falls a whole backlog behind meanwhile (it

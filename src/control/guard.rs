@@ -19,7 +19,7 @@ use super::http::{Request, Response};
 use std::net::{IpAddr, SocketAddr};
 
 /// Content types a write may carry: none is CORS-safelisted.
-pub const WRITE_TYPES: &[&str] = &[
+pub(crate) const WRITE_TYPES: &[&str] = &[
     "application/json",
     "application/yaml",
     "application/x-yaml",

@@ -116,6 +116,12 @@ impl Response {
         &self,
         out: &mut S,
     ) -> std::io::Result<()> {
+        self.write(out).await?;
+        close(out).await
+    }
+
+    /// Write it out; the caller closes (see [`close`]).
+    pub async fn write<W: AsyncWrite + Unpin>(&self, out: &mut W) -> std::io::Result<()> {
         let head = head(
             self.status,
             self.content_type,
@@ -123,8 +129,7 @@ impl Response {
             Framing::Length(self.body.len()),
         );
         write_all(out, head.as_bytes()).await?;
-        write_all(out, &self.body).await?;
-        close(out).await
+        write_all(out, &self.body).await
     }
 }
 

@@ -20,8 +20,6 @@ pub mod routes;
 mod stream;
 
 pub use events::MAX_EVENT_STREAMS;
-pub use guard::WRITE_TYPES;
-pub use stream::CHUNK;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -151,38 +149,44 @@ pub async fn serve(listener: TcpListener, target: Target, options: Options, shut
 }
 
 async fn handle(mut stream: TcpStream, state: Arc<State>, permit: OwnedSemaphorePermit) {
-    let request = match http::read_request(&mut stream).await {
+    let _ = answer(&mut stream, &state, permit).await;
+    // No longer counted against MAX_CONNECTIONS: the answer is out, and
+    // closing waits at most a second for the client (http::close).
+    let _ = http::close(&mut stream).await;
+}
+
+/// Read, check and answer one request (or serve the event stream); the
+/// request's slot is given back on return.
+async fn answer(
+    stream: &mut TcpStream,
+    state: &Arc<State>,
+    permit: OwnedSemaphorePermit,
+) -> std::io::Result<()> {
+    let request = match http::read_request(stream).await {
         Ok(r) => r,
-        Err(response) => {
-            let _ = response.send(&mut stream).await;
-            return;
-        }
+        Err(response) => return response.write(stream).await,
     };
     if let Err(refusal) = state.policy.check(&request) {
-        let _ = refusal.send(&mut stream).await;
-        return;
+        return refusal.write(stream).await;
     }
-    match routes::dispatch(&state, &request) {
-        routes::Outcome::Respond(response) => {
-            let _ = response.send(&mut stream).await;
-        }
-        routes::Outcome::Run(job) => {
-            let _ = stream::run(job, &mut stream, &state, &request).await;
-        }
+    match routes::dispatch(state, &request) {
+        routes::Outcome::Respond(response) => response.write(stream).await,
+        routes::Outcome::Run(job) => stream::run(job, stream, state, &request).await,
         routes::Outcome::EventStream => match Arc::clone(&state.streams).try_acquire_owned() {
             Ok(slot) => {
                 // A stream holds its own slot, not one of the requests'.
                 drop(permit);
-                events::stream(stream, &state).await;
+                events::stream(stream, state).await;
                 drop(slot);
+                Ok(())
             }
             Err(_) => {
-                let _ = http::Response::error(
+                http::Response::error(
                     503,
                     format!("too many event streams (at most {MAX_EVENT_STREAMS})"),
                 )
-                .send(&mut stream)
-                .await;
+                .write(stream)
+                .await
             }
         },
     }

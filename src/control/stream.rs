@@ -14,7 +14,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A chunk is sent once this much is buffered.
-pub const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 /// Events looked at per hold of a session's lock.
 const SLICE: usize = 256;
 
@@ -32,7 +32,7 @@ pub(crate) enum Job {
     Expectations,
 }
 
-/// Answer `job`.
+/// Answer `job`; the caller closes the connection.
 pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     job: Job,
     out: &mut S,
@@ -49,7 +49,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 tokio::task::spawn_blocking(move || super::routes::expectations(&target))
                     .await
                     .unwrap_or_else(|_| Response::error(500, "counting expectations failed"));
-            response.send(out).await
+            response.write(out).await
         }
     }
 }
@@ -107,7 +107,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Body<'a, S> {
         if self.framing == Framing::Chunked {
             http::write_all(self.out, b"0\r\n\r\n").await?;
         }
-        http::close(self.out).await
+        Ok(())
     }
 }
 
@@ -213,7 +213,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         .find(|s| s.read(|r| r.id) == id);
     let Some(s) = found else {
         return Response::error(404, format!("no session {id} (kept: the most recent ones)"))
-            .send(out)
+            .write(out)
             .await;
     };
     // The events up to now, and the state that goes with them: a session
@@ -260,7 +260,7 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let Target::Server(shared) = &state.target else {
         return Response::error(404, "not served in this mode")
-            .send(out)
+            .write(out)
             .await;
     };
     let kept = shared.recorder.messages();
@@ -306,6 +306,7 @@ mod tests {
         body.pace().await.expect("chunk");
         body.buf.extend_from_slice(b"end");
         body.finish().await.expect("finish");
+        http::close(&mut server).await.expect("close");
         let all = reader.await.expect("joined");
         let text = String::from_utf8(all).expect("utf-8");
         let (head, rest) = text.split_once("\r\n\r\n").expect("head");
@@ -333,6 +334,7 @@ mod tests {
             .expect("head");
         body.buf.extend_from_slice(b"all of it");
         body.finish().await.expect("finish");
+        http::close(&mut server).await.expect("close");
         let all = reader.await.expect("joined");
         assert!(all.ends_with("\r\n\r\nall of it"), "{all}");
         assert!(!all.contains("chunked"));
