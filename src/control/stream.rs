@@ -115,34 +115,34 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Body<'a, S> {
 /// unless it is the first of its list.
 fn element(buf: &mut Vec<u8>, first: bool, value: &impl serde::Serialize) {
     buf.extend_from_slice(if first { b"\n" } else { b",\n" });
+    let start = buf.len();
     if serde_json::to_writer(&mut *buf, value).is_err() {
+        // Never half a value: the body must stay valid JSON.
+        buf.truncate(start);
         buf.extend_from_slice(b"null");
     }
 }
 
-/// One line per kept session, without copying its events: counted a slice
-/// at a time.
+/// One line per kept session, as of now, without copying its events:
+/// its commands are counted a few thousand events per hold of its lock.
 async fn summary(s: &SharedSession) -> Value {
-    let (id, peer, unix_ms) = s.read(|r| {
-        let (peer, unix_ms) = r
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::Connect { peer, unix_ms, .. } => Some((peer.to_string(), *unix_ms)),
-                _ => None,
-            })
-            .unwrap_or_default();
-        (r.id, peer, unix_ms)
+    const COUNT_SLICE: usize = 16 * SLICE;
+    let (id, peer, unix_ms, end, ended, aborted) = s.read(|r| {
+        let (peer, unix_ms) = match r.events.first().map(|e| &e.kind) {
+            Some(EventKind::Connect { peer, unix_ms, .. }) => (peer.to_string(), *unix_ms),
+            _ => (String::new(), 0),
+        };
+        (r.id, peer, unix_ms, r.events.len(), r.ended, r.aborted)
     });
     let mut commands = 0;
     let mut at = 0;
-    loop {
-        let (counted, len) = s.read(|r| {
-            let counted = r
-                .events
+    while at < end {
+        let upto = (at + COUNT_SLICE).min(end);
+        commands += s.read(|r| {
+            r.events
                 .iter()
                 .skip(at)
-                .take(SLICE * 16)
+                .take(upto - at)
                 .filter(|e| {
                     matches!(
                         e.kind,
@@ -152,17 +152,11 @@ async fn summary(s: &SharedSession) -> Value {
                         }
                     )
                 })
-                .count();
-            (counted, r.events.len())
+                .count()
         });
-        commands += counted;
-        at += SLICE * 16;
-        if at >= len {
-            break;
-        }
+        at = upto;
         tokio::task::yield_now().await;
     }
-    let (ended, aborted, events) = s.read(|r| (r.ended, r.aborted, r.events.len()));
     json!({
         "id": id,
         "peer": peer,
@@ -170,7 +164,7 @@ async fn summary(s: &SharedSession) -> Value {
         "ended": ended,
         "aborted": aborted,
         "commands": commands,
-        "events": events,
+        "events": end,
         "href": format!("/sessions/{id}"),
     })
 }
