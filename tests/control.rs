@@ -33,23 +33,65 @@ fn python(script: &str, env: &[(&str, String)]) -> String {
     stdout
 }
 
-/// A minimal HTTP client (one request per connection, as the API speaks).
-async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+/// One raw request on its own connection: the status, the head, and the
+/// body (de-chunked).
+async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
+    s.write_all(request).await.expect("write");
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
         .await
         .expect("response in time")
         .expect("read");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
-    (status, body.unwrap_or_default())
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&out)));
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let rest = &out[split + 4..];
+    let body = if head.contains("\r\nTransfer-Encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    (status, head, body)
+}
+
+/// The body of a chunked response; panics on bad framing or a missing end.
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).expect("hex"), 16)
+            .expect("chunk size");
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            assert_eq!(rest, b"\r\n", "the last chunk ends the body");
+            return body;
+        }
+        body.extend_from_slice(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], b"\r\n", "a chunk ends with CRLF");
+        rest = &rest[size + 2..];
+    }
+}
+
+/// A request as a test suite sends it: its Host, a YAML body on writes.
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let content_type = if method == "GET" {
+        ""
+    } else {
+        "Content-Type: application/yaml\r\n"
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, _, body) = raw(addr, req.as_bytes()).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]
@@ -234,7 +276,7 @@ async fn bodies_and_heads_are_bounded() {
     let mut s = tokio::net::TcpStream::connect(control)
         .await
         .expect("connect");
-    s.write_all(b"PUT /scenario HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n")
+    s.write_all(b"PUT /scenario HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
         .await
         .expect("write");
     let mut out = String::new();
@@ -388,7 +430,8 @@ async fn the_proxy_serves_sessions_expectations_and_profile() {
     proxy.wait_for_sessions(1).await.expect("session");
     let (status, body) = http(control, "GET", "/sessions", "").await;
     assert_eq!(status, 200);
-    assert!(body.contains("\"action\": \"profile\""), "{body}");
+    let parsed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(parsed["control"][0]["action"], "profile", "{body}");
     let (status, body) = http(control, "GET", "/messages", "").await;
     assert_eq!(status, 404);
     assert!(body.contains("not by the proxy"), "{body}");
@@ -414,9 +457,15 @@ impl Drop for Served {
 }
 
 fn serve(args: &[&str]) -> Served {
+    cli(&["serve"], args, &[])
+}
+
+/// Run `smtp-harness COMMAND --listen 127.0.0.1:0 --control 127.0.0.1:0
+/// --quiet ARGS` with these environment variables.
+fn cli(command: &[&str], args: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
+        .args(command)
         .args([
-            "serve",
             "--listen",
             "127.0.0.1:0",
             "--control",
@@ -424,6 +473,7 @@ fn serve(args: &[&str]) -> Served {
             "--quiet",
         ])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -530,4 +580,432 @@ fn the_cli_prints_scenario_expectations_at_shutdown() {
         "{stdout}"
     );
     assert!(stdout.contains(r#"met   "a client greets""#), "{stdout}");
+}
+
+/// A server whose scenario is named `before`, with the API.
+async fn guarded() -> (MockServer, SocketAddr) {
+    let mut server = MockServer::start(Scenario::from_yaml("name: before\n").expect("scenario"))
+        .await
+        .expect("start");
+    let control = server.start_control().await.expect("control");
+    (server, control)
+}
+
+/// What a new session's first MAIL gets.
+async fn mail_code(smtp: SocketAddr) -> u16 {
+    let mut c = RawClient::connect(smtp).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("EHLO page.example").await, 250);
+    c.cmd("MAIL FROM:<a@example.com>").await
+}
+
+/// The rule a hostile page would add: every MAIL refused.
+const REFUSE_MAIL: &str = r#"{"verb": "MAIL", "reply": "554 5.7.1 refused by a web page"}"#;
+
+/// `POST /rules` with REFUSE_MAIL and these extra header lines.
+fn post_rule(headers: &str) -> Vec<u8> {
+    format!(
+        "POST /rules HTTP/1.1\r\n{headers}Content-Length: {}\r\n\r\n{REFUSE_MAIL}",
+        REFUSE_MAIL.len()
+    )
+    .into_bytes()
+}
+
+/// Nothing a refused request could have changed did change.
+async fn unchanged(server: &MockServer, control: SocketAddr) {
+    let (status, body) = http(control, "GET", "/scenario", "").await;
+    assert_eq!(status, 200, "{body}");
+    let scenario: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(scenario["name"], "before", "{body}");
+    assert_eq!(scenario["rules"], serde_json::json!([]), "{body}");
+    assert_eq!(mail_code(server.addr()).await, 250, "MAIL still accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_is_refused() {
+    let (server, control) = guarded().await;
+    // A DNS-rebinding page: our address under the page's own name.
+    let rebound = format!(
+        "Host: rebind.example:{}\r\nContent-Type: application/json\r\n",
+        control.port()
+    );
+    let (status, _, body) = raw(control, &post_rule(&rebound)).await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let get = format!(
+        "GET /sessions HTTP/1.1\r\nHost: rebind.example:{}\r\n\r\n",
+        control.port()
+    );
+    let (status, _, _) = raw(control, get.as_bytes()).await;
+    assert_eq!(status, 403, "reading is refused too");
+    unchanged(&server, control).await;
+    // Our own names are fine.
+    for host in [control.to_string(), format!("localhost:{}", control.port())] {
+        let get = format!("GET /sessions HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(raw(control, get.as_bytes()).await.0, 200, "{host}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_refused_and_never_preflighted() {
+    let (server, control) = guarded().await;
+    let from = |origin: &str| {
+        format!("Host: {control}\r\nOrigin: {origin}\r\nContent-Type: application/json\r\n")
+    };
+    let (status, _, _) = raw(control, &post_rule(&from("http://evil.example"))).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = raw(control, &post_rule(&from("null"))).await;
+    assert_eq!(status, 403, "sandboxed frames and file:// pages");
+    // A preflight is never granted.
+    let preflight = format!(
+        "OPTIONS /rules HTTP/1.1\r\nHost: {control}\r\nOrigin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\r\n"
+    );
+    let (status, head, _) = raw(control, preflight.as_bytes()).await;
+    assert!(status >= 400, "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("access-control-allow"),
+        "{head}"
+    );
+    unchanged(&server, control).await;
+    // The API's own origin may write.
+    let (status, _, body) = raw(
+        control,
+        &post_rule(&from(&format!("http://localhost:{}", control.port()))),
+    )
+    .await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(mail_code(server.addr()).await, 554);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_a_page_could_send_without_preflight_is_refused() {
+    let (server, control) = guarded().await;
+    // What `fetch(url, {method: "POST", mode: "no-cors", body})` sends,
+    // minus the Origin header some clients leave out.
+    for content_type in [
+        "Content-Type: text/plain;charset=UTF-8\r\n",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        "",
+    ] {
+        let (status, _, body) = raw(
+            control,
+            &post_rule(&format!("Host: {control}\r\n{content_type}")),
+        )
+        .await;
+        assert_eq!(status, 415, "{content_type:?}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("Content-Type: application/json"),
+            "the refusal says what to send"
+        );
+    }
+    let reset = format!("POST /reset HTTP/1.1\r\nHost: {control}\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(raw(control, reset.as_bytes()).await.0, 415);
+    unchanged(&server, control).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_must_say_how_long_it_is_once() {
+    let (server, control) = guarded().await;
+    let put = |framing: &str| {
+        format!(
+            "PUT /scenario HTTP/1.1\r\nHost: {control}\r\nContent-Type: application/yaml\r\n{framing}\r\nname: after\n"
+        )
+        .into_bytes()
+    };
+    let (status, _, body) = raw(control, &put("")).await;
+    assert_eq!(status, 411, "{}", String::from_utf8_lossy(&body));
+    for (framing, want) in [
+        ("Content-Length: 4\r\nContent-Length: 12\r\n", 400),
+        ("Content-Length: 12\r\nContent-Length: 12\r\n", 400),
+        ("Content-Length: 12, 12\r\n", 400),
+        ("Content-Length: +12\r\n", 400),
+        ("Transfer-Encoding: chunked\r\n", 501),
+        ("Transfer-Encoding: chunked\r\nContent-Length: 12\r\n", 400),
+        ("Content-Length: 0\r\n", 400),
+    ] {
+        let (status, _, body) = raw(control, &put(framing)).await;
+        assert_eq!(
+            status,
+            want,
+            "{framing:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    unchanged(&server, control).await;
+    // Two requests in one write: the first is answered, the second is not
+    // taken for anything.
+    let two = format!(
+        "PUT /scenario HTTP/1.1\r\nHost: {control}\r\nContent-Type: application/yaml\r\nContent-Length: 12\r\n\r\nname: after\nPOST /reset HTTP/1.1\r\nHost: {control}\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n"
+    );
+    let (status, head, body) = raw(control, two.as_bytes()).await;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(
+        String::from_utf8_lossy(&body).matches("HTTP/1.1").count(),
+        0,
+        "one response"
+    );
+    let (_, scenario) = http(control, "GET", "/scenario", "").await;
+    assert!(scenario.contains("\"after\""), "{scenario}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_token_is_required_when_set() {
+    let get = |control: SocketAddr, auth: &str| {
+        format!("GET /sessions HTTP/1.1\r\nHost: {control}\r\n{auth}\r\n").into_bytes()
+    };
+    // serve takes it from the environment (not seen in `ps`) ...
+    let served = cli(
+        &["serve"],
+        &[],
+        &[("SMTP_HARNESS_CONTROL_TOKEN", "s3cret-token")],
+    );
+    // ... the proxy from the flag.
+    let proxied = cli(
+        &["proxy", "--upstream", "127.0.0.1:9"],
+        &["--control-token", "other-token"],
+        &[],
+    );
+    for (api, token) in [(&served, "s3cret-token"), (&proxied, "other-token")] {
+        let control: SocketAddr = api
+            .control
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        let (status, head, _) = raw(control, &get(control, "")).await;
+        assert_eq!(status, 401, "{head}");
+        assert!(head.contains("WWW-Authenticate: Bearer"), "{head}");
+        let (status, _, _) = raw(control, &get(control, "Authorization: Bearer wrong\r\n")).await;
+        assert_eq!(status, 401);
+        let wrong = format!("Authorization: Bearer {token}x\r\n");
+        assert_eq!(raw(control, &get(control, &wrong)).await.0, 401);
+        let right = format!("Authorization: Bearer {token}\r\n");
+        let (status, _, body) = raw(control, &get(control, &right)).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+}
+
+/// Open `GET /events` and never read.
+async fn silent_subscriber(control: SocketAddr) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(control)
+        .await
+        .expect("connect");
+    let get = format!("GET /events HTTP/1.1\r\nHost: {control}\r\n\r\n");
+    s.write_all(get.as_bytes()).await.expect("write");
+    s
+}
+
+/// The status line of what the API sent first on `s`.
+async fn first_status(s: &mut tokio::net::TcpStream) -> u16 {
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    String::from_utf8_lossy(&head[9..12])
+        .parse()
+        .expect("status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_that_never_read_leave_the_api_answering() {
+    let (server, control) = guarded().await;
+    let mut silent = Vec::new();
+    for _ in 0..64 {
+        silent.push(silent_subscriber(control).await);
+    }
+    // Every other route answers at once, writes included.
+    let quick = Duration::from_secs(5);
+    let (status, body) = tokio::time::timeout(quick, http(control, "GET", "/sessions", ""))
+        .await
+        .expect("GET /sessions in time");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = tokio::time::timeout(quick, http(control, "POST", "/reset", ""))
+        .await
+        .expect("POST /reset in time");
+    assert_eq!(status, 200, "{body}");
+    // Only MAX_EVENT_STREAMS of them became streams.
+    let mut streams = 0;
+    for s in &mut silent {
+        match first_status(s).await {
+            200 => streams += 1,
+            503 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(streams, smtp_harness::control::MAX_EVENT_STREAMS);
+    // When they leave, their slots are free again as soon as the API sees
+    // them go (not at the next keep-alive, 15 s on).
+    drop(silent);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut again = Vec::new();
+    while again.len() < smtp_harness::control::MAX_EVENT_STREAMS {
+        let mut s = silent_subscriber(control).await;
+        match first_status(&mut s).await {
+            200 => again.push(s),
+            status => {
+                assert_eq!(status, 503);
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "slots not freed: {} of {} streams reopened",
+                    again.len(),
+                    smtp_harness::control::MAX_EVENT_STREAMS
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_is_dropped() {
+    const NOOPS: usize = 40_000;
+    let (server, control) = guarded().await;
+    let mut silent = silent_subscriber(control).await;
+    assert_eq!(first_status(&mut silent).await, 200);
+    // A flood of events while it does not read: far more than its socket
+    // buffers and the live backlog hold.
+    let mut c = RawClient::connect(server.addr()).await;
+    assert_eq!(c.code().await, 220);
+    let writer = tokio::spawn(async move {
+        let mut w = c.writer;
+        w.write_all(&b"NOOP\r\n".repeat(NOOPS))
+            .await
+            .expect("write");
+        w
+    });
+    let mut reader = c.reader;
+    let mut line = String::new();
+    for _ in 0..NOOPS {
+        line.clear();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line),
+        )
+        .await
+        .expect("NOOP replies in time")
+        .expect("read");
+    }
+    let _writer = writer.await.expect("writer");
+    // Now it reads: what was sent, then the end, not the whole flood.
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), silent.read_to_end(&mut got))
+        .await
+        .expect("the API let go of the subscriber")
+        .expect("read");
+    let commands = String::from_utf8_lossy(&got)
+        .matches("event: command")
+        .count();
+    assert!(commands < NOOPS, "{commands} of {NOOPS} commands streamed");
+    // Its slot is free: a new subscriber is a stream.
+    let mut next = silent_subscriber(control).await;
+    assert_eq!(first_status(&mut next).await, 200);
+}
+
+/// `GET` on the CLI's control API, de-chunked.
+async fn cli_get(control: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    let get = format!("GET {path} HTTP/1.1\r\nHost: {control}\r\n\r\n");
+    let (status, _, body) = raw(control, get.as_bytes()).await;
+    (status, body)
+}
+
+/// While `work` runs, NOOP round trips on an SMTP session of their own:
+/// `work`'s output, the longest round trip, and how many there were.
+async fn longest_round_trip<T: Send + 'static>(
+    smtp: SocketAddr,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> (T, Duration, usize) {
+    let mut probe = RawClient::connect(smtp).await;
+    assert_eq!(probe.code().await, 220);
+    let work = tokio::spawn(work);
+    let mut longest = Duration::ZERO;
+    let mut count = 0;
+    while !work.is_finished() {
+        let sent = std::time::Instant::now();
+        assert_eq!(probe.cmd("NOOP").await, 250);
+        longest = longest.max(sent.elapsed());
+        count += 1;
+    }
+    (work.await.expect("work"), longest, count)
+}
+
+/// `GET /sessions/N`'s JSON, checked without building a tree of it.
+#[derive(serde::Deserialize)]
+struct SessionBody {
+    id: u64,
+    events: Vec<serde::de::IgnoredAny>,
+    ended: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_huge_session_never_stalls_smtp() {
+    const NOOPS: usize = 200_000;
+    // The CLI: one event loop for SMTP and the API, as users run it.
+    let served = serve(&[]);
+    let smtp: SocketAddr = served.smtp.parse().expect("smtp addr");
+    let control: SocketAddr = served
+        .control
+        .trim_start_matches("http://")
+        .parse()
+        .expect("control addr");
+    let mut big = RawClient::connect(smtp).await;
+    assert_eq!(big.code().await, 220);
+    let mut writer = big.writer;
+    let pipelined = tokio::spawn(async move {
+        writer
+            .write_all(&b"NOOP\r\n".repeat(NOOPS))
+            .await
+            .expect("write");
+        writer
+    });
+    let mut reader = big.reader;
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mut line = String::new();
+        for _ in 0..NOOPS {
+            line.clear();
+            tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line)
+                .await
+                .expect("read");
+            assert!(line.starts_with("250"), "{line}");
+        }
+    })
+    .await
+    .expect("every NOOP answered");
+    let _still_open = pipelined.await.expect("writer");
+
+    let (list, list_stall, _) = longest_round_trip(smtp, cli_get(control, "/sessions")).await;
+    assert_eq!(list.0, 200);
+    let list: serde_json::Value = serde_json::from_slice(&list.1).expect("valid JSON");
+    let kept = list["sessions"][0]["events"].as_u64().expect("events") as usize;
+    assert!(kept > 1000, "{}", list["sessions"][0]);
+
+    let started = std::time::Instant::now();
+    let (got, stall, trips) = longest_round_trip(smtp, cli_get(control, "/sessions/1")).await;
+    let took = started.elapsed();
+    let (status, body) = got;
+    assert_eq!(status, 200);
+    let session: SessionBody = serde_json::from_slice(&body).expect("valid, complete JSON");
+    assert_eq!((session.id, session.ended), (1, false));
+    assert_eq!(session.events.len(), kept, "every kept event");
+    let last: String = String::from_utf8_lossy(&body[body.len().saturating_sub(400)..])
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(
+        last.contains(r#""type":"reply""#),
+        "the last is a reply: {last}"
+    );
+    eprintln!(
+        "GET /sessions/1: {} events, {} octets in {took:?}; longest NOOP round trip meanwhile {stall:?} ({trips} round trips); during GET /sessions {list_stall:?}",
+        session.events.len(),
+        body.len()
+    );
+    let bound = Duration::from_millis(500);
+    assert!(
+        stall < bound,
+        "SMTP stalled {stall:?} during GET /sessions/1"
+    );
+    assert!(
+        list_stall < bound,
+        "SMTP stalled {list_stall:?} during GET /sessions"
+    );
 }

@@ -200,6 +200,11 @@ pub struct ProxyArgs {
     /// reach it can change what the harness does).
     #[arg(long)]
     pub control_allow_remote: bool,
+    /// Require `Authorization: Bearer TOKEN` on every control API request
+    /// (for shared machines). Better from the environment variable
+    /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
+    #[arg(long, value_name = "TOKEN", requires = "control")]
+    pub control_token: Option<String>,
     /// Worker threads. One event loop is the cheapest per session (as for
     /// `serve`); more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -265,6 +270,11 @@ pub struct ServeArgs {
     /// reach it can change what the harness does).
     #[arg(long)]
     pub control_allow_remote: bool,
+    /// Require `Authorization: Bearer TOKEN` on every control API request
+    /// (for shared machines). Better from the environment variable
+    /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
+    #[arg(long, value_name = "TOKEN", requires = "control")]
+    pub control_token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

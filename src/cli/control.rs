@@ -1,20 +1,37 @@
-//! `--control`: where the HTTP control API listens, and the refusal to
-//! expose it to other hosts by accident.
+//! `--control`: where the HTTP control API listens, the refusal to expose
+//! it to other hosts by accident, and its token.
 
 use anyhow::Context;
+use smtp_harness::control::Options;
 use std::io::Write;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
+/// Where the token comes from when `--control-token` is not given: an
+/// environment variable is not shown to other users by `ps`.
+pub const TOKEN_VAR: &str = "SMTP_HARNESS_CONTROL_TOKEN";
+
+/// The control API, bound and ready to serve.
+pub struct Api {
+    listener: TcpListener,
+    options: Options,
+}
+
 /// Bind the control listener, refusing non-loopback addresses unless
-/// `allow_remote`; prints `control on http://ADDR` on stdout.
+/// `allow_remote`; prints `control on http://ADDR` on stdout. The token is
+/// `token`, else the value of [`TOKEN_VAR`].
 pub async fn bind(
     addr: Option<SocketAddr>,
     allow_remote: bool,
-) -> anyhow::Result<Option<TcpListener>> {
+    token: Option<String>,
+) -> anyhow::Result<Option<Api>> {
     let Some(addr) = addr else {
         return Ok(None);
     };
+    let token = token.or_else(|| std::env::var(TOKEN_VAR).ok());
+    if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        anyhow::bail!("the control token is empty; give one, or unset {TOKEN_VAR}");
+    }
     if !smtp_harness::control::is_local(&addr) {
         if !allow_remote {
             anyhow::bail!(
@@ -23,8 +40,13 @@ pub async fn bind(
                 addr.port()
             );
         }
+        let advice = if token.is_none() {
+            format!(" (set a token: --control-token or {TOKEN_VAR})")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "smtp-harness: warning: the control API on {addr} lets anyone who reaches it change what the harness does"
+            "smtp-harness: warning: the control API on {addr} lets anyone who reaches it change what the harness does{advice}"
         );
     }
     let listener = TcpListener::bind(addr)
@@ -33,7 +55,10 @@ pub async fn bind(
     let bound = listener.local_addr()?;
     println!("control on http://{bound}");
     std::io::stdout().flush()?;
-    Ok(Some(listener))
+    Ok(Some(Api {
+        listener,
+        options: Options { token },
+    }))
 }
 
 /// Print every expectation's result at shutdown; `false` when one is unmet.
@@ -56,7 +81,7 @@ pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send
 /// Run the SMTP side (`smtp`, given a stop future) and, when asked for, the
 /// control API, until Ctrl-C or SIGTERM; both stop together.
 pub async fn until_signal<Fut>(
-    control: Option<tokio::net::TcpListener>,
+    control: Option<Api>,
     target: smtp_harness::control::Target,
     smtp: impl FnOnce(Stopped) -> Fut,
 ) where
@@ -68,10 +93,11 @@ pub async fn until_signal<Fut>(
             let _ = rx.wait_for(|s| *s).await;
         })
     };
-    let api = control.map(|listener| {
+    let api = control.map(|api| {
         tokio::spawn(smtp_harness::control::serve(
-            listener,
+            api.listener,
             target,
+            api.options,
             stopped(stop_rx.clone()),
         ))
     });

@@ -39,7 +39,12 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let shared = served;
         let (listener, addr) = listen(args.listen)?;
-        let control = super::control::bind(args.control, args.control_allow_remote).await?;
+        let control = super::control::bind(
+            args.control,
+            args.control_allow_remote,
+            args.control_token.clone(),
+        )
+        .await?;
         if !args.quiet {
             eprintln!(
                 "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",

@@ -57,7 +57,12 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
             tokio::spawn(server::busy_poll::poller(window));
         }
         let (listener, addr) = listen(args.listen)?;
-        let control = super::control::bind(args.control, args.control_allow_remote).await?;
+        let control = super::control::bind(
+            args.control,
+            args.control_allow_remote,
+            args.control_token.clone(),
+        )
+        .await?;
         if !args.quiet {
             eprintln!(
                 "=== serving scenario {} on {addr} (Ctrl-C to stop)",

@@ -1,6 +1,6 @@
 //! Just enough HTTP/1.1 for a small internal JSON API: one request per
-//! connection (`Connection: close`), `Content-Length` bodies only, every read
-//! bounded in size and time.
+//! connection (`Connection: close`), `Content-Length` request bodies only,
+//! every read and write bounded in size and time.
 //!
 //! Hand-rolled rather than hyper: the API is a dozen routes used by test
 //! suites on loopback; this file is the whole of the HTTP it needs, with no
@@ -13,8 +13,16 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAX_HEAD: usize = 16 * 1024;
 /// Request bodies (scenarios, rules, faults) may not exceed this.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// At most this many header fields.
+pub const MAX_HEADERS: usize = 64;
 /// How long a client has to send its whole request.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write may wait for a client that does not read; then the
+/// connection is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After answering, how long to wait for the client to close before
+/// closing ourselves (see [`close`]).
+const LINGER: Duration = Duration::from_secs(1);
 
 /// A parsed request.
 #[derive(Debug, Clone, Default)]
@@ -25,8 +33,12 @@ pub struct Request {
     pub path: String,
     /// The query string, without `?`.
     pub query: String,
+    /// An HTTP/1.0 request (its response cannot be chunked).
+    pub http10: bool,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The `Content-Length` it was sent with, if any.
+    pub content_length: Option<usize>,
     /// The body (at most [`MAX_BODY`]).
     pub body: Vec<u8>,
 }
@@ -37,6 +49,14 @@ impl Request {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header (name in lower case).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -92,23 +112,96 @@ impl Response {
     }
 
     /// Write it out and close.
-    pub async fn send<W: AsyncWrite + Unpin>(&self, out: &mut W) -> std::io::Result<()> {
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
-        for (k, v) in &self.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        out.write_all(head.as_bytes()).await?;
-        out.write_all(&self.body).await?;
-        out.flush().await?;
-        out.shutdown().await
+    pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        out: &mut S,
+    ) -> std::io::Result<()> {
+        self.write(out).await?;
+        close(out).await
     }
+
+    /// Write it out; the caller closes (see [`close`]).
+    pub async fn write<W: AsyncWrite + Unpin>(&self, out: &mut W) -> std::io::Result<()> {
+        let head = head(
+            self.status,
+            self.content_type,
+            &self.headers,
+            Framing::Length(self.body.len()),
+        );
+        write_all(out, head.as_bytes()).await?;
+        write_all(out, &self.body).await
+    }
+}
+
+/// How a response body's end is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length`.
+    Length(usize),
+    /// `Transfer-Encoding: chunked` (HTTP/1.1 streamed responses).
+    Chunked,
+    /// The connection's close (HTTP/1.0 streamed responses).
+    Close,
+}
+
+/// A response head. `nosniff` so a page cannot have a browser run JSON as
+/// a script; no `Access-Control-Allow-*`, ever, so no page may read or
+/// preflight its way to a write.
+pub fn head(
+    status: u16,
+    content_type: &str,
+    headers: &[(&'static str, String)],
+    framing: Framing,
+) -> String {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nConnection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
+        reason(status),
+    );
+    match framing {
+        Framing::Length(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
+        Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+        Framing::Close => {}
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Write within [`WRITE_TIMEOUT`], or fail: a client that stops reading
+/// must not hold its connection slot forever.
+pub async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, out.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client stopped reading",
+        )),
+    }
+}
+
+/// End a response: flush, send FIN, then read and drop what the client
+/// still sends (a body we refused to read, a pipelined request) until it
+/// closes, for at most a second. Closing with unread bytes would make the
+/// kernel answer with a reset, and the client could lose the response.
+pub async fn close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> std::io::Result<()> {
+    tokio::time::timeout(WRITE_TIMEOUT, stream.flush())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    stream.shutdown().await?;
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut left = MAX_BODY;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+    Ok(())
 }
 
 /// The reason phrase for the codes this API uses.
@@ -118,6 +211,8 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -129,11 +224,14 @@ pub fn reason(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
 }
 
-/// Read one request, or the error response to send instead.
+/// Read one request, or the error response to send instead. The whole
+/// request must arrive within [`READ_TIMEOUT`] (however slowly it dribbles);
+/// bytes after it (a pipelined second request) are not read.
 pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
 ) -> Result<Request, Response> {
@@ -147,15 +245,15 @@ async fn read_inner<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
 ) -> Result<Request, Response> {
     let mut buf = Vec::with_capacity(1024);
+    let mut searched = 0;
     let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
+        // Resume the search where the last one stopped (minus a partial "\r\n\r\n").
+        if let Some(i) = find(&buf[searched..], b"\r\n\r\n") {
+            break searched + i;
         }
+        searched = buf.len().saturating_sub(3);
         if buf.len() > MAX_HEAD {
-            return Err(Response::error(
-                431,
-                format!("request head exceeds {MAX_HEAD} octets"),
-            ));
+            return Err(head_too_large());
         }
         let mut chunk = [0u8; 4096];
         let n = stream
@@ -168,50 +266,10 @@ async fn read_inner<S: AsyncRead + AsyncWrite + Unpin>(
         buf.extend_from_slice(&chunk[..n]);
     };
     if head_end > MAX_HEAD {
-        return Err(Response::error(
-            431,
-            format!("request head exceeds {MAX_HEAD} octets"),
-        ));
+        return Err(head_too_large());
     }
-    let head = std::str::from_utf8(&buf[..head_end])
-        .map_err(|_| Response::error(400, "the request head is not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Response::error(400, "malformed request line"));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err(Response::error(400, "only HTTP/1.x is spoken here"));
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut headers = Vec::new();
-    for line in lines {
-        let Some((k, v)) = line.split_once(':') else {
-            return Err(Response::error(400, format!("malformed header {line:?}")));
-        };
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-    }
-    let mut request = Request {
-        method: method.to_string(),
-        path: path.to_string(),
-        query: query.to_string(),
-        headers,
-        body: Vec::new(),
-    };
-    if request.header("transfer-encoding").is_some() {
-        return Err(Response::error(
-            501,
-            "chunked request bodies are not supported; send Content-Length",
-        ));
-    }
-    let length = match request.header("content-length") {
-        None => 0,
-        Some(v) => v
-            .parse::<usize>()
-            .map_err(|_| Response::error(400, format!("bad Content-Length {v:?}")))?,
-    };
+    let mut request = parse_head(&buf[..head_end])?;
+    let length = request.content_length.unwrap_or(0);
     if length > MAX_BODY {
         return Err(Response::error(
             413,
@@ -226,9 +284,7 @@ async fn read_inner<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
     }
     let mut body = buf.split_off(head_end + 4);
-    if body.len() > length {
-        body.truncate(length);
-    }
+    body.truncate(length);
     while body.len() < length {
         let mut chunk = vec![0u8; (length - body.len()).min(64 * 1024)];
         let n = stream
@@ -242,6 +298,118 @@ async fn read_inner<S: AsyncRead + AsyncWrite + Unpin>(
     }
     request.body = body;
     Ok(request)
+}
+
+fn head_too_large() -> Response {
+    Response::error(431, format!("request head exceeds {MAX_HEAD} octets"))
+}
+
+/// Parse the request line and headers (without the final empty line).
+/// Strict where leniency would let two readers of the same bytes disagree
+/// (request smuggling): one `Content-Length` of digits only, no
+/// `Transfer-Encoding`, no folded lines, no space before a header's colon.
+pub fn parse_head(head: &[u8]) -> Result<Request, Response> {
+    let head = std::str::from_utf8(head)
+        .map_err(|_| Response::error(400, "the request head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let parts: Vec<&str> = request_line.split(' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(Response::error(
+            400,
+            "malformed request line; expected `METHOD /path HTTP/1.1`",
+        ));
+    };
+    if method.is_empty() || !method.bytes().all(is_token) {
+        return Err(Response::error(400, format!("bad method {method:?}")));
+    }
+    if !target.starts_with('/') || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(Response::error(
+            400,
+            format!("bad request target {target:?}; expected a path such as /sessions"),
+        ));
+    }
+    let http10 = match version {
+        "HTTP/1.1" => false,
+        "HTTP/1.0" => true,
+        _ => {
+            return Err(Response::error(
+                505,
+                format!("{version:?} is not spoken here; use HTTP/1.1"),
+            ));
+        }
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers = Vec::new();
+    for line in lines {
+        if headers.len() == MAX_HEADERS {
+            return Err(Response::error(
+                431,
+                format!("more than {MAX_HEADERS} header fields"),
+            ));
+        }
+        if line.starts_with([' ', '\t']) {
+            return Err(Response::error(400, "folded header lines are not accepted"));
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(Response::error(400, format!("malformed header {line:?}")));
+        };
+        if name.is_empty() || !name.bytes().all(is_token) {
+            return Err(Response::error(400, format!("bad header name {name:?}")));
+        }
+        let value = value.trim_matches([' ', '\t']);
+        if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            return Err(Response::error(
+                400,
+                format!("control characters in header {name:?}"),
+            ));
+        }
+        headers.push((name.to_ascii_lowercase(), value.to_string()));
+    }
+    let mut request = Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
+        http10,
+        headers,
+        ..Request::default()
+    };
+    let lengths = request.header_values("content-length").count();
+    if request.header("transfer-encoding").is_some() {
+        return Err(if lengths > 0 {
+            Response::error(400, "both Transfer-Encoding and Content-Length were sent")
+        } else {
+            Response::error(
+                501,
+                "chunked request bodies are not supported; send Content-Length",
+            )
+        });
+    }
+    if lengths > 1 {
+        return Err(Response::error(
+            400,
+            "more than one Content-Length header; send exactly one",
+        ));
+    }
+    if let Some(v) = request.header("content-length") {
+        // `usize::from_str` would also take `+5`; HTTP says 1*DIGIT.
+        let length = (!v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse::<usize>().ok())
+            .flatten()
+            .ok_or_else(|| Response::error(400, format!("bad Content-Length {v:?}")))?;
+        request.content_length = Some(length);
+    }
+    match request.header_values("host").count() {
+        0 if !http10 => return Err(Response::error(400, "HTTP/1.1 requests need a Host header")),
+        0 | 1 => {}
+        _ => return Err(Response::error(400, "more than one Host header")),
+    }
+    Ok(request)
+}
+
+/// RFC 9110 `tchar`: what a method or header name may be made of.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -269,6 +437,10 @@ mod tests {
         assert_eq!(r.body, b"hello");
     }
 
+    fn status(raw: &[u8]) -> u16 {
+        parse_head(raw).map_or_else(|e| e.status, |_| 200)
+    }
+
     #[tokio::test]
     async fn every_read_is_bounded() {
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
@@ -276,22 +448,63 @@ mod tests {
         big.extend_from_slice(b"\r\n\r\n");
         assert_eq!(parse(&big).await.map(|_| ()).unwrap_err().status, 431);
         let huge = format!(
-            "PUT /scenario HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            "PUT /scenario HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
             MAX_BODY + 1
         );
         assert_eq!(
             parse(huge.as_bytes()).await.map(|_| ()).unwrap_err().status,
             413
         );
-        let chunked = b"PUT /scenario HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(parse(chunked).await.map(|_| ()).unwrap_err().status, 501);
-        assert_eq!(
-            parse(b"NONSENSE\r\n\r\n")
-                .await
-                .map(|_| ())
-                .unwrap_err()
-                .status,
-            400
-        );
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: y\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}");
+        assert_eq!(status(many.as_bytes()), 431);
+    }
+
+    #[test]
+    fn framing_is_unambiguous() {
+        let ok = |extra: &str| {
+            status(format!("PUT /scenario HTTP/1.1\r\nHost: a\r\n{extra}").as_bytes())
+        };
+        assert_eq!(ok("Content-Length: 5"), 200);
+        assert_eq!(ok("Content-Length: 5\r\nContent-Length: 6"), 400);
+        assert_eq!(ok("Content-Length: 5\r\nContent-Length: 5"), 400);
+        assert_eq!(ok("Content-Length: 5, 5"), 400);
+        assert_eq!(ok("Content-Length: +5"), 400);
+        assert_eq!(ok("Content-Length: -1"), 400);
+        assert_eq!(ok("Content-Length: 99999999999999999999999"), 400);
+        assert_eq!(ok("Transfer-Encoding: chunked"), 501);
+        assert_eq!(ok("Transfer-Encoding: chunked\r\nContent-Length: 5"), 400);
+        assert_eq!(ok("Content-Length : 5"), 400, "space before the colon");
+        assert_eq!(ok("X: a\r\n b"), 400, "folded line");
+        assert_eq!(ok("X: a\x01b"), 400, "control character");
+        assert_eq!(ok("Host: b"), 400, "two Hosts");
+        let parsed = parse_head(b"PUT /s HTTP/1.1\r\nHost: a\r\nContent-Length: 7").expect("ok");
+        assert_eq!(parsed.content_length, Some(7));
+        let parsed = parse_head(b"PUT /s HTTP/1.1\r\nHost: a").expect("ok");
+        assert_eq!(parsed.content_length, None);
+    }
+
+    #[test]
+    fn the_request_line_is_exact() {
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a"), 200);
+        assert_eq!(status(b"GET / HTTP/1.0"), 200, "HTTP/1.0 needs no Host");
+        assert_eq!(status(b"GET / HTTP/1.1"), 400, "HTTP/1.1 needs a Host");
+        assert_eq!(status(b"NONSENSE"), 400);
+        assert_eq!(status(b"GET  / HTTP/1.1\r\nHost: a"), 400);
+        assert_eq!(status(b"GET / HTTP/1.1 x\r\nHost: a"), 400);
+        assert_eq!(status(b"GET http://a/ HTTP/1.1\r\nHost: a"), 400);
+        assert_eq!(status(b"G(T / HTTP/1.1\r\nHost: a"), 400);
+        assert_eq!(status(b"GET / HTTP/2.0\r\nHost: a"), 505);
+        assert_eq!(status(b"GET / http/1.1\r\nHost: a"), 505);
+    }
+
+    #[tokio::test]
+    async fn a_pipelined_request_is_not_taken_for_the_body() {
+        let r = parse(
+            b"PUT /scenario HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}GET /sessions HTTP/1.1\r\n\r\n",
+        )
+        .await
+        .expect("parsed");
+        assert_eq!(r.body, b"{}");
     }
 }

@@ -4,14 +4,22 @@
 //! any language. `docs/control.md` documents it; `/openapi.json` describes it.
 //!
 //! - `http`: the bounded HTTP/1.1 reader and writer.
+//! - `guard`: who may drive it (Host, Origin, token, content types).
 //! - `routes`: the route table (the OpenAPI test walks it) and the handlers.
+//! - `stream`: large answers, written a chunk at a time.
+//! - `events`: the Server-Sent Events stream.
 //!
 //! Every change is recorded in the transcript's control log
 //! ([`Transcript::control`](crate::Transcript::control)), so a test can see
 //! when it happened relative to sessions.
 
+mod events;
+mod guard;
 pub mod http;
 pub mod routes;
+mod stream;
+
+pub use events::MAX_EVENT_STREAMS;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,11 +27,28 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
-/// How many control connections may be open at once (event streams included).
+/// How many requests may be in progress at once (event streams apart:
+/// [`MAX_EVENT_STREAMS`]).
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// How the API is served.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Require `Authorization: Bearer TOKEN` on every request (for shared
+    /// machines, where other users can reach loopback too).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
 
 /// What the API controls.
 #[derive(Debug, Clone)]
@@ -60,6 +85,10 @@ pub(crate) struct State {
     pub next_rule: AtomicU64,
     /// Event streams end when this turns true.
     pub stop: watch::Receiver<bool>,
+    /// Who may drive the API.
+    pub policy: guard::Policy,
+    /// Slots for event streams.
+    pub streams: Arc<Semaphore>,
 }
 
 /// Is this address safe to serve the API on without `--control-allow-remote`?
@@ -68,12 +97,18 @@ pub fn is_local(addr: &SocketAddr) -> bool {
 }
 
 /// Serve the API on `listener` until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future) {
+pub async fn serve(listener: TcpListener, target: Target, options: Options, shutdown: impl Future) {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let bound = match listener.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
     let state = Arc::new(State {
         target,
         next_rule: AtomicU64::new(1),
         stop: stop_rx,
+        policy: guard::Policy::new(bound, options.token),
+        streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
     });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = JoinSet::new();
@@ -86,10 +121,7 @@ pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future)
                     let state = Arc::clone(&state);
                     match Arc::clone(&permits).try_acquire_owned() {
                         Ok(permit) => {
-                            tasks.spawn(async move {
-                                handle(stream, state).await;
-                                drop(permit);
-                            });
+                            tasks.spawn(handle(stream, state, permit));
                         }
                         Err(_) => {
                             tasks.spawn(async move {
@@ -116,18 +148,46 @@ pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future)
     }
 }
 
-async fn handle(mut stream: TcpStream, state: Arc<State>) {
-    let request = match http::read_request(&mut stream).await {
+async fn handle(mut stream: TcpStream, state: Arc<State>, permit: OwnedSemaphorePermit) {
+    let _ = answer(&mut stream, &state, permit).await;
+    // No longer counted against MAX_CONNECTIONS: the answer is out, and
+    // closing waits at most a second for the client (http::close).
+    let _ = http::close(&mut stream).await;
+}
+
+/// Read, check and answer one request (or serve the event stream); the
+/// request's slot is given back on return.
+async fn answer(
+    stream: &mut TcpStream,
+    state: &Arc<State>,
+    permit: OwnedSemaphorePermit,
+) -> std::io::Result<()> {
+    let request = match http::read_request(stream).await {
         Ok(r) => r,
-        Err(response) => {
-            let _ = response.send(&mut stream).await;
-            return;
-        }
+        Err(response) => return response.write(stream).await,
     };
-    match routes::dispatch(&state, &request) {
-        routes::Outcome::Respond(response) => {
-            let _ = response.send(&mut stream).await;
-        }
-        routes::Outcome::EventStream => routes::stream_events(stream, &state).await,
+    if let Err(refusal) = state.policy.check(&request) {
+        return refusal.write(stream).await;
+    }
+    match routes::dispatch(state, &request) {
+        routes::Outcome::Respond(response) => response.write(stream).await,
+        routes::Outcome::Run(job) => stream::run(job, stream, state, &request).await,
+        routes::Outcome::EventStream => match Arc::clone(&state.streams).try_acquire_owned() {
+            Ok(slot) => {
+                // A stream holds its own slot, not one of the requests'.
+                drop(permit);
+                events::stream(stream, state).await;
+                drop(slot);
+                Ok(())
+            }
+            Err(_) => {
+                http::Response::error(
+                    503,
+                    format!("too many event streams (at most {MAX_EVENT_STREAMS})"),
+                )
+                .write(stream)
+                .await
+            }
+        },
     }
 }

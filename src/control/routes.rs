@@ -2,16 +2,13 @@
 //! API serves; `/openapi.json` is checked against it by a test.
 
 use super::http::{Request, Response};
+use super::stream::Job;
 use super::{State, Target};
 use crate::scenario::model::RuleSpec;
 use crate::scenario::{Origin, Scenario, ScenarioError};
-use crate::transcript::{EventKind, SessionRecord};
 use serde_json::{Value, json};
 use serde_saphyr::Spanned;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// Which mode a route is served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +91,11 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// What to do with a request.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Send this.
     Respond(Response),
+    /// Write the answer as it is produced.
+    Run(Job),
     /// Turn the connection into a Server-Sent Events stream.
     EventStream,
 }
@@ -167,11 +166,17 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
     };
     let response = match route.handler {
         Handler::Events => return Outcome::EventStream,
-        Handler::Sessions => sessions(state),
-        Handler::Session => session(state, req, param),
-        Handler::Messages => messages(state),
+        Handler::Sessions => return Outcome::Run(Job::Sessions),
+        Handler::Session => match param.parse::<u64>() {
+            Ok(id) => {
+                let text = req.query_param("format") == Some("text");
+                return Outcome::Run(Job::Session { id, text });
+            }
+            Err(_) => Response::error(400, format!("session ids are numbers, not {param:?}")),
+        },
+        Handler::Messages => return Outcome::Run(Job::Messages),
         Handler::Message => message(state, param),
-        Handler::Expectations => expectations(state),
+        Handler::Expectations => return Outcome::Run(Job::Expectations),
         Handler::GetScenario => get_scenario(state),
         Handler::PutScenario => put_scenario(state, req),
         Handler::Rules => rules(state),
@@ -198,74 +203,6 @@ fn not_here() -> Response {
     Response::error(404, "not served in this mode")
 }
 
-fn summary(s: &SessionRecord) -> Value {
-    let (peer, unix_ms) = s
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Connect { peer, unix_ms, .. } => Some((peer.to_string(), *unix_ms)),
-            _ => None,
-        })
-        .unwrap_or_default();
-    json!({
-        "id": s.id,
-        "peer": peer,
-        "started_unix_ms": unix_ms,
-        "ended": s.ended,
-        "aborted": s.aborted,
-        "commands": s.commands().len(),
-        "events": s.events.len(),
-        "href": format!("/sessions/{}", s.id),
-    })
-}
-
-fn sessions(state: &State) -> Response {
-    let t = state.target.recorder().transcript();
-    let list: Vec<Value> = t.sessions.iter().map(summary).collect();
-    Response::json(200, &json!({ "sessions": list, "control": t.control }))
-}
-
-fn session(state: &State, req: &Request, id: &str) -> Response {
-    let Ok(id) = id.parse::<u64>() else {
-        return Response::error(400, format!("session ids are numbers, not {id:?}"));
-    };
-    let t = state.target.recorder().transcript();
-    let Some(s) = t.sessions.iter().find(|s| s.id == id) else {
-        return Response::error(404, format!("no session {id} (kept: the most recent ones)"));
-    };
-    if req.query_param("format") == Some("text") {
-        let text = crate::transcript::render_session(s, false);
-        return Response::bytes(200, "text/plain; charset=utf-8", text.into_bytes());
-    }
-    Response::json(200, &serde_json::to_value(s).unwrap_or(Value::Null))
-}
-
-fn messages(state: &State) -> Response {
-    let Some(shared) = server(state) else {
-        return not_here();
-    };
-    let list: Vec<Value> = shared
-        .recorder
-        .messages()
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            json!({
-                "n": i + 1,
-                "session": m.session,
-                "queue_id": m.queue_id,
-                "peer": m.peer.to_string(),
-                "helo": m.helo,
-                "mail_from": m.mail_from,
-                "recipients": m.recipients,
-                "size": m.data.len(),
-                "eml": format!("/messages/{}.eml", i + 1),
-            })
-        })
-        .collect();
-    Response::json(200, &json!({ "messages": list }))
-}
-
 fn message(state: &State, n: &str) -> Response {
     let Some(shared) = server(state) else {
         return not_here();
@@ -283,11 +220,12 @@ fn message(state: &State, n: &str) -> Response {
     }
 }
 
-fn expectations(state: &State) -> Response {
-    let report = state
-        .target
+/// Count every expectation over every kept event (on a blocking thread:
+/// see [`Job::Expectations`]).
+pub(crate) fn expectations(target: &Target) -> Response {
+    let report = target
         .expectations()
-        .evaluate(&state.target.recorder().transcript());
+        .evaluate(&target.recorder().transcript());
     Response::json(
         200,
         &json!({
@@ -315,8 +253,30 @@ fn problems(error: &ScenarioError) -> Response {
     )
 }
 
+/// The body of a request that must have one. Without `Content-Length` the
+/// body is empty by HTTP's rules, and an empty scenario is a valid one (the
+/// default): a client that forgot the length must not get that instead.
+fn body(req: &Request) -> Result<&[u8], Response> {
+    if req.content_length.is_none() {
+        return Err(Response::error(
+            411,
+            format!(
+                "{} {} needs a body with Content-Length",
+                req.method, req.path
+            ),
+        ));
+    }
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Response::error(
+            400,
+            "the body is empty; send `{}` for an empty document",
+        ));
+    }
+    Ok(&req.body)
+}
+
 fn body_text(req: &Request) -> Result<&str, Response> {
-    std::str::from_utf8(&req.body).map_err(|_| Response::error(400, "the body is not UTF-8"))
+    std::str::from_utf8(body(req)?).map_err(|_| Response::error(400, "the body is not UTF-8"))
 }
 
 fn scenario_json(s: &Scenario) -> Value {
@@ -485,7 +445,11 @@ fn arm_fault(state: &State, req: &Request) -> Response {
     let Some(shared) = server(state) else {
         return not_here();
     };
-    let request: crate::server::faults::FaultRequest = match serde_json::from_slice(&req.body) {
+    let bytes = match body(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let request: crate::server::faults::FaultRequest = match serde_json::from_slice(bytes) {
         Ok(r) => r,
         Err(e) => {
             return Response::error(
@@ -543,44 +507,6 @@ fn put_profile(state: &State, req: &Request) -> Response {
         }
         Err(e) => problems(&e),
     }
-}
-
-/// `GET /events`: every event as it is recorded, as Server-Sent Events
-/// (`event:` the event type, `data:` its JSON). A comment every 15 s keeps
-/// idle connections alive; the stream ends at shutdown.
-pub(crate) async fn stream_events(mut stream: TcpStream, state: &State) {
-    let mut rx = state.target.recorder().subscribe();
-    let mut stop = state.stop.clone();
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n: smtp-harness events\n\n";
-    if stream.write_all(head.as_bytes()).await.is_err() {
-        return;
-    }
-    let mut seq: u64 = 0;
-    loop {
-        let chunk = tokio::select! {
-            _ = stop.changed() => break,
-            _ = tokio::time::sleep(Duration::from_secs(15)) => ": keep-alive\n\n".to_string(),
-            got = rx.recv() => match got {
-                Ok(event) => {
-                    seq += 1;
-                    let data = serde_json::to_value(&event).unwrap_or(Value::Null);
-                    let kind = data.get("type").and_then(Value::as_str).unwrap_or("event").to_string();
-                    format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n")
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    format!(": lagged, {n} events dropped\n\n")
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-        };
-        // A subscriber that stopped reading must not hold its task forever.
-        let write =
-            tokio::time::timeout(Duration::from_secs(10), stream.write_all(chunk.as_bytes()));
-        if !matches!(write.await, Ok(Ok(()))) {
-            break;
-        }
-    }
-    let _ = stream.shutdown().await;
 }
 
 #[cfg(test)]

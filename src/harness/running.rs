@@ -82,6 +82,7 @@ impl Running {
         self.control = Some(tokio::spawn(crate::control::serve(
             listener,
             target,
+            crate::control::Options::default(),
             std::future::pending::<()>(),
         )));
         Ok(addr)

@@ -10,6 +10,7 @@ mod render;
 mod sink;
 
 pub use event::{Closer, Event, EventKind, Leg, Wire};
+pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};
 pub use sink::{JsonLinesSink, Sink, TextSink};

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, watch};
 
 /// How many events a slow live subscriber may fall behind before it is told
 /// it lagged (the control API's `/events` stream).
-const LIVE_BACKLOG: usize = 4096;
+pub(crate) const LIVE_BACKLOG: usize = 4096;
 
 /// How many finished sessions and messages the recorder keeps in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,5 +273,30 @@ impl SessionLog {
 impl Drop for SessionLog {
     fn drop(&mut self) {
         self.finish(EventKind::Close { by: Closer::Error });
+    }
+}
+
+/// A kept session, shared with the connection that may still be recording
+/// into it. Readers look at it a slice at a time instead of cloning it
+/// whole: the control API streams a session of a million events this way.
+#[derive(Clone)]
+pub(crate) struct SharedSession(Arc<Mutex<SessionRecord>>);
+
+impl SharedSession {
+    /// Look at the session under its lock. Keep `f` short: the connection
+    /// recording into the session waits meanwhile.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&SessionRecord) -> R) -> R {
+        f(&lock(&self.0))
+    }
+}
+
+impl Recorder {
+    /// Handles on the kept sessions, oldest first (running ones included).
+    pub(crate) fn shared_sessions(&self) -> Vec<SharedSession> {
+        lock(&self.inner.sessions)
+            .iter()
+            .cloned()
+            .map(SharedSession)
+            .collect()
     }
 }

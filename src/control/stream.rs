@@ -1,0 +1,336 @@
+//! Responses written as they are produced, a chunk at a time
+//! (`Transfer-Encoding: chunked`; to HTTP/1.0 clients, until the close).
+//! A session of a million events is never one buffer: its lock is held for
+//! one slice of events at a time, a chunk is sent once [`CHUNK`] octets are
+//! ready, and the event loop gets control back between slices, so SMTP
+//! sessions keep being served while it is read. Memory per response is
+//! about one chunk, whatever the session's size.
+
+use super::http::{self, Framing, Request, Response};
+use super::{State, Target};
+use crate::transcript::{EventKind, Leg, SharedSession};
+use serde_json::{Value, json};
+use std::io;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A chunk is sent once this much is buffered.
+pub(crate) const CHUNK: usize = 64 * 1024;
+/// Events looked at per hold of a session's lock.
+const SLICE: usize = 256;
+
+/// What is answered away from the route table's synchronous handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Job {
+    /// `GET /sessions`.
+    Sessions,
+    /// `GET /sessions/{id}`, as JSON or (`text`) the swaks-style view.
+    Session { id: u64, text: bool },
+    /// `GET /messages`.
+    Messages,
+    /// `GET /expectations`: counted on a blocking thread, since it reads
+    /// every kept event at once.
+    Expectations,
+}
+
+/// Answer `job`; the caller closes the connection.
+pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    job: Job,
+    out: &mut S,
+    state: &State,
+    req: &Request,
+) -> io::Result<()> {
+    match job {
+        Job::Sessions => sessions(out, state, req).await,
+        Job::Session { id, text } => session(out, state, req, id, text).await,
+        Job::Messages => messages(out, state, req).await,
+        Job::Expectations => {
+            let target = state.target.clone();
+            let response =
+                tokio::task::spawn_blocking(move || super::routes::expectations(&target))
+                    .await
+                    .unwrap_or_else(|_| Response::error(500, "counting expectations failed"));
+            response.write(out).await
+        }
+    }
+}
+
+/// A response body on its way out.
+struct Body<'a, S> {
+    out: &'a mut S,
+    framing: Framing,
+    buf: Vec<u8>,
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Body<'a, S> {
+    /// Send the head of a 200 response.
+    async fn start(out: &'a mut S, req: &Request, content_type: &str) -> io::Result<Body<'a, S>> {
+        let framing = if req.http10 {
+            Framing::Close
+        } else {
+            Framing::Chunked
+        };
+        http::write_all(out, http::head(200, content_type, &[], framing).as_bytes()).await?;
+        Ok(Body {
+            out,
+            framing,
+            buf: Vec::with_capacity(CHUNK + CHUNK / 4),
+        })
+    }
+
+    /// Send what is buffered once it makes a chunk; in any case let the
+    /// other tasks run (loopback writes rarely wait, so the write alone
+    /// would not give the event loop back).
+    async fn pace(&mut self) -> io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.send().await?;
+        }
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+
+    async fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.framing == Framing::Chunked {
+            let size = format!("{:x}\r\n", self.buf.len());
+            http::write_all(self.out, size.as_bytes()).await?;
+            self.buf.extend_from_slice(b"\r\n");
+        }
+        http::write_all(self.out, &self.buf).await?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    async fn finish(mut self) -> io::Result<()> {
+        self.send().await?;
+        if self.framing == Framing::Chunked {
+            http::write_all(self.out, b"0\r\n\r\n").await?;
+        }
+        Ok(())
+    }
+}
+
+/// Append `value` as compact JSON, on a line of its own after a comma
+/// unless it is the first of its list.
+fn element(buf: &mut Vec<u8>, first: bool, value: &impl serde::Serialize) {
+    buf.extend_from_slice(if first { b"\n" } else { b",\n" });
+    let start = buf.len();
+    if serde_json::to_writer(&mut *buf, value).is_err() {
+        // Never half a value: the body must stay valid JSON.
+        buf.truncate(start);
+        buf.extend_from_slice(b"null");
+    }
+}
+
+/// One line per kept session, as of now, without copying its events:
+/// its commands are counted a few thousand events per hold of its lock.
+async fn summary(s: &SharedSession) -> Value {
+    const COUNT_SLICE: usize = 16 * SLICE;
+    let (id, peer, unix_ms, end, ended, aborted) = s.read(|r| {
+        let (peer, unix_ms) = match r.events.first().map(|e| &e.kind) {
+            Some(EventKind::Connect { peer, unix_ms, .. }) => (peer.to_string(), *unix_ms),
+            _ => (String::new(), 0),
+        };
+        (r.id, peer, unix_ms, r.events.len(), r.ended, r.aborted)
+    });
+    let mut commands = 0;
+    let mut at = 0;
+    while at < end {
+        let upto = (at + COUNT_SLICE).min(end);
+        commands += s.read(|r| {
+            r.events
+                .iter()
+                .skip(at)
+                .take(upto - at)
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        EventKind::Command {
+                            leg: Leg::Client,
+                            ..
+                        }
+                    )
+                })
+                .count()
+        });
+        at = upto;
+        tokio::task::yield_now().await;
+    }
+    json!({
+        "id": id,
+        "peer": peer,
+        "started_unix_ms": unix_ms,
+        "ended": ended,
+        "aborted": aborted,
+        "commands": commands,
+        "events": end,
+        "href": format!("/sessions/{id}"),
+    })
+}
+
+async fn sessions<S: AsyncRead + AsyncWrite + Unpin>(
+    out: &mut S,
+    state: &State,
+    req: &Request,
+) -> io::Result<()> {
+    let recorder = state.target.recorder();
+    let kept = recorder.shared_sessions();
+    let mut body = Body::start(out, req, "application/json").await?;
+    body.buf.extend_from_slice(b"{\"sessions\": [");
+    for (i, s) in kept.iter().enumerate() {
+        let line = summary(s).await;
+        element(&mut body.buf, i == 0, &line);
+        body.pace().await?;
+    }
+    body.buf.extend_from_slice(b"\n],\n\"control\": [");
+    for (i, e) in recorder.control_events().iter().enumerate() {
+        element(&mut body.buf, i == 0, e);
+        body.pace().await?;
+    }
+    body.buf.extend_from_slice(b"\n]}\n");
+    body.finish().await
+}
+
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    out: &mut S,
+    state: &State,
+    req: &Request,
+    id: u64,
+    text: bool,
+) -> io::Result<()> {
+    let found = state
+        .target
+        .recorder()
+        .shared_sessions()
+        .into_iter()
+        .find(|s| s.read(|r| r.id) == id);
+    let Some(s) = found else {
+        return Response::error(404, format!("no session {id} (kept: the most recent ones)"))
+            .write(out)
+            .await;
+    };
+    // The events up to now, and the state that goes with them: a session
+    // still running does not keep the response growing.
+    let (end, ended, aborted) = s.read(|r| (r.events.len(), r.ended, r.aborted));
+    let content_type = if text {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/json"
+    };
+    let mut body = Body::start(out, req, content_type).await?;
+    if !text {
+        body.buf
+            .extend_from_slice(format!("{{\"id\": {id}, \"events\": [").as_bytes());
+    }
+    let mut at = 0;
+    while at < end {
+        let upto = (at + SLICE).min(end);
+        let buf = &mut body.buf;
+        s.read(|r| {
+            for (i, e) in r.events.iter().enumerate().skip(at).take(upto - at) {
+                if text {
+                    buf.extend_from_slice(crate::transcript::render_event(e, false).as_bytes());
+                } else {
+                    element(buf, i == 0, e);
+                }
+            }
+        });
+        at = upto;
+        body.pace().await?;
+    }
+    if !text {
+        body.buf.extend_from_slice(
+            format!("\n],\n\"ended\": {ended}, \"aborted\": {aborted}}}\n").as_bytes(),
+        );
+    }
+    body.finish().await
+}
+
+async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
+    out: &mut S,
+    state: &State,
+    req: &Request,
+) -> io::Result<()> {
+    let Target::Server(shared) = &state.target else {
+        return Response::error(404, "not served in this mode")
+            .write(out)
+            .await;
+    };
+    let kept = shared.recorder.messages();
+    let mut body = Body::start(out, req, "application/json").await?;
+    body.buf.extend_from_slice(b"{\"messages\": [");
+    for (i, m) in kept.iter().enumerate() {
+        let line = json!({
+            "n": i + 1,
+            "session": m.session,
+            "queue_id": m.queue_id,
+            "peer": m.peer.to_string(),
+            "helo": m.helo,
+            "mail_from": m.mail_from,
+            "recipients": m.recipients,
+            "size": m.data.len(),
+            "eml": format!("/messages/{}.eml", i + 1),
+        });
+        element(&mut body.buf, i == 0, &line);
+        body.pace().await?;
+    }
+    body.buf.extend_from_slice(b"\n]}\n");
+    body.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn chunks_are_framed_and_the_body_ends() {
+        let (mut server, mut client) = tokio::io::duplex(1 << 20);
+        let req = Request::default();
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).await.expect("read");
+            all
+        });
+        let mut body = Body::start(&mut server, &req, "text/plain")
+            .await
+            .expect("head");
+        body.buf.extend(std::iter::repeat_n(b'a', CHUNK + 1));
+        body.pace().await.expect("chunk");
+        body.buf.extend_from_slice(b"end");
+        body.finish().await.expect("finish");
+        http::close(&mut server).await.expect("close");
+        let all = reader.await.expect("joined");
+        let text = String::from_utf8(all).expect("utf-8");
+        let (head, rest) = text.split_once("\r\n\r\n").expect("head");
+        assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+        assert!(!head.contains("Content-Length"), "{head}");
+        let first = format!("{:x}\r\n", CHUNK + 1);
+        assert!(rest.starts_with(&first), "{}", &rest[..20]);
+        assert!(rest.ends_with("\r\n3\r\nend\r\n0\r\n\r\n"));
+    }
+
+    #[tokio::test]
+    async fn http10_clients_get_the_body_until_the_close() {
+        let (mut server, mut client) = tokio::io::duplex(1 << 16);
+        let reader = tokio::spawn(async move {
+            let mut all = String::new();
+            client.read_to_string(&mut all).await.expect("read");
+            all
+        });
+        let req = Request {
+            http10: true,
+            ..Request::default()
+        };
+        let mut body = Body::start(&mut server, &req, "text/plain")
+            .await
+            .expect("head");
+        body.buf.extend_from_slice(b"all of it");
+        body.finish().await.expect("finish");
+        http::close(&mut server).await.expect("close");
+        let all = reader.await.expect("joined");
+        assert!(all.ends_with("\r\n\r\nall of it"), "{all}");
+        assert!(!all.contains("chunked"));
+    }
+}
