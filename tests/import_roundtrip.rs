@@ -139,8 +139,9 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
 }
 
 fn load_fixture(file: &str) -> Scenario {
-    let (yaml, _) = smtp_harness::import::run_import(&captures().join(file), None, None, false, false)
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (yaml, _) =
+        smtp_harness::import::run_import(&captures().join(file), None, None, false, false)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
     Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
