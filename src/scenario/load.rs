@@ -88,20 +88,56 @@ impl Layered for ScenarioFile {
     }
 }
 
+/// The limits every scenario and profile document is parsed under.
+fn budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_depth = 64;
+    b.max_aliases = 1_000;
+    b.max_anchors = 1_000;
+    b.max_events = 1_000_000;
+    b.max_total_scalar_bytes = 16 << 20;
+    b
+}
+
 /// Parse one document, without following `extends:`.
+///
+/// The budget is checked over the whole text first, then again while
+/// deserializing (where alias replays count too). The first pass exists
+/// because deserializing streams: without it, a nest or flood that starts
+/// under an unknown or mistyped key would be reported as that type error,
+/// and whether a document is refused for its size would depend on where
+/// its first mistake is.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Problem> {
+    let name = origin.display();
+    match serde_saphyr::budget::check_yaml_budget(
+        text,
+        budget(),
+        serde_saphyr::budget::EnforcingPolicy::AllContent,
+    ) {
+        Ok(report) => {
+            if let Some(breach) = report.breached {
+                return Err(Problem::file(&name, format!("budget breached: {breach:?}")));
+            }
+        }
+        Err(e) => {
+            return Err(Problem {
+                file: name,
+                line: e.marker().line() as u64,
+                column: e.marker().col() as u64 + 1,
+                message: e.info(),
+            });
+        }
+    }
     let options = serde_saphyr::options! {
         strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            max_depth: 64,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_events: 1_000_000,
-            max_total_scalar_bytes: 16 << 20,
+        budget: Some(budget()),
+        alias_limits: serde_saphyr::alias_limits! {
+            // No scenario needs more: this is what stops an alias bomb
+            // built from valid pieces (the budget above counts the text).
+            max_total_replayed_events: ALIAS_REPLAY_EVENTS,
         },
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let name = origin.display();
         let message = strip_location(&e.without_snippet().to_string());
         match e.location() {
             Some(loc) if loc.line() > 0 => Problem::at(&name, &loc, message),
@@ -109,6 +145,9 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
         }
     })
 }
+
+/// How many events alias replays may add to one document.
+const ALIAS_REPLAY_EVENTS: usize = 100_000;
 
 /// serde-saphyr appends " at line L, column C"; we print that as a prefix.
 fn strip_location(message: &str) -> String {
