@@ -200,6 +200,11 @@ pub struct ProxyArgs {
     /// reach it can change what the harness does).
     #[arg(long)]
     pub control_allow_remote: bool,
+    /// Let what is sent to the control API name files (`extends:`,
+    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
+    /// it, it can name none.
+    #[arg(long, value_name = "DIR", requires = "control")]
+    pub control_files: Option<PathBuf>,
     /// Worker threads. One event loop is the cheapest per session (as for
     /// `serve`); more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -265,6 +270,11 @@ pub struct ServeArgs {
     /// reach it can change what the harness does).
     #[arg(long)]
     pub control_allow_remote: bool,
+    /// Let what is sent to the control API name files (`extends:`,
+    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
+    /// it, it can name none.
+    #[arg(long, value_name = "DIR", requires = "control")]
+    pub control_files: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -55,6 +55,9 @@ pub struct Shared {
     pub connect_timeout: Duration,
     /// Expectations mounted by tests.
     pub expectations: crate::expect::ExpectationSet,
+    /// The only directory profiles sent to the control API may name files
+    /// in (`--control-files`); `None`: they may name none.
+    pub control_files: Option<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -66,6 +69,7 @@ impl Shared {
             recorder,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             expectations: crate::expect::ExpectationSet::default(),
+            control_files: None,
         }
     }
 
