@@ -92,7 +92,7 @@ impl Layered for ScenarioFile {
 }
 
 /// The limits every scenario and profile document is parsed under.
-fn budget() -> serde_saphyr::Budget {
+pub(crate) fn budget() -> serde_saphyr::Budget {
     let mut b = serde_saphyr::Budget::default();
     b.max_depth = 64;
     b.max_aliases = 1_000;
