@@ -54,9 +54,9 @@ pub trait Layered: DeserializeOwned {
     fn check(&self, source: &str) -> Result<(), Vec<Problem>>;
     /// Child fields win over the parent's.
     fn merge(child: Self, parent: Self) -> Self;
-    /// Read the files this document names (none by default), each through
-    /// [`read_named`].
-    fn read_files(&mut self, _base: Option<&Files>, _name: &str) -> Result<(), Vec<Problem>> {
+    /// Read the files this document names (none by default): confined to
+    /// `files`, regular, under a size cap, read once.
+    fn read_files(&mut self, _files: Option<&Files>, _name: &str) -> Result<(), Vec<Problem>> {
         Ok(())
     }
 }
