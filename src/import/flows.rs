@@ -345,7 +345,10 @@ impl Flows {
             hand(c, state, &mut notes);
         });
         if missing > 0 && dirs[side].pending_bytes() == 0 {
-            // The frame was cut short by the capture's snap length.
+            // The frame was cut short by the capture's snap length: the
+            // stream goes on after the bytes it lacks (else the next frame
+            // would wait behind them as a hole, and be counted lost twice).
+            dirs[side].skip_uncaptured(missing as u64);
             hand(Chunk::Gap(missing as u64), state, &mut notes);
         }
         flow.release(&ctx, &mut notes, false);

@@ -247,6 +247,8 @@ pub struct Talk {
     frames: Vec<(bool, u32, u32, u8, Vec<u8>)>,
     cseq: u32,
     sseq: u32,
+    /// Frames longer than this are cut, as by `tcpdump -s`.
+    snaplen: Option<usize>,
 }
 
 impl Default for Talk {
@@ -270,7 +272,14 @@ impl Talk {
             ],
             cseq: cseq + 1,
             sseq: sseq + 1,
+            snaplen: None,
         }
+    }
+
+    /// Keep at most `bytes` of each frame (Ethernet, IP and TCP headers
+    /// are 54), as a capture with that snap length does.
+    pub fn snaplen(&mut self, bytes: usize) {
+        self.snaplen = Some(bytes);
     }
 
     /// The client sends `bytes`; the frame's index.
@@ -330,7 +339,13 @@ impl Talk {
             } else {
                 (Self::SERVER, Self::CLIENT)
             };
+            let start = out.len();
             frame(&mut out, ts, ends, (*seq, *ack), *flags, payload);
+            // The record header's captured length is at bytes 8..12.
+            if let Some(snap) = self.snaplen.filter(|&n| out.len() - start - 16 > n) {
+                out[start + 8..start + 12].copy_from_slice(&(snap as u32).to_le_bytes());
+                out.truncate(start + 16 + snap);
+            }
         }
         out
     }

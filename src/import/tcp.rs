@@ -218,6 +218,12 @@ impl Reassembler {
         self.recent.extend(tail);
     }
 
+    /// The segment just delivered was `n` bytes longer than captured (the
+    /// snap length cut it): skip them, so the next segment is in order.
+    pub fn skip_uncaptured(&mut self, n: u64) {
+        self.advance_gap(n);
+    }
+
     /// Skip `n` bytes that were never captured.
     fn advance_gap(&mut self, n: u64) {
         self.next_off += n;
