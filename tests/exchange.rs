@@ -2,6 +2,8 @@
 //! TCP on loopback, driven by clients nobody here wrote (lettre, Python's
 //! smtplib), with each article's own addresses, domains and IP.
 
+mod common;
+
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use rstest::rstest;
@@ -517,15 +519,15 @@ fn eas_unknown_user_is_refused() {
     assert!(err.to_string().contains("Unable to relay"), "{err}");
 }
 
-/// swaks, when installed, sees the same reroute (optional: skipped without it).
+/// swaks sees the same reroute.
 #[test]
-fn swaks_sees_the_reroute_when_installed() {
-    if Command::new("swaks").arg("--version").output().is_err() {
-        eprintln!("swaks not installed; skipped");
+fn swaks_sees_the_reroute() {
+    let Some(swaks) = common::tools::require(&common::tools::SWAKS, "swaks_sees_the_reroute")
+    else {
         return;
-    }
+    };
     let server = server("exchange55-multi-domain-reroute");
-    let out = Command::new("swaks")
+    let out = Command::new(swaks)
         .args([
             "--server",
             "127.0.0.1",

@@ -8,18 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The captures live in the repository (sources and licences:
+/// `tests/fixtures/README.md`), so a plain clone tests the same bytes.
 fn captures() -> PathBuf {
-    let dir = std::env::var_os("SMTP_HARNESS_CAPTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public")
-        });
-    assert!(
-        dir.join("SOURCES.md").is_file(),
-        "capture fixtures not found at {}",
-        dir.display()
-    );
-    dir
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 async fn read_exactly(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
@@ -147,9 +139,9 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
 }
 
 fn load_fixture(file: &str) -> Scenario {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let (yaml, _) = smtp_harness::import::run_import(&dir.join(file), None, None, false, false)
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let (yaml, _) =
+        smtp_harness::import::run_import(&captures().join(file), None, None, false, false)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
     Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 

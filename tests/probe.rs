@@ -3,6 +3,8 @@
 //! and a PIX in front of it is not; silent and garbage peers end with exit
 //! code 2 inside the timeout; the demo's text and HTML tell the story.
 
+mod common;
+
 use rstest::rstest;
 use smtp_harness::probe::report::StarttlsStatus;
 use smtp_harness::probe::{ProbeOptions, Report, Status, probe};
@@ -221,21 +223,14 @@ struct Aiosmtpd {
 }
 
 impl Aiosmtpd {
-    fn start() -> Aiosmtpd {
-        let check = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("python3 is needed for this test (.ci/run installs it)");
-        assert!(
-            check.status.success(),
-            "aiosmtpd is not installed: run `pip install aiosmtpd` (.ci/run does). {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
+    /// `None` when aiosmtpd is missing outside CI (see `common::tools`).
+    fn start(test: &str) -> Option<Aiosmtpd> {
+        let python = common::tools::require(&common::tools::AIOSMTPD, test)?;
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap();
-        let mut child = Command::new("python3")
+        let mut child = Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -254,7 +249,7 @@ impl Aiosmtpd {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Aiosmtpd { child, addr }
+        Some(Aiosmtpd { child, addr })
     }
 }
 
@@ -267,7 +262,9 @@ impl Drop for Aiosmtpd {
 
 #[tokio::test]
 async fn real_aiosmtpd_is_clean_and_a_pix_in_front_is_not() {
-    let server = Aiosmtpd::start();
+    let Some(server) = Aiosmtpd::start("real_aiosmtpd_is_clean_and_a_pix_in_front_is_not") else {
+        return;
+    };
     let r = probe(server.addr, &ProbeOptions::default()).await;
     assert_eq!(r.verdict.summary, "no interference", "{:#?}", r.evidence);
     assert!(r.banner.as_ref().unwrap().lines[0].contains("Python SMTP"));
@@ -399,15 +396,10 @@ fn demo_html_is_one_self_contained_sequence_diagram() {
 
 #[test]
 fn demo_html_renders_in_headless_chromium() {
-    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
-        Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }) else {
-        println!(
-            "NOTICE: chromium is not installed (apt-get install -y chromium); skipping the render check"
-        );
+    let Some(chromium) = common::tools::require(
+        &common::tools::CHROMIUM,
+        "demo_html_renders_in_headless_chromium",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -2,6 +2,8 @@
 //! Python's smtplib as clients, `MockServer` and a real aiosmtpd as
 //! upstreams; and the `smtp-harness proxy` binary itself.
 
+mod common;
+
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use regex::Regex;
@@ -115,16 +117,9 @@ struct Aiosmtpd {
 }
 
 impl Aiosmtpd {
-    fn start(dir: &Path) -> Aiosmtpd {
-        let probe = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .expect("python3 is needed for this test (.ci/run installs it)");
-        assert!(
-            probe.status.success(),
-            "aiosmtpd is not installed: run `pip install aiosmtpd` (.ci/run does). {}",
-            String::from_utf8_lossy(&probe.stderr)
-        );
+    /// `None` when aiosmtpd is missing outside CI (see `common::tools`).
+    fn start(dir: &Path, test: &str) -> Option<Aiosmtpd> {
+        let python = common::tools::require(&common::tools::AIOSMTPD, test)?;
         std::fs::write(
             dir.join("capture.py"),
             "class Capture:\n    def __init__(self, path):\n        self.path = path\n    @classmethod\n    def from_cli(cls, parser, *args):\n        return cls(args[0])\n    async def handle_DATA(self, server, session, envelope):\n        with open(self.path, 'wb') as f:\n            f.write(envelope.original_content)\n        return '250 OK captured'\n",
@@ -136,7 +131,7 @@ impl Aiosmtpd {
             .unwrap()
             .local_addr()
             .unwrap();
-        let mut child = Command::new("python3")
+        let mut child = Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
             .args(["-c", "capture.Capture"])
             .arg(&captured)
@@ -162,11 +157,11 @@ impl Aiosmtpd {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Aiosmtpd {
+        Some(Aiosmtpd {
             child,
             addr,
             captured,
-        }
+        })
     }
 }
 
@@ -180,7 +175,11 @@ impl Drop for Aiosmtpd {
 #[test]
 fn smtplib_through_pix_mailguard_to_real_aiosmtpd() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Aiosmtpd::start(dir.path());
+    let Some(server) =
+        Aiosmtpd::start(dir.path(), "smtplib_through_pix_mailguard_to_real_aiosmtpd")
+    else {
+        return;
+    };
     let proxy =
         MockProxy::start_blocking(server.addr, Profile::bundled("pix-mailguard").unwrap()).unwrap();
     let run = smtplib_send(proxy.addr(), dir.path());

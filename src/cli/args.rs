@@ -205,6 +205,11 @@ pub struct ProxyArgs {
     /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
     #[arg(long, value_name = "TOKEN", requires = "control")]
     pub control_token: Option<String>,
+    /// Let what is sent to the control API name files (`extends:`,
+    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
+    /// it, it can name none.
+    #[arg(long, value_name = "DIR", requires = "control")]
+    pub control_files: Option<PathBuf>,
     /// Worker threads. One event loop is the cheapest per session (as for
     /// `serve`); more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -275,6 +280,11 @@ pub struct ServeArgs {
     /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
     #[arg(long, value_name = "TOKEN", requires = "control")]
     pub control_token: Option<String>,
+    /// Let what is sent to the control API name files (`extends:`,
+    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
+    /// it, it can name none.
+    #[arg(long, value_name = "DIR", requires = "control")]
+    pub control_files: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -110,3 +110,15 @@ pub async fn until_signal<Fut>(
         let _ = api.await;
     }
 }
+
+/// `--control-files DIR`: checked to be a directory at start, so a typo is
+/// an error now rather than every later request's.
+pub fn files_dir(dir: Option<&std::path::Path>) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("--control-files {}: not a directory", dir.display());
+    }
+    Ok(Some(dir.to_path_buf()))
+}

@@ -29,11 +29,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     };
     let recorder = Recorder::new(retention, sinks);
     let record = args.record.clone().map(|path| (path, recorder.clone()));
-    let shared = Arc::new(Shared::new(
-        profile.clone(),
-        args.upstream.clone(),
-        recorder,
-    ));
+    let mut shared = Shared::new(profile.clone(), args.upstream.clone(), recorder);
+    shared.control_files = super::control::files_dir(args.control_files.as_deref())?;
+    let shared = Arc::new(shared);
     let runtime = super::serve::runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {

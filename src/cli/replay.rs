@@ -53,6 +53,19 @@ impl Sink for DivergenceReport {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    // Without captured sessions a replay is a default server, and a test
+    // against it would pass for reasons no capture showed.
+    match smtp_harness::Scenario::resolve(&args.serve.scenario) {
+        Ok(s) if s.plan().replay.is_empty() => {
+            eprintln!(
+                "{}: no `replay:` sessions to replay (`smtp-harness import` a capture first; `serve` runs scenarios without one)",
+                args.serve.scenario
+            );
+            return Ok(ExitCode::from(1));
+        }
+        // `serve` reports a scenario that does not load.
+        _ => {}
+    }
     let report: Arc<dyn Sink> = Arc::new(DivergenceReport { json: args.json });
     super::serve::run(args.serve, vec![report])
 }

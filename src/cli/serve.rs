@@ -47,7 +47,9 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         None => None,
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
-    let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
+    let mut shared = Shared::new(scenario.clone(), recorder, maildir)?;
+    shared.control_files = super::control::files_dir(args.control_files.as_deref())?;
+    let shared = Arc::new(shared);
     let runtime = runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {

@@ -6,6 +6,7 @@
 //! scenario, which keeps the old behaviour for every existing file.
 
 use super::args::{FileKind, ValidateArgs};
+use smtp_harness::scenario::load;
 use smtp_harness::{Profile, Scenario};
 use std::collections::HashMap;
 use std::path::Path;
@@ -58,10 +59,16 @@ fn detect(path: &Path) -> FileKind {
         return FileKind::Profile;
     }
     // Unreadable or broken YAML: let the scenario loader report it, as before.
-    let Ok(text) = std::fs::read_to_string(path) else {
+    // Bounded and budgeted like the loaders: a device or a bomb named here
+    // must not be read whole before the loader refuses it.
+    let Ok(bytes) = load::read_bounded(path, load::MAX_DOCUMENT_BYTES) else {
         return FileKind::Scenario;
     };
-    let keys: HashMap<String, serde::de::IgnoredAny> = match serde_saphyr::from_str(&text) {
+    let Ok(text) = String::from_utf8(bytes) else {
+        return FileKind::Scenario;
+    };
+    let origin = load::Origin::File(path.to_path_buf());
+    let keys: HashMap<String, serde::de::IgnoredAny> = match load::parse(&text, &origin) {
         Ok(k) => k,
         Err(_) => return FileKind::Scenario,
     };

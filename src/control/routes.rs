@@ -309,7 +309,7 @@ fn put_scenario(state: &State, req: &Request) -> Response {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let scenario = match Scenario::from_yaml(text) {
+    let scenario = match Scenario::from_yaml_with_files(text, shared.control_files.as_deref()) {
         Ok(s) => s,
         Err(e) => return problems(&e),
     };
@@ -496,7 +496,7 @@ fn put_profile(state: &State, req: &Request) -> Response {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match crate::Profile::from_yaml(text) {
+    match crate::Profile::from_yaml_with_files(text, shared.control_files.as_deref()) {
         Ok(profile) => {
             shared.set_profile(profile.clone());
             shared.recorder.control(

@@ -8,7 +8,7 @@
 use super::model::{CapturedSession, End};
 use super::stream::{Side, SmtpStream};
 use super::tcp::{Chunk, DEFAULT_PENDING_LIMIT, Reassembler};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
@@ -30,6 +30,8 @@ pub struct Segment<'a> {
     pub syn: bool,
     /// ACK flag.
     pub ack: bool,
+    /// Acknowledgement number (meaningful with `ack`).
+    pub ack_number: u32,
     /// FIN flag.
     pub fin: bool,
     /// RST flag.
@@ -57,7 +59,30 @@ struct Flow {
     first_close: Option<(usize, Option<Duration>)>,
     rst: bool,
     state: State,
+    /// Bytes of each side held back until the other side's bytes they
+    /// acknowledge have been handed on (the capture showed them later).
+    held: [VecDeque<Held>; 2],
+    held_bytes: usize,
+    /// Segments that came before the bytes they acknowledge.
+    reordered: usize,
 }
+
+/// Bytes waiting for the other side's stream to reach `after`.
+struct Held {
+    after: u64,
+    at: Option<Duration>,
+    chunk: OwnedChunk,
+}
+
+enum OwnedChunk {
+    Data(Vec<u8>),
+    Gap(u64),
+}
+
+/// How far ahead of what the other side has shown an acknowledgement may
+/// point and still be taken as a reordering in the capture rather than a
+/// damaged or made-up number.
+const HOLD_WINDOW: u64 = DEFAULT_PENDING_LIMIT as u64;
 
 impl Flow {
     fn ctx(&self) -> Ctx {
@@ -71,6 +96,49 @@ impl Flow {
 
     fn at(&self, t: SystemTime) -> Option<Duration> {
         Some(t.duration_since(self.started).unwrap_or_default())
+    }
+
+    /// Hand on held bytes whose acknowledged bytes have come; then, with
+    /// `all` (the connection is over) or when too much is held, the rest,
+    /// one side after the other.
+    fn release(&mut self, ctx: &Ctx, notes: &mut Vec<String>, all: bool) {
+        loop {
+            let mut progress = false;
+            for side in 0..2 {
+                let other = &self.dirs[1 - side];
+                let ready = self.held[side]
+                    .front()
+                    .is_some_and(|h| h.after <= other.delivered() || other.finished());
+                if ready {
+                    self.hand_held(side, ctx, notes);
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        if all || self.held_bytes > DEFAULT_PENDING_LIMIT {
+            for side in 0..2 {
+                while !self.held[side].is_empty() {
+                    self.hand_held(side, ctx, notes);
+                }
+            }
+        }
+    }
+
+    fn hand_held(&mut self, side: usize, ctx: &Ctx, notes: &mut Vec<String>) {
+        let Some(h) = self.held[side].pop_front() else {
+            return;
+        };
+        let chunk = match &h.chunk {
+            OwnedChunk::Data(d) => {
+                self.held_bytes = self.held_bytes.saturating_sub(d.len());
+                Chunk::Data(d)
+            }
+            OwnedChunk::Gap(n) => Chunk::Gap(*n),
+        };
+        deliver(&mut self.state, ctx, side, chunk, h.at, notes);
     }
 }
 
@@ -204,6 +272,9 @@ impl Flows {
                     first_close: None,
                     rst: false,
                     state,
+                    held: [VecDeque::new(), VecDeque::new()],
+                    held_bytes: 0,
+                    reordered: 0,
                 },
             );
         }
@@ -231,27 +302,96 @@ impl Flows {
             return;
         }
         let ctx = flow.ctx();
-        let Flow { dirs, state, .. } = flow;
+        let other = 1 - side;
+        // Bytes this segment acknowledges that the capture has not shown
+        // yet: it was captured before them, and must be read after them.
+        let after = (s.ack && !s.payload.is_empty() && !flow.dirs[other].finished())
+            .then(|| flow.dirs[other].offset_of_ack(s.ack_number))
+            .flatten()
+            .filter(|&a| {
+                let shown = flow.dirs[other].delivered();
+                a > shown && a - shown <= HOLD_WINDOW
+            });
+        if after.is_some() && flow.held[side].is_empty() {
+            flow.reordered += 1;
+        }
         let mut notes: Vec<String> = Vec::new();
+        let Flow {
+            dirs,
+            state,
+            held,
+            held_bytes,
+            ..
+        } = flow;
+        let mut hand = |chunk: Chunk<'_>, state: &mut State, notes: &mut Vec<String>| {
+            if after.is_none() && held[side].is_empty() {
+                deliver(state, &ctx, side, chunk, at, notes);
+                return;
+            }
+            let chunk = match chunk {
+                Chunk::Data(d) => {
+                    *held_bytes += d.len();
+                    OwnedChunk::Data(d.to_vec())
+                }
+                Chunk::Gap(n) => OwnedChunk::Gap(n),
+            };
+            held[side].push_back(Held {
+                after: after.unwrap_or(0),
+                at,
+                chunk,
+            });
+        };
         dirs[side].segment(s.seq, s.syn, s.fin, s.payload, &mut |c| {
-            deliver(state, &ctx, side, c, at, &mut notes);
+            hand(c, state, &mut notes);
         });
         if missing > 0 && dirs[side].pending_bytes() == 0 {
-            // The frame was cut short by the capture's snap length.
-            deliver(
-                state,
-                &ctx,
-                side,
-                Chunk::Gap(missing as u64),
-                at,
-                &mut notes,
-            );
+            // The frame was cut short by the capture's snap length: the
+            // stream goes on after the bytes it lacks (else the next frame
+            // would wait behind them as a hole, and be counted lost twice).
+            dirs[side].skip_uncaptured(missing as u64);
+            hand(Chunk::Gap(missing as u64), state, &mut notes);
         }
+        flow.release(&ctx, &mut notes, false);
         self.not_smtp.extend(notes);
         let done = flow.rst || (flow.dirs[0].finished() && flow.dirs[1].finished());
         if done {
             if let Some(flow) = self.open.remove(&k) {
                 self.finish(flow);
+            }
+        }
+    }
+
+    /// Say where reading the capture took a guess.
+    fn warn_guesses(&mut self, flow: &Flow, unresolved: bool) {
+        let State::Smtp { server_side, .. } = &flow.state else {
+            return;
+        };
+        let who = |side: usize| {
+            if side == *server_side {
+                "server"
+            } else {
+                "client"
+            }
+        };
+        let label = format!("stream {}", flow.index);
+        if flow.reordered > 0 {
+            self.warnings.push(format!(
+                "{label}: {} time(s) the capture shows bytes before the other side's bytes they acknowledge (the capture reordered them); read in acknowledgement order{}",
+                flow.reordered,
+                if unresolved {
+                    ", though some acknowledged bytes never appear in the capture"
+                } else {
+                    ""
+                }
+            ));
+        }
+        for side in 0..2 {
+            let n = flow.dirs[side].conflicting_bytes();
+            if n > 0 {
+                self.warnings.push(format!(
+                    "{label}: {n} byte(s) from the {} were retransmitted with other values than the first copy; kept the first copy (as the receiving TCP does), so the commands or replies there may not be what the peer acted on",
+                    who(side)
+                ));
             }
         }
     }
@@ -267,11 +407,33 @@ impl Flows {
         self.closed.insert(k, flow.index);
         let ctx = flow.ctx();
         let mut notes = Vec::new();
+        // What was held waits for the other side's flushed bytes too.
+        let unresolved = flow.held.iter().any(|h| !h.is_empty());
         for side in 0..2 {
-            let Flow { dirs, state, .. } = &mut flow;
-            dirs[side].flush(&mut |c| deliver(state, &ctx, side, c, None, &mut notes));
+            let Flow {
+                dirs, state, held, ..
+            } = &mut flow;
+            dirs[side].flush(&mut |c| {
+                if held[side].is_empty() {
+                    deliver(state, &ctx, side, c, None, &mut notes);
+                } else {
+                    let chunk = match c {
+                        Chunk::Data(d) => OwnedChunk::Data(d.to_vec()),
+                        Chunk::Gap(n) => OwnedChunk::Gap(n),
+                    };
+                    held[side].push_back(Held {
+                        after: 0,
+                        at: None,
+                        chunk,
+                    });
+                }
+            });
         }
+        flow.release(&ctx, &mut notes, true);
         self.not_smtp.extend(notes);
+        if matches!(flow.state, State::Smtp { .. }) {
+            self.warn_guesses(&flow, unresolved);
+        }
         if self.only == Some(flow.index) {
             self.selected_state = Some(match flow.state {
                 State::Smtp { .. } => "smtp",

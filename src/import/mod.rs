@@ -19,6 +19,7 @@ mod builder;
 mod csv;
 pub mod detect;
 mod exchange;
+mod fit;
 mod flows;
 mod jsonl;
 pub mod model;
@@ -126,6 +127,25 @@ fn finish(
         let chosen = capture.sessions.swap_remove(n);
         capture.sessions = vec![chosen];
     }
+    if capture.sessions.is_empty() {
+        // A scenario without sessions would replay as a default server:
+        // a test against it would pass for reasons the capture never showed.
+        let why = if capture.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} warning(s) say what was skipped)",
+                capture.warnings.len()
+            )
+        };
+        let mut e = error(
+            file,
+            format!("no SMTP session could be imported (read as {format}){why}"),
+            Some(capture),
+        );
+        e.format = Some(format);
+        return Err(e);
+    }
     Ok(capture)
 }
 
@@ -217,7 +237,17 @@ pub fn run_import(
     };
     match import_file(input, &options) {
         Ok((format, capture)) => {
-            let (text, mut extra) = scenario(&capture, format);
+            let (text, mut extra) =
+                fit::loadable(&capture, &|c| scenario(c, format)).map_err(|problem| {
+                    // The warnings say what was skipped; no session is kept.
+                    let skipped = Capture {
+                        sessions: Vec::new(),
+                        warnings: capture.warnings.clone(),
+                    };
+                    let mut e = error(input, problem, Some(skipped));
+                    e.format = Some(format);
+                    e
+                })?;
             let mut warnings = capture.warnings;
             warnings.append(&mut extra);
             Ok((text, warnings))

@@ -333,6 +333,7 @@ fn frame(
         seq: tcp.sequence_number(),
         syn: tcp.syn(),
         ack: tcp.ack(),
+        ack_number: tcp.acknowledgment_number(),
         fin: tcp.fin(),
         rst: tcp.rst(),
         payload: tcp.payload(),

@@ -47,7 +47,15 @@ const FIN: u8 = 0x01;
 /// One direction of a connection: (source address, port), (destination address, port).
 type Ends = (([u8; 4], u16), ([u8; 4], u16));
 
-fn frame(out: &mut Vec<u8>, ts: u64, ends: Ends, seq: u32, flags: u8, payload: &[u8]) {
+/// One Ethernet/IPv4/TCP frame with its pcap record header.
+fn frame(
+    out: &mut Vec<u8>,
+    ts: u64,
+    ends: Ends,
+    (seq, ack): (u32, u32),
+    flags: u8,
+    payload: &[u8],
+) {
     let ((src, sport), (dst, dport)) = ends;
     let ip_len = 20 + 20 + payload.len();
     let frame_len = 14 + ip_len;
@@ -64,7 +72,7 @@ fn frame(out: &mut Vec<u8>, ts: u64, ends: Ends, seq: u32, flags: u8, payload: &
     out.extend_from_slice(&sport.to_be_bytes());
     out.extend_from_slice(&dport.to_be_bytes());
     out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&ack.to_be_bytes());
     out.extend_from_slice(&[0x50, flags]);
     out.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
     out.extend_from_slice(payload);
@@ -141,7 +149,7 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
                 &mut buf,
                 ts,
                 ((client, cport), (server, 25)),
-                cseq,
+                (cseq, 0),
                 SYN,
                 &[],
             );
@@ -149,7 +157,7 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
                 &mut buf,
                 ts,
                 ((server, 25), (client, cport)),
-                sseq,
+                (sseq, cseq.wrapping_add(1)),
                 SYN | ACK,
                 &[],
             );
@@ -157,7 +165,7 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
                 &mut buf,
                 ts,
                 ((client, cport), (server, 25)),
-                cseq.wrapping_add(1),
+                (cseq.wrapping_add(1), sseq.wrapping_add(1)),
                 ACK,
                 &[],
             );
@@ -183,7 +191,7 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
                             &mut buf,
                             ts,
                             ((c.client, c.cport), (server, 25)),
-                            c.cseq,
+                            (c.cseq, c.sseq),
                             flags,
                             &payload,
                         );
@@ -195,7 +203,7 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
                             &mut buf,
                             ts,
                             ((server, 25), (c.client, c.cport)),
-                            c.sseq,
+                            (c.sseq, c.cseq),
                             flags,
                             &payload,
                         );
@@ -227,4 +235,118 @@ pub fn pcap(o: &SynthOptions) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     let _ = write_pcap(&mut v, o);
     v
+}
+
+/// One hand-made TCP connection (10.0.0.1:40000 to 192.0.2.25:25) as a
+/// pcap, with the faults real captures have: frames out of order, and
+/// retransmissions that carry other bytes. Sequence and acknowledgement
+/// numbers are what the two ends would send.
+#[derive(Debug, Clone)]
+pub struct Talk {
+    /// (from the client, seq, ack, flags, payload), in capture order.
+    frames: Vec<(bool, u32, u32, u8, Vec<u8>)>,
+    cseq: u32,
+    sseq: u32,
+    /// Frames longer than this are cut, as by `tcpdump -s`.
+    snaplen: Option<usize>,
+}
+
+impl Default for Talk {
+    fn default() -> Talk {
+        Talk::new()
+    }
+}
+
+impl Talk {
+    const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+    const SERVER: ([u8; 4], u16) = ([192, 0, 2, 25], 25);
+
+    /// The three-way handshake.
+    pub fn new() -> Talk {
+        let (cseq, sseq) = (1_000, 5_000);
+        Talk {
+            frames: vec![
+                (true, cseq, 0, SYN, Vec::new()),
+                (false, sseq, cseq + 1, SYN | ACK, Vec::new()),
+                (true, cseq + 1, sseq + 1, ACK, Vec::new()),
+            ],
+            cseq: cseq + 1,
+            sseq: sseq + 1,
+            snaplen: None,
+        }
+    }
+
+    /// Keep at most `bytes` of each frame (Ethernet, IP and TCP headers
+    /// are 54), as a capture with that snap length does.
+    pub fn snaplen(&mut self, bytes: usize) {
+        self.snaplen = Some(bytes);
+    }
+
+    /// The client sends `bytes`; the frame's index.
+    pub fn client(&mut self, bytes: &[u8]) -> usize {
+        self.frames
+            .push((true, self.cseq, self.sseq, ACK | PSH, bytes.to_vec()));
+        self.cseq = self.cseq.wrapping_add(bytes.len() as u32);
+        self.frames.len() - 1
+    }
+
+    /// The server sends `bytes`; the frame's index.
+    pub fn server(&mut self, bytes: &[u8]) -> usize {
+        self.frames
+            .push((false, self.sseq, self.cseq, ACK | PSH, bytes.to_vec()));
+        self.sseq = self.sseq.wrapping_add(bytes.len() as u32);
+        self.frames.len() - 1
+    }
+
+    /// The client sends `bytes` again, starting `back` bytes before its
+    /// next byte (a retransmission, whatever it carries).
+    pub fn client_again(&mut self, back: u32, bytes: &[u8]) -> usize {
+        let seq = self.cseq.wrapping_sub(back);
+        self.frames
+            .push((true, seq, self.sseq, ACK | PSH, bytes.to_vec()));
+        self.frames.len() - 1
+    }
+
+    /// Swap two frames in the capture.
+    pub fn swap(&mut self, a: usize, b: usize) {
+        self.frames.swap(a, b);
+    }
+
+    /// Both sides close (the server first).
+    pub fn close(&mut self) {
+        self.frames
+            .push((false, self.sseq, self.cseq, FIN | ACK, Vec::new()));
+        self.sseq = self.sseq.wrapping_add(1);
+        self.frames
+            .push((true, self.cseq, self.sseq, FIN | ACK, Vec::new()));
+        self.cseq = self.cseq.wrapping_add(1);
+    }
+
+    /// The capture, frames 10 µs apart in capture order.
+    pub fn pcap(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        let mut ts: u64 = 1_700_000_000_000_000;
+        for (from_client, seq, ack, flags, payload) in &self.frames {
+            ts += 10;
+            let ends = if *from_client {
+                (Self::CLIENT, Self::SERVER)
+            } else {
+                (Self::SERVER, Self::CLIENT)
+            };
+            let start = out.len();
+            frame(&mut out, ts, ends, (*seq, *ack), *flags, payload);
+            // The record header's captured length is at bytes 8..12.
+            if let Some(snap) = self.snaplen.filter(|&n| out.len() - start - 16 > n) {
+                out[start + 8..start + 12].copy_from_slice(&(snap as u32).to_le_bytes());
+                out.truncate(start + 16 + snap);
+            }
+        }
+        out
+    }
 }

@@ -9,8 +9,19 @@
 //!
 //! Bytes that never arrive (lost by the capture) are reported as a gap when
 //! the waiting data grows past a limit or at [`Reassembler::flush`].
+//!
+//! When copies of the same bytes differ (a retransmission that carries other
+//! data than the first transmission), the first copy seen wins, as in the
+//! receiving TCP, which drops data it already holds, and in Wireshark's
+//! reassembly; [`Reassembler::conflicting_bytes`] counts the differing bytes
+//! so the importer can say it chose. Delivered bytes are compared against the
+//! last [`RECENT`] bytes of the stream; a retransmission of older bytes is
+//! dropped unchecked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// How many delivered bytes are kept to compare retransmissions with.
+pub const RECENT: usize = 64 << 10;
 
 /// What the reassembler hands out, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,6 +46,10 @@ pub struct Reassembler {
     fin_off: Option<u64>,
     /// Limit for `pending_bytes` before a hole is declared lost.
     limit: usize,
+    /// The last delivered bytes (at most [`RECENT`]), ending at `next_off`.
+    recent: VecDeque<u8>,
+    /// Bytes whose copies differed (the first copy was kept).
+    conflicts: u64,
 }
 
 /// Default limit of out-of-order bytes held per direction.
@@ -62,6 +77,18 @@ impl Reassembler {
     /// Bytes waiting for a hole to be filled.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
+    }
+
+    /// Bytes seen again with other values than their first copy.
+    pub fn conflicting_bytes(&self) -> u64 {
+        self.conflicts
+    }
+
+    /// The stream offset the peer acknowledges with `ack` (the offset of
+    /// the next byte it expects from this direction), if it lies after the
+    /// start of what this direction has seen.
+    pub fn offset_of_ack(&self, ack: u32) -> Option<u64> {
+        self.offset_of(ack)
     }
 
     fn offset_of(&self, seq: u32) -> Option<u64> {
@@ -98,32 +125,113 @@ impl Reassembler {
         if fin {
             self.fin_off.get_or_insert(end);
         }
-        if end <= self.next_off {
-            return; // entirely old: a retransmission
+        if start < self.next_off {
+            // Some bytes were delivered already: a retransmission.
+            let old = ((self.next_off - start) as usize).min(payload.len());
+            self.compare_recent(start, &payload[..old]);
         }
-        if start <= self.next_off {
-            let fresh = &payload[(self.next_off - start) as usize..];
-            self.advance(fresh.len());
-            out(Chunk::Data(fresh));
-            self.drain(out);
+        if end <= self.next_off {
+            return;
+        }
+        let (start, payload) = if start < self.next_off {
+            let cut = (self.next_off - start) as usize;
+            (self.next_off, &payload[cut..])
         } else {
-            let slot = self.pending.entry(start).or_default();
-            if payload.len() > slot.len() {
-                self.pending_bytes += payload.len() - slot.len();
-                slot.clear();
-                slot.extend_from_slice(payload);
+            (start, payload)
+        };
+        if start == self.next_off && self.pending.is_empty() {
+            // The common case, in order with nothing waiting: no copy.
+            self.advance(payload);
+            out(Chunk::Data(payload));
+            return;
+        }
+        self.insert_pending(start, payload);
+        self.drain(out);
+        if self.pending_bytes > self.limit {
+            self.skip_hole(out);
+        }
+    }
+
+    /// Count the bytes of `old` (at stream offset `start`, all before
+    /// `next_off`) that differ from what was delivered.
+    fn compare_recent(&mut self, start: u64, old: &[u8]) {
+        let kept_from = self.next_off - self.recent.len() as u64;
+        for (i, b) in old.iter().enumerate() {
+            let off = start + i as u64;
+            if off < kept_from {
+                continue;
             }
-            if self.pending_bytes > self.limit {
-                self.skip_hole(out);
+            if self.recent.get((off - kept_from) as usize) != Some(b) {
+                self.conflicts += 1;
             }
         }
     }
 
-    fn advance(&mut self, n: usize) {
+    /// Keep the parts of `payload` (at `start`) that no waiting segment
+    /// holds yet: waiting segments never overlap, and the first copy of a
+    /// byte is the one delivered.
+    fn insert_pending(&mut self, start: u64, payload: &[u8]) {
+        let end = start + payload.len() as u64;
+        let mut overlapping: Vec<(u64, u64)> = self
+            .pending
+            .range(..end)
+            .rev()
+            .map(|(&s, d)| (s, s + d.len() as u64))
+            .take_while(|&(_, e)| e > start)
+            .collect();
+        overlapping.reverse();
+        let mut pos = start;
+        for (s, e) in overlapping {
+            if s > pos {
+                self.put(pos, &payload[(pos - start) as usize..(s - start) as usize]);
+            }
+            let (from, to) = (s.max(start), e.min(end));
+            if let Some(kept) = self.pending.get(&s) {
+                let kept = &kept[(from - s) as usize..(to - s) as usize];
+                let new = &payload[(from - start) as usize..(to - start) as usize];
+                self.conflicts += kept.iter().zip(new).filter(|(a, b)| a != b).count() as u64;
+            }
+            pos = pos.max(e);
+        }
+        if pos < end {
+            self.put(pos, &payload[(pos - start) as usize..]);
+        }
+    }
+
+    fn put(&mut self, start: u64, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.pending_bytes += bytes.len();
+        self.pending.insert(start, bytes.to_vec());
+    }
+
+    fn advance(&mut self, delivered: &[u8]) {
+        let n = delivered.len();
         self.next_off += n as u64;
         if let Some(s) = self.next_seq.as_mut() {
             *s = s.wrapping_add(n as u32);
         }
+        let tail = &delivered[n.saturating_sub(RECENT)..];
+        let drop = (self.recent.len() + tail.len()).saturating_sub(RECENT);
+        self.recent.drain(..drop);
+        self.recent.extend(tail);
+    }
+
+    /// The segment just delivered was `n` bytes longer than captured (the
+    /// snap length cut it): skip them, so the next segment is in order.
+    pub fn skip_uncaptured(&mut self, n: u64) {
+        self.advance_gap(n);
+    }
+
+    /// Skip `n` bytes that were never captured.
+    fn advance_gap(&mut self, n: u64) {
+        self.next_off += n;
+        if let Some(s) = self.next_seq.as_mut() {
+            *s = s.wrapping_add(n as u32);
+        }
+        // Nothing to compare a retransmission of the hole with.
+        self.recent.clear();
     }
 
     fn drain(&mut self, out: &mut dyn FnMut(Chunk<'_>)) {
@@ -137,7 +245,7 @@ impl Reassembler {
             let end = start + data.len() as u64;
             if end > self.next_off {
                 let fresh = &data[(self.next_off - start) as usize..];
-                self.advance(fresh.len());
+                self.advance(fresh);
                 out(Chunk::Data(fresh));
             }
         }
@@ -148,10 +256,7 @@ impl Reassembler {
         if let Some((&start, _)) = self.pending.first_key_value() {
             if start > self.next_off {
                 let n = start - self.next_off;
-                self.next_off = start;
-                if let Some(s) = self.next_seq.as_mut() {
-                    *s = s.wrapping_add(n as u32);
-                }
+                self.advance_gap(n);
                 out(Chunk::Gap(n));
             }
             self.drain(out);
@@ -171,6 +276,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The stream, its gaps, whether it finished; identical copies never
+    /// count as conflicting, whatever their boundaries.
     fn run(segs: &[(u32, bool, bool, Vec<u8>)], limit: usize) -> (Vec<u8>, u64, bool) {
         let mut r = Reassembler::new(limit);
         let mut out = Vec::new();
@@ -186,6 +293,7 @@ mod tests {
             Chunk::Data(d) => out.extend_from_slice(d),
             Chunk::Gap(n) => gaps += n,
         });
+        assert_eq!(r.conflicting_bytes(), 0);
         (out, gaps, finished)
     }
 
@@ -203,6 +311,32 @@ mod tests {
         assert_eq!(out, b"hello world!");
         assert_eq!(gaps, 0);
         assert!(fin);
+    }
+
+    /// Copies that differ: the first one seen is kept, whether it was
+    /// delivered already or still waits for a hole, and the differing
+    /// bytes are counted.
+    #[test]
+    fn differing_copies_keep_the_first_and_are_counted() {
+        let mut r = Reassembler::new(1 << 20);
+        let mut out = Vec::new();
+        let mut take = |r: &mut Reassembler, seq, p: &[u8]| {
+            r.segment(seq, false, false, p, &mut |c| {
+                if let Chunk::Data(d) = c {
+                    out.extend_from_slice(d)
+                }
+            })
+        };
+        take(&mut r, 100, b"MAIL FROM:<a>\r\n");
+        // Delivered already: a retransmission with two other bytes.
+        take(&mut r, 100, b"MAXX");
+        assert_eq!(r.conflicting_bytes(), 2);
+        // Waiting behind a hole: the first copy of 130.. stays.
+        take(&mut r, 130, b"QUIT\r\n");
+        take(&mut r, 128, b"\r\nXXXT\r\n!");
+        assert_eq!(r.conflicting_bytes(), 2 + 3);
+        take(&mut r, 115, b"RCPT TO:<b>\r\n\r\n");
+        assert_eq!(out, b"MAIL FROM:<a>\r\nRCPT TO:<b>\r\n\r\nQUIT\r\n!");
     }
 
     #[test]

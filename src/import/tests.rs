@@ -1,24 +1,14 @@
-//! Fixture tests: the real public captures in `../shared/captures/public`
-//! (described byte for byte in its SOURCES.md) import to the sessions,
-//! commands and replies they hold; bad input gives errors, never panics.
+//! Fixture tests: the real public captures in `tests/fixtures` (where each
+//! came from, its licence and what it shows: `tests/fixtures/README.md`)
+//! import to the sessions, commands and replies they hold; bad input gives
+//! errors, never panics.
 
 use super::*;
 use std::path::{Path, PathBuf};
 
-/// The public captures folder: `$SMTP_HARNESS_CAPTURES`, or
-/// `../shared/captures/public` beside the crate (true both in the main
-/// checkout and in worktrees next to it).
+/// The captures live in the repository so a plain clone tests the same bytes.
 fn fixtures() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SMTP_HARNESS_CAPTURES") {
-        return PathBuf::from(dir);
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/captures/public");
-    assert!(
-        dir.join("SOURCES.md").is_file(),
-        "capture fixtures not found at {}; set SMTP_HARNESS_CAPTURES to the folder holding SOURCES.md",
-        dir.display()
-    );
-    dir
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn fixture(name: &str) -> PathBuf {

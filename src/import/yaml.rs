@@ -277,6 +277,17 @@ fn session_yaml(
                 let target = match awaiting.pop_front() {
                     Some(i) => i,
                     None => {
+                        // Servers do speak unasked when they give up on a
+                        // client (421, or Exchange's 451 timeout); any
+                        // other reply with no command before it is one the
+                        // capture shows early, or whose command it lost.
+                        if !matches!(code, Some(421 | 451)) {
+                            text.warnings.push(format!(
+                                "{}: a {} reply answers no command the capture shows before it; replayed as sent unasked (if the capture put it before its command, every later reply is paired with the wrong command)",
+                                s.label,
+                                code.map_or_else(|| "code-less".to_string(), |c| c.to_string())
+                            ));
+                        }
                         steps.push(Step {
                             client: Client::Nothing,
                             at: last_reply_at,
@@ -476,6 +487,39 @@ mod tests {
         assert_eq!(
             scenario_name("dir/Zeek SMTP_x.pcap"),
             "imported-zeek-smtp-x"
+        );
+    }
+
+    /// A reply with no command before it is said to be a guess, unless it
+    /// is a server giving up (421, 451).
+    #[test]
+    fn a_reply_before_any_command_is_warned_about() {
+        let item = |kind| crate::import::Item { at: None, kind };
+        let reply = |text: &str| {
+            item(ItemKind::Reply {
+                code: text.get(..3).and_then(|c| c.parse().ok()),
+                lines: vec![text.as_bytes().to_vec()],
+            })
+        };
+        let session = CapturedSession {
+            label: "session 0".into(),
+            items: vec![
+                reply("220 hi"),
+                reply("250 2.1.0 Sender OK"),
+                item(ItemKind::Command(b"MAIL FROM:<a@b>".to_vec())),
+                reply("451 4.7.0 Timeout waiting for client input"),
+            ],
+            ..CapturedSession::default()
+        };
+        let capture = Capture {
+            sessions: vec![session],
+            warnings: Vec::new(),
+        };
+        let (_, warnings) = render(&capture, &ScenarioOptions::new("x", Format::JsonLines));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("session 0: a 250 reply answers no command"),
+            "{warnings:?}"
         );
     }
 }

@@ -49,6 +49,9 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Expectations mounted by tests.
     pub expectations: crate::expect::ExpectationSet,
+    /// The only directory profiles sent to the control API may name files
+    /// in (`--control-files`); `None`: they may name none.
+    pub control_files: Option<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -59,6 +62,7 @@ impl Shared {
             upstream: upstream.into(),
             recorder,
             expectations: crate::expect::ExpectationSet::default(),
+            control_files: None,
         }
     }
 

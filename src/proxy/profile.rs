@@ -50,13 +50,23 @@ impl Profile {
         Self::load(text, Origin::Inline, None)
     }
 
+    /// A profile from YAML text whose `extends:` may name files relative
+    /// to `files` and inside it; with `None`, bundled profiles only. The
+    /// proxy's control API loads profiles this way (`--control-files`).
+    pub fn from_yaml_with_files(
+        text: &str,
+        files: Option<&Path>,
+    ) -> Result<Profile, ScenarioError> {
+        Self::load(text, Origin::Inline, files)
+    }
+
     /// A profile file; relative `extends:` paths resolve against its
     /// directory and may not leave it.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Profile, ScenarioError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let text =
-            std::fs::read(path).map_err(|e| Problem::file(&shown, format!("cannot read: {e}")))?;
+        let text = load::read_bounded(path, load::MAX_DOCUMENT_BYTES)
+            .map_err(|e| Problem::file(&shown, e))?;
         let text = String::from_utf8(text)
             .map_err(|e| Problem::file(&shown, format!("not UTF-8 text: {e}")))?;
         let root = path.parent().map(Path::to_path_buf);

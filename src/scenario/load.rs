@@ -54,8 +54,11 @@ pub trait Layered: DeserializeOwned {
     fn check(&self, source: &str) -> Result<(), Vec<Problem>>;
     /// Child fields win over the parent's.
     fn merge(child: Self, parent: Self) -> Self;
-    /// Make paths named in the file relative to the file (none by default).
-    fn resolve_paths(&mut self, _origin: &Origin) {}
+    /// Read the files this document names (none by default): confined to
+    /// `files`, regular, under a size cap, read once.
+    fn read_files(&mut self, _files: Option<&Files>, _name: &str) -> Result<(), Vec<Problem>> {
+        Ok(())
+    }
 }
 
 impl Layered for ScenarioFile {
@@ -83,25 +86,61 @@ impl Layered for ScenarioFile {
     fn merge(child: Self, parent: Self) -> Self {
         merge(child, parent)
     }
-    fn resolve_paths(&mut self, origin: &Origin) {
-        resolve_paths(self, origin);
+    fn read_files(&mut self, files: Option<&Files>, name: &str) -> Result<(), Vec<Problem>> {
+        read_tls_files(self, files, name)
     }
 }
 
+/// The limits every scenario and profile document is parsed under.
+pub(crate) fn budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_depth = 64;
+    b.max_aliases = 1_000;
+    b.max_anchors = 1_000;
+    b.max_events = 1_000_000;
+    b.max_total_scalar_bytes = 16 << 20;
+    b
+}
+
 /// Parse one document, without following `extends:`.
+///
+/// The budget is checked over the whole text first, then again while
+/// deserializing (where alias replays count too). The first pass exists
+/// because deserializing streams: without it, a nest or flood that starts
+/// under an unknown or mistyped key would be reported as that type error,
+/// and whether a document is refused for its size would depend on where
+/// its first mistake is.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Problem> {
+    let name = origin.display();
+    match serde_saphyr::budget::check_yaml_budget(
+        text,
+        budget(),
+        serde_saphyr::budget::EnforcingPolicy::AllContent,
+    ) {
+        Ok(report) => {
+            if let Some(breach) = report.breached {
+                return Err(Problem::file(&name, format!("budget breached: {breach:?}")));
+            }
+        }
+        Err(e) => {
+            return Err(Problem {
+                file: name,
+                line: e.marker().line() as u64,
+                column: e.marker().col() as u64 + 1,
+                message: e.info(),
+            });
+        }
+    }
     let options = serde_saphyr::options! {
         strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            max_depth: 64,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_events: 1_000_000,
-            max_total_scalar_bytes: 16 << 20,
+        budget: Some(budget()),
+        alias_limits: serde_saphyr::alias_limits! {
+            // No scenario needs more: this is what stops an alias bomb
+            // built from valid pieces (the budget above counts the text).
+            max_total_replayed_events: ALIAS_REPLAY_EVENTS,
         },
     };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let name = origin.display();
         let message = strip_location(&e.without_snippet().to_string());
         match e.location() {
             Some(loc) if loc.line() > 0 => Problem::at(&name, &loc, message),
@@ -109,6 +148,9 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
         }
     })
 }
+
+/// How many events alias replays may add to one document.
+const ALIAS_REPLAY_EVENTS: usize = 100_000;
 
 /// serde-saphyr appends " at line L, column C"; we print that as a prefix.
 fn strip_location(message: &str) -> String {
@@ -126,7 +168,8 @@ fn strip_location(message: &str) -> String {
 }
 
 /// Load `text` and its `extends:` chain, checking every file on the way;
-/// `root` bounds where relative `extends:` paths may point.
+/// `root` is the directory every file it names must be in (`None`: it may
+/// name none).
 pub fn load_chain(
     text: &str,
     origin: Origin,
@@ -160,7 +203,9 @@ fn load_inner<T: Layered>(
     }
     seen.push(name.clone());
     let mut file: T = parse(text, &origin)?;
-    file.resolve_paths(&origin);
+    let files = root.map(|root| Files::new(root, &origin));
+    file.read_files(files.as_ref(), &name)
+        .map_err(|problems| ScenarioError { problems })?;
     // Check this file on its own, so problems name the file they are in.
     file.check(&name)
         .map_err(|problems| ScenarioError { problems })?;
@@ -171,70 +216,191 @@ fn load_inner<T: Layered>(
     let (parent_text, parent_origin) = if let Some(text) = T::bundled_text(parent_name) {
         (text.to_string(), Origin::Bundled(parent_name.to_string()))
     } else {
-        let base = match &origin {
-            Origin::File(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-            _ => {
-                return Err(Problem::at(
-                    &name,
-                    &parent_ref.referenced,
+        let names = T::bundled_names().join(", ");
+        let (path, bytes) = read_named(files.as_ref(), parent_name, MAX_DOCUMENT_BYTES)
+            .map_err(|e| {
+                let message = if files.is_some() {
                     format!(
-                        "unknown bundled {} {parent_name:?}; expected one of {}",
-                        T::KIND,
-                        T::bundled_names().join(", ")
-                    ),
-                )
-                .into());
-            }
-        };
-        let path = base.join(parent_name);
-        let read = std::fs::read_to_string(&path).map_err(|e| {
+                        "{e}; `extends:` takes a bundled {} ({names}) or a path relative to this file",
+                        T::KIND
+                    )
+                } else {
+                    format!(
+                        "unknown bundled {} {parent_name:?}; expected one of {names}; {e}",
+                        T::KIND
+                    )
+                };
+                Problem::at(&name, &parent_ref.referenced, message)
+            })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
             Problem::at(
                 &name,
                 &parent_ref.referenced,
-                format!(
-                    "cannot read {} ({e}); `extends:` takes a bundled {} ({}) or a path relative to this file",
-                    path.display(),
-                    T::KIND,
-                    T::bundled_names().join(", ")
-                ),
+                format!("{} is not UTF-8 text: {e}", path.display()),
             )
         })?;
-        if let Some(root) = root {
-            let inside = path
-                .canonicalize()
-                .ok()
-                .zip(root.canonicalize().ok())
-                .is_some_and(|(p, r)| p.starts_with(r));
-            if !inside {
-                return Err(Problem::at(
-                    &name,
-                    &parent_ref.referenced,
-                    format!(
-                        "{} is outside {}; {}s may only extend files in their own directory",
-                        path.display(),
-                        root.display(),
-                        T::KIND
-                    ),
-                )
-                .into());
-            }
-        }
-        (read, Origin::File(path))
+        (text, Origin::File(path))
     };
     let parent = load_inner(&parent_text, parent_origin, root, seen)?;
     Ok(T::merge(file, parent))
 }
 
-/// Certificate paths are relative to the file that names them.
-fn resolve_paths(file: &mut ScenarioFile, origin: &Origin) {
-    let (Some(tls), Origin::File(path)) = (file.tls.as_mut(), origin) else {
-        return;
+/// The most a scenario or profile file may hold; far above any written by
+/// hand, and above what an import writes (`import` splits longer captures).
+pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+/// The most a PEM certificate chain or key file may hold.
+pub(crate) const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// Where the files a document names are looked up, and the directory none
+/// of them may leave.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// Relative names start here: the naming file's directory, or `root`
+    /// for text that came with no file.
+    base: PathBuf,
+    /// Every file must be in here, symbolic links resolved.
+    root: PathBuf,
+}
+
+impl Files {
+    fn new(root: &Path, origin: &Origin) -> Files {
+        let root = absolute(root);
+        let base = match origin {
+            Origin::File(p) => absolute(p.parent().unwrap_or(Path::new("."))),
+            Origin::Bundled(_) | Origin::Inline => root.clone(),
+        };
+        Files { base, root }
+    }
+}
+
+/// `p` made absolute and with `.` and `..` taken out by name, touching no
+/// file: so a path can be judged inside or outside a directory without
+/// asking the file system whether anything exists there.
+fn absolute(p: &Path) -> PathBuf {
+    let p = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
     };
-    let base = path.parent().unwrap_or(Path::new("."));
-    for p in [tls.cert.as_mut(), tls.key.as_mut()].into_iter().flatten() {
-        if Path::new(&p.value).is_relative() {
-            p.value = base.join(&p.value).display().to_string();
+    let joined = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
         }
+    }
+    out
+}
+
+/// Read the file a document names as `named`: resolved against
+/// `files.base`, inside `files.root` (by name and with links resolved), a
+/// regular file of at most `cap` bytes. Refusals of a name outside the root
+/// never depend on whether something exists there, so they tell nothing
+/// about the rest of the file system.
+pub(crate) fn read_named(
+    files: Option<&Files>,
+    named: &str,
+    cap: u64,
+) -> Result<(PathBuf, Vec<u8>), String> {
+    let Some(files) = files else {
+        return Err(format!(
+            "{named} is a file name, and files cannot be named here (the control API reads files only under `--control-files DIR`)"
+        ));
+    };
+    let outside = || {
+        format!(
+            "{named} is outside {}; files may only be named from inside it",
+            files.root.display()
+        )
+    };
+    let by_name = absolute(&files.base.join(named));
+    if !by_name.starts_with(&files.root) {
+        return Err(outside());
+    }
+    // Inside by name; a link may still lead out. The root exists unless it
+    // was removed under us, which says nothing about other files.
+    let root = files.root.canonicalize().map_err(|_| outside())?;
+    let real = by_name
+        .canonicalize()
+        .map_err(|e| format!("cannot read {}: {e}", by_name.display()))?;
+    if !real.starts_with(&root) {
+        return Err(outside());
+    }
+    let bytes = read_bounded(&real, cap)?;
+    Ok((real, bytes))
+}
+
+/// Read `path` if it is a regular file of at most `cap` bytes: a device
+/// (`/dev/zero`), a FIFO or a directory is refused before it is opened, so
+/// nothing blocks or reads without end; the opened file is checked again
+/// (it may have been swapped since), and the read stops after `cap + 1`
+/// bytes whatever the file does meanwhile.
+pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let check = |meta: &std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(format!("{shown} is not a regular file"));
+        }
+        if meta.len() > cap {
+            return Err(format!(
+                "{shown} is {} bytes, over the {cap}-byte limit",
+                meta.len()
+            ));
+        }
+        Ok(())
+    };
+    check(&std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?)?;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    check(
+        &file
+            .metadata()
+            .map_err(|e| format!("cannot read {shown}: {e}"))?,
+    )?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("{shown} grew over the {cap}-byte limit while read"));
+    }
+    Ok(bytes)
+}
+
+/// Read `tls.cert` and `tls.key` (relative to the file naming them) once,
+/// now, so the server never opens a path again.
+fn read_tls_files(
+    file: &mut ScenarioFile,
+    files: Option<&Files>,
+    name: &str,
+) -> Result<(), Vec<Problem>> {
+    let Some(tls) = file.tls.as_mut() else {
+        return Ok(());
+    };
+    let mut problems = Vec::new();
+    for (named, pem) in [
+        (&mut tls.cert, &mut tls.cert_pem),
+        (&mut tls.key, &mut tls.key_pem),
+    ] {
+        let Some(named) = named.as_mut() else {
+            continue;
+        };
+        match read_named(files, &named.value, MAX_PEM_BYTES) {
+            Ok((path, bytes)) => {
+                named.value = path.display().to_string();
+                *pem = Some(Pem(bytes.into()));
+            }
+            Err(e) => problems.push(Problem::at(name, &named.referenced, e)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
     }
 }
 
@@ -271,7 +437,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions),
         rules,
         replay: child.replay.or(parent.replay),
-        tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, require, keywords_after, fail),
+        tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, cert_pem, key_pem, require, keywords_after, fail),
         auth: over!(child.auth, parent.auth; mechanisms, users, accept_any, require, after_tls, show_secrets),
         directory: over!(child.directory, parent.directory; domains, mailboxes, alternate_rhs, accept_all),
         reroute: child.reroute.or(parent.reroute),

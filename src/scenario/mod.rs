@@ -69,12 +69,23 @@ impl Scenario {
         Self::load(text, Origin::Inline, None)
     }
 
+    /// A scenario from YAML text that may name files (`extends:` paths,
+    /// `tls.cert`, `tls.key`) relative to `files` and inside it; with
+    /// `None`, it may name none. The control API loads scenarios this way,
+    /// with the directory of `--control-files`.
+    pub fn from_yaml_with_files(
+        text: &str,
+        files: Option<&Path>,
+    ) -> Result<Scenario, ScenarioError> {
+        Self::load(text, Origin::Inline, files)
+    }
+
     /// A scenario file; relative `extends:` paths resolve against its
     /// directory and may not leave it.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let path = path.as_ref();
-        let text = std::fs::read(path)
-            .map_err(|e| Problem::file(&path.display().to_string(), format!("cannot read: {e}")))?;
+        let text = load::read_bounded(path, load::MAX_DOCUMENT_BYTES)
+            .map_err(|e| Problem::file(&path.display().to_string(), e))?;
         let text = String::from_utf8(text).map_err(|e| {
             Problem::file(&path.display().to_string(), format!("not UTF-8 text: {e}"))
         })?;

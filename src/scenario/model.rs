@@ -157,6 +157,14 @@ pub struct TlsSpec {
     /// Private key (PEM) for `cert`.
     #[schemars(with = "Option<String>")]
     pub key: Option<Spanned<String>>,
+    /// What `cert` held when the file naming it was loaded (never YAML).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) cert_pem: Option<Pem>,
+    /// What `key` held when the file naming it was loaded (never YAML).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) key_pem: Option<Pem>,
     /// Refuse MAIL before TLS: `530 5.7.0 Must issue a STARTTLS command first`.
     pub require: Option<bool>,
     /// EHLO keywords after the handshake (default: the same minus STARTTLS).
@@ -165,6 +173,18 @@ pub struct TlsSpec {
     /// Scripted failure: `refuse` (454 to STARTTLS) or `break` (220, then a
     /// broken handshake).
     pub fail: Option<TlsFailure>,
+}
+
+/// The bytes of a PEM file, read once when the scenario is loaded so that
+/// nothing later reads a path again; `Debug` shows only the length, since
+/// a key is a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem(pub(crate) std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pem({} bytes)", self.0.len())
+    }
 }
 
 /// How STARTTLS fails, for the cases detectors must flag.

@@ -42,6 +42,9 @@ pub struct Shared {
     pub expectations: ExpectationSet,
     /// One-shot faults armed at runtime (the control API).
     pub faults: OneShotFaults,
+    /// The only directory scenarios sent to the control API may name files
+    /// in (`--control-files`); `None`: they may name none.
+    pub control_files: Option<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -61,6 +64,7 @@ impl Shared {
             maildir,
             expectations,
             faults: OneShotFaults::default(),
+            control_files: None,
         })
     }
 

@@ -47,18 +47,19 @@ impl TlsMaterial {
         };
         let (certs, key, cert_pem) = match &tls.cert_key {
             Some((cert, key)) => {
-                let file_err =
-                    |p: &std::path::Path, e: &dyn std::fmt::Display| TlsSetupError::File {
-                        path: p.display().to_string(),
-                        message: e.to_string(),
-                    };
-                let certs = CertificateDer::pem_file_iter(cert)
-                    .map_err(|e| file_err(cert, &e))?
+                let file_err = |what: &str, e: &dyn std::fmt::Display| TlsSetupError::File {
+                    path: what.to_string(),
+                    message: e.to_string(),
+                };
+                let certs = CertificateDer::pem_slice_iter(&cert.0)
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| file_err(cert, &e))?;
-                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, &e))?;
-                let pem = std::fs::read_to_string(cert).map_err(|e| file_err(cert, &e))?;
-                (certs, key, pem)
+                    .map_err(|e| file_err("tls.cert", &e))?;
+                if certs.is_empty() {
+                    return Err(file_err("tls.cert", &"no certificate in it"));
+                }
+                let key =
+                    PrivateKeyDer::from_pem_slice(&key.0).map_err(|e| file_err("tls.key", &e))?;
+                (certs, key, String::from_utf8_lossy(&cert.0).into_owned())
             }
             None => {
                 let names = vec![

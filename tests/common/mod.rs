@@ -2,6 +2,8 @@
 //! pipelining, malformed lines, vanishing mid-DATA, byte-exact reads.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
