@@ -136,3 +136,194 @@ async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_g
         .collect();
     assert_eq!(kept, ["carol@example.org"]);
 }
+
+// The binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// `serve ARGS` with stdout and stderr piped; the first stdout line says
+    /// where it listens, so there is no sleeping for readiness.
+    fn start(args: &[&str]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--color", "never"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string();
+        Served { child, addr }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+}
+
+/// A blocking client session: send `lines`, read everything until the
+/// server closes (bounded: a frozen server is a failure, not a hang).
+fn session(addr: &str, lines: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(common::STEP)).unwrap();
+    s.write_all(lines.as_bytes()).unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all)
+        .unwrap_or_else(|e| panic!("the server stopped answering: {e}"));
+    all
+}
+
+#[test]
+fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
+    let mut served = Served::start(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
+    let wire = session(&served.addr, "EHLO me\r\nNOOP\r\nQUIT\r\n");
+    assert!(wire.contains("221 "), "{wire}");
+    // Reported while the server runs (the session's end flushed the file),
+    // not only at exit.
+    let mut stderr = BufReader::new(served.child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("smtp-harness: cannot write the transcript /dev/full: "),
+        "{line}"
+    );
+    // And it still serves.
+    let wire = session(&served.addr, "QUIT\r\n");
+    assert!(wire.contains("221 "), "{wire}");
+    let exit = served.stop();
+    assert_eq!(
+        exit.code(),
+        Some(2),
+        "an incomplete transcript is a failure"
+    );
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("/dev/full"), "{rest}");
+}
+
+#[test]
+fn a_live_view_nobody_reads_never_stops_the_server() {
+    let mut served = Served::start(&["postfix-default"]);
+    // 40,000 pipelined NOOPs: about 1.6 MB of live transcript on a stderr
+    // pipe nobody reads (it holds 64 KiB).
+    let noops = "NOOP\r\n".repeat(40_000);
+    let wire = session(&served.addr, &format!("EHLO me\r\n{noops}QUIT\r\n"));
+    assert_eq!(wire.matches("250 2.0.0 Ok").count(), 40_000);
+    assert!(
+        wire.ends_with("221 2.0.0 Bye\r\n"),
+        "{}",
+        &wire[wire.len() - 100..]
+    );
+    // Other sessions too.
+    let wire = session(&served.addr, "QUIT\r\n");
+    assert!(wire.contains("221 "), "{wire}");
+    // The reader comes back: it learns how many lines it missed.
+    let mut stderr = served.child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let exit = served.stop();
+    assert!(exit.success(), "{exit:?}");
+    let text = reader.join().unwrap();
+    let dropped: u64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("… "))
+        .filter_map(|l| l.strip_suffix(" transcript lines dropped: stderr is not being read"))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(
+        dropped > 0,
+        "no drop note in {} bytes of stderr",
+        text.len()
+    );
+    let shown = text
+        .lines()
+        .filter(|l| l.starts_with("#1  -> NOOP"))
+        .count() as u64;
+    assert!(shown < 40_000, "{shown}");
+}
+
+/// Run `smtp-harness ARGS` with stdout and stderr connected to sockets whose
+/// other end is already closed: every write fails with EPIPE, at once, with
+/// no race against a reader.
+fn with_closed_output(args: &[&str]) -> std::process::ExitStatus {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    let closed = || {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(ours);
+        Stdio::from(OwnedFd::from(theirs))
+    };
+    Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
+        .args(args)
+        .stdout(closed())
+        .stderr(closed())
+        .status()
+        .unwrap()
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_reader_has_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "banner:\n  replly: x\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    // The exit status is the command's own, as if the output had been read
+    // (a panic would be 101).
+    for (args, code) in [
+        (&["scenarios"][..], 0),
+        (&["profiles"], 0),
+        (&["schema"], 0),
+        (&["schema", "profile"], 0),
+        (&["validate", "scenarios/postfix-default.yaml"], 0),
+        (&["validate", bad], 1),
+        (&["demo"], 0),
+        (&["demo", "--profile", "transparent"], 0),
+        (&["import", "tests/fixtures/aiosmtpd-swaks.txt"], 0),
+        (&["--help"], 0),
+    ] {
+        let status = with_closed_output(args);
+        assert_eq!(status.code(), Some(code), "{args:?}: {status:?}");
+    }
+}
+
+#[test]
+fn a_full_stdout_is_an_error_not_silence() {
+    let status = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
+        .arg("scenarios")
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}

@@ -2,7 +2,6 @@
 //! expose it to other hosts by accident.
 
 use anyhow::Context;
-use std::io::Write;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
@@ -23,7 +22,7 @@ pub async fn bind(
                 addr.port()
             );
         }
-        eprintln!(
+        errln!(
             "smtp-harness: warning: the control API on {addr} lets anyone who reaches it change what the harness does"
         );
     }
@@ -31,8 +30,7 @@ pub async fn bind(
         .await
         .with_context(|| format!("cannot listen on {addr} for the control API"))?;
     let bound = listener.local_addr()?;
-    println!("control on http://{bound}");
-    std::io::stdout().flush()?;
+    outln!("control on http://{bound}")?;
     Ok(Some(listener))
 }
 
@@ -45,8 +43,8 @@ pub fn report(
         return true;
     }
     let report = expectations.evaluate(transcript);
-    println!("{report}");
-    let _ = std::io::stdout().flush();
+    // The verdict is the exit status, whether or not stdout takes the report.
+    let _ = outln!("{report}");
     report.is_met()
 }
 

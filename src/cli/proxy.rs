@@ -16,18 +16,18 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let profile = match Profile::resolve(&args.profile) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return Ok(ExitCode::from(1));
         }
     };
-    let sinks = live_sinks(args.quiet, args.color, args.transcript.as_deref())?;
+    let live = live_sinks(args.quiet, args.color, args.transcript.as_deref())?;
     // Recording needs every session until shutdown.
     let retention = if args.record.is_some() {
         Retention::All
     } else {
         Retention::Last(KEEP_SESSIONS)
     };
-    let recorder = Recorder::new(retention, sinks);
+    let recorder = Recorder::new(retention, live.sinks.clone());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
     let shared = Arc::new(Shared::new(
         profile.clone(),
@@ -41,7 +41,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(args.control, args.control_allow_remote).await?;
         if !args.quiet {
-            eprintln!(
+            errln!(
                 "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",
                 args.upstream,
                 profile.name()
@@ -61,14 +61,16 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         std::fs::write(&path, yaml).with_context(|| format!("cannot write {name}"))?;
         for w in warnings {
-            eprintln!("smtp-harness: {w}");
+            errln!("smtp-harness: {w}");
         }
-        eprintln!(
+        errln!(
             "=== recorded {} session(s) to {name}",
             recorder.transcript().sessions.len()
         );
     }
-    if !super::control::report(&shared.expectations, &shared.recorder.transcript()) {
+    let met = super::control::report(&shared.expectations, &shared.recorder.transcript());
+    live.finish()?;
+    if !met {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

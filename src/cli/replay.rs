@@ -1,21 +1,24 @@
 //! `smtp-harness replay`: `serve` plus a divergence report per session.
 
 use super::args::ReplayArgs;
-use smtp_harness::transcript::{EventKind, SessionRecord, Sink};
-use std::io::Write;
+use smtp_harness::transcript::{EventKind, LIVE_QUEUE_BYTES, LiveWriter, SessionRecord, Sink};
+use std::fmt::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Prints, when a session ends, where its client strayed from the capture.
+/// Prints, when a session ends, where its client strayed from the capture:
+/// on stdout through a bounded queue, since this runs on the event loop and
+/// stdout may be a pipe nobody reads.
 struct DivergenceReport {
     json: bool,
+    out: LiveWriter,
 }
 
 impl Sink for DivergenceReport {
     fn event(&self, _event: &smtp_harness::transcript::Event) {}
 
     fn session_end(&self, session: &SessionRecord) {
-        let mut out = std::io::stdout().lock();
+        let mut out = String::new();
         let mut count = 0;
         for e in &session.events {
             let EventKind::Divergence {
@@ -48,11 +51,21 @@ impl Sink for DivergenceReport {
                 n => writeln!(out, "session {}: {n} divergence(s)", session.id),
             };
         }
-        let _ = out.flush();
+        if !out.is_empty() {
+            self.out.write(out);
+        }
+    }
+
+    fn flush(&self) {
+        self.out.flush();
     }
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let report: Arc<dyn Sink> = Arc::new(DivergenceReport { json: args.json });
+    let out = LiveWriter::spawn(Box::new(std::io::stdout()), LIVE_QUEUE_BYTES, "stdout")?;
+    let report: Arc<dyn Sink> = Arc::new(DivergenceReport {
+        json: args.json,
+        out,
+    });
     super::serve::run(args.serve, vec![report])
 }

@@ -5,11 +5,13 @@
 //! the [`Recorder`] keeps finished and running sessions for the test API.
 
 mod event;
+mod live;
 mod recorder;
 mod render;
 mod sink;
 
 pub use event::{Closer, Event, EventKind, Leg, Wire};
+pub use live::{LIVE_QUEUE_BYTES, LiveWriter};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};
 pub use sink::{JsonLinesSink, Sink, TextSink};
