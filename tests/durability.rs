@@ -208,8 +208,18 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
     // Reported while the server runs (the session's end flushed the file),
     // not only at exit.
     let mut stderr = BufReader::new(served.child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stderr.read_line(&mut line);
+        let _ = tx.send(line);
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    let line = rx
+        .recv_timeout(common::STEP)
+        .expect("the write error was not reported while serving");
     assert!(
         line.starts_with("smtp-harness: cannot write the transcript /dev/full: "),
         "{line}"
@@ -223,8 +233,7 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
         Some(2),
         "an incomplete transcript is a failure"
     );
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
+    let rest = reader.join().unwrap();
     assert!(rest.contains("/dev/full"), "{rest}");
 }
 
