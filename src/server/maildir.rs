@@ -182,6 +182,48 @@ fn folder_name(address: &str) -> String {
 mod tests {
     use super::*;
 
+    fn message(to: &[&str]) -> Message {
+        Message {
+            session: 1,
+            queue_id: "Q".into(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            helo: None,
+            mail_from: "a@b.c".into(),
+            recipients: to
+                .iter()
+                .map(|t| Recipient {
+                    original: t.to_string(),
+                    delivered_to: t.to_string(),
+                })
+                .collect(),
+            data: bytes::Bytes::from_static(b"Subject: x\r\n\r\nx\r\n"),
+            received_at: std::time::SystemTime::now(),
+        }
+    }
+
+    fn count(dir: &Path) -> usize {
+        fs::read_dir(dir).map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn a_batch_is_delivered_to_every_folder_or_to_none() {
+        let root = tempfile::tempdir().unwrap();
+        let md = Maildir::new(root.path()).unwrap();
+        let batch = [message(&["x@y.z", "u@v.w"]), message(&["x@y.z"])];
+        assert_eq!(md.deliver(&batch).unwrap().len(), 3);
+        assert_eq!(count(&root.path().join("x@y.z/new")), 2);
+        assert_eq!(count(&root.path().join("x@y.z/tmp")), 0);
+        // One folder that cannot take it: nobody gets this batch.
+        fs::create_dir_all(root.path().join("bad@y.z/tmp")).unwrap();
+        fs::write(root.path().join("bad@y.z/new"), "a file").unwrap();
+        let batch = [message(&["x@y.z"]), message(&["u@v.w", "bad@y.z"])];
+        assert!(md.deliver(&batch).is_err());
+        assert_eq!(count(&root.path().join("x@y.z/new")), 2);
+        assert_eq!(count(&root.path().join("x@y.z/tmp")), 0);
+        assert_eq!(count(&root.path().join("u@v.w/new")), 1);
+        assert_eq!(count(&root.path().join("u@v.w/tmp")), 0);
+    }
+
     #[test]
     fn folder_names_cannot_escape() {
         assert_eq!(folder_name("../../etc/passwd"), "_.._.._etc_passwd");
