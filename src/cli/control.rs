@@ -2,6 +2,7 @@
 //! expose it to other hosts by accident.
 
 use anyhow::Context;
+use std::io::Write;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
@@ -22,7 +23,7 @@ pub async fn bind(
                 addr.port()
             );
         }
-        errln!(
+        eprintln!(
             "smtp-harness: warning: the control API on {addr} lets anyone who reaches it change what the harness does"
         );
     }
@@ -30,7 +31,8 @@ pub async fn bind(
         .await
         .with_context(|| format!("cannot listen on {addr} for the control API"))?;
     let bound = listener.local_addr()?;
-    outln!("control on http://{bound}")?;
+    println!("control on http://{bound}");
+    std::io::stdout().flush()?;
     Ok(Some(listener))
 }
 

@@ -1,7 +1,7 @@
 //! `smtp-harness replay`: `serve` plus a divergence report per session.
 
 use super::args::ReplayArgs;
-use smtp_harness::transcript::{EventKind, LIVE_QUEUE_BYTES, LiveWriter, SessionRecord, Sink};
+use smtp_harness::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
 use std::fmt::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ impl Sink for DivergenceReport {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let out = LiveWriter::spawn(Box::new(std::io::stdout()), LIVE_QUEUE_BYTES, "stdout")?;
+    let out = LiveWriter::spawn(Box::new(std::io::stdout()), "stdout")?;
     let report: Arc<dyn Sink> = Arc::new(DivergenceReport {
         json: args.json,
         out,

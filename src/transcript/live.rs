@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// How much text may wait for a slow reader (a few thousand transcript
 /// lines); more is dropped.
-pub const LIVE_QUEUE_BYTES: usize = 256 * 1024;
+const LIVE_QUEUE_BYTES: usize = 256 * 1024;
 
 /// How long [`LiveWriter::flush`] waits for the reader to take what is
 /// queued: at shutdown a reader that stopped reading must not hold the
@@ -67,9 +67,13 @@ pub struct LiveWriter {
 }
 
 impl LiveWriter {
-    /// Write to `out` from a new thread; at most `capacity` bytes wait.
-    /// `reader` names the output in the drop note (`stderr`, `stdout`).
-    pub fn spawn(
+    /// Write to `out` from a new thread; at most 256 KiB wait. `reader`
+    /// names the output in the drop note (`stderr`, `stdout`).
+    pub fn spawn(out: Box<dyn Write + Send>, reader: &'static str) -> std::io::Result<LiveWriter> {
+        Self::with_capacity(out, LIVE_QUEUE_BYTES, reader)
+    }
+
+    fn with_capacity(
         out: Box<dyn Write + Send>,
         capacity: usize,
         reader: &'static str,
@@ -239,7 +243,7 @@ mod tests {
             open: gate,
             seen: Arc::clone(&seen),
         };
-        let live = LiveWriter::spawn(Box::new(out), 100, "stderr").unwrap();
+        let live = LiveWriter::with_capacity(Box::new(out), 100, "stderr").unwrap();
         // The thread takes what is queued and blocks writing it; then 100
         // bytes fit in the queue and the rest is dropped. None of this waits.
         live.write("first\n".into());
@@ -280,7 +284,7 @@ mod tests {
                 Ok(())
             }
         }
-        let live = LiveWriter::spawn(Box::new(Closed), 100, "stderr").unwrap();
+        let live = LiveWriter::with_capacity(Box::new(Closed), 100, "stderr").unwrap();
         live.write("x\n".into());
         live.flush();
         for _ in 0..1000 {

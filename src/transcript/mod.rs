@@ -11,12 +11,13 @@ mod render;
 mod sink;
 
 pub use event::{Closer, Event, EventKind, Leg, Wire};
-pub use live::{LIVE_QUEUE_BYTES, LiveWriter};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};
 pub use sink::{JsonLinesSink, Sink, TextSink};
 
 use serde::Serialize;
+
+pub use live::LiveWriter;
 
 /// One session's events.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1,6 +1,6 @@
 //! Live destinations for events: the terminal and JSON Lines files.
 
-use super::live::{LIVE_QUEUE_BYTES, LiveWriter};
+use super::live::LiveWriter;
 use super::{Event, SessionRecord, render_event};
 use std::io::Write;
 use std::sync::Mutex;
@@ -33,7 +33,7 @@ impl TextSink {
         color: bool,
     ) -> std::io::Result<TextSink> {
         Ok(TextSink {
-            live: LiveWriter::spawn(out, LIVE_QUEUE_BYTES, reader)?,
+            live: LiveWriter::spawn(out, reader)?,
             color,
         })
     }
