@@ -4,14 +4,21 @@ use super::args::ReplayArgs;
 use smtp_harness::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
 use std::fmt::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Prints, when a session ends, where its client strayed from the capture:
 /// on stdout through a bounded queue, since this runs on the event loop and
 /// stdout may be a pipe nobody reads.
 struct DivergenceReport {
     json: bool,
-    out: LiveWriter,
+}
+
+/// The report's writer, started with the first report.
+fn stdout() -> Option<&'static LiveWriter> {
+    static STDOUT: OnceLock<Option<LiveWriter>> = OnceLock::new();
+    STDOUT
+        .get_or_init(|| LiveWriter::spawn(Box::new(std::io::stdout()), "stdout").ok())
+        .as_ref()
 }
 
 impl Sink for DivergenceReport {
@@ -51,21 +58,19 @@ impl Sink for DivergenceReport {
                 n => writeln!(out, "session {}: {n} divergence(s)", session.id),
             };
         }
-        if !out.is_empty() {
-            self.out.write(out);
+        if let Some(stdout) = stdout().filter(|_| !out.is_empty()) {
+            stdout.write(out);
         }
     }
 
     fn flush(&self) {
-        self.out.flush();
+        if let Some(stdout) = stdout() {
+            stdout.flush();
+        }
     }
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let out = LiveWriter::spawn(Box::new(std::io::stdout()), "stdout")?;
-    let report: Arc<dyn Sink> = Arc::new(DivergenceReport {
-        json: args.json,
-        out,
-    });
+    let report: Arc<dyn Sink> = Arc::new(DivergenceReport { json: args.json });
     super::serve::run(args.serve, vec![report])
 }
