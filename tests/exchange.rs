@@ -441,7 +441,7 @@ fn q183801_smtpout_is_bounced_with_no_proxy_for_recipient() {
     // And it is written to the sender's Maildir like any delivery.
     let dir = tempfile::tempdir().unwrap();
     let md = smtp_harness::server::maildir::Maildir::new(dir.path()).unwrap();
-    let files = md.deliver(ndr).unwrap();
+    let files = md.deliver(std::slice::from_ref(ndr)).unwrap();
     assert!(files[0].starts_with(dir.path().join("administrator@domain.com").join("new")));
 }
 

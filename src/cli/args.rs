@@ -246,10 +246,12 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:2525")]
     pub listen: SocketAddr,
-    /// Also write every event as JSON Lines to this file.
+    /// Also write every event as JSON Lines to this file. A write error is
+    /// reported at once; serving goes on and the exit status is 2.
     #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
-    /// Write every accepted message to this Maildir (DIR/<recipient>/new/…).
+    /// Write every accepted message to this Maildir (DIR/<recipient>/new/…),
+    /// synced before the 250; a message it cannot take gets 451 4.3.0.
     #[arg(long, value_name = "DIR")]
     pub maildir: Option<PathBuf>,
     /// No live transcript on stderr.

@@ -9,7 +9,7 @@ fn write(output: &Option<std::path::PathBuf>, text: &str) -> anyhow::Result<()> 
         Some(path) => std::fs::write(path, text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display())),
         None => {
-            print!("{text}");
+            out!("{text}")?;
             Ok(())
         }
     }
@@ -19,25 +19,25 @@ pub fn run(a: ImportArgs) -> anyhow::Result<ExitCode> {
     match run_import(&a.capture, a.format, a.stream, a.keep_timing, a.redact) {
         Ok((scenario, warnings)) => {
             for w in &warnings {
-                eprintln!("smtp-harness import: warning: {w}");
+                errln!("smtp-harness import: warning: {w}");
             }
             write(&a.output, &scenario)?;
             if let Some(path) = &a.output {
-                eprintln!("smtp-harness import: wrote {}", path.display());
+                errln!("smtp-harness import: wrote {}", path.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("smtp-harness import: {e}");
+            errln!("smtp-harness import: {e}");
             if let Some(p) = e.partial.as_deref() {
                 for w in &p.warnings {
-                    eprintln!("smtp-harness import: warning: {w}");
+                    errln!("smtp-harness import: warning: {w}");
                 }
             }
             if let Some(partial) = &e.partial_scenario {
                 write(&a.output, partial)?;
                 if let Some(path) = &a.output {
-                    eprintln!(
+                    errln!(
                         "smtp-harness import: wrote the sessions read before the problem to {}",
                         path.display()
                     );

@@ -1,6 +1,9 @@
 //! Subcommands. `args.rs` is only the flags; each subcommand file turns them
 //! into library calls.
 
+#[macro_use]
+mod out;
+
 mod args;
 mod control;
 mod demo;
@@ -35,7 +38,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("smtp-harness: {e:#}");
+            errln!("smtp-harness: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -28,9 +28,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let report = runtime.block_on(probe::probe_target(&args.target, &options));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", probe::render_text(&report, color, args.verbose));
+        out!("{}", probe::render_text(&report, color, args.verbose))?;
     }
     Ok(ExitCode::from(report.verdict.exit_code))
 }

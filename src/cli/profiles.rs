@@ -9,7 +9,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
     for name in names {
         let profile = Profile::bundled(name)?;
-        println!("{name:width$}  {}", profile.description());
+        outln!("{name:width$}  {}", profile.description())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,18 +16,18 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let profile = match Profile::resolve(&args.profile) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return Ok(ExitCode::from(1));
         }
     };
-    let sinks = live_sinks(args.quiet, args.color, args.transcript.as_deref())?;
+    let live = live_sinks(args.quiet, args.color, args.transcript.as_deref())?;
     // Recording needs every session until shutdown.
     let retention = if args.record.is_some() {
         Retention::All
     } else {
         Retention::Last(KEEP_SESSIONS)
     };
-    let recorder = Recorder::new(retention, sinks);
+    let recorder = Recorder::new(retention, live.sinks.clone());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
     let mut shared = Shared::new(profile.clone(), args.upstream.clone(), recorder);
     shared.control_files = super::control::files_dir(args.control_files.as_deref())?;
@@ -44,7 +44,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         if !args.quiet {
-            eprintln!(
+            errln!(
                 "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",
                 args.upstream,
                 profile.name()
@@ -64,14 +64,16 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         std::fs::write(&path, yaml).with_context(|| format!("cannot write {name}"))?;
         for w in warnings {
-            eprintln!("smtp-harness: {w}");
+            errln!("smtp-harness: {w}");
         }
-        eprintln!(
+        errln!(
             "=== recorded {} session(s) to {name}",
             recorder.transcript().sessions.len()
         );
     }
-    if !super::control::report(&shared.expectations, &shared.recorder.transcript()) {
+    let met = super::control::report(&shared.expectations, &shared.recorder.transcript());
+    live.finish()?;
+    if !met {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

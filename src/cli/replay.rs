@@ -1,21 +1,31 @@
 //! `smtp-harness replay`: `serve` plus a divergence report per session.
 
 use super::args::ReplayArgs;
-use smtp_harness::transcript::{EventKind, SessionRecord, Sink};
-use std::io::Write;
+use smtp_harness::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
+use std::fmt::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// Prints, when a session ends, where its client strayed from the capture.
+/// Prints, when a session ends, where its client strayed from the capture:
+/// on stdout through a bounded queue, since this runs on the event loop and
+/// stdout may be a pipe nobody reads.
 struct DivergenceReport {
     json: bool,
+}
+
+/// The report's writer, started with the first report.
+fn stdout() -> Option<&'static LiveWriter> {
+    static STDOUT: OnceLock<Option<LiveWriter>> = OnceLock::new();
+    STDOUT
+        .get_or_init(|| LiveWriter::spawn(Box::new(std::io::stdout()), "stdout").ok())
+        .as_ref()
 }
 
 impl Sink for DivergenceReport {
     fn event(&self, _event: &smtp_harness::transcript::Event) {}
 
     fn session_end(&self, session: &SessionRecord) {
-        let mut out = std::io::stdout().lock();
+        let mut out = String::new();
         let mut count = 0;
         for e in &session.events {
             let EventKind::Divergence {
@@ -48,7 +58,15 @@ impl Sink for DivergenceReport {
                 n => writeln!(out, "session {}: {n} divergence(s)", session.id),
             };
         }
-        let _ = out.flush();
+        if let Some(stdout) = stdout().filter(|_| !out.is_empty()) {
+            stdout.write(out);
+        }
+    }
+
+    fn flush(&self) {
+        if let Some(stdout) = stdout() {
+            stdout.flush();
+        }
     }
 }
 

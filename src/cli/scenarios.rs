@@ -9,7 +9,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
     for name in names {
         let scenario = Scenario::bundled(name)?;
-        println!("{name:width$}  {}", scenario.plan().description);
+        outln!("{name:width$}  {}", scenario.plan().description)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,6 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
         SchemaKind::Scenario => smtp_harness::schema::scenario_json(),
         SchemaKind::Profile => smtp_harness::schema::profile_json(),
     };
-    println!("{text}");
+    outln!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }

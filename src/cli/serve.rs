@@ -5,7 +5,7 @@ use anyhow::Context;
 use smtp_harness::Scenario;
 use smtp_harness::server::{self, Shared, maildir::Maildir};
 use smtp_harness::transcript::{JsonLinesSink, Recorder, Retention, Sink, TextSink};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -30,16 +30,13 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     let scenario = match Scenario::resolve(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return Ok(ExitCode::from(1));
         }
     };
+    let live = live_sinks(args.quiet, args.color, args.transcript.as_deref())?;
     let mut sinks = extra;
-    sinks.extend(live_sinks(
-        args.quiet,
-        args.color,
-        args.transcript.as_deref(),
-    )?);
+    sinks.extend(live.sinks.iter().cloned());
     let maildir = match &args.maildir {
         Some(dir) => Some(
             Maildir::new(dir).with_context(|| format!("cannot use maildir {}", dir.display()))?,
@@ -66,7 +63,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         )
         .await?;
         if !args.quiet {
-            eprintln!(
+            errln!(
                 "=== serving scenario {} on {addr} (Ctrl-C to stop)",
                 scenario.name()
             );
@@ -79,7 +76,9 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         anyhow::Ok(())
     })?;
     // A scenario's `expect:` list is checked once everything has ended.
-    if !super::control::report(&shared.expectations, &shared.recorder.transcript()) {
+    let met = super::control::report(&shared.expectations, &shared.recorder.transcript());
+    live.finish()?;
+    if !met {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -130,20 +129,51 @@ pub fn live_sinks(
     quiet: bool,
     color: ColorChoice,
     transcript: Option<&std::path::Path>,
-) -> anyhow::Result<Vec<Arc<dyn Sink>>> {
+) -> anyhow::Result<LiveSinks> {
     let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
     if !quiet {
-        sinks.push(Arc::new(TextSink::new(
-            Box::new(std::io::stderr()),
-            color_enabled(color),
-        )));
+        let text = TextSink::new(Box::new(std::io::stderr()), "stderr", color_enabled(color))
+            .context("cannot start the live transcript")?;
+        sinks.push(Arc::new(text));
     }
-    if let Some(path) = transcript {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create transcript {}", path.display()))?;
-        sinks.push(Arc::new(JsonLinesSink::new(Box::new(file))));
+    let file = match transcript {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create transcript {}", path.display()))?;
+            let sink = Arc::new(JsonLinesSink::new(
+                Box::new(file),
+                path.display().to_string(),
+            ));
+            sinks.push(Arc::clone(&sink) as Arc<dyn Sink>);
+            Some(sink)
+        }
+        None => None,
+    };
+    Ok(LiveSinks {
+        sinks,
+        transcript: file,
+    })
+}
+
+/// The sinks of `serve` and `proxy`, and a hold on the transcript file's.
+pub struct LiveSinks {
+    pub sinks: Vec<Arc<dyn Sink>>,
+    transcript: Option<Arc<JsonLinesSink>>,
+}
+
+impl LiveSinks {
+    /// At exit: flush the transcript file, and fail if it is incomplete
+    /// (its write error was reported on stderr when it happened; the
+    /// process goes on serving, then exits non-zero).
+    pub fn finish(&self) -> anyhow::Result<()> {
+        if let Some(file) = &self.transcript {
+            file.flush();
+            if let Some(e) = file.error() {
+                anyhow::bail!("{e}");
+            }
+        }
+        Ok(())
     }
-    Ok(sinks)
 }
 
 /// Bind, warn when reachable from other hosts, and print `listening on
@@ -155,11 +185,8 @@ pub fn listen(
         smtp_harness::server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
-        eprintln!(
-            "smtp-harness: warning: listening on {addr}, which is reachable from other hosts"
-        );
+        errln!("smtp-harness: warning: listening on {addr}, which is reachable from other hosts");
     }
-    println!("listening on {addr}");
-    std::io::stdout().flush()?;
+    outln!("listening on {addr}")?;
     Ok((listener, addr))
 }

@@ -34,17 +34,17 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             _ => Scenario::from_file(file).map(|s| s.name().to_string()),
         };
         match result {
-            Ok(what) => println!("{}: ok ({what})", file.display()),
+            Ok(what) => outln!("{}: ok ({what})", file.display())?,
             Err(e) => {
                 failed += 1;
                 for p in &e.problems {
-                    println!("{p}");
+                    outln!("{p}")?;
                 }
             }
         }
     }
     if failed > 0 {
-        eprintln!("{failed} of {} file(s) have problems", args.files.len());
+        errln!("{failed} of {} file(s) have problems", args.files.len());
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 //! for them to finish — mini-redis's pattern.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -71,7 +72,11 @@ where
                 }
                 Err(e) => {
                     // EMFILE and friends: back off and keep accepting.
-                    eprintln!("smtp-harness: accept failed: {e}; retrying in {backoff:?}");
+                    // Not eprintln!: a closed stderr must not panic the server.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "smtp-harness: accept failed: {e}; retrying in {backoff:?}"
+                    );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }

@@ -412,6 +412,17 @@ impl Session {
         }
     }
 
+    /// The I/O layer could not store what the last outcome accepted (its
+    /// `message` and `reports`): a 2xx after the end of data means the
+    /// server has taken responsibility for the message (RFC 5321 4.2.5), so
+    /// the client gets this temporary failure instead and will retry, as
+    /// Postfix answers a queue file write error. The message is not counted
+    /// as accepted: the next one gets its queue id.
+    pub fn store_failed(&mut self) -> Reply {
+        self.accepted = self.accepted.saturating_sub(1);
+        Reply::new(451, "4.3.0 Error: queue file write error")
+    }
+
     /// The non-delivery report for the recipients routing bounced, addressed
     /// to the sender (none for the null sender `<>`: bounces never bounce).
     fn reports(&self, original: &[u8], received_at: SystemTime) -> Vec<Message> {

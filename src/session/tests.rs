@@ -281,3 +281,22 @@ fn xclient_needs_the_scenario_and_an_allowed_client() {
     let mut s = session("xclient: {hosts: [10.0.0.0/8]}");
     assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 550);
 }
+
+#[test]
+fn a_message_that_could_not_be_stored_gets_451_and_its_queue_id_is_reused() {
+    let mut s = session("{}");
+    run(
+        &mut s,
+        &["EHLO x", "MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "DATA"],
+    );
+    let first = s.data_done(body("Subject: 1\r\n\r\nx\r\n"));
+    let lost = first.message.expect("accepted").queue_id;
+    let reply = s.store_failed();
+    assert_eq!(reply.code, 451);
+    assert!(reply.lines[0].starts_with("4.3.0 "), "{reply:?}");
+    // The transaction is over either way (the client starts again with MAIL).
+    assert_eq!(s.state(), StateName::Greeted);
+    run(&mut s, &["MAIL FROM:<a@b.c>", "RCPT TO:<d@e.f>", "DATA"]);
+    let second = s.data_done(body("Subject: 2\r\n\r\nx\r\n"));
+    assert_eq!(second.message.expect("accepted").queue_id, lost);
+}

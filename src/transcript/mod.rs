@@ -5,6 +5,7 @@
 //! the [`Recorder`] keeps finished and running sessions for the test API.
 
 mod event;
+mod live;
 mod recorder;
 mod render;
 mod sink;
@@ -16,6 +17,8 @@ pub use render::{render_event, render_session};
 pub use sink::{JsonLinesSink, Sink, TextSink};
 
 use serde::Serialize;
+
+pub use live::LiveWriter;
 
 /// One session's events.
 #[derive(Debug, Clone, Default, Serialize)]

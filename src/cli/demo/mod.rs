@@ -134,7 +134,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let profile = match Profile::resolve(&args.profile) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{e}\n(see `smtp-harness profiles` for the bundled ones)");
+            errln!("{e}\n(see `smtp-harness profiles` for the bundled ones)");
             return Ok(ExitCode::from(2));
         }
     };
@@ -143,11 +143,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let demo = runtime.block_on(play(&args.profile, profile))?;
-    print!("{}", text::render(&demo, color));
+    out!("{}", text::render(&demo, color))?;
     if let Some(path) = &args.html {
         std::fs::write(path, html::render(&demo))
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("\nwrote {}", path.display());
+        outln!("\nwrote {}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -419,11 +419,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 _ = self.stop.changed() => return Some(self.say_goodbye(Closer::Shutdown).await),
             }
         }
-        if let Some(message) = outcome.message {
-            self.store(message);
-        }
-        for report in outcome.reports {
-            self.store(report);
+        if outcome.message.is_some() || !outcome.reports.is_empty() {
+            self.store(&mut outcome).await;
         }
         if let Some(d) = outcome.divergence {
             self.log.push(EventKind::Divergence {
@@ -486,25 +483,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    fn store(&mut self, message: crate::message::Message) {
-        self.log.push(EventKind::Message {
-            queue_id: message.queue_id.clone(),
-            from: message.mail_from.clone(),
-            to: message
-                .recipients
-                .iter()
-                .map(|r| r.delivered_to.clone())
-                .collect(),
-            size: message.data.len(),
-        });
-        if let Some(maildir) = &self.shared.maildir
-            && let Err(e) = maildir.deliver(&message)
-        {
+    /// Store what `outcome` accepted before its reply goes out: the 250
+    /// promises the message is safe (RFC 5321 4.2.5), so a Maildir that
+    /// cannot take it turns the reply into the session's 451, and the
+    /// message is neither recorded nor kept. The file I/O runs on a
+    /// blocking thread: other sessions go on meanwhile.
+    async fn store(&mut self, outcome: &mut Outcome) {
+        let batch: Vec<_> = outcome
+            .message
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut outcome.reports))
+            .collect();
+        let (batch, failure) = if self.shared.maildir.is_some() {
+            let shared = Arc::clone(&self.shared);
+            let delivered = tokio::task::spawn_blocking(move || {
+                let result = shared.maildir.as_ref().map(|m| m.deliver(&batch));
+                (batch, result)
+            })
+            .await;
+            match delivered {
+                Ok((batch, Some(Err(e)))) => (batch, Some(e.to_string())),
+                Ok((batch, _)) => (batch, None),
+                Err(e) => (Vec::new(), Some(format!("the delivery thread failed: {e}"))),
+            }
+        } else {
+            (batch, None)
+        };
+        if let Some(e) = failure {
             self.log.push(EventKind::Note {
-                text: format!("maildir delivery failed: {e}"),
+                text: format!("maildir delivery failed: {e}; answering 451, nothing kept"),
             });
+            outcome.reply = Some(self.session.store_failed());
+            outcome.wire = None;
+            return;
         }
-        self.shared.recorder.add_message(message);
+        for message in batch {
+            self.log.push(EventKind::Message {
+                queue_id: message.queue_id.clone(),
+                from: message.mail_from.clone(),
+                to: message
+                    .recipients
+                    .iter()
+                    .map(|r| r.delivered_to.clone())
+                    .collect(),
+                size: message.data.len(),
+            });
+            self.shared.recorder.add_message(message);
+        }
     }
 }
 
