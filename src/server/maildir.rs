@@ -64,7 +64,7 @@ impl Maildir {
                     "Return-Path: <{}>\r\nX-Original-To: {}\r\nDelivered-To: {}\r\n",
                     message.mail_from, rcpt.original, rcpt.delivered_to
                 )?;
-                f.write_all(&message.data)?;
+                f.write_all(&message.bytes()?)?;
                 f.sync_data()?;
                 drop(f);
                 fs::rename(&tmp, &new)

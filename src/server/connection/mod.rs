@@ -479,7 +479,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 text: format!("maildir delivery failed: {e}"),
             });
         }
-        self.shared.recorder.add_message(message);
+        let queue_id = message.queue_id.clone();
+        if let Err(e) = self.shared.recorder.add_message(message) {
+            self.log.push(EventKind::Note {
+                text: format!("message {queue_id} not kept in memory or a temporary file: {e}"),
+            });
+        }
     }
 }
 
