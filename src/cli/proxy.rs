@@ -28,6 +28,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         Retention::Last(KEEP_SESSIONS)
     };
     let recorder = Recorder::new(retention, sinks);
+    recorder.pin(args.keep.keep());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
     let shared = Arc::new(Shared::new(
         profile.clone(),

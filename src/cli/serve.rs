@@ -1,16 +1,28 @@
 //! `smtp-harness serve`: a fake server until Ctrl-C or SIGTERM.
 
-use super::args::{ColorChoice, ServeArgs};
+use super::args::{ColorChoice, KeepArgs, ServeArgs};
 use anyhow::Context;
 use smtp_harness::Scenario;
 use smtp_harness::server::{self, Shared, maildir::Maildir};
-use smtp_harness::transcript::{JsonLinesSink, Recorder, Retention, Sink, TextSink};
+use smtp_harness::transcript::{JsonLinesSink, Keep, Recorder, Retention, Sink, TextSink};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 /// A long-running server keeps this many recent sessions in memory.
 const KEEP_SESSIONS: usize = 1000;
+
+impl KeepArgs {
+    pub fn keep(&self) -> Keep {
+        Keep {
+            session_events: self.session_events,
+            total_events: self.total_events,
+            message_memory: self.message_memory,
+            messages_memory: self.messages_memory,
+            messages_disk: self.messages_disk,
+        }
+    }
+}
 
 pub fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
@@ -47,6 +59,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         None => None,
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
+    recorder.pin(args.keep.keep());
     let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
     let runtime = runtime(args.threads)?;
     let served = Arc::clone(&shared);

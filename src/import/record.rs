@@ -48,5 +48,22 @@ pub fn scenario_from_proxy(
     let (text, mut extra) = render(&capture, &ScenarioOptions::new(name, format));
     let mut warnings = capture.warnings;
     warnings.append(&mut extra);
+    // What the recorder's bounds left out is not in the recording either.
+    for s in transcript.sessions.iter().filter(|s| s.dropped > 0) {
+        warnings.push(format!(
+            "session {}: {} events were dropped from its middle (over --session-events) \
+             and are not recorded",
+            s.id, s.dropped
+        ));
+    }
+    let last = transcript.sessions.iter().map(|s| s.id).max().unwrap_or(0);
+    let forgotten = usize::try_from(last)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(transcript.sessions.len());
+    if forgotten > 0 {
+        warnings.push(format!(
+            "{forgotten} session(s) were forgotten (over --total-events) and are not recorded"
+        ));
+    }
     Ok((text, warnings))
 }
