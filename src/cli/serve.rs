@@ -69,6 +69,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
             let window = std::time::Duration::from_micros(u64::from(args.busy_poll));
             tokio::spawn(server::busy_poll::poller(window));
         }
+        tokio::spawn(release_freed_memory());
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(args.control, args.control_allow_remote).await?;
         if !args.quiet {
@@ -89,6 +90,16 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Once a second, hand memory freed by the sessions back to the system.
+async fn release_freed_memory() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        crate::release_freed_memory();
+    }
 }
 
 pub async fn shutdown_signal() {
