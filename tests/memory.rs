@@ -356,3 +356,26 @@ async fn the_command_line_bound_wins_over_the_scenario() {
     let all = 1 + 1 + 2 * 602 + 1;
     assert_eq!(v["dropped"].as_u64(), Some(all - 50));
 }
+
+#[tokio::test]
+async fn an_expectation_report_says_when_commands_were_dropped_uncounted() {
+    use smtp_harness::Expect;
+    let server = MockServer::start(scenario("session_events: 10"))
+        .await
+        .expect("start");
+    Expect::verb("NOOP").times(50).mount(&server);
+    let mut lines = vec!["EHLO x".to_string()];
+    lines.extend(std::iter::repeat_n("NOOP".to_string(), 50));
+    lines.push("QUIT".into());
+    pipeline(server.addr(), &lines).await;
+    server.wait_for_sessions(1).await.expect("ended");
+    let report = server.expectation_report();
+    assert!(!report.is_met(), "only the kept NOOPs were counted");
+    assert_eq!(report.dropped_events, 1 + 1 + 2 * 52 + 1 - 10);
+    let text = report.to_string();
+    assert!(
+        text.contains("events were dropped from the middle of long sessions"),
+        "{text}"
+    );
+    server.shared().expectations.clear();
+}
