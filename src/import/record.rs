@@ -67,3 +67,54 @@ pub fn scenario_from_proxy(
     }
     Ok((text, warnings))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::{Closer, Keep, Recorder, Retention, Wire};
+
+    fn session(r: &Recorder, noops: usize) {
+        let addr = "127.0.0.1:25".parse().unwrap();
+        let log = r.start_session(addr, addr);
+        let reply = |code: u16, text: &str| EventKind::Reply {
+            leg: Leg::Upstream,
+            code,
+            lines: vec![format!("{code} {text}")],
+            rule: None,
+            original: None,
+        };
+        log.push(reply(220, "mx ESMTP"));
+        for _ in 0..noops {
+            log.push(EventKind::Command {
+                leg: Leg::Upstream,
+                line: Wire(bytes::Bytes::from_static(b"NOOP")),
+                bare_lf: false,
+            });
+            log.push(reply(250, "ok"));
+        }
+        log.close(EventKind::Close { by: Closer::Client });
+    }
+
+    #[test]
+    fn a_recording_says_what_the_bounds_left_out() {
+        let r = Recorder::new(Retention::All, vec![]);
+        r.pin(Keep {
+            session_events: Some(10),
+            total_events: Some(25),
+            ..Keep::default()
+        });
+        for _ in 0..3 {
+            session(&r, 20);
+        }
+        let (_, warnings) = scenario_from_proxy(&r.transcript(), "rec.yaml").unwrap();
+        let text = warnings.join("\n");
+        assert!(
+            text.contains("session 3: 33 events were dropped from its middle"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 session(s) were forgotten (over --total-events)"),
+            "{text}"
+        );
+    }
+}
