@@ -503,12 +503,13 @@ impl Kept {
         }
         let head = self.head();
         let (first, ring) = self.record.events.split_at(head);
-        let (older, newer) = ring.split_at(self.ring);
+        // The slots before `self.ring` were overwritten last.
+        let (newest, oldest) = ring.split_at(self.ring);
         let mut events = Vec::with_capacity(self.record.events.len() + 1);
         events.extend_from_slice(first);
         events.push(self.marker());
-        events.extend_from_slice(newer);
-        events.extend_from_slice(older);
+        events.extend_from_slice(oldest);
+        events.extend_from_slice(newest);
         SessionRecord {
             events,
             ..self.record.clone_summary()
@@ -579,12 +580,30 @@ mod tests {
             ..Keep::default()
         });
         let log = r.start_session(addr(), addr());
-        for _ in 0..1000 {
-            noop(&log);
+        for i in 0..1000 {
+            log.push(EventKind::Command {
+                leg: Leg::Client,
+                line: Wire(bytes::Bytes::from(format!("NOOP {i}"))),
+                bare_lf: false,
+            });
         }
         let running = r.transcript();
+        let expected: Vec<String> = (0..4)
+            .chain(995..1000)
+            .map(|i| format!("NOOP {i}"))
+            .collect();
+        assert_eq!(
+            running.sessions[0].commands(),
+            expected,
+            "head, then tail in order"
+        );
         assert_eq!(running.sessions[0].events.len(), 11);
         assert_eq!(running.sessions[0].dropped, 991);
+        let times: Vec<u64> = running.sessions[0].events.iter().map(|e| e.at_us).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "in order: {times:?}"
+        );
         log.close(EventKind::Close { by: Closer::Client });
         let t = r.transcript();
         let s = &t.sessions[0];
@@ -598,6 +617,15 @@ mod tests {
         );
         assert_eq!(s.closed_by(), Some(Closer::Client));
         assert!(matches!(s.events[10].kind, EventKind::Close { .. }));
+        let expected: Vec<String> = (0..4)
+            .chain(996..1000)
+            .map(|i| format!("NOOP {i}"))
+            .collect();
+        assert_eq!(
+            s.commands(),
+            expected,
+            "the close took the oldest tail slot"
+        );
         let times: Vec<u64> = s.events.iter().map(|e| e.at_us).collect();
         assert!(
             times.windows(2).all(|w| w[0] <= w[1]),
