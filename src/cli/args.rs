@@ -217,7 +217,7 @@ pub struct KeepArgs {
     #[arg(long, value_name = "N", value_parser = at_least_two)]
     pub session_events: Option<usize>,
     /// Transcript events kept across all sessions; the oldest sessions go
-    /// first [default: 100000].
+    /// first [default: 50000].
     #[arg(long, value_name = "N", value_parser = at_least_two)]
     pub total_events: Option<usize>,
     /// Message bodies larger than this many octets are kept in temporary

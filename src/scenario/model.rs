@@ -389,7 +389,7 @@ pub struct LimitsSpec {
     /// "N events dropped" note. Live output still shows every event.
     #[schemars(with = "Option<usize>", range(min = 2))]
     pub session_events: Option<Spanned<usize>>,
-    /// Transcript events kept across all sessions (default 100000); the
+    /// Transcript events kept across all sessions (default 50000); the
     /// oldest sessions, ended ones first, are forgotten beyond it.
     #[schemars(with = "Option<usize>", range(min = 2))]
     pub total_events: Option<Spanned<usize>>,

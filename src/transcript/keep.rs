@@ -40,10 +40,11 @@ pub(crate) struct Bounds {
 impl Keep {
     /// The defaults: with them a long-running `serve` keeps well under
     /// 64 MiB of transcript and message bodies (docs/PERFORMANCE.md).
-    /// An event costs about 130 octets kept, so 100,000 events are ~13 MiB.
+    /// An event costs about 130 octets kept (a NOOP and its reply), and at
+    /// most ~650 (a 512-octet command line), so 50,000 events are 6–32 MiB.
     pub const DEFAULTS: Keep = Keep {
         session_events: Some(10_000),
-        total_events: Some(100_000),
+        total_events: Some(50_000),
         message_memory: Some(64 * 1024),
         messages_memory: Some(8 * 1024 * 1024),
         messages_disk: Some(1024 * 1024 * 1024),
