@@ -15,7 +15,7 @@ help:
 	@echo "make bench   every benchmark below, in order (results: docs/PERFORMANCE.md)"
 	@echo "  make bench-server  serve vs Postfix's smtp-sink, scripted scenarios (bench/run.sh)"
 	@echo "  make bench-proxy   proxy overhead in front of smtp-sink (bench/proxy.sh)"
-	@echo "  make bench-memory  10,000 idle connections; 100 MiB through the proxy (bench/memory.sh)"
+	@echo "  make bench-memory  10,000 idle; 100 MiB through the proxy; 1M NOOPs, 20 x 9 MiB, stall (bench/memory.sh)"
 	@echo "  make bench-import  import throughput of a generated 200 MiB pcap"
 	@echo "make soak    1,000,000 sessions against serve and through the proxy (bench/soak.sh)"
 	@echo "make fuzz    every cargo-fuzz target for FUZZ_SECONDS (default 60) each (fuzz/run.sh)"

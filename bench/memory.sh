@@ -12,10 +12,23 @@
 #     --profile transparent` in front of `serve`: the proxy's RSS per relayed
 #     connection (no target; it guards against buffers held while idle).
 #
-#   bash bench/memory.sh      # or: make bench-memory
+# And what `serve` keeps of what clients send (issue 13):
 #
-# Environment: IDLE, BIG_MIB, PROXY_IDLE, BIN (default target/release/smtp-harness),
-# NO_BUILD=1, HOLD (seconds the idle clients stay at most, default 120).
+#  4. one session of FLOOD (default 1,000,000) pipelined NOOPs, then QUIT:
+#     the RSS growth 2 s after it ended (serve hands freed memory back
+#     once a second); target < 16 MiB.
+#  5. while that session is kept, a NOOP every 5 ms on another connection
+#     and `GET /sessions/1` over the control API: the longest round trip
+#     during the GET; target < 50 ms.
+#  6. MESSAGES (default 20) messages of MESSAGE_MIB (default 9) MiB, one
+#     session each: the RSS growth 2 s after them; target < 16 MiB.
+#
+#   bash bench/memory.sh      # or: make bench-memory
+#   ONLY_KEPT=1 bash bench/memory.sh   # parts 4-6 only
+#
+# Environment: IDLE, BIG_MIB, PROXY_IDLE, FLOOD, MESSAGES, MESSAGE_MIB,
+# BIN (default target/release/smtp-harness), NO_BUILD=1, ONLY_KEPT=1,
+# HOLD (seconds the idle clients stay at most, default 120).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +39,9 @@ IDLE="${IDLE:-10000}"
 BIG_MIB="${BIG_MIB:-100}"
 PROXY_IDLE="${PROXY_IDLE:-2000}"
 HOLD="${HOLD:-120}"
+FLOOD="${FLOOD:-1000000}"
+MESSAGES="${MESSAGES:-20}"
+MESSAGE_MIB="${MESSAGE_MIB:-9}"
 BIN="${BIN:-target/release/smtp-harness}"
 SMTP_SINK="${SMTP_SINK:-$(command -v smtp-sink || echo /usr/sbin/smtp-sink)}"
 
@@ -35,6 +51,7 @@ fi
 
 # 10,000 connections need 10,000 descriptors in the server and in the client.
 want=$((IDLE + 256))
+if [ -n "${ONLY_KEPT:-}" ]; then want=256; fi
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
     ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 fi
@@ -72,6 +89,71 @@ hold_idle() {
 }
 
 echo "== machine: $(nproc) cpus, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+kept_parts() {
+# --- 4. a session of a million NOOPs ----------------------------------------
+start "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet --control 127.0.0.1:0
+SERVE_PID=$STARTED_PID
+port="${STARTED_ADDR##*:}"
+control=""
+for _ in $(seq 1 1000); do            # printed right after "listening on"
+    control="$(sed -n 's|^control on http://||p' "$WORK/out.$((${#PIDS[@]} - 1))")"
+    [ -n "$control" ] && break
+    sleep 0.01
+done
+[ -n "$control" ] || { echo "memory: serve printed no control address" >&2; exit 1; }
+sleep 0.5
+f0="$(kib "$SERVE_PID" VmRSS)"
+flood="$(timeout 300 python3 bench/noop_flood.py 127.0.0.1 "$port" "$FLOOD")"
+sleep 2                                # serve returns freed memory once a second
+f1="$(kib "$SERVE_PID" VmRSS)"
+fhwm="$(kib "$SERVE_PID" VmHWM)"
+fgrowth=$((f1 - f0))
+verdict=$([ "$fgrowth" -lt $((16 * 1024)) ] && echo "met" || echo "MISSED")
+echo
+echo "flood: $flood"
+
+# --- 5. SMTP round trips while the control API serves that session ----------
+stall="$(timeout 300 python3 bench/control_stall.py 127.0.0.1 "$port" "$control" /sessions/1 3 5)"
+s1="$(kib "$SERVE_PID" VmHWM)"
+stall_ms="$(sed -n 's/^STALL_MS=//p' <<<"$stall")"
+sverdict=$(awk -v s="$stall_ms" 'BEGIN { print (s < 50 ? "met" : "MISSED") }')
+echo "$stall" | grep -v '^STALL_MS='
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+
+# --- 6. twenty 9 MiB messages ------------------------------------------------
+start "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
+SERVE_PID=$STARTED_PID
+port="${STARTED_ADDR##*:}"
+sleep 0.5
+m0="$(kib "$SERVE_PID" VmRSS)"
+for _ in $(seq 1 "$MESSAGES"); do
+    timeout 300 python3 bench/big_message.py 127.0.0.1 "$port" "$MESSAGE_MIB" >/dev/null
+done
+sleep 2
+m1="$(kib "$SERVE_PID" VmRSS)"
+mhwm="$(kib "$SERVE_PID" VmHWM)"
+mgrowth=$((m1 - m0))
+mverdict=$([ "$mgrowth" -lt $((16 * 1024)) ] && echo "met" || echo "MISSED")
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+
+echo
+echo "| measurement | RSS before | RSS after | growth | peak RSS (VmHWM) | target |"
+echo "| :--- | ---: | ---: | ---: | ---: | :--- |"
+echo "| serve, one session of $FLOOD pipelined NOOPs, after QUIT (MiB) | $(mib "$f0") | $(mib "$f1") | $(mib "$fgrowth") | $(mib "$fhwm") | growth < 16 MiB: $verdict |"
+echo "| serve, $MESSAGES × $MESSAGE_MIB MiB messages (MiB) | $(mib "$m0") | $(mib "$m1") | $(mib "$mgrowth") | $(mib "$mhwm") | growth < 16 MiB: $mverdict |"
+echo
+echo "| measurement | longest SMTP round trip during GET /sessions/1 | peak RSS (VmHWM) | target |"
+echo "| :--- | ---: | ---: | :--- |"
+echo "| serve, NOOP every 5 ms while the control API serves the $FLOOD-NOOP session | $stall_ms ms | $(mib "$s1") MiB | < 50 ms: $sverdict |"
+}
+
+if [ -n "${ONLY_KEPT:-}" ]; then
+    kept_parts
+    exit 0
+fi
 
 # --- 1. idle connections ---------------------------------------------------
 start "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
@@ -127,3 +209,5 @@ echo
 echo "| measurement | RSS before | with $PROXY_IDLE idle relayed | KiB per relayed connection |"
 echo "| :--- | ---: | ---: | ---: |"
 echo "| proxy transparent in front of serve (MiB) | $(mib "$q0") | $(mib "$q1") | $per_relay |"
+
+kept_parts

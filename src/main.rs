@@ -9,6 +9,25 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    /// mimalloc's own: hand freed memory back to the system now.
+    fn mi_collect(force: bool);
+}
+
+/// Hand memory freed since the last call back to the system. mimalloc
+/// keeps freed pages for reuse and returns them on its own only as later
+/// allocations come by: after a 9 MiB message is received (its buffer
+/// doubles up to 16 MiB) and moved to a file, a server serving small
+/// sessions kept the whole doubling chain, 31 MiB, for good; without
+/// forcing, `mi_collect` returned it in some runs and not in others
+/// (docs/PERFORMANCE.md, "Memory"). Once a second, the cost is re-faulting
+/// what was freed in that second, if it is needed again.
+pub(crate) fn release_freed_memory() {
+    // SAFETY: mi_collect takes no pointers and may be called at any time
+    // from any thread; it is part of the allocator this binary links.
+    unsafe { mi_collect(true) }
+}
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }

@@ -2,7 +2,10 @@
 
 use bytes::Bytes;
 use serde::Serialize;
+use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// One recipient of an accepted message.
@@ -29,22 +32,28 @@ pub struct Message {
     pub mail_from: String,
     /// The recipients, in RCPT order.
     pub recipients: Vec<Recipient>,
-    /// The message content, dot-unstuffed, exactly as received.
-    #[serde(serialize_with = "lossy")]
-    pub data: Bytes,
+    /// The message content, dot-unstuffed, exactly as received: in memory,
+    /// or in a file once the recorder keeps it (`limits.message_memory`).
+    pub data: Body,
     /// When the end of DATA arrived.
     pub received_at: SystemTime,
 }
 
 impl Message {
+    /// The message content, exactly as received (read from its file when
+    /// it is kept in one).
+    pub fn bytes(&self) -> io::Result<Bytes> {
+        self.data.read()
+    }
+
     /// The message content as text (lossy UTF-8).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.data).into_owned()
+    pub fn text(&self) -> io::Result<String> {
+        Ok(String::from_utf8_lossy(&self.bytes()?).into_owned())
     }
 
     /// The value of the first header `name` (case-insensitive), unfolded.
-    pub fn header(&self, name: &str) -> Option<String> {
-        let text = self.text();
+    pub fn header(&self, name: &str) -> io::Result<Option<String>> {
+        let text = self.text()?;
         let head = text.split("\r\n\r\n").next().unwrap_or_default();
         let mut value: Option<String> = None;
         for line in head.split("\r\n") {
@@ -61,7 +70,7 @@ impl Message {
                 value = Some(v.trim().to_string());
             }
         }
-        value
+        Ok(value)
     }
 
     /// The recipients' original addresses.
@@ -73,6 +82,145 @@ impl Message {
     }
 }
 
-fn lossy<S: serde::Serializer>(data: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(data))
+/// A message's content: in memory, or in a file of the recorder's private
+/// temporary directory, removed when the last copy of the message is
+/// dropped (so when the recorder forgets it and no caller holds it).
+#[derive(Clone)]
+pub struct Body(Stored);
+
+#[derive(Clone)]
+enum Stored {
+    Memory(Bytes),
+    File(Arc<BodyFile>),
+}
+
+struct BodyFile {
+    /// Removes the file when dropped; declared before `_dir` so the file
+    /// goes before its directory.
+    path: tempfile::TempPath,
+    len: usize,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl Body {
+    /// Its size in octets.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Stored::Memory(b) => b.len(),
+            Stored::File(f) => f.len,
+        }
+    }
+
+    /// It has no octets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file it is kept in, if it is not in memory.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.0 {
+            Stored::Memory(_) => None,
+            Stored::File(f) => Some(&f.path),
+        }
+    }
+
+    /// The octets (read from the file when it is kept in one).
+    pub fn read(&self) -> io::Result<Bytes> {
+        match &self.0 {
+            Stored::Memory(b) => Ok(b.clone()),
+            Stored::File(f) => {
+                let data = std::fs::read(&f.path)?;
+                if data.len() != f.len {
+                    return Err(io::Error::other(format!(
+                        "{} holds {} octets, not the {} received",
+                        f.path.display(),
+                        data.len(),
+                        f.len
+                    )));
+                }
+                Ok(Bytes::from(data))
+            }
+        }
+    }
+
+    /// The same content in a new file of `dir`; memory is freed once every
+    /// copy of the in-memory body is dropped.
+    pub(crate) fn to_file(&self, dir: &Arc<tempfile::TempDir>) -> io::Result<Body> {
+        let Stored::Memory(bytes) = &self.0 else {
+            return Ok(self.clone());
+        };
+        let mut file = tempfile::Builder::new()
+            .prefix("message-")
+            .suffix(".eml")
+            .tempfile_in(dir.path())?;
+        file.write_all(bytes)?;
+        file.flush()?;
+        // Closed now: a thousand kept messages must not hold a thousand
+        // descriptors. The path still removes the file when dropped.
+        let path = file.into_temp_path();
+        Ok(Body(Stored::File(Arc::new(BodyFile {
+            path,
+            len: bytes.len(),
+            _dir: Arc::clone(dir),
+        }))))
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body(Stored::Memory(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Body {
+        Body(Stored::Memory(Bytes::from(bytes)))
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Stored::Memory(b) => write!(f, "Body({} octets in memory)", b.len()),
+            Stored::File(file) => {
+                write!(f, "Body({} octets in {})", file.len, file.path.display())
+            }
+        }
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = self.read().map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&String::from_utf8_lossy(&bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_moved_to_a_file_reads_back_exactly_and_the_file_goes_with_it() {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let content: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+        let body = Body::from(content.clone()).to_file(&dir).unwrap();
+        assert_eq!(body.len(), content.len());
+        let path = body.path().expect("in a file").to_path_buf();
+        assert!(path.starts_with(dir.path()));
+        assert_eq!(&body.read().unwrap()[..], &content[..]);
+        let copy = body.clone();
+        drop(body);
+        assert!(path.exists(), "a copy still holds it");
+        drop(copy);
+        assert!(!path.exists(), "the last copy removes the file");
+    }
+
+    #[test]
+    fn a_file_changed_behind_our_back_is_an_error_not_a_wrong_body() {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let body = Body::from(b"hello".to_vec()).to_file(&dir).unwrap();
+        std::fs::write(body.path().unwrap(), b"hi").unwrap();
+        assert!(body.read().is_err());
+    }
 }

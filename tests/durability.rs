@@ -90,7 +90,7 @@ async fn a_message_the_maildir_cannot_take_gets_451_and_is_not_kept() {
 
     let messages = shared.recorder.messages();
     assert_eq!(messages.len(), 1, "only the stored message is kept");
-    assert!(messages[0].text().starts_with("Subject: retry"));
+    assert!(messages[0].text().unwrap().starts_with("Subject: retry"));
     // The transcript agrees with the wire: a 451, and one message event.
     let session = &shared.recorder.transcript().sessions[0];
     assert!(

@@ -307,7 +307,7 @@ fn q237927_imcea_one_off_from_an_unlisted_host(#[case] scenario: &str, #[case] r
             panic!("one report expected: {msgs:?}")
         };
         assert_eq!(ndr.recipients[0].delivered_to, "administrator@adatum.com");
-        let text = ndr.text();
+        let text = ndr.text().unwrap();
         assert!(text.contains(&format!("{IMCEA} on ")), "{text}");
         assert!(
             text.contains("MSEXCH:IMS:Adatum:SITE:MAIL 0 (000C05A6) Unknown Recipient"),
@@ -383,7 +383,7 @@ fn q183801_smtpout_is_bounced_with_no_proxy_for_recipient() {
     assert_eq!(ndr.recipients[0].delivered_to, "administrator@domain.com");
 
     // The human part: the Exchange 5.5 layout.
-    let text = ndr.text();
+    let text = ndr.text().unwrap();
     assert!(
         text.contains(
             "Your message\r\n\r\n  To:      user@domain.com\r\n  Subject: Test Subject\r\n  Sent:    "
@@ -403,7 +403,7 @@ fn q183801_smtpout_is_bounced_with_no_proxy_for_recipient() {
         "{text}"
     );
     assert_eq!(
-        ndr.header("X-Mailer").as_deref(),
+        ndr.header("X-Mailer").unwrap().as_deref(),
         Some("Internet Mail Service (5.5.2653.19)")
     );
 
@@ -480,6 +480,7 @@ fn q183801_override_proxy_out_routes_smtpout() {
     assert!(
         reports(&msgs)[0]
             .text()
+            .unwrap()
             .contains("(000D06B5) No proxy for Recipient")
     );
 }

@@ -35,7 +35,7 @@ async fn bdat_chunks_make_one_message() {
         "{queued:?}"
     );
     assert_eq!(
-        &server.messages()[0].data[..],
+        &server.messages()[0].bytes().unwrap()[..],
         b"Subject: x\r\n\r\n.\r\nhi\r\n"
     );
     assert_eq!(c.cmd("NOOP").await, 250);
@@ -47,7 +47,7 @@ async fn bdat_pipelined_with_the_next_command() {
     c.send(b"BDAT 5 LAST\r\nhelloQUIT\r\n").await;
     assert_eq!(c.code().await, 250);
     assert_eq!(c.code().await, 221);
-    assert_eq!(&server.messages()[0].data[..], b"hello");
+    assert_eq!(&server.messages()[0].bytes().unwrap()[..], b"hello");
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn a_one_shot_fault_on_bdat_still_consumes_the_chunk() {
         "{queued:?}"
     );
     assert_eq!(c.cmd("NOOP").await, 250);
-    assert_eq!(&server.messages()[0].data[..], b"hello");
+    assert_eq!(&server.messages()[0].bytes().unwrap()[..], b"hello");
 }
 
 #[tokio::test]

@@ -34,12 +34,16 @@ fn lettre_delivers_to_exchange_2003() {
     let m = &msgs[0];
     assert_eq!(m.mail_from, "alice@example.org");
     assert_eq!(m.rcpt_to(), ["bob@adatum.com"]);
-    assert_eq!(m.header("Subject").as_deref(), Some("harness test"));
+    assert_eq!(
+        m.header("Subject").unwrap().as_deref(),
+        Some("harness test")
+    );
     assert!(
         m.text()
+            .unwrap()
             .contains("\r\n.leading dot survives dot-stuffing\r\n"),
         "{}",
-        m.text()
+        m.text().unwrap()
     );
     let t = server.wait_for_sessions_blocking(1).unwrap();
     assert!(t.client_sent("EHLO"));
@@ -94,7 +98,7 @@ s.quit()
         [220, 500]
     );
     assert_eq!(
-        server.messages()[0].header("subject").as_deref(),
+        server.messages()[0].header("subject").unwrap().as_deref(),
         Some("via pix")
     );
 }

@@ -45,7 +45,7 @@ async fn accepts_a_message_and_records_it() {
     let msgs = server.messages();
     assert_eq!(msgs.len(), 1);
     assert_eq!(
-        &msgs[0].data[..],
+        &msgs[0].bytes().unwrap()[..],
         b"Subject: hello\r\n\r\n.starts with a dot\r\nbye\r\n"
     );
     assert_eq!(msgs[0].rcpt_to(), ["bob@example.com", "carol@example.com"]);

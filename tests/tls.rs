@@ -66,7 +66,7 @@ fn smtplib_starttls_completes_a_real_handshake() {
             .any(|r| r == &["220 2.0.0 SMTP server ready"])
     );
     assert_eq!(
-        server.messages()[0].header("subject").as_deref(),
+        server.messages()[0].header("subject").unwrap().as_deref(),
         Some("over tls")
     );
 }

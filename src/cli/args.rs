@@ -214,6 +214,41 @@ pub struct ProxyArgs {
     /// `serve`); more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+/// What is kept in memory; each flag wins over the scenario's `limits:`.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Memory (docs/scenarios.md, `limits:`)")]
+pub struct KeepArgs {
+    /// Transcript events kept per session: the first and last halves, the
+    /// middle counted in an "N events dropped" note [default: 10000].
+    #[arg(long, value_name = "N", value_parser = at_least_two)]
+    pub session_events: Option<usize>,
+    /// Transcript events kept across all sessions; the oldest sessions go
+    /// first [default: 50000].
+    #[arg(long, value_name = "N", value_parser = at_least_two)]
+    pub total_events: Option<usize>,
+    /// Message bodies larger than this many octets are kept in temporary
+    /// files, not in memory [default: 65536].
+    #[arg(long, value_name = "OCTETS")]
+    pub message_memory: Option<usize>,
+    /// Octets of message bodies kept in memory in all [default: 8388608].
+    #[arg(long, value_name = "OCTETS")]
+    pub messages_memory: Option<usize>,
+    /// Octets of message bodies kept in temporary files in all; the oldest
+    /// messages go first [default: 1073741824].
+    #[arg(long, value_name = "OCTETS")]
+    pub messages_disk: Option<u64>,
+}
+
+fn at_least_two(s: &str) -> Result<usize, String> {
+    let min = smtp_harness::transcript::Keep::MIN_SESSION_EVENTS;
+    match s.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(format!("expected a whole number, at least {min}")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,6 +322,8 @@ pub struct ServeArgs {
     /// it, it can name none.
     #[arg(long, value_name = "DIR", requires = "control")]
     pub control_files: Option<PathBuf>,
+    #[command(flatten)]
+    pub keep: KeepArgs,
 }
 
 #[derive(Debug, clap::Args)]

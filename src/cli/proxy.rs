@@ -28,6 +28,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         Retention::Last(KEEP_SESSIONS)
     };
     let recorder = Recorder::new(retention, live.sinks.clone());
+    recorder.pin(args.keep.keep());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
     let mut shared = Shared::new(profile.clone(), args.upstream.clone(), recorder);
     shared.control_files = super::control::files_dir(args.control_files.as_deref())?;

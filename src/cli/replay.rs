@@ -2,15 +2,19 @@
 
 use super::args::ReplayArgs;
 use smtp_harness::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
-use std::fmt::Write;
+use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// Prints, when a session ends, where its client strayed from the capture:
-/// on stdout through a bounded queue, since this runs on the event loop and
-/// stdout may be a pipe nobody reads.
+/// Prints each divergence as it happens, and a count when a session ends:
+/// from the live events, not the kept transcript, whose middle may have
+/// been dropped (`limits.session_events`). On stdout through a bounded
+/// queue, since this runs on the event loop and stdout may be a pipe nobody
+/// reads.
 struct DivergenceReport {
     json: bool,
+    /// Divergences so far of each running session.
+    counts: Mutex<HashMap<u64, usize>>,
 }
 
 /// The report's writer, started with the first report.
@@ -21,46 +25,54 @@ fn stdout() -> Option<&'static LiveWriter> {
         .as_ref()
 }
 
+fn say(text: String) {
+    if let Some(stdout) = stdout() {
+        stdout.write(text);
+    }
+}
+
 impl Sink for DivergenceReport {
-    fn event(&self, _event: &smtp_harness::transcript::Event) {}
+    fn event(&self, event: &smtp_harness::transcript::Event) {
+        let EventKind::Divergence {
+            step,
+            expected,
+            got,
+        } = &event.kind
+        else {
+            return;
+        };
+        let session = event.session;
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(session)
+            .or_default() += 1;
+        say(if self.json {
+            let v = serde_json::json!({"session": session, "step": step, "expected": expected, "got": got});
+            format!("{v}\n")
+        } else {
+            format!("session {session}: step {step}: expected {expected:?}, got {got:?}\n")
+        });
+    }
 
     fn session_end(&self, session: &SessionRecord) {
-        let mut out = String::new();
-        let mut count = 0;
-        for e in &session.events {
-            let EventKind::Divergence {
-                step,
-                expected,
-                got,
-            } = &e.kind
-            else {
-                continue;
-            };
-            count += 1;
-            let _ = if self.json {
-                let v = serde_json::json!({"session": session.id, "step": step, "expected": expected, "got": got});
-                writeln!(out, "{v}")
-            } else {
-                writeln!(
-                    out,
-                    "session {}: step {step}: expected {expected:?}, got {got:?}",
-                    session.id
-                )
-            };
+        let count = self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&session.id)
+            .unwrap_or(0);
+        if self.json {
+            return;
         }
-        if !self.json {
-            let _ = match count {
-                0 => writeln!(
-                    out,
-                    "session {}: the client did what the captured client did",
-                    session.id
-                ),
-                n => writeln!(out, "session {}: {n} divergence(s)", session.id),
-            };
-        }
-        if let Some(stdout) = stdout().filter(|_| !out.is_empty()) {
-            stdout.write(out);
-        }
+        say(match count {
+            0 => format!(
+                "session {}: the client did what the captured client did\n",
+                session.id
+            ),
+            n => format!("session {}: {n} divergence(s)\n", session.id),
+        });
     }
 
     fn flush(&self) {
@@ -84,6 +96,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         // `serve` reports a scenario that does not load.
         _ => {}
     }
-    let report: Arc<dyn Sink> = Arc::new(DivergenceReport { json: args.json });
+    let report: Arc<dyn Sink> = Arc::new(DivergenceReport {
+        json: args.json,
+        counts: Mutex::default(),
+    });
     super::serve::run(args.serve, vec![report])
 }

@@ -1,16 +1,28 @@
 //! `smtp-harness serve`: a fake server until Ctrl-C or SIGTERM.
 
-use super::args::{ColorChoice, ServeArgs};
+use super::args::{ColorChoice, KeepArgs, ServeArgs};
 use anyhow::Context;
 use smtp_harness::Scenario;
 use smtp_harness::server::{self, Shared, maildir::Maildir};
-use smtp_harness::transcript::{JsonLinesSink, Recorder, Retention, Sink, TextSink};
+use smtp_harness::transcript::{JsonLinesSink, Keep, Recorder, Retention, Sink, TextSink};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 /// A long-running server keeps this many recent sessions in memory.
 const KEEP_SESSIONS: usize = 1000;
+
+impl KeepArgs {
+    pub fn keep(&self) -> Keep {
+        Keep {
+            session_events: self.session_events,
+            total_events: self.total_events,
+            message_memory: self.message_memory,
+            messages_memory: self.messages_memory,
+            messages_disk: self.messages_disk,
+        }
+    }
+}
 
 pub fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
@@ -44,6 +56,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         None => None,
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
+    recorder.pin(args.keep.keep());
     let mut shared = Shared::new(scenario.clone(), recorder, maildir)?;
     shared.control_files = super::control::files_dir(args.control_files.as_deref())?;
     let shared = Arc::new(shared);
@@ -55,6 +68,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
             let window = std::time::Duration::from_micros(u64::from(args.busy_poll));
             tokio::spawn(server::busy_poll::poller(window));
         }
+        tokio::spawn(release_freed_memory());
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(
             args.control,
@@ -82,6 +96,16 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Once a second, hand memory freed by the sessions back to the system.
+async fn release_freed_memory() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        crate::release_freed_memory();
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -212,7 +212,10 @@ fn message(state: &State, n: &str) -> Response {
     };
     let messages = shared.recorder.messages();
     match n.checked_sub(1).and_then(|i| messages.get(i)) {
-        Some(m) => Response::bytes(200, "message/rfc822", m.data.to_vec()),
+        Some(m) => match m.bytes() {
+            Ok(data) => Response::bytes(200, "message/rfc822", data.to_vec()),
+            Err(e) => Response::error(500, format!("cannot read message {n}: {e}")),
+        },
         None => Response::error(
             404,
             format!("no message {n}; {} kept, numbered from 1", messages.len()),

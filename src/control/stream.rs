@@ -211,8 +211,16 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             .await;
     };
     // The events up to now, and the state that goes with them: a session
-    // still running does not keep the response growing.
-    let (end, ended, aborted) = s.read(|r| (r.events.len(), r.ended, r.aborted));
+    // still running does not keep the response growing. A copy of at most
+    // `limits.session_events` events, in order (a running session's kept
+    // tail is a ring), so the lock is held only for the copy.
+    let record = s.snapshot();
+    let (end, ended, aborted, dropped) = (
+        record.events.len(),
+        record.ended,
+        record.aborted,
+        record.dropped,
+    );
     let content_type = if text {
         "text/plain; charset=utf-8"
     } else {
@@ -227,21 +235,27 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     while at < end {
         let upto = (at + SLICE).min(end);
         let buf = &mut body.buf;
-        s.read(|r| {
-            for (i, e) in r.events.iter().enumerate().skip(at).take(upto - at) {
-                if text {
-                    buf.extend_from_slice(crate::transcript::render_event(e, false).as_bytes());
-                } else {
-                    element(buf, i == 0, e);
-                }
+        for (i, e) in record.events.iter().enumerate().skip(at).take(upto - at) {
+            if text {
+                buf.extend_from_slice(crate::transcript::render_event(e, false).as_bytes());
+            } else {
+                element(buf, i == 0, e);
             }
-        });
+        }
         at = upto;
         body.pace().await?;
     }
     if !text {
         body.buf.extend_from_slice(
-            format!("\n],\n\"ended\": {ended}, \"aborted\": {aborted}}}\n").as_bytes(),
+            format!(
+                "\n],\n\"ended\": {ended}, \"aborted\": {aborted}{}}}\n",
+                // As `SessionRecord` serializes it: only when something was.
+                match dropped {
+                    0 => String::new(),
+                    n => format!(", \"dropped\": {n}"),
+                }
+            )
+            .as_bytes(),
         );
     }
     body.finish().await

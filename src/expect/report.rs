@@ -75,6 +75,14 @@ pub struct ExpectationResult {
 pub struct VerificationReport {
     /// In mount order.
     pub results: Vec<ExpectationResult>,
+    /// Events dropped from the middle of long sessions
+    /// (`limits.session_events`): commands among them were not counted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped_events: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl VerificationReport {
@@ -94,7 +102,10 @@ impl VerificationReport {
                 })
                 .collect();
         }
-        VerificationReport { results }
+        VerificationReport {
+            results,
+            dropped_events: t.sessions.iter().map(|s| s.dropped).sum(),
+        }
     }
 
     /// Every expectation is met (also when there are none).
@@ -165,6 +176,14 @@ impl fmt::Display for VerificationReport {
                 out.push_str(":\n");
                 lines(&mut out, &r.matched);
             }
+        }
+        if self.dropped_events > 0 {
+            let _ = writeln!(
+                out,
+                "  note: {} events were dropped from the middle of long sessions \
+                 (limits.session_events); commands among them were not counted",
+                self.dropped_events
+            );
         }
         f.write_str(out.trim_end_matches('\n'))
     }

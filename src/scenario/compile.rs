@@ -84,6 +84,8 @@ pub struct Limits {
     pub line_deadline: Option<Duration>,
     /// Concurrent sessions allowed.
     pub max_sessions: Option<usize>,
+    /// What the recorder keeps in memory (as stated; defaults apply later).
+    pub keep: crate::transcript::Keep,
 }
 
 /// A scenario ready to run.
@@ -244,6 +246,38 @@ pub fn parse_reply(lines: &[String]) -> Result<ReplyTemplate, String> {
     Ok(ReplyTemplate { code, lines: out })
 }
 
+/// The recorder's bounds as `limits:` states them.
+fn keep(c: &mut Checker, limits: &LimitsSpec) -> crate::transcript::Keep {
+    let min = crate::transcript::Keep::MIN_SESSION_EVENTS;
+    let mut events = |v: &Option<Spanned<usize>>, what: &str| {
+        let v = v.as_ref()?;
+        if v.value < min {
+            c.problem(&v.referenced, format!("`{what}` must be at least {min}"));
+            return None;
+        }
+        Some(v.value)
+    };
+    let keep = crate::transcript::Keep {
+        session_events: events(&limits.session_events, "session_events"),
+        total_events: events(&limits.total_events, "total_events"),
+        message_memory: limits.message_memory.as_ref().map(|v| v.value),
+        messages_memory: limits.messages_memory.as_ref().map(|v| v.value),
+        messages_disk: limits.messages_disk.as_ref().map(|v| v.value),
+    };
+    if let (Some(session), Some(total), Some(at)) = (
+        keep.session_events,
+        keep.total_events,
+        limits.total_events.as_ref(),
+    ) && total < session
+    {
+        c.problem(
+            &at.referenced,
+            format!("`total_events` ({total}) is less than `session_events` ({session})"),
+        );
+    }
+    keep
+}
+
 /// Check `file` and build its [`Plan`], or list every problem.
 ///
 /// `merged` is set for the result of an `extends:` merge: its files were
@@ -287,6 +321,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             .unwrap_or(Duration::from_secs(300)),
         line_deadline: c.timeout(limits.line_deadline.as_ref(), "`line_deadline`"),
         max_sessions: limits.max_sessions.as_ref().map(|m| m.value),
+        keep: keep(&mut c, &limits),
     };
     let ehlo_keywords: Vec<Template> = match &ehlo.keywords {
         Some(k) => k

@@ -434,7 +434,8 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         replies: over!(child.replies, parent.replies;
             mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, starttls, unknown, not_implemented, timeout, shutdown),
         data: over!(child.data, parent.data; reply, delay),
-        limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions),
+        limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions,
+            session_events, total_events, message_memory, messages_memory, messages_disk),
         rules,
         replay: child.replay.or(parent.replay),
         tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, cert_pem, key_pem, require, keywords_after, fail),

@@ -411,6 +411,27 @@ pub struct LimitsSpec {
     /// Concurrent sessions; more get `421 4.3.2 Too many connections`.
     #[schemars(with = "Option<usize>")]
     pub max_sessions: Option<Spanned<usize>>,
+    /// Transcript events kept per session (default 10000, at least 2): the
+    /// first half and the last half; the middle is counted in an
+    /// "N events dropped" note. Live output still shows every event.
+    #[schemars(with = "Option<usize>", range(min = 2))]
+    pub session_events: Option<Spanned<usize>>,
+    /// Transcript events kept across all sessions (default 50000); the
+    /// oldest sessions, ended ones first, are forgotten beyond it.
+    #[schemars(with = "Option<usize>", range(min = 2))]
+    pub total_events: Option<Spanned<usize>>,
+    /// A message body larger than this many octets is kept in a temporary
+    /// file, not in memory (default 65536).
+    #[schemars(with = "Option<usize>")]
+    pub message_memory: Option<Spanned<usize>>,
+    /// Octets of message bodies kept in memory in all (default 8388608);
+    /// more go to temporary files too.
+    #[schemars(with = "Option<usize>")]
+    pub messages_memory: Option<Spanned<usize>>,
+    /// Octets of message bodies kept in temporary files in all (default
+    /// 1073741824); the oldest messages are forgotten beyond it.
+    #[schemars(with = "Option<u64>")]
+    pub messages_disk: Option<Spanned<u64>>,
 }
 
 /// A session state a rule can be limited to.

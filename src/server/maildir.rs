@@ -140,7 +140,7 @@ fn write_synced(
         "Return-Path: <{}>\r\nX-Original-To: {}\r\nDelivered-To: {}\r\n",
         message.mail_from, rcpt.original, rcpt.delivered_to
     )?;
-    f.write_all(&message.data)?;
+    f.write_all(&message.bytes()?)?;
     f.sync_data()
 }
 
@@ -196,7 +196,7 @@ mod tests {
                     delivered_to: t.to_string(),
                 })
                 .collect(),
-            data: bytes::Bytes::from_static(b"Subject: x\r\n\r\nx\r\n"),
+            data: bytes::Bytes::from_static(b"Subject: x\r\n\r\nx\r\n").into(),
             received_at: std::time::SystemTime::now(),
         }
     }

@@ -56,6 +56,7 @@ impl Shared {
         maildir: Option<Maildir>,
     ) -> Result<Shared, TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
+        recorder.follow(scenario.plan().limits.keep);
         let expectations = ExpectationSet::default();
         expectations.set_scenario(scenario.expectations(), 0);
         Ok(Shared {
@@ -92,6 +93,7 @@ impl Shared {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
         self.expectations
             .set_scenario(scenario.expectations(), self.recorder.now_us());
+        self.recorder.follow(scenario.plan().limits.keep);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
         Ok(())
     }
@@ -111,6 +113,7 @@ impl Shared {
         }
         self.expectations
             .set_scenario(scenario.expectations(), self.recorder.now_us());
+        self.recorder.follow(scenario.plan().limits.keep);
         *current = Current { scenario, tls };
         Ok(true)
     }

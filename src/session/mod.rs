@@ -393,7 +393,7 @@ impl Session {
                 helo: self.helo.clone(),
                 mail_from: self.mail_from.clone().unwrap_or_default(),
                 recipients,
-                data: body.bytes,
+                data: body.bytes.into(),
                 received_at,
             });
         self.reset_transaction();
@@ -468,7 +468,7 @@ impl Session {
                     .unwrap_or_else(|| sender.clone()),
                 original: sender,
             }],
-            data: bytes::Bytes::from(text),
+            data: bytes::Bytes::from(text).into(),
             received_at: now,
         }]
     }

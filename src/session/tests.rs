@@ -249,7 +249,11 @@ fn bounced_recipients_produce_one_report_to_the_sender() {
     };
     assert_eq!(ndr.mail_from, "");
     assert_eq!(ndr.recipients[0].delivered_to, "administrator@domain.com");
-    assert!(ndr.text().contains("(000D06B5) No proxy for Recipient"));
+    assert!(
+        ndr.text()
+            .unwrap()
+            .contains("(000D06B5) No proxy for Recipient")
+    );
 }
 
 #[test]

@@ -5,12 +5,14 @@
 //! the [`Recorder`] keeps finished and running sessions for the test API.
 
 mod event;
+mod keep;
 mod live;
 mod recorder;
 mod render;
 mod sink;
 
 pub use event::{Closer, Event, EventKind, Leg, Wire};
+pub use keep::Keep;
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};
@@ -25,15 +27,34 @@ pub use live::LiveWriter;
 pub struct SessionRecord {
     /// Session id (1-based, accept order).
     pub id: u64,
-    /// Its events, in order.
+    /// Its events, in order. When it had more than `limits.session_events`,
+    /// the first and last ones, with an "N events dropped" note between.
     pub events: Vec<Event>,
+    /// How many events were dropped from the middle of the session.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped: u64,
     /// It has ended.
     pub ended: bool,
     /// It ended in the middle of a line or a message.
     pub aborted: bool,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl SessionRecord {
+    /// Everything but the events.
+    pub(crate) fn clone_summary(&self) -> SessionRecord {
+        SessionRecord {
+            id: self.id,
+            events: Vec::new(),
+            dropped: self.dropped,
+            ended: self.ended,
+            aborted: self.aborted,
+        }
+    }
+
     /// The command lines the client sent on the client leg, as text.
     pub fn commands(&self) -> Vec<String> {
         self.lines_on(Leg::Client)

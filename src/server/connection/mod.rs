@@ -529,7 +529,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .collect(),
                 size: message.data.len(),
             });
-            self.shared.recorder.add_message(message);
+            let queue_id = message.queue_id.clone();
+            if let Err(e) = self.shared.recorder.add_message(message) {
+                self.log.push(EventKind::Note {
+                    text: format!(
+                        "message {queue_id} not kept in memory or a temporary file: {e}"
+                    ),
+                });
+            }
         }
     }
 }
