@@ -132,7 +132,10 @@ async fn summary(s: &SharedSession) -> Value {
             Some(EventKind::Connect { peer, unix_ms, .. }) => (peer.to_string(), *unix_ms),
             _ => (String::new(), 0),
         };
-        (r.id, peer, unix_ms, r.events.len(), r.ended, r.aborted)
+        // What `/sessions/{id}` shows: a running session that dropped
+        // events gets its marker only in a snapshot.
+        let shown = r.events.len() + usize::from(r.dropped > 0 && !r.ended);
+        (r.id, peer, unix_ms, shown, r.ended, r.aborted)
     });
     let mut commands = 0;
     let mut at = 0;
