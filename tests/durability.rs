@@ -106,6 +106,60 @@ async fn a_message_the_maildir_cannot_take_gets_451_and_is_not_kept() {
     assert_eq!(stored, 1);
 }
 
+/// A server keeping messages only in its recorder; stops when the sender is
+/// dropped.
+async fn without_maildir(
+    yaml: &str,
+) -> (Arc<Shared>, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let scenario = Scenario::from_yaml(yaml).unwrap();
+    let recorder = Recorder::new(Retention::All, Vec::new());
+    let shared = Arc::new(Shared::new(scenario, recorder, None).unwrap());
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::run(listener, Arc::clone(&shared), stopped));
+    (shared, addr, stop)
+}
+
+#[tokio::test]
+async fn a_message_the_recorder_cannot_keep_gets_451_without_a_maildir() {
+    // Without --maildir the recorder is the only copy; a body it cannot keep
+    // (here: alone over `messages_disk`) must not be answered 250.
+    let (shared, addr, _stop) =
+        without_maildir("limits:\n  message_memory: 1024\n  messages_disk: 4096\n").await;
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("EHLO client").await, 250);
+    transaction(&mut c, &["alice@example.org"]).await;
+    assert_eq!(c.cmd("DATA").await, 354);
+    let body = format!(
+        "Subject: big\r\n\r\n{}.",
+        format!("{}\r\n", "x".repeat(78)).repeat(100)
+    );
+    let reply = c.reply_to(&body).await;
+    assert!(
+        reply[0].starts_with("451 4.3.0 "),
+        "a message nothing kept must not get 250: {reply:?}"
+    );
+    // A message that fits is still taken on the same session.
+    transaction(&mut c, &["alice@example.org"]).await;
+    assert_eq!(c.cmd("DATA").await, 354);
+    let reply = c.reply_to("Subject: small\r\n\r\nbody\r\n.").await;
+    assert!(reply[0].starts_with("250 "), "{reply:?}");
+    assert_eq!(c.cmd("QUIT").await, 221);
+    shared.recorder.wait_ended(1).await;
+    let messages = shared.recorder.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].text().unwrap().starts_with("Subject: small"));
+    let session = &shared.recorder.transcript().sessions[0];
+    let stored = session
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Message { .. }))
+        .count();
+    assert_eq!(stored, 1, "the transcript agrees with the wire");
+}
+
 #[tokio::test]
 async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_go_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use smtp_harness::control::Options;
-use std::io::Write;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
@@ -45,7 +44,7 @@ pub async fn bind(
         } else {
             String::new()
         };
-        eprintln!(
+        errln!(
             "smtp-harness: warning: the control API on {addr} lets anyone who reaches it change what the harness does{advice}"
         );
     }
@@ -53,8 +52,7 @@ pub async fn bind(
         .await
         .with_context(|| format!("cannot listen on {addr} for the control API"))?;
     let bound = listener.local_addr()?;
-    println!("control on http://{bound}");
-    std::io::stdout().flush()?;
+    outln!("control on http://{bound}")?;
     Ok(Some(Api {
         listener,
         options: Options { token },

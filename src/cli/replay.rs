@@ -87,7 +87,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // against it would pass for reasons no capture showed.
     match smtp_harness::Scenario::resolve(&args.serve.scenario) {
         Ok(s) if s.plan().replay.is_empty() => {
-            eprintln!(
+            errln!(
                 "{}: no `replay:` sessions to replay (`smtp-harness import` a capture first; `serve` runs scenarios without one)",
                 args.serve.scenario
             );

@@ -489,6 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// message is neither recorded nor kept. The file I/O runs on a
     /// blocking thread: other sessions go on meanwhile.
     async fn store(&mut self, outcome: &mut Outcome) {
+        let accepted = outcome.message.is_some();
         let batch: Vec<_> = outcome
             .message
             .take()
@@ -518,8 +519,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             outcome.wire = None;
             return;
         }
-        for message in batch {
-            self.log.push(EventKind::Message {
+        let in_maildir = self.shared.maildir.is_some();
+        for (i, message) in batch.into_iter().enumerate() {
+            let event = EventKind::Message {
                 queue_id: message.queue_id.clone(),
                 from: message.mail_from.clone(),
                 to: message
@@ -528,14 +530,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     .map(|r| r.delivered_to.clone())
                     .collect(),
                 size: message.data.len(),
-            });
+            };
             let queue_id = message.queue_id.clone();
-            if let Err(e) = self.shared.recorder.add_message(message) {
-                self.log.push(EventKind::Note {
-                    text: format!(
-                        "message {queue_id} not kept in memory or a temporary file: {e}"
-                    ),
-                });
+            match self.shared.recorder.add_message(message) {
+                Ok(()) => self.log.push(event),
+                // Without a Maildir the recorder is the message's only
+                // store: a 250 would promise what is already lost. Its
+                // reports go too, as the client will send it again.
+                Err(e) if i == 0 && accepted && !in_maildir => {
+                    self.log.push(EventKind::Note {
+                        text: format!(
+                            "message {queue_id} could not be kept in memory or a temporary file: {e}; answering 451"
+                        ),
+                    });
+                    outcome.reply = Some(self.session.store_failed());
+                    outcome.wire = None;
+                    return;
+                }
+                Err(e) => {
+                    self.log.push(event);
+                    self.log.push(EventKind::Note {
+                        text: format!(
+                            "message {queue_id} not kept in memory or a temporary file: {e}"
+                        ),
+                    });
+                }
             }
         }
     }
