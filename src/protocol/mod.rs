@@ -7,6 +7,10 @@
 pub mod address;
 pub mod codec;
 pub mod command;
+// Public only for the fuzz targets (a separate crate that fuzzes the real
+// framing, not a copy); not part of the API a test suite uses.
+#[doc(hidden)]
+pub mod framer;
 pub mod mask;
 pub mod reply;
 pub mod xclient;
