@@ -210,3 +210,31 @@ async fn overlong_upstream_reply_line_still_answers_its_command() {
     });
     assert!(noted, "{}", t.to_text());
 }
+
+/// Through the proxy, an overlong `BDAT 10 …` is not a BDAT command (the
+/// upstream answers 500 and reads no chunk): the proxy must not take the
+/// next octets for a chunk, or its own replies come out of order.
+#[tokio::test]
+async fn through_the_proxy_a_malformed_bdat_announces_no_chunk() {
+    let up = server("ehlo: {keywords: [PIPELINING, CHUNKING]}").await;
+    let px = transparent(&up).await;
+    let mut c = greeted_ehlo(px.addr()).await;
+    let mut wire = line_of("BDAT 10 ", 600);
+    wire.extend_from_slice(b"NOOP\r\n");
+    wire.extend_from_slice(&line_of("NOOP ", 20 * 1024));
+    wire.extend_from_slice(b"NOOP\r\n");
+    c.send(&wire).await;
+    assert_eq!(
+        c.reply().await,
+        ["500 5.5.2 Error: line too long"],
+        "the upstream's"
+    );
+    assert_eq!(c.code().await, 250);
+    assert_eq!(
+        c.reply().await,
+        ["500 5.5.2 Line too long"],
+        "the proxy's own"
+    );
+    assert_eq!(c.code().await, 250);
+    quit_is_next(&mut c).await;
+}

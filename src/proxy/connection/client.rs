@@ -61,9 +61,11 @@ impl Relay {
         });
         let cmd = Command::parse(&line);
         let verb = cmd.verb.as_str().to_string();
-        let chunk_len = (cmd.verb == Verb::Bdat)
-            .then(|| cmd.args.split_whitespace().next()?.parse::<usize>().ok())
-            .flatten();
+        // Only a well-formed `BDAT size [LAST]` announces a chunk (RFC 3030,
+        // as the session reads it): a looser parse took the next command
+        // lines of a malformed BDAT for chunk octets, and the replies the
+        // upstream gave them came out of order with the proxy's own.
+        let chunk_len = cmd.bdat_chunk().map(|(size, _)| size);
 
         let mut hijack = None;
         if let Some(close) = self.faults.take_close(&Trigger::Verb(verb.clone())) {
