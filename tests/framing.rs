@@ -238,3 +238,19 @@ async fn through_the_proxy_a_malformed_bdat_announces_no_chunk() {
     assert_eq!(c.code().await, 250);
     quit_is_next(&mut c).await;
 }
+
+/// A rule answering BDAT (CHUNKING advertised) answers it once its chunk
+/// has been read: the chunk's octets are never read as commands.
+#[tokio::test]
+async fn a_rule_answering_bdat_still_reads_its_chunk() {
+    let yaml = "ehlo: {keywords: [PIPELINING, CHUNKING]}\n\
+                rules:\n  - verb: BDAT\n    reply: \"452 4.3.1 rule says no\"\n";
+    let server = server(yaml).await;
+    let mut c = greeted_ehlo(server.addr()).await;
+    c.send(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 6 LAST\r\nNOOP\r\nRSET\r\n")
+        .await;
+    assert_eq!(codes(&mut c, 2).await, [250, 250]);
+    assert_eq!(c.reply().await, ["452 4.3.1 rule says no"]);
+    assert_eq!(c.code().await, 250, "RSET's, not the chunk's");
+    quit_is_next(&mut c).await;
+}

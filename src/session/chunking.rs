@@ -49,8 +49,26 @@ impl Session {
         }
     }
 
+    /// A rule or fault answered `cmd`: if that is a BDAT whose chunk
+    /// follows (RFC 3030: whatever the answer), the chunk is read first and
+    /// the answer given after it, so the chunk is never read as commands.
+    pub(super) fn after_chunk(&mut self, cmd: &Command, outcome: Outcome) -> Outcome {
+        if outcome.reply.is_none() || outcome.next != Next::Command || !self.reads_chunks() {
+            return outcome;
+        }
+        let Some((size, last)) = cmd.bdat_chunk() else {
+            return outcome;
+        };
+        self.chunk_answer = Some(Box::new(outcome));
+        Outcome::injected(None, Next::Chunk { size, last }, None)
+    }
+
     /// A whole chunk arrived (`data` holds what fits the size limit).
     pub fn chunk_done(&mut self, data: Bytes, size: usize, last: bool) -> Outcome {
+        if let Some(answer) = self.chunk_answer.take() {
+            // A rule or fault answered the BDAT: the chunk is only consumed.
+            return *answer;
+        }
         let limit = self.plan.limits.message_size;
         let state = self.state;
         let chunks = self.bdat.get_or_insert_with(Chunks::default);

@@ -151,6 +151,8 @@ pub struct Session {
     /// The current transaction declared SMTPUTF8 (RFC 6531).
     smtputf8: bool,
     bdat: Option<chunking::Chunks>,
+    /// A rule's or fault's answer to a BDAT, due once its chunk is read.
+    chunk_answer: Option<Box<Outcome>>,
     faults: Option<faults::Active>,
 }
 
@@ -168,6 +170,7 @@ impl Session {
             authenticated: None,
             smtputf8: false,
             bdat: None,
+            chunk_answer: None,
             faults: faults::Active::decide(&plan, info.id),
             replay,
             plan,
@@ -269,14 +272,16 @@ impl Session {
         }
         if let Some((reply, name)) = self.fault_flaky(cmd.verb.as_str()) {
             let next = self.effect(&cmd, &reply);
-            return Outcome {
+            let outcome = Outcome {
                 next,
                 rule: Some(name),
                 ..Outcome::reply(reply)
             };
+            return self.after_chunk(&cmd, outcome);
         }
         if let Some(i) = self.match_rule(&cmd) {
-            return self.apply_rule(i, &cmd);
+            let outcome = self.apply_rule(i, &cmd);
+            return self.after_chunk(&cmd, outcome);
         }
         if let Some(out) = self.replay_command(line, &cmd) {
             return out;

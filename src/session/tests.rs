@@ -281,3 +281,29 @@ fn xclient_needs_the_scenario_and_an_allowed_client() {
     let mut s = session("xclient: {hosts: [10.0.0.0/8]}");
     assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 550);
 }
+
+#[test]
+fn a_rule_answering_bdat_waits_for_its_chunk() {
+    let mut s = session(
+        "ehlo: {keywords: [CHUNKING]}\nrules:\n  - verb: BDAT\n    args: LAST\n    reply: \"554 5.7.1 no\"\n",
+    );
+    for line in ["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>"] {
+        assert_eq!(code(&mut s, line), 250);
+    }
+    let out = s.command(b"BDAT 4 LAST");
+    assert!(out.reply.is_none(), "answered only after the chunk");
+    assert_eq!(
+        out.next,
+        Next::Chunk {
+            size: 4,
+            last: true
+        }
+    );
+    let out = s.chunk_done(Bytes::from_static(b"NOOP"), 4, true);
+    assert_eq!(out.reply.map(|r| r.code), Some(554));
+    assert_eq!(out.next, Next::Command);
+    // Not a BDAT the rule answers, or no CHUNKING: nothing to wait for.
+    assert_eq!(code(&mut s, "NOOP"), 250);
+    let mut plain = session("rules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n");
+    assert_eq!(code(&mut plain, "BDAT 4 LAST"), 554);
+}
