@@ -166,3 +166,5 @@ put("session", "overlong-pipelined", b"\x00\x10" + overlong)
 put("session", "overlong-small-reads", b"\x00\x03" + overlong)
 put("session", "overlong-after-data", b"\x00\x0a" + b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + b"body\r\n" * 300 + b".\r\nRSET " + b"y" * 2000 + b"\nNOOP\r\nQUIT\r\n")
 put("session", "overlong-auth", b"\x10\x10" + b"EHLO a\r\nAUTH PLAIN\r\n" + b"A" * 100 + b"\r\nNOOP\r\nAUTH LOGIN\r\nYWxpY2U=\r\n" + b"B" * 70 + b"\nQUIT\r\n")
+# Knob 0x11: a scenario whose rule answers BDAT ... LAST.
+put("session", "bdat-rule", b"\x11\x10" + b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 6 LAST\r\nNOOP\r\nRSET\r\nQUIT\r\n")

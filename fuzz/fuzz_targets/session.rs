@@ -34,6 +34,8 @@ fn scenarios() -> &'static Vec<Scenario> {
             "ehlo: {keywords: [PIPELINING, CHUNKING, BINARYMIME, SIZE 1000]}",
             "limits: {recipients: 2, message_size: 100, command_line: 64}",
             "auth: {users: {alice: wonderland}}\nlimits: {command_line: 64}",
+            // A rule answering BDAT: its chunk must still be read.
+            "ehlo: {keywords: [CHUNKING]}\nrules: [{verb: BDAT, args: LAST, reply: \"554 5.7.1 no\"}]",
         ] {
             all.push(Scenario::from_yaml(yaml).expect("fuzz scenarios load"));
         }
