@@ -10,7 +10,10 @@
 //!   without its ending; a discarded line is as long as the octets it took;
 //! - one reply per command line: every line (a discarded one too, an AUTH
 //!   continuation too) and every end of DATA gets exactly one reply, at
-//!   once, or for a BDAT line once its chunk has been read.
+//!   once, or for a BDAT line once its chunk has been read;
+//! - a well-formed BDAT (CHUNKING advertised, not a SASL response) is
+//!   followed by its chunk whatever answers it, so the chunk is never read
+//!   as command lines.
 #![no_main]
 
 use bytes::BytesMut;
@@ -90,6 +93,8 @@ fuzz_target!(|data: &[u8]| {
     let mut line_start = 0usize;
     // Replies owed to command lines and ends of DATA.
     let mut owed = 0usize;
+    // The last reply was 334: the next line is a SASL response.
+    let mut sasl = false;
     for piece in input.chunks(read) {
         buf.extend_from_slice(piece);
         fed += piece.len();
@@ -105,7 +110,8 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(
                     newlines,
                     usize::from(is_line),
-                    "{frame:?} took {consumed:?}"
+                    "{frame:?} took {} octets",
+                    consumed.len()
                 );
                 assert!(!is_line || consumed.last() == Some(&b'\n'));
                 match &frame {
@@ -134,7 +140,20 @@ fuzz_target!(|data: &[u8]| {
                 Frame::Line(line, _) => {
                     owed += 1;
                     let _ = session.redact(&line);
-                    session.command(&line)
+                    // Outside a SASL exchange (after a 334), a well-formed
+                    // BDAT is followed by its chunk whatever answers it.
+                    let chunk = (!sasl).then(|| session.announced_chunk(&line)).flatten();
+                    let outcome = session.command(&line);
+                    if let Some((size, last)) = chunk
+                        && outcome.next != Next::Close
+                    {
+                        assert_eq!(
+                            outcome.next,
+                            Next::Chunk { size, last },
+                            "BDAT's chunk unread"
+                        );
+                    }
+                    outcome
                 }
                 Frame::TooLong { .. } => {
                     owed += 1;
@@ -149,9 +168,10 @@ fuzz_target!(|data: &[u8]| {
                 } => session.chunk_done(data, size, last),
                 Frame::Content(_) => panic!("content is only handed out when relayed"),
             };
-            if outcome.reply.is_some() {
+            if let Some(reply) = &outcome.reply {
                 assert!(owed > 0, "a reply no line asked for");
                 owed -= 1;
+                sasl = reply.code == 334;
             }
             // A BDAT line is answered once its chunk is read; a silent
             // hang-up answers nothing and ends the session.
