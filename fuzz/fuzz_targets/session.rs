@@ -11,9 +11,9 @@
 //! - one reply per command line: every line (a discarded one too, an AUTH
 //!   continuation too) and every end of DATA gets exactly one reply, at
 //!   once, or for a BDAT line once its chunk has been read;
-//! - a well-formed BDAT (CHUNKING advertised, not a SASL response) is
-//!   followed by its chunk whatever answers it, so the chunk is never read
-//!   as command lines.
+//! - a well-formed BDAT (CHUNKING offered in a reply to EHLO, not a SASL
+//!   response) is followed by its chunk whatever answers it, so the chunk
+//!   is never read as command lines.
 #![no_main]
 
 use bytes::BytesMut;

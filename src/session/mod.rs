@@ -135,6 +135,10 @@ pub struct Session {
     state: StateName,
     refused: bool,
     helo: Option<String>,
+    /// The client was greeted by a positive EHLO reply (so was offered the
+    /// scenario's extensions, CHUNKING among them); a HELO, STARTTLS or
+    /// XCLIENT takes that back.
+    ehlo: bool,
     mail_from: Option<String>,
     rcpts: Vec<Rcpt>,
     /// The client address decisions use: the peer's, or one XCLIENT set.
@@ -178,6 +182,7 @@ impl Session {
             state: StateName::Connected,
             refused: false,
             helo: None,
+            ehlo: false,
             mail_from: None,
             rcpts: Vec::new(),
             client_ip: info.peer.ip(),
@@ -208,6 +213,7 @@ impl Session {
     pub fn tls_started(&mut self) {
         self.tls_active = true;
         self.helo = None;
+        self.ehlo = false;
         self.authenticated = None;
         self.reset_transaction();
     }
@@ -509,6 +515,7 @@ impl Session {
             Verb::Helo | Verb::Ehlo if positive => {
                 self.reset_transaction();
                 self.helo = Some(cmd.args.clone());
+                self.ehlo = cmd.verb == Verb::Ehlo;
                 self.state = StateName::Greeted;
             }
             Verb::Mail if positive => {
@@ -541,6 +548,7 @@ impl Session {
                     self.client_ip = ip;
                 }
                 self.helo = None;
+                self.ehlo = false;
                 self.reset_transaction();
             }
             Verb::Data if reply.class() == 3 => return Next::Data,

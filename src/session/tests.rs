@@ -302,8 +302,15 @@ fn a_rule_answering_bdat_waits_for_its_chunk() {
     let out = s.chunk_done(Bytes::from_static(b"NOOP"), 4, true);
     assert_eq!(out.reply.map(|r| r.code), Some(554));
     assert_eq!(out.next, Next::Command);
-    // Not a BDAT the rule answers, or no CHUNKING: nothing to wait for.
-    assert_eq!(code(&mut s, "NOOP"), 250);
+    // CHUNKING not offered (not advertised, or no EHLO answered yet; a
+    // PIX that refuses EHLO): BDAT is a line like any other.
     let mut plain = session("rules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n");
+    assert_eq!(code(&mut plain, "EHLO x"), 250);
     assert_eq!(code(&mut plain, "BDAT 4 LAST"), 554);
+    let mut helo = session(
+        "ehlo: {keywords: [CHUNKING]}\nrules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n",
+    );
+    assert_eq!(code(&mut helo, "BDAT 4 LAST"), 554, "before EHLO");
+    assert_eq!(code(&mut helo, "HELO x"), 250);
+    assert_eq!(code(&mut helo, "BDAT 4 LAST"), 554, "after HELO");
 }
