@@ -23,6 +23,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use smtp_harness::protocol::framer::{Frame, Framer};
 use smtp_harness::session::{Next, Session, SessionInfo};
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,9 +98,13 @@ fn sans_io(pieces: &[&[u8]]) -> Vec<u16> {
 
 #[test]
 fn sans_io_one_reply_per_command_in_order() {
-    let mut runner = runner(cases(1, 256));
+    let cases = cases(1, 256);
+    let mut runner = runner(cases);
+    let (ran, octets) = (Cell::new(0u32), Cell::new(0usize));
     let result = runner.run(&(model::ops(), model::cuts()), |(ops, cuts)| {
         let segs = model::script(&ops);
+        ran.set(ran.get() + 1);
+        octets.set(octets.get() + segs.iter().map(|s| s.bytes.len()).sum::<usize>());
         let stream: Vec<u8> = segs.iter().flat_map(|s| s.bytes.iter().copied()).collect();
         let got = sans_io(&model::pieces(&stream, &cuts));
         let want = expected(&segs);
@@ -113,6 +118,9 @@ fn sans_io_one_reply_per_command_in_order() {
     if let Err(e) = result {
         panic!("{e}");
     }
+    let (ran, octets) = (ran.get(), octets.get());
+    eprintln!("{ran} streams, {octets} octets");
+    assert!(ran >= cases, "every case ran");
 }
 
 /// A shorter wait than `common::STEP`: a missing reply fails the case
@@ -160,15 +168,23 @@ async fn converse(addr: SocketAddr, segs: &[Segment], cuts: &Cuts) -> Result<(),
 }
 
 fn over_sockets(addr: SocketAddr, rt: &tokio::runtime::Runtime) {
-    let mut runner = runner(cases(8, 32));
+    let cases = cases(8, 32);
+    let mut runner = runner(cases);
+    let (ran, octets, replies) = (Cell::new(0u32), Cell::new(0usize), Cell::new(0usize));
     let result = runner.run(&(model::ops(), model::cuts()), |(ops, cuts)| {
         let segs = model::script(&ops);
+        ran.set(ran.get() + 1);
+        octets.set(octets.get() + segs.iter().map(|s| s.bytes.len()).sum::<usize>());
+        replies.set(replies.get() + segs.iter().map(|s| s.codes.len()).sum::<usize>());
         rt.block_on(converse(addr, &segs, &cuts))
             .map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
         panic!("{e}");
     }
+    let (ran, octets, replies) = (ran.get(), octets.get(), replies.get());
+    eprintln!("{ran} conversations, {octets} octets, {replies} replies checked");
+    assert!(ran >= cases, "every case ran");
 }
 
 #[test]
