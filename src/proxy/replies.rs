@@ -124,6 +124,28 @@ mod tests {
     }
 
     #[test]
+    fn an_overlong_reply_line_still_ends_its_reply_cut_to_its_head() {
+        let mut wire = b"250 ".to_vec();
+        wire.resize(1000, b'x');
+        wire.extend_from_slice(b"\r\n251 next\r\n");
+        let mut r = ReplyReader::new(512);
+        let mut buf = BytesMut::from(&wire[..]);
+        assert!(matches!(
+            r.next(&mut buf),
+            Some(Upstream::TooLong { len: 1002, .. })
+        ));
+        let Some(Upstream::Reply { reply, raw }) = r.next(&mut buf) else {
+            panic!("the cut line is a reply")
+        };
+        assert_eq!(reply.code, 250);
+        assert_eq!(raw.len(), 64 + 2, "its head and CRLF");
+        assert!(
+            matches!(r.next(&mut buf), Some(Upstream::Reply { reply, .. }) if reply.code == 251)
+        );
+        assert!(r.next(&mut buf).is_none());
+    }
+
+    #[test]
     fn garbage_line_is_its_own_item() {
         let mut r = ReplyReader::new(512);
         let mut buf = BytesMut::from(&b"hello there\r\n250 ok\r\n"[..]);
