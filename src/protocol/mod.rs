@@ -7,8 +7,9 @@
 pub mod address;
 pub mod codec;
 pub mod command;
-// Public only for the fuzz targets (a separate crate that fuzzes the real
-// framing, not a copy); not part of the API a test suite uses.
+// Public only so that the fuzz targets (a separate crate) and the property
+// tests in tests/framing_props drive the real framing, not a copy; not part
+// of the API a test suite uses.
 #[doc(hidden)]
 pub mod framer;
 pub mod mask;
