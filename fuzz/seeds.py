@@ -151,10 +151,20 @@ for i, f in enumerate(tcp_frames()):
     ng += block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(b), len(b)) + b)
 put("import", "pcapng", b"\x00" + ng)
 
-# --- session: knob picks the scenario ------------------------------------
+# --- session: knob picks the scenario, the next byte the read size -------
+# (1 << (byte % 17) octets a read; 0x10 is 64 KiB, the whole seed at once)
 client = "".join(t for w, t in SESSION if w == "c")
-put("session", "postfix", b"\x00" + client.encode())
-put("session", "pipelined-rset", b"\x01" + b"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<x@y>\r\nRSET\r\nNOOP\r\nVRFY x\r\nQUIT\r\n")
-put("session", "bdat", b"\x0e" + b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 3 LAST\r\nabcQUIT\r\n")
-put("session", "starttls-auth", b"\x0c" + b"EHLO a\r\nSTARTTLS\r\nEHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nQUIT\r\n")
-put("session", "helo-garbage", b"\x05" + b"HELO\r\n\x00\xff\r\nmail from:<a@b> BODY=8BITMIME\r\nrcpt to:<postmaster>\r\ndata\r\n.\r\n")
+put("session", "postfix", b"\x00\x10" + client.encode())
+put("session", "pipelined-rset", b"\x01\x10" + b"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<x@y>\r\nRSET\r\nNOOP\r\nVRFY x\r\nQUIT\r\n")
+put("session", "bdat", b"\x0e\x10" + b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 3 LAST\r\nabcQUIT\r\n")
+put("session", "starttls-auth", b"\x0c\x10" + b"EHLO a\r\nSTARTTLS\r\nEHLO a\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nQUIT\r\n")
+put("session", "helo-garbage", b"\x05\x10" + b"HELO\r\n\x00\xff\r\nmail from:<a@b> BODY=8BITMIME\r\nrcpt to:<postmaster>\r\ndata\r\n.\r\n")
+# Overlong lines pipelined with what follows them (issue 13): in one read,
+# in 8-octet reads, after a message, and as an AUTH response.
+overlong = b"EHLO a\r\nNOOP " + b"x" * 600 + b"\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nNOOP\r\nQUIT\r\n"
+put("session", "overlong-pipelined", b"\x00\x10" + overlong)
+put("session", "overlong-small-reads", b"\x00\x03" + overlong)
+put("session", "overlong-after-data", b"\x00\x0a" + b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + b"body\r\n" * 300 + b".\r\nRSET " + b"y" * 2000 + b"\nNOOP\r\nQUIT\r\n")
+put("session", "overlong-auth", b"\x10\x10" + b"EHLO a\r\nAUTH PLAIN\r\n" + b"A" * 100 + b"\r\nNOOP\r\nAUTH LOGIN\r\nYWxpY2U=\r\n" + b"B" * 70 + b"\nQUIT\r\n")
+# Knob 0x11: a scenario whose rule answers BDAT ... LAST.
+put("session", "bdat-rule", b"\x11\x10" + b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 6 LAST\r\nNOOP\r\nRSET\r\nQUIT\r\n")

@@ -5,7 +5,8 @@
 //! their limit: an overlong command line is discarded as it arrives (only its
 //! head is kept for the transcript), and message data over the size limit is
 //! counted but not stored. `Incomplete` is kept apart from real outcomes so
-//! the I/O layer knows to read more.
+//! the I/O layer knows to read more. The server, the proxy and the fuzz
+//! targets use them through [`super::framer::Framer`].
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -84,9 +85,11 @@ impl LineReader {
                 }
             };
         }
-        let window = buf.len().min(self.limit);
-        match memchr::memchr(b'\n', &buf[..window]) {
-            Some(pos) => {
+        // The whole buffer is searched, not just the first `limit` octets:
+        // an overlong line ends at its own newline wherever that lies, and
+        // whatever follows it (pipelined commands) is the next line's.
+        match memchr::memchr(b'\n', buf) {
+            Some(pos) if pos < self.limit => {
                 let mut line = buf.split_to(pos + 1).freeze();
                 line.truncate(pos);
                 let ending = if line.last() == Some(&b'\r') {
@@ -97,15 +100,16 @@ impl LineReader {
                 };
                 ReadLine::Line(line, ending)
             }
+            Some(pos) => {
+                let end = pos - usize::from(pos > 0 && buf[pos - 1] == b'\r');
+                let head = Bytes::copy_from_slice(&buf[..HEAD_KEPT.min(end)]);
+                buf.advance(pos + 1);
+                ReadLine::TooLong { len: pos + 1, head }
+            }
+            // No newline in the buffer, so nothing after the line is in it
+            // yet: all of it can go, which keeps the discard bounded.
             None if buf.len() >= self.limit => {
                 let head = Bytes::copy_from_slice(&buf[..HEAD_KEPT.min(buf.len())]);
-                // The line may end in this very buffer: what follows its
-                // newline is the next command, not part of the discard.
-                if let Some(pos) = memchr::memchr(b'\n', &buf[window..]) {
-                    let len = window + pos + 1;
-                    buf.advance(len);
-                    return ReadLine::TooLong { len, head };
-                }
                 self.discarding = Some((buf.len(), head));
                 buf.clear();
                 ReadLine::Incomplete
@@ -219,17 +223,27 @@ impl DataReader {
 
     /// Consume what `buf` holds of the message.
     pub fn feed(&mut self, buf: &mut BytesMut) -> DataStatus {
-        // Walk the buffer by index and advance it once: splitting a line off
-        // at a time turned the read buffer into a shared one (an allocation,
-        // then another when the next read reserved room).
-        if self.body.capacity() == 0 && !buf.is_empty() {
+        let (n, status) = self.scan(buf);
+        buf.advance(n);
+        status
+    }
+
+    /// Read the message from the front of `input`; returns how many octets
+    /// of it belong to the message (all of them up to `.CRLF` when `Done`)
+    /// and were consumed. The rest must be offered again, with more.
+    pub fn scan(&mut self, input: &[u8]) -> (usize, DataStatus) {
+        // Walk the input by index and let the caller advance once:
+        // splitting a line off at a time turned the read buffer into a
+        // shared one (an allocation, then another when the next read
+        // reserved room).
+        if self.body.capacity() == 0 && !input.is_empty() {
             // Room for what has arrived in one go, not a doubling series of
             // reallocations as lines are appended.
-            self.body.reserve(buf.len().min(self.max_size).max(256));
+            self.body.reserve(input.len().min(self.max_size).max(256));
         }
         let mut pos = 0;
         let status = loop {
-            let rest = &buf[pos..];
+            let rest = &input[pos..];
             if rest.is_empty() {
                 break DataStatus::Incomplete;
             }
@@ -275,8 +289,7 @@ impl DataReader {
             self.body.extend_from_slice(&chunk[..take.min(room)]);
             pos += skip + take;
         };
-        buf.advance(pos);
-        status
+        (pos, status)
     }
 
     /// The collected message; the reader is spent.

@@ -7,6 +7,11 @@
 pub mod address;
 pub mod codec;
 pub mod command;
+// Public only so that the fuzz targets (a separate crate) and the property
+// tests in tests/framing_props drive the real framing, not a copy; not part
+// of the API a test suite uses.
+#[doc(hidden)]
+pub mod framer;
 pub mod mask;
 pub mod reply;
 pub(crate) mod sasl;

@@ -2,7 +2,8 @@
 //! proxy forwards what the upstream sent, byte for byte, unless a rule
 //! changes it, so it needs both the parsed [`Reply`] and the raw lines.
 
-use crate::protocol::codec::{LineEnding, LineReader, ReadLine};
+use crate::protocol::codec::LineEnding;
+use crate::protocol::framer::{Frame, Framer};
 use crate::protocol::reply::{Reply, ReplyAssembler};
 use bytes::{Bytes, BytesMut};
 
@@ -18,7 +19,8 @@ pub enum Upstream {
     },
     /// A line that is not a reply line; relayed as is.
     Garbage(Bytes),
-    /// A line over the limit; it was discarded, only its head is kept.
+    /// A line over the limit; it was discarded but its head, which goes on
+    /// as the line (the next item), so its reply still answers its command.
     TooLong {
         /// Its length.
         len: usize,
@@ -30,28 +32,38 @@ pub enum Upstream {
 /// Frames upstream bytes into replies.
 #[derive(Debug)]
 pub struct ReplyReader {
-    lines: LineReader,
+    lines: Framer,
     assembler: ReplyAssembler,
     raw: BytesMut,
+    /// The head of an overlong line just reported, to be read as its line.
+    cut: Option<Bytes>,
 }
 
 impl ReplyReader {
     /// Reply lines of at most `limit` octets.
     pub fn new(limit: usize) -> ReplyReader {
         ReplyReader {
-            lines: LineReader::new(limit),
+            lines: Framer::new(limit),
             assembler: ReplyAssembler::default(),
             raw: BytesMut::new(),
+            cut: None,
         }
     }
 
     /// The next complete item in `buf`, if any.
     pub fn next(&mut self, buf: &mut BytesMut) -> Option<Upstream> {
         loop {
-            let (line, ending) = match self.lines.next_line(buf) {
-                ReadLine::Incomplete => return None,
-                ReadLine::TooLong { len, head } => return Some(Upstream::TooLong { len, head }),
-                ReadLine::Line(line, ending) => (line, ending),
+            let (line, ending) = match self.cut.take() {
+                Some(head) => (head, LineEnding::Crlf),
+                None => match self.lines.next(buf)? {
+                    Frame::Line(line, ending) => (line, ending),
+                    Frame::TooLong { len, head } => {
+                        self.cut = Some(head.clone());
+                        return Some(Upstream::TooLong { len, head });
+                    }
+                    // Only lines are asked for.
+                    _ => continue,
+                },
             };
             let start = self.raw.len();
             self.raw.extend_from_slice(&line);
@@ -109,6 +121,28 @@ mod tests {
         assert_eq!(reply.lines, ["mx", "SIZE 10", "OK"]);
         assert_eq!(&raw[..], b"250-mx\r\n250-SIZE 10\n250 OK\r\n");
         assert_eq!(&r.unfinished(&mut buf)[..], b"220 next");
+    }
+
+    #[test]
+    fn an_overlong_reply_line_still_ends_its_reply_cut_to_its_head() {
+        let mut wire = b"250 ".to_vec();
+        wire.resize(1000, b'x');
+        wire.extend_from_slice(b"\r\n251 next\r\n");
+        let mut r = ReplyReader::new(512);
+        let mut buf = BytesMut::from(&wire[..]);
+        assert!(matches!(
+            r.next(&mut buf),
+            Some(Upstream::TooLong { len: 1002, .. })
+        ));
+        let Some(Upstream::Reply { reply, raw }) = r.next(&mut buf) else {
+            panic!("the cut line is a reply")
+        };
+        assert_eq!(reply.code, 250);
+        assert_eq!(raw.len(), 64 + 2, "its head and CRLF");
+        assert!(
+            matches!(r.next(&mut buf), Some(Upstream::Reply { reply, .. }) if reply.code == 251)
+        );
+        assert!(r.next(&mut buf).is_none());
     }
 
     #[test]

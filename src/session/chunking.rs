@@ -23,14 +23,19 @@ impl Session {
         self.plan.advertised.iter().any(|k| k == "CHUNKING")
     }
 
-    /// The chunk a command line announces (`BDAT n [LAST]` when CHUNKING is
-    /// advertised): whatever answers the command, those octets follow it on
-    /// the wire and must be read before the next command (RFC 3030).
+    /// The chunk a command line announces (`BDAT n [LAST]` once CHUNKING
+    /// was offered in a reply to EHLO): whatever answers the command, those
+    /// octets follow it on the wire and must be read before the next
+    /// command (RFC 3030).
     pub fn announced_chunk(&self, line: &[u8]) -> Option<(usize, bool)> {
-        if !self.reads_chunks() {
+        self.chunk_of(&Command::parse(line))
+    }
+
+    fn chunk_of(&self, cmd: &Command) -> Option<(usize, bool)> {
+        if !self.ehlo || !self.reads_chunks() {
             return None;
         }
-        Command::parse(line).bdat_chunk()
+        cmd.bdat_chunk()
     }
 
     /// `BDAT <size> [LAST]`: no reply yet, read the chunk first.
@@ -49,8 +54,26 @@ impl Session {
         }
     }
 
+    /// A rule or fault answered `cmd`: if that is a BDAT whose chunk
+    /// follows (RFC 3030: whatever the answer), the chunk is read first and
+    /// the answer given after it, so the chunk is never read as commands.
+    pub(super) fn after_chunk(&mut self, cmd: &Command, outcome: Outcome) -> Outcome {
+        if outcome.reply.is_none() || outcome.next != Next::Command {
+            return outcome;
+        }
+        let Some((size, last)) = self.chunk_of(cmd) else {
+            return outcome;
+        };
+        self.chunk_answer = Some(Box::new(outcome));
+        Outcome::injected(None, Next::Chunk { size, last }, None)
+    }
+
     /// A whole chunk arrived (`data` holds what fits the size limit).
     pub fn chunk_done(&mut self, data: Bytes, size: usize, last: bool) -> Outcome {
+        if let Some(answer) = self.chunk_answer.take() {
+            // A rule or fault answered the BDAT: the chunk is only consumed.
+            return *answer;
+        }
         let limit = self.plan.limits.message_size;
         let state = self.state;
         let chunks = self.bdat.get_or_insert_with(Chunks::default);

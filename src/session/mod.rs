@@ -135,6 +135,10 @@ pub struct Session {
     state: StateName,
     refused: bool,
     helo: Option<String>,
+    /// The client was greeted by a positive EHLO reply (so was offered the
+    /// scenario's extensions, CHUNKING among them); a HELO, STARTTLS or
+    /// XCLIENT takes that back.
+    ehlo: bool,
     mail_from: Option<String>,
     rcpts: Vec<Rcpt>,
     /// The client address decisions use: the peer's, or one XCLIENT set.
@@ -155,6 +159,8 @@ pub struct Session {
     /// The current transaction declared SMTPUTF8 (RFC 6531).
     smtputf8: bool,
     bdat: Option<chunking::Chunks>,
+    /// A rule's or fault's answer to a BDAT, due once its chunk is read.
+    chunk_answer: Option<Box<Outcome>>,
     faults: Option<faults::Active>,
 }
 
@@ -173,6 +179,7 @@ impl Session {
             authenticated: None,
             smtputf8: false,
             bdat: None,
+            chunk_answer: None,
             faults: faults::Active::decide(&plan, info.id),
             replay,
             plan,
@@ -180,6 +187,7 @@ impl Session {
             state: StateName::Connected,
             refused: false,
             helo: None,
+            ehlo: false,
             mail_from: None,
             rcpts: Vec::new(),
             client_ip: info.peer.ip(),
@@ -212,6 +220,7 @@ impl Session {
         self.helo = None;
         self.dialog = None;
         self.sasl = false;
+        self.ehlo = false;
         self.authenticated = None;
         self.reset_transaction();
     }
@@ -285,14 +294,16 @@ impl Session {
         }
         if let Some((reply, name)) = self.fault_flaky(cmd.verb.as_str()) {
             let next = self.effect(&cmd, &reply);
-            return Outcome {
+            let outcome = Outcome {
                 next,
                 rule: Some(name),
                 ..Outcome::reply(reply)
             };
+            return self.after_chunk(&cmd, outcome);
         }
         if let Some(i) = self.match_rule(&cmd) {
-            return self.apply_rule(i, &cmd);
+            let outcome = self.apply_rule(i, &cmd);
+            return self.after_chunk(&cmd, outcome);
         }
         if let Some(out) = self.replay_command(line, &cmd) {
             return out;
@@ -545,6 +556,7 @@ impl Session {
             Verb::Helo | Verb::Ehlo if positive => {
                 self.reset_transaction();
                 self.helo = Some(cmd.args.clone());
+                self.ehlo = cmd.verb == Verb::Ehlo;
                 self.state = StateName::Greeted;
             }
             Verb::Mail if positive => {
@@ -577,6 +589,7 @@ impl Session {
                     self.client_ip = ip;
                 }
                 self.helo = None;
+                self.ehlo = false;
                 self.reset_transaction();
             }
             Verb::Data if reply.class() == 3 => return Next::Data,

@@ -304,3 +304,36 @@ fn a_message_that_could_not_be_stored_gets_451_and_its_queue_id_is_reused() {
     let second = s.data_done(body("Subject: 2\r\n\r\nx\r\n"));
     assert_eq!(second.message.expect("accepted").queue_id, lost);
 }
+
+#[test]
+fn a_rule_answering_bdat_waits_for_its_chunk() {
+    let mut s = session(
+        "ehlo: {keywords: [CHUNKING]}\nrules:\n  - verb: BDAT\n    args: LAST\n    reply: \"554 5.7.1 no\"\n",
+    );
+    for line in ["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>"] {
+        assert_eq!(code(&mut s, line), 250);
+    }
+    let out = s.command(b"BDAT 4 LAST");
+    assert!(out.reply.is_none(), "answered only after the chunk");
+    assert_eq!(
+        out.next,
+        Next::Chunk {
+            size: 4,
+            last: true
+        }
+    );
+    let out = s.chunk_done(Bytes::from_static(b"NOOP"), 4, true);
+    assert_eq!(out.reply.map(|r| r.code), Some(554));
+    assert_eq!(out.next, Next::Command);
+    // CHUNKING not offered (not advertised, or no EHLO answered yet; a
+    // PIX that refuses EHLO): BDAT is a line like any other.
+    let mut plain = session("rules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n");
+    assert_eq!(code(&mut plain, "EHLO x"), 250);
+    assert_eq!(code(&mut plain, "BDAT 4 LAST"), 554);
+    let mut helo = session(
+        "ehlo: {keywords: [CHUNKING]}\nrules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n",
+    );
+    assert_eq!(code(&mut helo, "BDAT 4 LAST"), 554, "before EHLO");
+    assert_eq!(code(&mut helo, "HELO x"), 250);
+    assert_eq!(code(&mut helo, "BDAT 4 LAST"), 554, "after HELO");
+}

@@ -6,62 +6,51 @@ use super::*;
 impl Relay {
     /// Handle every complete command, data chunk or BDAT chunk buffered.
     pub(super) async fn client_input(&mut self) -> Option<End> {
-        loop {
-            match &mut self.mode {
-                Mode::Command => match self.commands.next_line(&mut self.crbuf) {
-                    ReadLine::Incomplete => return None,
-                    ReadLine::Line(line, ending) => {
-                        if let Some(end) = self.command(line, ending).await {
-                            return Some(end);
-                        }
-                    }
-                    ReadLine::TooLong { len, head } => {
-                        if self.sasl_due() {
-                            if let Some(end) = self.sasl_cancel(len).await {
-                                return Some(end);
-                            }
-                            continue;
-                        }
-                        self.log.push(EventKind::Command {
-                            leg: Leg::Client,
-                            line: Wire(self.shown_head(&head)),
-                            bare_lf: false,
-                        });
-                        self.note(format!(
-                            "command line of {len} octets exceeds the proxy's {MAX_LINE}; not relayed"
-                        ));
-                        self.queue.push_back(Slot::Local {
-                            reply: Reply::new(500, "5.5.2 Line too long"),
-                            rule: "line-limit".into(),
-                            close: false,
-                        });
-                        if let Some(end) = self.drain().await {
-                            return Some(end);
-                        }
-                    }
-                },
-                Mode::Data { .. } => match self.data().await {
-                    Ok(true) => {}
-                    Ok(false) => return None,
-                    Err(end) => return Some(end),
-                },
-                Mode::Chunk { left, forward } => {
-                    let n = (*left).min(self.crbuf.len());
-                    if n == 0 {
-                        return None;
-                    }
-                    let (left_now, forward) = (*left - n, *forward);
-                    *left = left_now;
-                    let chunk = self.crbuf.split_to(n);
-                    if forward && let Err(e) = self.to_upstream.send(&chunk).await {
-                        return Some(self.link_failed(e, Leg::Upstream));
-                    }
-                    if left_now == 0 {
-                        self.mode = Mode::Command;
-                    }
-                }
+        while let Some(frame) = self.framer.next(&mut self.crbuf) {
+            let end = match frame {
+                Frame::Line(line, ending) => self.command(line, ending).await,
+                Frame::TooLong { len, head } => self.line_too_long(len, head).await,
+                // Message content goes on as it arrives (bounded memory).
+                Frame::Content(raw) | Frame::ChunkEnd { raw, .. } => self.relay_content(&raw).await,
+                Frame::DataEnd { body, raw } => self.data_end(body, raw).await,
+            };
+            if end.is_some() {
+                return end;
             }
         }
+        None
+    }
+
+    /// A command line over the proxy's limit: answered here, not relayed.
+    pub(super) async fn line_too_long(&mut self, len: usize, head: Bytes) -> Option<End> {
+        // A SASL response too long to relay: cancel the exchange upstream
+        // instead, so neither side gets out of step.
+        if self.sasl_due() {
+            return self.sasl_cancel(len).await;
+        }
+        self.log.push(EventKind::Command {
+            leg: Leg::Client,
+            line: Wire(self.shown_head(&head)),
+            bare_lf: false,
+        });
+        self.note(format!(
+            "command line of {len} octets exceeds the proxy's {MAX_LINE}; not relayed"
+        ));
+        self.queue.push_back(Slot::Local {
+            reply: Reply::new(500, "5.5.2 Line too long"),
+            rule: "line-limit".into(),
+            close: false,
+        });
+        self.drain().await
+    }
+
+    /// Relay message content (empty for a chunk that is swallowed).
+    async fn relay_content(&mut self, raw: &[u8]) -> Option<End> {
+        if raw.is_empty() {
+            return None;
+        }
+        let e = self.to_upstream.send(raw).await.err()?;
+        Some(self.link_failed(e, Leg::Upstream))
     }
 
     /// One command line from the client: filter, rewrite, relay or answer.
@@ -86,9 +75,11 @@ impl Relay {
         });
         let cmd = Command::parse(&line);
         let verb = cmd.verb.as_str().to_string();
-        let chunk_len = (cmd.verb == Verb::Bdat)
-            .then(|| cmd.args.split_whitespace().next()?.parse::<usize>().ok())
-            .flatten();
+        // Only a well-formed `BDAT size [LAST]` announces a chunk (RFC 3030,
+        // as the session reads it): a looser parse took the next command
+        // lines of a malformed BDAT for chunk octets, and the replies the
+        // upstream gave them came out of order with the proxy's own.
+        let chunk_len = cmd.bdat_chunk().map(|(size, _)| size);
 
         let mut hijack = None;
         if let Some(close) = self.faults.take_close(&Trigger::Verb(verb.clone())) {
@@ -183,10 +174,7 @@ impl Relay {
             hijack,
         });
         if relayed_bdat && let Some(left) = chunk_len.filter(|n| *n > 0) {
-            self.mode = Mode::Chunk {
-                left,
-                forward: true,
-            };
+            self.framer.expect_chunk(left, false, 0, true);
         }
         self.drain().await
     }
@@ -202,41 +190,14 @@ impl Relay {
         self.queue.push_back(Slot::Local { reply, rule, close });
         // A refused BDAT's chunk follows anyway; it must not be read as commands.
         if let Some(left) = swallow_chunk.filter(|n| *n > 0) {
-            self.mode = Mode::Chunk {
-                left,
-                forward: false,
-            };
+            self.framer.expect_chunk(left, false, 0, false);
         }
         self.drain().await
     }
 
-    /// Relay buffered message data. `Ok(true)`: the message ended, go on
-    /// with commands; `Ok(false)`: need more bytes.
-    pub(super) async fn data(&mut self) -> Result<bool, End> {
-        let Mode::Data { reader, forwarded } = &mut self.mode else {
-            return Ok(false);
-        };
-        if self.crbuf.is_empty() {
-            return Ok(false);
-        }
-        // The reader consumes what it frames; relay exactly those bytes.
-        let all = self.crbuf.split().freeze();
-        let mut rest = BytesMut::from(&all[..]);
-        let status = reader.feed(&mut rest);
-        let consumed = all.len() - rest.len();
-        self.crbuf = rest;
-        *forwarded += consumed;
-        let mut raw = all.slice(..consumed);
-        if status == DataStatus::Incomplete {
-            if let Err(e) = self.to_upstream.send(&raw).await {
-                return Err(self.link_failed(e, Leg::Upstream));
-            }
-            return Ok(false);
-        }
-        let Mode::Data { reader, .. } = std::mem::replace(&mut self.mode, Mode::Command) else {
-            return Ok(false);
-        };
-        let body = reader.finish();
+    /// The end of a relayed message: its last octets (`raw`, `.CRLF`
+    /// included) go upstream, unless a fault withholds the end.
+    pub(super) async fn data_end(&mut self, body: DataBody, mut raw: Bytes) -> Option<End> {
         self.log.push(EventKind::Data {
             leg: Leg::Client,
             size: body.size,
@@ -252,19 +213,15 @@ impl Relay {
             raw.truncate(raw.len().saturating_sub(3));
         }
         if let Err(e) = self.to_upstream.send(&raw).await {
-            return Err(self.link_failed(e, Leg::Upstream));
+            return Some(self.link_failed(e, Leg::Upstream));
         }
         if let Some(close) = close {
             if withhold {
                 self.note(format!("fault {}: end of data not relayed", close.name));
                 let reply = close.reply.render(&self.vars);
-                return match self
+                return self
                     .answer(reply, format!("fault {}", close.name), true, None)
-                    .await
-                {
-                    Some(end) => Err(end),
-                    None => Ok(true),
-                };
+                    .await;
             }
             self.push_data_upstream(body.size, body.bare_lf);
             self.queue.push_back(Slot::Upstream {
@@ -280,10 +237,7 @@ impl Relay {
                 hijack: None,
             });
         }
-        match self.drain().await {
-            Some(end) => Err(end),
-            None => Ok(true),
-        }
+        self.drain().await
     }
 
     pub(super) fn push_data_upstream(&self, size: usize, bare_lf: bool) {

@@ -2,18 +2,19 @@
 //! shutdown, and the opaque relay after a passed-through STARTTLS.
 
 use super::*;
+use crate::protocol::framer::Pending;
 
 impl Relay {
     /// What was in progress, for an Abort: `(during, partial, received)`.
     pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
-        match &self.mode {
+        match self.framer.pending() {
             // Relayed content is not kept (bounded memory): count it only.
-            Mode::Data { forwarded, .. } => {
-                Some(("data", Bytes::new(), forwarded + self.crbuf.len()))
+            Pending::Data { consumed, .. } => {
+                Some(("data", Bytes::new(), consumed + self.crbuf.len()))
             }
-            Mode::Chunk { left, .. } => Some(("bdat", Bytes::new(), *left)),
-            Mode::Command => {
-                if let Some((seen, head)) = self.commands.discarded() {
+            Pending::Chunk { remaining, .. } => Some(("bdat", Bytes::new(), remaining)),
+            Pending::Lines { discarded } => {
+                if let Some((seen, head)) = discarded {
                     return Some(("line", self.shown_head(head), seen + self.crbuf.len()));
                 }
                 (!self.crbuf.is_empty())
@@ -79,7 +80,7 @@ impl Relay {
     /// upstream sees exactly what the client sent); then both legs close.
     pub(super) async fn client_closed(&mut self) -> End {
         let end = self.end(Closer::Client);
-        if matches!(self.mode, Mode::Command) && !self.crbuf.is_empty() {
+        if self.framer.reading_lines() && !self.crbuf.is_empty() {
             let rest = self.crbuf.split();
             let _ = self.to_upstream.send(&rest).await;
         }

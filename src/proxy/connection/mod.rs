@@ -25,7 +25,8 @@ use super::model::{Direction, FilterAction};
 use super::opaque;
 use super::replies::{ReplyReader, Upstream};
 use super::rewrite::{mask_banner, mask_verb, rewrite_address, rewrite_ehlo, wire_lines};
-use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine, ReadRoom};
+use crate::protocol::codec::{DataBody, LineEnding, ReadRoom};
+use crate::protocol::framer::{Frame, Framer};
 use crate::protocol::{Command, Reply, Verb};
 use crate::scenario::template::{Var, Vars, rfc5322_date};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
@@ -88,20 +89,6 @@ enum Slot {
     },
 }
 
-enum Mode {
-    Command,
-    /// Message content after the upstream's 354; relayed as it arrives.
-    Data {
-        reader: DataReader,
-        forwarded: usize,
-    },
-    /// A BDAT chunk: `left` raw octets, relayed or swallowed.
-    Chunk {
-        left: usize,
-        forward: bool,
-    },
-}
-
 /// Placeholder values for the profile's replies.
 struct ProxyVars {
     peer: SocketAddr,
@@ -144,9 +131,9 @@ struct Relay {
     /// upstream writes.
     client_room: ReadRoom,
     upstream_room: ReadRoom,
-    commands: LineReader,
+    /// Client input: commands, DATA relayed as it arrives, BDAT chunks.
+    framer: Framer,
     replies: ReplyReader,
-    mode: Mode,
     queue: VecDeque<Slot>,
     faults: ConnFaults,
     stop: watch::Receiver<bool>,
@@ -215,9 +202,8 @@ pub(super) async fn serve(
         urbuf: BytesMut::new(),
         client_room: ReadRoom::new(RELAY_FIRST_READ),
         upstream_room: ReadRoom::new(RELAY_FIRST_READ),
-        commands: LineReader::new(MAX_LINE),
+        framer: Framer::new(MAX_LINE),
         replies: ReplyReader::new(MAX_LINE),
-        mode: Mode::Command,
         queue: VecDeque::new(),
         faults,
         stop,

@@ -9,10 +9,10 @@ impl Relay {
     /// How long the upstream has for what it owes now, if it owes anything.
     pub(super) fn owed(&self) -> Option<Duration> {
         let timeouts = &self.rules.timeouts;
-        match (self.queue.front(), &self.mode) {
+        match (self.queue.front(), self.framer.in_chunk(true)) {
             // While a BDAT chunk is still coming from the client the upstream
             // cannot answer it yet: its clock starts at the chunk's end.
-            (_, Mode::Chunk { forward: true, .. }) => None,
+            (_, true) => None,
             (Some(Slot::Upstream { answers, .. }), _) => Some(match answers {
                 Answers::Banner => timeouts.banner,
                 _ => timeouts.reply,

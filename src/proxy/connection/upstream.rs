@@ -23,8 +23,9 @@ impl Relay {
                         return Some(self.link_failed(e, Leg::Client));
                     }
                 }
-                Upstream::TooLong { len, .. } => self.note(format!(
-                    "upstream reply line of {len} octets exceeds the proxy's {MAX_LINE}; dropped"
+                Upstream::TooLong { len, head } => self.note(format!(
+                    "upstream reply line of {len} octets exceeds the proxy's {MAX_LINE}; relayed cut to its first {} octets",
+                    head.len()
                 )),
             }
         }
@@ -84,11 +85,8 @@ impl Relay {
         }
         match answers {
             Some(Answers::Command(Verb::Data)) if reply.code == 354 => {
-                // Only flags are kept (max size 0): the content is relayed, not stored.
-                self.mode = Mode::Data {
-                    reader: DataReader::new(0, 1000),
-                    forwarded: 0,
-                };
+                // Only flags are kept (keep 0): the content is relayed, not stored.
+                self.framer.expect_data(0, 1000, true);
             }
             Some(Answers::Command(Verb::Starttls))
                 if reply.code == 220 && matches!(self.rules.starttls, StarttlsAction::Pass) =>

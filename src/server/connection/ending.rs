@@ -2,7 +2,8 @@
 //! told goodbye (timeout, shutdown), or cut off, with whatever was half
 //! received kept for the transcript.
 
-use super::{Conn, End, Mode};
+use super::{Conn, End};
+use crate::protocol::framer::Pending;
 use crate::transcript::{Closer, EventKind, Leg, SessionLog};
 use bytes::Bytes;
 use std::time::Duration;
@@ -67,21 +68,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
-        match &self.mode {
-            Mode::Data(reader) => {
-                let got = reader.received();
-                let mut partial = got.to_vec();
+        match self.framer.pending() {
+            Pending::Data { kept, .. } => {
+                let mut partial = kept.to_vec();
                 partial.extend_from_slice(&self.rbuf);
                 let len = partial.len();
                 Some(("data", Bytes::from(partial), len))
             }
-            Mode::Chunk {
-                got,
+            Pending::Chunk {
+                kept,
                 size,
                 remaining,
-                ..
             } => {
-                let mut partial = got.to_vec();
+                let mut partial = kept.to_vec();
                 partial.extend_from_slice(&self.rbuf);
                 Some((
                     "data",
@@ -89,10 +88,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     size - remaining + self.rbuf.len(),
                 ))
             }
-            Mode::Command => {
+            Pending::Lines { discarded } => {
                 // A line cut short may be a credential: the session says
                 // what of it may be kept.
-                if let Some((seen, head)) = self.lines.discarded() {
+                if let Some((seen, head)) = discarded {
                     let shown = self.session.shown_head(head);
                     return Some(("line", shown, seen + self.rbuf.len()));
                 }

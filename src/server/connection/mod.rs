@@ -11,7 +11,8 @@ mod tls;
 
 use super::Shared;
 use super::faults::{Fault, FaultPoint};
-use crate::protocol::codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine, ReadRoom};
+use crate::protocol::codec::{LineEnding, ReadRoom};
+use crate::protocol::framer::{Frame, Framer};
 use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
@@ -21,22 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-
-enum Mode {
-    Command,
-    Data(DataReader),
-    /// A BDAT chunk: octets still to come, and what arrived (bounded by the
-    /// message size limit).
-    Chunk {
-        remaining: usize,
-        size: usize,
-        last: bool,
-        got: BytesMut,
-        /// A one-shot fault answered this BDAT: its reply goes out once the
-        /// chunk is consumed, and the session never sees the chunk.
-        instead: Option<Box<Outcome>>,
-    },
-}
 
 /// Why the read loop stopped.
 enum End {
@@ -59,8 +44,11 @@ struct Conn<S> {
     rbuf: BytesMut,
     read_room: ReadRoom,
     wbuf: BytesMut,
-    lines: LineReader,
-    mode: Mode,
+    framer: Framer,
+    /// A one-shot fault answered the BDAT whose chunk is being read: its
+    /// reply goes out once the chunk is consumed, and the session never
+    /// sees the chunk.
+    chunk_answer: Option<Box<Outcome>>,
     stop: watch::Receiver<bool>,
     greeted: bool,
     /// Bytes written to the client so far (for `close_after`).
@@ -106,8 +94,8 @@ pub(super) async fn serve<S>(
         rbuf: BytesMut::new(),
         read_room: ReadRoom::default(),
         wbuf: BytesMut::with_capacity(1024),
-        lines: LineReader::new(limit),
-        mode: Mode::Command,
+        framer: Framer::new(limit),
+        chunk_answer: None,
         stop,
         greeted: false,
         written: 0,
@@ -201,7 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let room = self.read_room.prepare(&mut self.rbuf);
             let waiting_since = tokio::time::Instant::now();
-            if matches!(self.mode, Mode::Chunk { .. }) {
+            if self.framer.in_chunk(false) {
                 line.stop();
             }
             if let Some(due) = line.due()
@@ -247,121 +235,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Handle every complete line or message in the buffer.
     async fn process_buffer(&mut self) -> Option<End> {
         loop {
-            let outcome = match &mut self.mode {
-                Mode::Command => match self.lines.next_line(&mut self.rbuf) {
-                    ReadLine::Incomplete => return None,
-                    ReadLine::Line(line, ending) => {
-                        // A copy, not a slice of the read buffer: the
-                        // transcript keeps 1,000 sessions, and a slice pins
-                        // the buffer it came from (up to 64 KiB after DATA).
-                        let shown = self.session.shown_line(&line);
-                        self.log.push(EventKind::Command {
-                            leg: Leg::Client,
-                            line: Wire(shown),
-                            bare_lf: ending == LineEnding::Lf,
-                        });
-                        let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
-                        match self.shared.faults.take(FaultPoint::Command, Some(verb)) {
-                            Some(fault) => {
-                                let outcome = self.fault_outcome(fault);
-                                let chunk = match outcome.next {
-                                    Next::Command => self.session.announced_chunk(&line),
-                                    _ => None,
-                                };
-                                match chunk {
-                                    // The chunk follows the command on the
-                                    // wire whatever the answer (RFC 3030):
-                                    // read it first, then answer.
-                                    Some((size, last)) => {
-                                        self.mode = Mode::Chunk {
-                                            remaining: size,
-                                            size,
-                                            last,
-                                            got: BytesMut::new(),
-                                            instead: Some(Box::new(outcome)),
-                                        };
-                                        continue;
-                                    }
-                                    None => outcome,
-                                }
-                            }
-                            None => self.session.command(&line),
-                        }
-                    }
-                    ReadLine::TooLong { len, head } => {
-                        let (shown, outcome) = self.session.line_too_long(&head);
-                        self.log.push(EventKind::Command {
-                            leg: Leg::Client,
-                            line: Wire(shown),
-                            bare_lf: false,
-                        });
-                        self.log.push(EventKind::Note {
-                            text: format!(
-                                "command line of {len} octets exceeds the limit; discarded"
-                            ),
-                        });
-                        outcome
-                    }
+            // The frame is matched in place, not bound across the awaits
+            // below, so it takes no room in the connection's future.
+            let outcome = match self.framer.next(&mut self.rbuf) {
+                None => return None,
+                Some(Frame::Line(line, ending)) => match self.command(line, ending) {
+                    Some(outcome) => outcome,
+                    None => continue,
                 },
-                Mode::Chunk {
-                    remaining,
-                    got,
-                    instead,
-                    ..
-                } => {
-                    let take = (*remaining).min(self.rbuf.len());
-                    let part = self.rbuf.split_to(take);
-                    // A chunk answered by a fault is only counted.
-                    let room = match instead {
-                        Some(_) => 0,
-                        None => self
-                            .session
-                            .plan()
-                            .limits
-                            .message_size
-                            .saturating_sub(got.len()),
-                    };
-                    got.extend_from_slice(&part[..take.min(room)]);
-                    *remaining -= take;
-                    if *remaining > 0 {
-                        return None;
-                    }
-                    let Mode::Chunk {
-                        size,
-                        last,
-                        got,
-                        instead,
-                        ..
-                    } = std::mem::replace(&mut self.mode, Mode::Command)
-                    else {
-                        return None;
-                    };
+                Some(Frame::TooLong { len, head }) => self.line_too_long(len, head),
+                Some(Frame::DataEnd { body, .. }) => {
+                    self.log.push(EventKind::Data {
+                        leg: Leg::Client,
+                        size: body.size,
+                        bare_lf: body.bare_lf,
+                    });
+                    self.session.data_done(body)
+                }
+                Some(Frame::ChunkEnd {
+                    data, size, last, ..
+                }) => {
                     self.log.push(EventKind::Data {
                         leg: Leg::Client,
                         size,
                         bare_lf: false,
                     });
-                    match instead {
+                    match self.chunk_answer.take() {
                         Some(outcome) => *outcome,
-                        None => self.session.chunk_done(got.freeze(), size, last),
+                        None => self.session.chunk_done(data, size, last),
                     }
                 }
-                Mode::Data(reader) => match reader.feed(&mut self.rbuf) {
-                    DataStatus::Incomplete => return None,
-                    DataStatus::Done => {
-                        let Mode::Data(reader) = std::mem::replace(&mut self.mode, Mode::Command)
-                        else {
-                            return None;
-                        };
-                        let body = reader.finish();
-                        self.log.push(EventKind::Data {
-                            leg: Leg::Client,
-                            size: body.size,
-                            bare_lf: body.bare_lf,
-                        });
-                        self.session.data_done(body)
-                    }
-                },
+                // Content is only handed out when relayed, which the
+                // server never asks for.
+                Some(Frame::Content(_)) => continue,
             };
             if let Some(end) = self.apply(outcome).await {
                 return Some(end);
@@ -370,6 +276,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Some(end);
             }
         }
+    }
+
+    /// A command line: recorded, then answered by a one-shot fault or the
+    /// session. `None` when the answer waits for the chunk that follows.
+    fn command(&mut self, line: Bytes, ending: LineEnding) -> Option<Outcome> {
+        // A copy, not a slice of the read buffer: the transcript keeps
+        // 1,000 sessions, and a slice pins the buffer it came from (up to
+        // 64 KiB after DATA).
+        let shown = self.session.shown_line(&line);
+        self.log.push(EventKind::Command {
+            leg: Leg::Client,
+            line: Wire(shown),
+            bare_lf: ending == LineEnding::Lf,
+        });
+        let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
+        let Some(fault) = self.shared.faults.take(FaultPoint::Command, Some(verb)) else {
+            return Some(self.session.command(&line));
+        };
+        let outcome = self.fault_outcome(fault);
+        let chunk = match outcome.next {
+            Next::Command => self.session.announced_chunk(&line),
+            _ => None,
+        };
+        match chunk {
+            // The chunk follows the command on the wire whatever the
+            // answer (RFC 3030): read it first (keeping none of it), then
+            // answer.
+            Some((size, last)) => {
+                self.framer.expect_chunk(size, last, 0, false);
+                self.chunk_answer = Some(Box::new(outcome));
+                None
+            }
+            None => Some(outcome),
+        }
+    }
+
+    /// A command line longer than the limit ended (its rest discarded).
+    fn line_too_long(&mut self, len: usize, head: Bytes) -> Outcome {
+        // The head may be a credential: the session says what of it is kept.
+        let (shown, outcome) = self.session.line_too_long(&head);
+        self.log.push(EventKind::Command {
+            leg: Leg::Client,
+            line: Wire(shown),
+            bare_lf: false,
+        });
+        self.log.push(EventKind::Note {
+            text: format!("command line of {len} octets exceeds the limit; discarded"),
+        });
+        outcome
     }
 
     /// A one-shot fault fires here: record it, and answer for the session.
@@ -456,7 +411,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Next::Command => None,
             Next::Data => {
                 let limits = self.session.plan().limits;
-                self.mode = Mode::Data(DataReader::new(limits.message_size, limits.text_line));
+                self.framer
+                    .expect_data(limits.message_size, limits.text_line, false);
                 None
             }
             Next::Close => {
@@ -464,13 +420,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Some(End::Closed(Closer::Server))
             }
             Next::Chunk { size, last } => {
-                self.mode = Mode::Chunk {
-                    remaining: size,
-                    size,
-                    last,
-                    got: BytesMut::new(),
-                    instead: None,
-                };
+                let keep = self.session.plan().limits.message_size;
+                self.framer.expect_chunk(size, last, keep, false);
                 None
             }
             Next::StartTls => {
