@@ -86,18 +86,24 @@ pub enum Pending<'a> {
 enum Mode {
     Lines,
     Data {
-        reader: DataReader,
+        // Boxed, as is a chunk's state: the framer lives in every
+        // connection's task, idle ones included (see
+        // `a_connection_task_stays_small`).
+        reader: Box<DataReader>,
         relay: bool,
         consumed: usize,
     },
-    Chunk {
-        remaining: usize,
-        size: usize,
-        last: bool,
-        keep: usize,
-        got: BytesMut,
-        relay: bool,
-    },
+    Chunk(Box<Chunk>),
+}
+
+#[derive(Debug)]
+struct Chunk {
+    remaining: usize,
+    size: usize,
+    last: bool,
+    keep: usize,
+    got: BytesMut,
+    relay: bool,
 }
 
 /// Frames a byte stream into lines, DATA messages and BDAT chunks.
@@ -122,7 +128,7 @@ impl Framer {
     /// as [`Frame::Content`] if `relay`.
     pub fn expect_data(&mut self, keep: usize, text_line: usize, relay: bool) {
         self.mode = Mode::Data {
-            reader: DataReader::new(keep, text_line),
+            reader: Box::new(DataReader::new(keep, text_line)),
             relay,
             consumed: 0,
         };
@@ -131,14 +137,14 @@ impl Framer {
     /// Read exactly `size` octets of BDAT content next, keeping at most
     /// `keep` of them; hand them out as [`Frame::Content`] if `relay`.
     pub fn expect_chunk(&mut self, size: usize, last: bool, keep: usize, relay: bool) {
-        self.mode = Mode::Chunk {
+        self.mode = Mode::Chunk(Box::new(Chunk {
             remaining: size,
             size,
             last,
             keep,
             got: BytesMut::new(),
             relay,
-        };
+        }));
     }
 
     /// Reading command lines (not inside a message or chunk)?
@@ -148,7 +154,7 @@ impl Framer {
 
     /// Inside a BDAT chunk (relayed as it arrives when `relayed`)?
     pub fn in_chunk(&self, relayed: bool) -> bool {
-        matches!(self.mode, Mode::Chunk { relay, .. } if relay || !relayed)
+        matches!(&self.mode, Mode::Chunk(c) if c.relay || !relayed)
     }
 
     /// What is half-read, for the transcript of a connection that ends.
@@ -163,15 +169,10 @@ impl Framer {
                 kept: reader.received(),
                 consumed: *consumed,
             },
-            Mode::Chunk {
-                got,
-                size,
-                remaining,
-                ..
-            } => Pending::Chunk {
-                kept: got,
-                size: *size,
-                remaining: *remaining,
+            Mode::Chunk(c) => Pending::Chunk {
+                kept: &c.got,
+                size: c.size,
+                remaining: c.remaining,
             },
         }
     }
@@ -211,27 +212,21 @@ impl Framer {
                     }
                 }
             }
-            Mode::Chunk {
-                remaining,
-                keep,
-                got,
-                relay,
-                ..
-            } => {
-                let n = (*remaining).min(buf.len());
-                let room = keep.saturating_sub(got.len());
-                got.extend_from_slice(&buf[..n.min(room)]);
-                *remaining -= n;
-                let raw = take(buf, n, *relay);
-                if *remaining > 0 {
+            Mode::Chunk(c) => {
+                let n = c.remaining.min(buf.len());
+                let room = c.keep.saturating_sub(c.got.len());
+                c.got.extend_from_slice(&buf[..n.min(room)]);
+                c.remaining -= n;
+                let raw = take(buf, n, c.relay);
+                if c.remaining > 0 {
                     return (!raw.is_empty()).then_some(Frame::Content(raw));
                 }
-                let Mode::Chunk {
-                    size, last, got, ..
-                } = std::mem::replace(&mut self.mode, Mode::Lines)
-                else {
+                let Mode::Chunk(c) = std::mem::replace(&mut self.mode, Mode::Lines) else {
                     return None;
                 };
+                let Chunk {
+                    size, last, got, ..
+                } = *c;
                 Some(Frame::ChunkEnd {
                     data: got.freeze(),
                     size,
