@@ -92,7 +92,7 @@ async fn captured_server_bytes_come_back_exactly(
     #[case] at_least: usize,
 ) {
     let (yaml, warnings) =
-        smtp_harness::import::run_import(&captures().join(file), None, None, false, false)
+        smtp_harness::import::run_import(&captures().join(file), None, None, false, false, false)
             .unwrap_or_else(|e| panic!("{file}: {e}"));
     let scenario = Scenario::from_yaml(&yaml)
         .unwrap_or_else(|e| panic!("{file}: imported scenario invalid: {e}\n{yaml}"));
@@ -114,6 +114,7 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
         &captures().join("zeek-smtp-exchange-pipelining.pcap"),
         None,
         None,
+        false,
         false,
         false,
     )
@@ -140,7 +141,7 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
 
 fn load_fixture(file: &str) -> Scenario {
     let (yaml, _) =
-        smtp_harness::import::run_import(&captures().join(file), None, None, false, false)
+        smtp_harness::import::run_import(&captures().join(file), None, None, false, false, false)
             .unwrap_or_else(|e| panic!("{file}: {e}"));
     Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{file}: {e}"))
 }

@@ -271,6 +271,10 @@ pub struct ImportArgs {
     /// Replace mail addresses, host names, IPs and AUTH data with placeholders.
     #[arg(long)]
     pub redact: bool,
+    /// Write AUTH credentials as captured (by default they become
+    /// `cmVkYWN0ZWQ=`, which a replay accepts for any credential).
+    #[arg(long, conflicts_with = "redact")]
+    pub keep_credentials: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -16,7 +16,14 @@ fn write(output: &Option<std::path::PathBuf>, text: &str) -> anyhow::Result<()> 
 }
 
 pub fn run(a: ImportArgs) -> anyhow::Result<ExitCode> {
-    match run_import(&a.capture, a.format, a.stream, a.keep_timing, a.redact) {
+    match run_import(
+        &a.capture,
+        a.format,
+        a.stream,
+        a.keep_timing,
+        a.redact,
+        a.keep_credentials,
+    ) {
         Ok((scenario, warnings)) => {
             for w in &warnings {
                 errln!("smtp-harness import: warning: {w}");

@@ -227,12 +227,14 @@ pub fn run_import(
     stream: Option<usize>,
     keep_timing: bool,
     redact: bool,
+    keep_credentials: bool,
 ) -> Result<(String, Vec<String>), ImportError> {
     let options = ImportOptions { format, stream };
     let scenario = |capture: &Capture, format: Format| {
         let mut o = ScenarioOptions::new(input.to_string_lossy(), format);
         o.keep_timing = keep_timing;
         o.redact = redact;
+        o.keep_credentials = keep_credentials;
         render(capture, &o)
     };
     match import_file(input, &options) {

@@ -433,7 +433,8 @@ fn scenarios_parse_back_exactly() {
     }
     for name in ALL {
         for keep_timing in [false, true] {
-            let (yaml, _) = run_import(&fixture(name), None, None, keep_timing, false)
+            // Credentials kept: this compares the client's lines exactly.
+            let (yaml, _) = run_import(&fixture(name), None, None, keep_timing, false, true)
                 .unwrap_or_else(|e| panic!("{e}"));
             let doc: Doc =
                 serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{name}: {e}\n{yaml}"));
@@ -467,6 +468,7 @@ fn keep_timing_emits_captured_delays() {
         None,
         true,
         false,
+        false,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     // The tarpit before "250 2.0.0 Resetting".
@@ -480,6 +482,7 @@ fn keep_timing_emits_captured_delays() {
         None,
         true,
         false,
+        false,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(yaml.contains("delay: 60584ms"), "{yaml}");
@@ -488,8 +491,8 @@ fn keep_timing_emits_captured_delays() {
 #[test]
 fn redaction_is_consistent_and_complete() {
     for name in ALL {
-        let (yaml, _) =
-            run_import(&fixture(name), None, None, false, true).unwrap_or_else(|e| panic!("{e}"));
+        let (yaml, _) = run_import(&fixture(name), None, None, false, true, false)
+            .unwrap_or_else(|e| panic!("{e}"));
         // The file name in the header is the user's choice; the content is not.
         let yaml = yaml.split_once("\nreplay:\n").map_or("", |(_, body)| body);
         for secret in [
@@ -522,6 +525,7 @@ fn redaction_is_consistent_and_complete() {
         None,
         false,
         true,
+        false,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     // The server's name is the same placeholder in the banner and the 221.
@@ -633,7 +637,7 @@ fn truncated_pcap_keeps_what_was_read() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("half.pcap");
     std::fs::write(&path, half).expect("write");
-    let e = run_import(&path, None, None, false, false).expect_err("truncated");
+    let e = run_import(&path, None, None, false, false, false).expect_err("truncated");
     assert!(
         e.to_string()
             .contains("half.pcap: the capture is truncated"),
@@ -715,8 +719,23 @@ fn show_redacted() {
         "zeek-smtp-exim-auth-login.pcap",
         "swaks-regression-00600-auth-plain.txt",
     ] {
-        let (y, _) =
-            run_import(&fixture(f), None, None, false, true).unwrap_or_else(|e| panic!("{e}"));
+        let (y, _) = run_import(&fixture(f), None, None, false, true, false)
+            .unwrap_or_else(|e| panic!("{e}"));
         println!("{y}");
     }
+}
+
+/// A scenario is a file people commit and share: without `--keep-credentials`
+/// an import never writes a captured credential, `--redact` or not.
+#[test]
+fn credentials_are_left_out_unless_asked_for() {
+    const SECRET: &str = "AHZhbGlkdXNlcgB2YWxpZHBhc3N3b3Jk";
+    let file = fixture("swaks-regression-00600-auth-plain.txt");
+    let (plain, _) = run_import(&file, None, None, false, false, false).expect("import");
+    assert!(!plain.contains(SECRET), "{plain}");
+    assert!(plain.contains("AUTH PLAIN cmVkYWN0ZWQ="), "{plain}");
+    let (kept, _) = run_import(&file, None, None, false, false, true).expect("import");
+    assert!(kept.contains(SECRET), "asked for: {kept}");
+    // The redacted scenario still loads, and a replay takes any credential.
+    crate::Scenario::from_yaml(&plain).expect("loads");
 }

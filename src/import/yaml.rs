@@ -25,6 +25,10 @@ pub struct ScenarioOptions {
     pub keep_timing: bool,
     /// Replace addresses, host names, IPs and AUTH credentials.
     pub redact: bool,
+    /// Write AUTH credentials as captured. Off by default: a scenario is
+    /// a file people commit and share, and a replay matches redacted
+    /// credentials against any the client sends.
+    pub keep_credentials: bool,
     /// Also emit sessions whose start is not in the capture (with an empty
     /// banner); by default they are left out with a warning.
     pub include_partial: bool,
@@ -38,6 +42,7 @@ impl ScenarioOptions {
             format,
             keep_timing: false,
             redact: false,
+            keep_credentials: false,
             include_partial: false,
         }
     }
@@ -98,6 +103,8 @@ pub fn utc(t: SystemTime) -> String {
 
 struct Text<'a> {
     redactor: Option<&'a mut Redactor>,
+    /// Credentials are written as captured (`keep_credentials`, no redactor).
+    credentials_shown: bool,
     warnings: &'a mut Vec<String>,
     label: &'a str,
     lossy_warned: bool,
@@ -142,32 +149,35 @@ impl Text<'_> {
 
     fn command(&mut self, bytes: &[u8], in_auth: bool) -> String {
         let s = self.utf8(bytes);
+        if !self.credentials_shown {
+            if in_auth {
+                return if s == "*" {
+                    s
+                } else {
+                    REDACTED_BASE64.to_string()
+                };
+            }
+            // Any case, tabs, invalid UTF-8, a misplaced credential: the
+            // same test the server's transcript uses (`AUTH PLAIN =` hides
+            // nothing).
+            if sasl::is_auth(bytes) {
+                let words: Vec<&[u8]> = bytes
+                    .split(|b| *b == b' ' || *b == b'\t')
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                return match sasl::redact_auth(bytes, false) {
+                    Some(_) if words.len() == 3 && words[2] == b"=" => s,
+                    Some(shown) => {
+                        String::from_utf8_lossy(&shown).replace(sasl::REDACTED, REDACTED_BASE64)
+                    }
+                    None => s,
+                };
+            }
+        }
         let Some(r) = self.redactor.as_deref_mut() else {
             return s;
         };
         let verb = s.split(' ').next().unwrap_or("").to_ascii_uppercase();
-        if in_auth {
-            return if s == "*" {
-                s
-            } else {
-                REDACTED_BASE64.to_string()
-            };
-        }
-        // Any case, tabs, invalid UTF-8, a misplaced credential: the same
-        // test the server's transcript uses (`AUTH PLAIN =` hides nothing).
-        if sasl::is_auth(bytes) {
-            let words: Vec<&[u8]> = bytes
-                .split(|b| *b == b' ' || *b == b'\t')
-                .filter(|w| !w.is_empty())
-                .collect();
-            return match sasl::redact_auth(bytes, false) {
-                Some(_) if words.len() == 3 && words[2] == b"=" => s,
-                Some(shown) => {
-                    String::from_utf8_lossy(&shown).replace(sasl::REDACTED, REDACTED_BASE64)
-                }
-                None => s,
-            };
-        }
         match verb.as_str() {
             "EHLO" | "HELO" | "LHLO" => r.text_with_host_word(&s, 1),
             _ => r.text(&s),
@@ -190,6 +200,7 @@ fn session_yaml(
     out: &mut String,
 ) {
     let mut text = Text {
+        credentials_shown: options.keep_credentials && redactor.is_none(),
         redactor: redactor.as_mut(),
         warnings,
         label: &s.label,
