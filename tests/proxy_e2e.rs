@@ -356,7 +356,13 @@ fn cli_proxy_prints_its_address_and_records_both_legs() {
         "the masked banner keeps the upstream's: {text}"
     );
 
-    let _ = child.0.kill();
+    // SIGTERM, not a kill: the live view is written by its own thread from
+    // a queue, which a clean exit flushes and a SIGKILL would lose.
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
     let _ = child.0.wait();
     let mut stderr = String::new();
     child

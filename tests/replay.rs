@@ -129,3 +129,54 @@ fn replay_steps_are_checked() {
         "{err}"
     );
 }
+
+/// A capture with a BDAT whose chunk reads like a command, as `import` writes
+/// it from a JSON Lines transcript of `serve`.
+const CHUNKED: &str = r#"
+replay:
+  sessions:
+    - banner: ["220 mx.example.test ESMTP"]
+      steps:
+        - client: "EHLO x"
+          reply: ["250-mx.example.test", "250-PIPELINING", "250 CHUNKING"]
+        - client: "MAIL FROM:<a@b>"
+          reply: ["250 2.1.0 Ok"]
+        - client: "RCPT TO:<c@d>"
+          reply: ["250 2.1.5 Ok"]
+        - client: "BDAT 6 LAST"
+          reply: ["250 2.0.0 Ok: queued as 0000010001"]
+        - client: "QUIT"
+          reply: ["221 2.0.0 Bye"]
+      end: server_closed
+"#;
+
+#[tokio::test]
+async fn a_replayed_bdat_reads_its_chunk_before_the_captured_answer() {
+    let server = MockServer::start(Scenario::from_yaml(CHUNKED).unwrap())
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    assert_eq!(c.code().await, 220);
+    c.send(b"EHLO x\r\n").await;
+    assert_eq!(c.reply().await.len(), 3);
+    assert_eq!(c.cmd("MAIL FROM:<a@b>").await, 250);
+    assert_eq!(c.cmd("RCPT TO:<c@d>").await, 250);
+    // The chunk's six octets are `NOOP\r\n`: read as a command they would
+    // get a reply of their own and put the session one reply behind.
+    c.send(b"BDAT 6 LAST\r\nNOOP\r\nQUIT\r\n").await;
+    assert_eq!(c.reply().await, ["250 2.0.0 Ok: queued as 0000010001"]);
+    assert_eq!(c.reply().await, ["221 2.0.0 Bye"]);
+    assert!(c.closed().await);
+    let t = server.wait_for_sessions(1).await.unwrap();
+    let divergences = t.sessions[0]
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                smtp_harness::transcript::EventKind::Divergence { .. }
+            )
+        })
+        .count();
+    assert_eq!(divergences, 0, "the client did what the captured one did");
+}

@@ -16,6 +16,9 @@ struct Open {
     builder: SessionBuilder,
     first_us: u64,
     end: Option<(End, Option<Duration>)>,
+    /// The client's last command announced a BDAT chunk of this size: the
+    /// `data` event after it is that chunk, whose reply answers the BDAT.
+    chunk: Option<usize>,
 }
 
 /// Parse a JSON Lines transcript.
@@ -59,9 +62,11 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
                 ),
                 first_us: at_us.unwrap_or(0),
                 end: None,
+                chunk: None,
             }
         });
         let at = at_us.map(|t| Duration::from_micros(t.saturating_sub(entry.first_us)));
+        let chunk = &mut entry.chunk;
         let b = &mut entry.builder;
         match kind {
             "connect" => {
@@ -82,6 +87,7 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
             "command" if leg_ok => {
                 let line = v.get("line").and_then(Value::as_str).unwrap_or("");
                 b.command(line.as_bytes(), at);
+                *chunk = super::builder::bdat_size(line.as_bytes());
             }
             "reply" if leg_ok => {
                 let lines: Vec<Vec<u8>> = v
@@ -107,7 +113,13 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
                     .get("size")
                     .and_then(Value::as_u64)
                     .and_then(|s| usize::try_from(s).ok());
-                b.data_end(size, None, at);
+                // A chunk is not a DATA message: read as one, its reply
+                // would answer the BDAT and every later reply the command
+                // before its own.
+                match chunk.take() {
+                    Some(announced) => b.bdat_chunk(None, size.unwrap_or(announced), at),
+                    None => b.data_end(size, None, at),
+                }
             }
             "close" | "abort" => {
                 let how = match v.get("by").and_then(Value::as_str) {
@@ -146,6 +158,27 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bdat_chunk_is_not_a_message_and_its_reply_answers_the_bdat() {
+        let t = br#"{"session":1,"at_us":10,"type":"reply","leg":"client","code":220,"lines":["220 hi"]}
+{"session":1,"at_us":20,"type":"command","leg":"client","line":"BDAT 6 LAST"}
+{"session":1,"at_us":30,"type":"data","leg":"client","size":6}
+{"session":1,"at_us":40,"type":"reply","leg":"client","code":250,"lines":["250 queued"]}
+{"session":1,"at_us":50,"type":"command","leg":"client","line":"QUIT"}
+{"session":1,"at_us":60,"type":"reply","leg":"client","code":221,"lines":["221 bye"]}
+"#;
+        let c = parse(t).unwrap();
+        let yaml = crate::import::to_scenario_yaml(
+            &c,
+            &crate::import::ScenarioOptions::new("t.jsonl", crate::import::Format::JsonLines),
+        );
+        let bdat = yaml.find("BDAT 6 LAST").expect("the BDAT step");
+        let quit = yaml.find("\"QUIT\"").expect("the QUIT step");
+        assert!(yaml[bdat..quit].contains("250 queued"), "{yaml}");
+        assert!(yaml[quit..].contains("221 bye"), "{yaml}");
+        assert!(!yaml.contains("data:"), "a chunk is no DATA step: {yaml}");
+    }
 
     #[test]
     fn reads_events() {

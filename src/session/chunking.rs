@@ -17,6 +17,17 @@ pub(super) struct Chunks {
     failed: Option<Reply>,
 }
 
+/// Does an EHLO reply's keyword lines (its text after the first line)
+/// offer CHUNKING?
+pub(super) fn offered<S: AsRef<str>>(mut keywords: impl Iterator<Item = S>) -> bool {
+    keywords.any(|line| {
+        line.as_ref()
+            .split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("CHUNKING"))
+    })
+}
+
 impl Session {
     /// CHUNKING is advertised, so `BDAT` is followed by a chunk to read.
     pub(super) fn reads_chunks(&self) -> bool {
@@ -32,10 +43,20 @@ impl Session {
     }
 
     fn chunk_of(&self, cmd: &Command) -> Option<(usize, bool)> {
-        if !self.ehlo || !self.reads_chunks() {
+        if !self.chunking_offered {
             return None;
         }
         cmd.bdat_chunk()
+    }
+
+    /// A replayed EHLO reply was sent as captured: did it offer CHUNKING?
+    pub(super) fn captured_ehlo_reply(&mut self, wire: &[u8]) {
+        let texts = wire
+            .split(|b| *b == b'\n')
+            .skip(1)
+            .filter_map(|line| line.get(4..))
+            .map(String::from_utf8_lossy);
+        self.chunking_offered = offered(texts);
     }
 
     /// `BDAT <size> [LAST]`: no reply yet, read the chunk first.

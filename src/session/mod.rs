@@ -135,10 +135,11 @@ pub struct Session {
     state: StateName,
     refused: bool,
     helo: Option<String>,
-    /// The client was greeted by a positive EHLO reply (so was offered the
-    /// scenario's extensions, CHUNKING among them); a HELO, STARTTLS or
-    /// XCLIENT takes that back.
-    ehlo: bool,
+    /// The positive EHLO reply the client last got offered CHUNKING,
+    /// whoever wrote it (built in, a rule, a replayed capture), so a BDAT's
+    /// chunk follows it on the wire; a HELO, STARTTLS or XCLIENT takes
+    /// that back.
+    chunking_offered: bool,
     mail_from: Option<String>,
     rcpts: Vec<Rcpt>,
     /// The client address decisions use: the peer's, or one XCLIENT set.
@@ -187,7 +188,7 @@ impl Session {
             state: StateName::Connected,
             refused: false,
             helo: None,
-            ehlo: false,
+            chunking_offered: false,
             mail_from: None,
             rcpts: Vec::new(),
             client_ip: info.peer.ip(),
@@ -220,7 +221,7 @@ impl Session {
         self.helo = None;
         self.dialog = None;
         self.sasl = false;
-        self.ehlo = false;
+        self.chunking_offered = false;
         self.authenticated = None;
         self.reset_transaction();
     }
@@ -556,7 +557,8 @@ impl Session {
             Verb::Helo | Verb::Ehlo if positive => {
                 self.reset_transaction();
                 self.helo = Some(cmd.args.clone());
-                self.ehlo = cmd.verb == Verb::Ehlo;
+                self.chunking_offered =
+                    cmd.verb == Verb::Ehlo && chunking::offered(reply.lines.iter().skip(1));
                 self.state = StateName::Greeted;
             }
             Verb::Mail if positive => {
@@ -589,7 +591,7 @@ impl Session {
                     self.client_ip = ip;
                 }
                 self.helo = None;
-                self.ehlo = false;
+                self.chunking_offered = false;
                 self.reset_transaction();
             }
             Verb::Data if reply.class() == 3 => return Next::Data,

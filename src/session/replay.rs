@@ -65,7 +65,13 @@ impl Session {
         });
         let reply = Reply::new(code, "");
         let mut next = match cmd {
-            Some(cmd) if !wire.is_empty() => self.effect(cmd, &reply),
+            Some(cmd) if !wire.is_empty() => {
+                let next = self.effect(cmd, &reply);
+                if cmd.verb == crate::protocol::Verb::Ehlo && reply.class() == 2 {
+                    self.captured_ehlo_reply(&wire);
+                }
+                next
+            }
             _ if matches!(code, 421 | 521) => Next::Close,
             _ => Next::Command,
         };
@@ -146,11 +152,12 @@ impl Session {
             // divergence is reported with its reply.
             let mut out = self.builtin_command(line, cmd);
             out.divergence = divergence;
-            return Some(out);
+            return Some(self.after_chunk(cmd, out));
         };
         let mut out = self.play(cursor, at, Some(cmd));
         out.divergence = divergence;
-        Some(out)
+        // A BDAT's chunk follows it whatever the capture answered.
+        Some(self.after_chunk(cmd, out))
     }
 
     /// What a divergence may record of the captured client's step: its
