@@ -452,6 +452,63 @@ async fn a_client_that_never_reads_is_dropped_by_the_proxy() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
 }
 
+/// A client that goes quiet between commands holds both legs no longer than
+/// `timeouts.idle`: it gets the 421, and the idle upstream a clean QUIT.
+#[tokio::test]
+async fn a_client_that_goes_quiet_is_cut_at_the_proxy_idle_timeout() {
+    let up = server("limits: {idle_timeout: 1h}").await;
+    let px = MockProxy::start(up.addr(), profile("timeouts: {idle: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("EHLO client.example").await, 250);
+    let started = Instant::now();
+    let reply = c.reply().await;
+    let took = started.elapsed();
+    assert_eq!(reply, ["421 4.4.2 Proxy Error: timeout exceeded"]);
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(c.closed().await);
+    let t = px.wait_for_sessions(1).await.unwrap();
+    let s = &t.sessions[0];
+    assert_eq!(s.closed_by(), Some(Closer::Timeout));
+    assert!(
+        has_note(
+            s,
+            "client leg: nothing from the client within 300ms (timeouts.idle)"
+        ),
+        "{:?}",
+        notes(s)
+    );
+    assert_eq!(s.reply_codes_on(Leg::Client), [220, 250, 421]);
+    assert!(
+        t.upstream_received("QUIT"),
+        "the idle upstream is told QUIT"
+    );
+    assert_eq!(s.reply_codes_on(Leg::Upstream), [220, 250, 221]);
+}
+
+/// The idle clock restarts with every command: a slow but steady client is
+/// never cut, however long the session lasts.
+#[tokio::test]
+async fn a_client_sending_a_command_every_100ms_is_not_cut_by_the_idle_timeout() {
+    let up = server("limits: {idle_timeout: 1h}").await;
+    let px = MockProxy::start(up.addr(), profile("timeouts: {idle: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        assert_eq!(c.cmd("NOOP").await, 250);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.cmd("QUIT").await, 221);
+    let t = px.wait_for_sessions(1).await.unwrap();
+    assert_eq!(t.sessions[0].closed_by(), Some(Closer::Upstream));
+}
+
 /// After a passed-through STARTTLS the bytes are opaque, and the write
 /// timeout still holds: an upstream that stops reading ends the relay.
 #[tokio::test]
@@ -533,6 +590,11 @@ fn validate_refuses_zero_timeouts_with_their_location() {
             "fw.yaml",
             "timeouts:\n  banner: 0\n",
             "fw.yaml:2:11: `banner` must be above 0s",
+        ),
+        (
+            "idle-fw.yaml",
+            "timeouts: {reply: 1s, idle: 0s}\n",
+            "idle-fw.yaml:1:29: `idle` must be above 0s",
         ),
     ] {
         let (code, out) = validate(dir.path(), name, yaml);

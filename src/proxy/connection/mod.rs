@@ -313,9 +313,10 @@ impl Relay {
             verb: "BANNER".into(),
             hijack,
         });
-        // One shutdown waiter and one upstream timer for the whole
-        // session, not one per read; the timer is moved only when it fires
-        // early or must fire earlier (as the server's idle timer).
+        // One shutdown waiter and one timer for the whole session, not one
+        // per read; the timer is moved only when it fires early or must
+        // fire earlier (as the server's idle timer). It runs for the
+        // upstream while it owes a reply, for the client otherwise.
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
@@ -325,6 +326,9 @@ impl Relay {
         // Since when the upstream owes the reply at the head of the queue
         // without having sent anything.
         let mut owed_since = Some(tokio::time::Instant::now());
+        // Since when the client owes the next command (or more message
+        // text) without having sent anything.
+        let mut idle_since = None;
         loop {
             if let Some(end) = self.client_input().await {
                 return end;
@@ -337,23 +341,28 @@ impl Relay {
             }
             let client_room = self.client_room.prepare(&mut self.crbuf);
             let upstream_room = self.upstream_room.prepare(&mut self.urbuf);
-            let due = match self.owed() {
+            let (due, client_owes) = match self.owed() {
                 Some(limit) => {
-                    let due = *owed_since.get_or_insert_with(tokio::time::Instant::now) + limit;
-                    if due < deadline.deadline() {
-                        deadline.as_mut().reset(due);
-                    }
-                    Some(due)
+                    idle_since = None;
+                    let since = owed_since.get_or_insert_with(tokio::time::Instant::now);
+                    (*since + limit, false)
                 }
                 None => {
                     owed_since = None;
-                    None
+                    let since = idle_since.get_or_insert_with(tokio::time::Instant::now);
+                    (*since + timeouts.idle, true)
                 }
             };
+            if due < deadline.deadline() {
+                deadline.as_mut().reset(due);
+            }
             tokio::select! {
                 r = self.client_r.read_buf(&mut self.crbuf) => match r {
                     Ok(0) | Err(_) => return self.client_closed().await,
-                    Ok(n) => self.client_room.filled(n, client_room),
+                    Ok(n) => {
+                        self.client_room.filled(n, client_room);
+                        idle_since = None;
+                    }
                 },
                 r = self.upstream_r.read_buf(&mut self.urbuf) => match r {
                     Ok(0) | Err(_) => return self.upstream_closed().await,
@@ -363,13 +372,15 @@ impl Relay {
                     }
                 },
                 _ = &mut stopped => return self.shutdown().await,
-                _ = &mut deadline, if due.is_some() => {
-                    if let Some(due) = due {
-                        if tokio::time::Instant::now() >= due {
-                            return self.overdue();
-                        }
-                        deadline.as_mut().reset(due);
+                _ = &mut deadline => {
+                    if tokio::time::Instant::now() >= due {
+                        return if client_owes {
+                            self.client_idle().await
+                        } else {
+                            self.overdue()
+                        };
                     }
+                    deadline.as_mut().reset(due);
                 }
             }
         }
