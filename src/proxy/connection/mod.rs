@@ -4,7 +4,10 @@
 //!
 //! One task owns both sockets and `select!`s over the two reads; every write
 //! is awaited, so a slow peer slows the reading of the other side
-//! (backpressure) instead of filling a buffer.
+//! (backpressure) instead of filling a buffer. A write to the upstream still
+//! reads and relays the upstream's replies while it waits (`duplex.rs`):
+//! the proxy is the upstream's client, and a pipelining client that stops
+//! reading its replies deadlocks against the server.
 //!
 //! Replies must reach the client in command order even when the proxy
 //! answers some commands itself, so every command leaves a [`Slot`] in a
@@ -12,6 +15,7 @@
 //! answers go out only when every slot before them has been answered.
 
 mod client;
+mod duplex;
 mod ending;
 mod sasl;
 mod timeouts;
@@ -121,7 +125,9 @@ struct Relay {
     client_r: OwnedReadHalf,
     upstream_r: OwnedReadHalf,
     to_client: Link<OwnedWriteHalf>,
-    to_upstream: Link<OwnedWriteHalf>,
+    /// `None` only while [`send_upstream`](Relay::send_upstream) has lent
+    /// it to a pending write.
+    to_upstream: Option<Link<OwnedWriteHalf>>,
     crbuf: BytesMut,
     urbuf: BytesMut,
     /// Read sizes per leg: 4 KiB first, up to 64 KiB (also the most message
@@ -144,6 +150,9 @@ struct Relay {
     /// The upstream overran a timeout: why, for the client's 421 once the
     /// relay has stopped.
     timed_out: Option<String>,
+    /// The upstream sent something while a write to it was pending: its
+    /// reply clock restarts.
+    upstream_spoke: bool,
 }
 
 /// Relay one client connection to the end and record it.
@@ -196,8 +205,10 @@ pub(super) async fn serve(
         upstream_r,
         to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed)
             .write_timeout(timeouts.write),
-        to_upstream: Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
-            .write_timeout(timeouts.write),
+        to_upstream: Some(
+            Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
+                .write_timeout(timeouts.write),
+        ),
         crbuf: BytesMut::new(),
         urbuf: BytesMut::new(),
         client_room: ReadRoom::new(RELAY_FIRST_READ),
@@ -210,6 +221,7 @@ pub(super) async fn serve(
         opaque: false,
         sasl: Default::default(),
         timed_out: None,
+        upstream_spoke: false,
         log,
     };
     let end = relay.run().await;
@@ -227,7 +239,9 @@ pub(super) async fn serve(
         ..
     } = relay;
     drop(client_r.reunite(to_client.into_writer()));
-    drop(upstream_r.reunite(to_upstream.into_writer()));
+    if let Some(link) = to_upstream {
+        drop(upstream_r.reunite(link.into_writer()));
+    }
     log.close(match end {
         End::Closed(by) => EventKind::Close { by },
         End::Aborted {
@@ -332,6 +346,9 @@ impl Relay {
         loop {
             if let Some(end) = self.client_input().await {
                 return end;
+            }
+            if std::mem::take(&mut self.upstream_spoke) {
+                owed_since = None;
             }
             if let Some(end) = self.upstream_input().await {
                 return end;

@@ -111,7 +111,10 @@ impl Relay {
             bare_lf: false,
         });
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            if self.to_upstream.send(b"QUIT\r\n").await.is_err() {
+            let Some(link) = self.to_upstream.as_mut() else {
+                return;
+            };
+            if link.send(b"QUIT\r\n").await.is_err() {
                 return;
             }
             loop {
