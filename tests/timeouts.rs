@@ -554,6 +554,58 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
     assert!(has_note(s, "opaque relay ended"), "{:?}", notes(s));
 }
 
+/// After a passed-through STARTTLS the proxy cannot see commands, but a
+/// session silent both ways for `timeouts.idle` is idle all the same.
+#[tokio::test]
+async fn an_opaque_relay_silent_both_ways_ends_at_the_idle_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    let _upstream = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let mut s = tokio::io::BufReader::new(s);
+        s.get_mut()
+            .write_all(b"220 up.example ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        s.read_line(&mut line).await.unwrap();
+        s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
+        // Echoes what comes (a TLS peer answering), until the end.
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = s.read(&mut buf).await {
+            let _ = s.get_mut().write_all(&buf[..n]).await;
+        }
+    });
+    let px = MockProxy::start(up, profile("timeouts: {idle: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("STARTTLS").await, 220);
+    // Traffic every 100 ms for 600 ms, twice the limit: not cut.
+    let mut echo = [0u8; 3];
+    for _ in 0..6 {
+        c.send(&[0x17, 0x03, 0x03]).await;
+        c.reader.read_exact(&mut echo).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    assert!(c.closed().await, "the quiet relay was closed");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let t = px.wait_for_sessions(1).await.unwrap();
+    let s = &t.sessions[0];
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
+    assert!(
+        has_note(
+            s,
+            "opaque relay: no octet either way within 300ms (timeouts.idle)"
+        ),
+        "{:?}",
+        notes(s)
+    );
+}
+
 // ---------------------------------------------------------------- files
 
 fn validate(dir: &Path, name: &str, yaml: &str) -> (i32, String) {

@@ -137,8 +137,15 @@ impl Relay {
             upstream_w.writer_mut(),
             &mut self.stop,
             self.rules.timeouts.write,
+            self.rules.timeouts.idle,
         )
         .await;
+        if outcome.quiet {
+            self.note(format!(
+                "opaque relay: no octet either way within {:?} (timeouts.idle); closing both legs",
+                self.rules.timeouts.idle
+            ));
+        }
         self.note(format!(
             "opaque relay ended: {} octets client→upstream, {} octets upstream→client",
             outcome.to_upstream, outcome.to_client
