@@ -436,6 +436,15 @@ fn cli_proxy_prints_its_address_and_records_both_legs() {
             .spawn()
             .unwrap(),
     );
+    let (tx, live) = std::sync::mpsc::channel();
+    let stderr = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let mut first = String::new();
     BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut first)
@@ -476,16 +485,19 @@ fn cli_proxy_prints_its_address_and_records_both_legs() {
         "the masked banner keeps the upstream's: {text}"
     );
 
+    // The live view is written from its own queue, after the transcript
+    // file on a busy machine: wait for its last line before the kill.
+    let mut stderr = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stderr.contains("<=  221") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match live.recv_timeout(left) {
+            Ok(line) => stderr.push_str(&(line + "\n")),
+            Err(_) => break,
+        }
+    }
     let _ = child.0.kill();
     let _ = child.0.wait();
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
     assert!(stderr.contains("=== proxying"), "{stderr}");
     assert!(stderr.contains(" -> EHLO me"), "client leg: {stderr}");
     assert!(stderr.contains("<=  221"), "upstream leg: {stderr}");
