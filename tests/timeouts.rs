@@ -452,6 +452,63 @@ async fn a_client_that_never_reads_is_dropped_by_the_proxy() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
 }
 
+/// A client that goes quiet between commands holds both legs no longer than
+/// `timeouts.idle`: it gets the 421, and the idle upstream a clean QUIT.
+#[tokio::test]
+async fn a_client_that_goes_quiet_is_cut_at_the_proxy_idle_timeout() {
+    let up = server("limits: {idle_timeout: 1h}").await;
+    let px = MockProxy::start(up.addr(), profile("timeouts: {idle: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("EHLO client.example").await, 250);
+    let started = Instant::now();
+    let reply = c.reply().await;
+    let took = started.elapsed();
+    assert_eq!(reply, ["421 4.4.2 Proxy Error: timeout exceeded"]);
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(c.closed().await);
+    let t = px.wait_for_sessions(1).await.unwrap();
+    let s = &t.sessions[0];
+    assert_eq!(s.closed_by(), Some(Closer::Timeout));
+    assert!(
+        has_note(
+            s,
+            "client leg: nothing from the client within 300ms (timeouts.idle)"
+        ),
+        "{:?}",
+        notes(s)
+    );
+    assert_eq!(s.reply_codes_on(Leg::Client), [220, 250, 421]);
+    assert!(
+        t.upstream_received("QUIT"),
+        "the idle upstream is told QUIT"
+    );
+    assert_eq!(s.reply_codes_on(Leg::Upstream), [220, 250, 221]);
+}
+
+/// The idle clock restarts with every command: a slow but steady client is
+/// never cut, however long the session lasts.
+#[tokio::test]
+async fn a_client_sending_a_command_every_100ms_is_not_cut_by_the_idle_timeout() {
+    let up = server("limits: {idle_timeout: 1h}").await;
+    let px = MockProxy::start(up.addr(), profile("timeouts: {idle: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(1) {
+        assert_eq!(c.cmd("NOOP").await, 250);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.cmd("QUIT").await, 221);
+    let t = px.wait_for_sessions(1).await.unwrap();
+    assert_eq!(t.sessions[0].closed_by(), Some(Closer::Upstream));
+}
+
 /// After a passed-through STARTTLS the bytes are opaque, and the write
 /// timeout still holds: an upstream that stops reading ends the relay.
 #[tokio::test]
@@ -497,6 +554,58 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
     assert!(has_note(s, "opaque relay ended"), "{:?}", notes(s));
 }
 
+/// After a passed-through STARTTLS the proxy cannot see commands, but a
+/// session silent both ways for `timeouts.idle` is idle all the same.
+#[tokio::test]
+async fn an_opaque_relay_silent_both_ways_ends_at_the_idle_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = l.local_addr().unwrap();
+    let _upstream = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let mut s = tokio::io::BufReader::new(s);
+        s.get_mut()
+            .write_all(b"220 up.example ESMTP\r\n")
+            .await
+            .unwrap();
+        let mut line = String::new();
+        s.read_line(&mut line).await.unwrap();
+        s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
+        // Echoes what comes (a TLS peer answering), until the end.
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = s.read(&mut buf).await {
+            let _ = s.get_mut().write_all(&buf[..n]).await;
+        }
+    });
+    let px = MockProxy::start(up, profile("timeouts: {idle: 300ms}"))
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd("STARTTLS").await, 220);
+    // Traffic every 100 ms for 600 ms, twice the limit: not cut.
+    let mut echo = [0u8; 3];
+    for _ in 0..6 {
+        c.send(&[0x17, 0x03, 0x03]).await;
+        c.reader.read_exact(&mut echo).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    assert!(c.closed().await, "the quiet relay was closed");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let t = px.wait_for_sessions(1).await.unwrap();
+    let s = &t.sessions[0];
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
+    assert!(
+        has_note(
+            s,
+            "opaque relay: no octet either way within 300ms (timeouts.idle)"
+        ),
+        "{:?}",
+        notes(s)
+    );
+}
+
 // ---------------------------------------------------------------- files
 
 fn validate(dir: &Path, name: &str, yaml: &str) -> (i32, String) {
@@ -533,6 +642,11 @@ fn validate_refuses_zero_timeouts_with_their_location() {
             "fw.yaml",
             "timeouts:\n  banner: 0\n",
             "fw.yaml:2:11: `banner` must be above 0s",
+        ),
+        (
+            "idle-fw.yaml",
+            "timeouts: {reply: 1s, idle: 0s}\n",
+            "idle-fw.yaml:1:29: `idle` must be above 0s",
         ),
     ] {
         let (code, out) = validate(dir.path(), name, yaml);

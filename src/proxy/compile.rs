@@ -155,6 +155,9 @@ pub struct Timeouts {
     /// A peer that reads nothing while the proxy writes to it; then both
     /// legs close (the client first gets `421 4.4.2` when it is the upstream).
     pub write: Duration,
+    /// A client that sends nothing while the upstream owes it nothing; then
+    /// the client gets `421 4.4.2` and both legs close.
+    pub idle: Duration,
 }
 
 impl Default for Timeouts {
@@ -162,12 +165,14 @@ impl Default for Timeouts {
     /// are RFC 5321 4.5.3.2's minimums for a client, so that the proxy never
     /// cuts a session a compliant client would still be waiting on: the
     /// client under test meets the upstream's slowness, not the proxy's.
+    /// `idle` is 4.5.3.2.7's server timeout, what an upstream would allow.
     fn default() -> Timeouts {
         Timeouts {
             connect: Duration::from_secs(10),
             banner: Duration::from_secs(300),
             reply: Duration::from_secs(300),
             write: Duration::from_secs(300),
+            idle: Duration::from_secs(300),
         }
     }
 }
@@ -443,6 +448,7 @@ pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> 
             write: c
                 .timeout(t.write.as_ref(), "`write`")
                 .unwrap_or(default.write),
+            idle: c.timeout(t.idle.as_ref(), "`idle`").unwrap_or(default.idle),
         }
     });
     if !c.problems.is_empty() {

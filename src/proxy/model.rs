@@ -64,6 +64,11 @@ pub struct TimeoutsSpec {
     /// A client or upstream that reads nothing while the proxy writes to it (default 5m).
     #[schemars(with = "Option<DurationSpec>")]
     pub write: Option<Spanned<DurationSpec>>,
+    /// A client that sends nothing while it owes the next command or more
+    /// message text (default 5m, RFC 5321 4.5.3.2.7's server timeout); then
+    /// the client gets `421 4.4.2`.
+    #[schemars(with = "Option<DurationSpec>")]
+    pub idle: Option<Spanned<DurationSpec>>,
 }
 
 /// `banner:` — pass (the default, when empty), `replace`, or `mask`.

@@ -213,6 +213,7 @@ impl Layered for ProfileFile {
                     banner: c.banner.or(p.banner),
                     reply: c.reply.or(p.reply),
                     write: c.write.or(p.write),
+                    idle: c.idle.or(p.idle),
                 }
             }),
         }
@@ -322,7 +323,7 @@ mod tests {
         let t = Profile::from_file(&child).unwrap().rules().timeouts;
         assert_eq!(t.connect, Duration::from_secs(2), "kept from the parent");
         assert_eq!(t.reply, Duration::from_millis(250), "the child's wins");
-        assert_eq!((t.banner, t.write), (d.banner, d.write));
+        assert_eq!((t.banner, t.write, t.idle), (d.banner, d.write, d.idle));
     }
 
     #[test]

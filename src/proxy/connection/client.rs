@@ -6,7 +6,11 @@ use super::*;
 impl Relay {
     /// Handle every complete command, data chunk or BDAT chunk buffered.
     pub(super) async fn client_input(&mut self) -> Option<End> {
-        while let Some(frame) = self.framer.next(&mut self.crbuf) {
+        // A 220 to STARTTLS relayed during a write ends the command phase:
+        // what follows is for the opaque relay.
+        while !self.opaque
+            && let Some(frame) = self.framer.next(&mut self.crbuf)
+        {
             let end = match frame {
                 Frame::Line(line, ending) => self.command(line, ending).await,
                 Frame::TooLong { len, head } => self.line_too_long(len, head).await,
@@ -49,8 +53,7 @@ impl Relay {
         if raw.is_empty() {
             return None;
         }
-        let e = self.to_upstream.send(raw).await.err()?;
-        Some(self.link_failed(e, Leg::Upstream))
+        self.send_upstream(raw).await
     }
 
     /// One command line from the client: filter, rewrite, relay or answer.
@@ -154,14 +157,10 @@ impl Relay {
             line: Wire(shown),
             bare_lf,
         });
-        let mut wire = BytesMut::with_capacity(sent.len() + 2);
-        wire.extend_from_slice(&sent);
-        wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
-        if let Err(e) = self.to_upstream.send(&wire).await {
-            return Some(self.link_failed(e, Leg::Upstream));
-        }
         let relayed_bdat = seen_verb == Verb::Bdat;
-        // A 334 to an AUTH line (its verb not masked) opens an exchange.
+        // Owed before the first octet leaves: replies to earlier commands
+        // are relayed while this write is pending, and the SASL state must
+        // already count this line as waiting.
         let answers = if !masked && crate::protocol::sasl::is_auth(&sent) {
             self.sasl.auth(&sent);
             Answers::Auth
@@ -173,6 +172,12 @@ impl Relay {
             verb,
             hijack,
         });
+        let mut wire = BytesMut::with_capacity(sent.len() + 2);
+        wire.extend_from_slice(&sent);
+        wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
+        if let Some(end) = self.send_upstream(&wire).await {
+            return Some(end);
+        }
         if relayed_bdat && let Some(left) = chunk_len.filter(|n| *n > 0) {
             self.framer.expect_chunk(left, false, 0, true);
         }
@@ -212,8 +217,8 @@ impl Relay {
             // end that never comes (PIX's lost end-of-data, KB 295725).
             raw.truncate(raw.len().saturating_sub(3));
         }
-        if let Err(e) = self.to_upstream.send(&raw).await {
-            return Some(self.link_failed(e, Leg::Upstream));
+        if let Some(end) = self.send_upstream(&raw).await {
+            return Some(end);
         }
         if let Some(close) = close {
             if withhold {

@@ -82,7 +82,9 @@ impl Relay {
         let end = self.end(Closer::Client);
         if self.framer.reading_lines() && !self.crbuf.is_empty() {
             let rest = self.crbuf.split();
-            let _ = self.to_upstream.send(&rest).await;
+            if let Some(link) = self.to_upstream.as_mut() {
+                let _ = link.send(&rest).await;
+            }
         }
         end
     }
@@ -120,7 +122,10 @@ impl Relay {
         self.note("STARTTLS accepted by the upstream: relaying opaque (TLS) bytes both ways; the profile no longer applies".into());
         let to_upstream = self.crbuf.split();
         let to_client = self.replies.unfinished(&mut self.urbuf);
-        if self.to_upstream.send(&to_upstream).await.is_err()
+        let Some(upstream_w) = self.to_upstream.as_mut() else {
+            return End::Closed(Closer::Error);
+        };
+        if upstream_w.send(&to_upstream).await.is_err()
             || self.to_client.send(&to_client).await.is_err()
         {
             return End::Closed(Closer::Error);
@@ -129,11 +134,18 @@ impl Relay {
             &mut self.client_r,
             self.to_client.writer_mut(),
             &mut self.upstream_r,
-            self.to_upstream.writer_mut(),
+            upstream_w.writer_mut(),
             &mut self.stop,
             self.rules.timeouts.write,
+            self.rules.timeouts.idle,
         )
         .await;
+        if outcome.quiet {
+            self.note(format!(
+                "opaque relay: no octet either way within {:?} (timeouts.idle); closing both legs",
+                self.rules.timeouts.idle
+            ));
+        }
         self.note(format!(
             "opaque relay ended: {} octets client→upstream, {} octets upstream→client",
             outcome.to_upstream, outcome.to_client

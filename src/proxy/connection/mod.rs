@@ -4,7 +4,10 @@
 //!
 //! One task owns both sockets and `select!`s over the two reads; every write
 //! is awaited, so a slow peer slows the reading of the other side
-//! (backpressure) instead of filling a buffer.
+//! (backpressure) instead of filling a buffer. A write to the upstream still
+//! reads and relays the upstream's replies while it waits (`duplex.rs`):
+//! the proxy is the upstream's client, and a pipelining client that stops
+//! reading its replies deadlocks against the server.
 //!
 //! Replies must reach the client in command order even when the proxy
 //! answers some commands itself, so every command leaves a [`Slot`] in a
@@ -12,6 +15,7 @@
 //! answers go out only when every slot before them has been answered.
 
 mod client;
+mod duplex;
 mod ending;
 mod sasl;
 mod timeouts;
@@ -121,7 +125,9 @@ struct Relay {
     client_r: OwnedReadHalf,
     upstream_r: OwnedReadHalf,
     to_client: Link<OwnedWriteHalf>,
-    to_upstream: Link<OwnedWriteHalf>,
+    /// `None` only while [`send_upstream`](Relay::send_upstream) has lent
+    /// it to a pending write.
+    to_upstream: Option<Link<OwnedWriteHalf>>,
     crbuf: BytesMut,
     urbuf: BytesMut,
     /// Read sizes per leg: 4 KiB first, up to 64 KiB (also the most message
@@ -144,6 +150,9 @@ struct Relay {
     /// The upstream overran a timeout: why, for the client's 421 once the
     /// relay has stopped.
     timed_out: Option<String>,
+    /// The upstream sent something while a write to it was pending: its
+    /// reply clock restarts.
+    upstream_spoke: bool,
 }
 
 /// Relay one client connection to the end and record it.
@@ -196,8 +205,10 @@ pub(super) async fn serve(
         upstream_r,
         to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed)
             .write_timeout(timeouts.write),
-        to_upstream: Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
-            .write_timeout(timeouts.write),
+        to_upstream: Some(
+            Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
+                .write_timeout(timeouts.write),
+        ),
         crbuf: BytesMut::new(),
         urbuf: BytesMut::new(),
         client_room: ReadRoom::new(RELAY_FIRST_READ),
@@ -210,6 +221,7 @@ pub(super) async fn serve(
         opaque: false,
         sasl: Default::default(),
         timed_out: None,
+        upstream_spoke: false,
         log,
     };
     let end = relay.run().await;
@@ -227,7 +239,9 @@ pub(super) async fn serve(
         ..
     } = relay;
     drop(client_r.reunite(to_client.into_writer()));
-    drop(upstream_r.reunite(to_upstream.into_writer()));
+    if let Some(link) = to_upstream {
+        drop(upstream_r.reunite(link.into_writer()));
+    }
     log.close(match end {
         End::Closed(by) => EventKind::Close { by },
         End::Aborted {
@@ -313,9 +327,10 @@ impl Relay {
             verb: "BANNER".into(),
             hijack,
         });
-        // One shutdown waiter and one upstream timer for the whole
-        // session, not one per read; the timer is moved only when it fires
-        // early or must fire earlier (as the server's idle timer).
+        // One shutdown waiter and one timer for the whole session, not one
+        // per read; the timer is moved only when it fires early or must
+        // fire earlier (as the server's idle timer). It runs for the
+        // upstream while it owes a reply, for the client otherwise.
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
@@ -325,9 +340,15 @@ impl Relay {
         // Since when the upstream owes the reply at the head of the queue
         // without having sent anything.
         let mut owed_since = Some(tokio::time::Instant::now());
+        // Since when the client owes the next command (or more message
+        // text) without having sent anything.
+        let mut idle_since = None;
         loop {
             if let Some(end) = self.client_input().await {
                 return end;
+            }
+            if std::mem::take(&mut self.upstream_spoke) {
+                owed_since = None;
             }
             if let Some(end) = self.upstream_input().await {
                 return end;
@@ -337,23 +358,28 @@ impl Relay {
             }
             let client_room = self.client_room.prepare(&mut self.crbuf);
             let upstream_room = self.upstream_room.prepare(&mut self.urbuf);
-            let due = match self.owed() {
+            let (due, client_owes) = match self.owed() {
                 Some(limit) => {
-                    let due = *owed_since.get_or_insert_with(tokio::time::Instant::now) + limit;
-                    if due < deadline.deadline() {
-                        deadline.as_mut().reset(due);
-                    }
-                    Some(due)
+                    idle_since = None;
+                    let since = owed_since.get_or_insert_with(tokio::time::Instant::now);
+                    (*since + limit, false)
                 }
                 None => {
                     owed_since = None;
-                    None
+                    let since = idle_since.get_or_insert_with(tokio::time::Instant::now);
+                    (*since + timeouts.idle, true)
                 }
             };
+            if due < deadline.deadline() {
+                deadline.as_mut().reset(due);
+            }
             tokio::select! {
                 r = self.client_r.read_buf(&mut self.crbuf) => match r {
                     Ok(0) | Err(_) => return self.client_closed().await,
-                    Ok(n) => self.client_room.filled(n, client_room),
+                    Ok(n) => {
+                        self.client_room.filled(n, client_room);
+                        idle_since = None;
+                    }
                 },
                 r = self.upstream_r.read_buf(&mut self.urbuf) => match r {
                     Ok(0) | Err(_) => return self.upstream_closed().await,
@@ -363,13 +389,15 @@ impl Relay {
                     }
                 },
                 _ = &mut stopped => return self.shutdown().await,
-                _ = &mut deadline, if due.is_some() => {
-                    if let Some(due) = due {
-                        if tokio::time::Instant::now() >= due {
-                            return self.overdue();
-                        }
-                        deadline.as_mut().reset(due);
+                _ = &mut deadline => {
+                    if tokio::time::Instant::now() >= due {
+                        return if client_owes {
+                            self.client_idle().await
+                        } else {
+                            self.overdue()
+                        };
                     }
+                    deadline.as_mut().reset(due);
                 }
             }
         }

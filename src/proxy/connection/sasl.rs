@@ -67,14 +67,14 @@ impl Relay {
     }
 
     async fn relay_exchange_line(&mut self, wire: &[u8]) -> Option<End> {
-        if let Err(e) = self.to_upstream.send(wire).await {
-            return Some(self.link_failed(e, Leg::Upstream));
-        }
         self.queue.push_back(Slot::Upstream {
             answers: Answers::Auth,
             verb: "AUTH".into(),
             hijack: None,
         });
+        if let Some(end) = self.send_upstream(wire).await {
+            return Some(end);
+        }
         self.drain().await
     }
 }

@@ -1,7 +1,9 @@
-//! The waits on the upstream leg (`timeouts:` in the profile): which reply
-//! the upstream owes and for how long, and how an overrun is told: a note on
+//! The waits of the relay (`timeouts:` in the profile): which reply the
+//! upstream owes and for how long, and how an overrun is told: a note on
 //! the upstream leg, then `421 4.4.2` to the client once the relay stops.
-//! The clock itself is `Relay::run`'s one timer.
+//! When the upstream owes nothing the client owes the next command, and
+//! `timeouts.idle` bounds that wait. The clock itself is `Relay::run`'s one
+//! timer.
 
 use super::*;
 
@@ -72,6 +74,69 @@ impl Relay {
         });
         // A client that stopped reading must not hold the task.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+    }
+
+    /// The client sent nothing for `timeouts.idle` while the upstream owed
+    /// it nothing: `421 4.4.2` to the client, and a clean `QUIT` to an
+    /// upstream that is between commands (mid-message it is only closed, so
+    /// that it cannot take the QUIT for message text and deliver a half).
+    pub(super) async fn client_idle(&mut self) -> End {
+        let limit = self.rules.timeouts.idle;
+        self.note(format!(
+            "client leg: nothing from the client within {limit:?} (timeouts.idle); closing both legs"
+        ));
+        let end = self.end(Closer::Timeout);
+        let bytes = Reply::new(421, "4.4.2 Proxy Error: timeout exceeded").to_bytes();
+        self.log.push(EventKind::Reply {
+            leg: Leg::Client,
+            code: 421,
+            lines: wire_lines(&bytes),
+            rule: Some("client-idle".into()),
+            original: None,
+        });
+        // A client that stopped reading must not hold the task.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        if self.queue.is_empty() && self.framer.reading_lines() && !self.sasl_due() {
+            self.quit_upstream().await;
+        }
+        end
+    }
+
+    /// Say `QUIT` to an idle upstream and record its answer, within a
+    /// second: an upstream that takes longer is just closed.
+    async fn quit_upstream(&mut self) {
+        self.log.push(EventKind::Command {
+            leg: Leg::Upstream,
+            line: Wire(Bytes::from_static(b"QUIT")),
+            bare_lf: false,
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let Some(link) = self.to_upstream.as_mut() else {
+                return;
+            };
+            if link.send(b"QUIT\r\n").await.is_err() {
+                return;
+            }
+            loop {
+                while let Some(item) = self.replies.next(&mut self.urbuf) {
+                    if let Upstream::Reply { reply, raw } = item {
+                        self.log.push(EventKind::Reply {
+                            leg: Leg::Upstream,
+                            code: reply.code,
+                            lines: wire_lines(&raw),
+                            rule: None,
+                            original: None,
+                        });
+                        return;
+                    }
+                }
+                match self.upstream_r.read_buf(&mut self.urbuf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
     }
 }
 
