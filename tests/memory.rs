@@ -358,7 +358,7 @@ async fn the_command_line_bound_wins_over_the_scenario() {
 }
 
 #[tokio::test]
-async fn an_expectation_report_says_when_commands_were_dropped_uncounted() {
+async fn expectations_count_every_command_even_those_the_transcript_dropped() {
     use smtp_harness::Expect;
     let server = MockServer::start(scenario("session_events: 10"))
         .await
@@ -370,12 +370,34 @@ async fn an_expectation_report_says_when_commands_were_dropped_uncounted() {
     pipeline(server.addr(), &lines).await;
     server.wait_for_sessions(1).await.expect("ended");
     let report = server.expectation_report();
-    assert!(!report.is_met(), "only the kept NOOPs were counted");
+    // The transcript kept 10 events; the count saw all 50 NOOPs.
+    assert!(report.is_met(), "{report}");
+    assert_eq!(report.results[0].actual, 50);
     assert_eq!(report.dropped_events, 1 + 1 + 2 * 52 + 1 - 10);
     let text = report.to_string();
+    assert!(text.contains("the counts include their commands"), "{text}");
+}
+
+#[tokio::test]
+async fn expectations_count_the_commands_of_sessions_the_recorder_forgot() {
+    use smtp_harness::Expect;
+    let server = MockServer::start(scenario("session_events: 10, total_events: 20"))
+        .await
+        .expect("start");
+    Expect::verb("NOOP").times(15).mount(&server);
+    let lines: Vec<String> = ["EHLO x", "NOOP", "NOOP", "NOOP", "QUIT"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for _ in 0..5 {
+        pipeline(server.addr(), &lines).await;
+    }
+    server.wait_for_sessions(5).await.expect("ended");
     assert!(
-        text.contains("events were dropped from the middle of long sessions"),
-        "{text}"
+        server.transcript().sessions.len() < 5,
+        "the total bound forgot some sessions"
     );
-    server.shared().expectations.clear();
+    let report = server.expectation_report();
+    assert!(report.is_met(), "{report}");
+    assert_eq!(report.results[0].actual, 15);
 }

@@ -76,7 +76,8 @@ pub struct VerificationReport {
     /// In mount order.
     pub results: Vec<ExpectationResult>,
     /// Events dropped from the middle of long sessions
-    /// (`limits.session_events`): commands among them were not counted.
+    /// (`limits.session_events`). Counts include their commands (they are
+    /// counted as recorded); only the lines a report shows may miss them.
     #[serde(skip_serializing_if = "is_zero")]
     pub dropped_events: u64,
 }
@@ -181,7 +182,8 @@ impl fmt::Display for VerificationReport {
             let _ = writeln!(
                 out,
                 "  note: {} events were dropped from the middle of long sessions \
-                 (limits.session_events); commands among them were not counted",
+                 (limits.session_events); the counts include their commands, the \
+                 lines shown here may not",
                 self.dropped_events
             );
         }

@@ -2,9 +2,14 @@
 
 use super::Expect;
 use super::report::{ExpectationResult, MatchedLine, VerificationReport};
-use crate::transcript::{EventKind, Recorder, Transcript};
+use crate::transcript::{Event, EventKind, Recorder, Sink, Transcript};
 use serde::Serialize;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Matched lines kept per expectation for its report (the count itself is
+/// exact): a client sending a million matching commands must not grow it.
+const MATCHES_KEPT: usize = 100;
 
 /// Where an expectation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +30,23 @@ struct Mounted {
     /// Only commands recorded at or after this (recorder clock, µs) count.
     since_us: u64,
     source: Source,
+    /// Matching commands seen so far, counted as they were recorded.
+    count: u64,
+    /// The first [`MATCHES_KEPT`] of them, for the report.
+    matched: Vec<MatchedLine>,
+}
+
+impl Mounted {
+    fn new(id: u64, expect: Expect, since_us: u64, source: Source) -> Mounted {
+        Mounted {
+            id,
+            expect,
+            since_us,
+            source,
+            count: 0,
+            matched: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -33,16 +55,66 @@ struct Inner {
     mounted: Vec<Mounted>,
 }
 
-/// The expectations of one server or proxy. Cheap to evaluate: it walks a
-/// transcript snapshot once per expectation.
+/// The expectations of one server or proxy. They are counted as commands
+/// are recorded (see [`ExpectationSet::counter`]), not over the kept
+/// transcript: that drops the middle of long sessions and forgets old ones
+/// (`limits.session_events`, `limits.total_events`), and a count must not.
 #[derive(Debug, Default)]
 pub struct ExpectationSet {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    /// Anything mounted: lets every recorded event skip the lock otherwise.
+    any: Arc<AtomicBool>,
+}
+
+/// Counts recorded commands into an [`ExpectationSet`]; given to the
+/// recorder with [`Recorder::watch`].
+struct Counter {
+    inner: Arc<Mutex<Inner>>,
+    any: Arc<AtomicBool>,
+}
+
+impl Sink for Counter {
+    fn event(&self, event: &Event) {
+        if !self.any.load(Ordering::Relaxed) {
+            return;
+        }
+        let EventKind::Command { leg, line, .. } = &event.kind else {
+            return;
+        };
+        let text = line.text();
+        let mut inner = lock(&self.inner);
+        for m in &mut inner.mounted {
+            if event.at_us >= m.since_us && m.expect.matches(*leg, event.session, &text) {
+                m.count += 1;
+                if m.matched.len() < MATCHES_KEPT {
+                    m.matched
+                        .push(MatchedLine::new(event.session, *leg, text.to_string()));
+                }
+            }
+        }
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ExpectationSet {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
+    }
+
+    fn changed(&self, inner: &Inner) {
+        self.any.store(!inner.mounted.is_empty(), Ordering::Relaxed);
+    }
+
+    /// What counts the recorder's commands into this set: every server and
+    /// proxy hands it to its recorder once ([`Recorder::watch`]).
+    pub(crate) fn counter(&self) -> Arc<dyn Sink> {
+        Arc::new(Counter {
+            inner: Arc::clone(&self.inner),
+            any: Arc::clone(&self.any),
+        })
     }
 
     /// Add one; returns its id (1-based, mount order).
@@ -50,21 +122,20 @@ impl ExpectationSet {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
-        inner.mounted.push(Mounted {
-            id,
-            expect,
-            since_us,
-            source,
-        });
+        inner
+            .mounted
+            .push(Mounted::new(id, expect, since_us, source));
+        self.changed(&inner);
         id
     }
 
-    /// Remove one by id; returns it with the time it counts from.
-    pub fn unmount(&self, id: u64) -> Option<(Expect, u64)> {
+    /// Remove one by id; returns it with its result so far.
+    pub(crate) fn unmount(&self, id: u64) -> Option<ExpectationResult> {
         let mut inner = self.lock();
         let i = inner.mounted.iter().position(|m| m.id == id)?;
         let m = inner.mounted.remove(i);
-        Some((m.expect, m.since_us))
+        self.changed(&inner);
+        Some(result(&m, Source::Scoped))
     }
 
     /// Install a scenario's `expect:` list, replacing the previous
@@ -85,24 +156,26 @@ impl ExpectationSet {
         for expect in list {
             inner.next_id += 1;
             let id = inner.next_id;
-            inner.mounted.push(Mounted {
-                id,
-                expect: expect.clone(),
-                since_us,
-                source: Source::Scenario,
-            });
+            inner
+                .mounted
+                .push(Mounted::new(id, expect.clone(), since_us, Source::Scenario));
         }
+        self.changed(&inner);
     }
 
     /// Forget every expectation (mounted, scoped and the scenario's).
     pub fn clear(&self) {
-        self.lock().mounted.clear();
+        let mut inner = self.lock();
+        inner.mounted.clear();
+        self.changed(&inner);
     }
 
     /// Make every expectation count from `since_us` (after a reset).
     pub fn restart(&self, since_us: u64) {
         for m in &mut self.lock().mounted {
             m.since_us = since_us;
+            m.count = 0;
+            m.matched.clear();
         }
     }
 
@@ -116,64 +189,47 @@ impl ExpectationSet {
         self.len() == 0
     }
 
-    /// Count every expectation against `transcript`.
+    /// Every expectation's result: its count so far; `transcript` adds
+    /// what the report shows around them.
     pub fn evaluate(&self, transcript: &Transcript) -> VerificationReport {
-        let mounted = self.lock().mounted.clone();
-        let results = mounted
+        let results = self
+            .lock()
+            .mounted
             .iter()
-            .map(|m| evaluate_one(m.id, &m.expect, m.since_us, m.source, transcript))
+            .map(|m| result(m, m.source))
             .collect();
         VerificationReport::new(results, transcript)
     }
 
-    /// Count one expectation (a scoped guard's).
-    pub fn evaluate_one(
-        id: u64,
-        expect: &Expect,
-        since_us: u64,
-        transcript: &Transcript,
-    ) -> VerificationReport {
-        let result = evaluate_one(id, expect, since_us, Source::Scoped, transcript);
-        VerificationReport::new(vec![result], transcript)
+    /// One expectation's result, if it is still mounted.
+    fn evaluate_id(&self, id: u64, transcript: &Transcript) -> Option<VerificationReport> {
+        let result = self
+            .lock()
+            .mounted
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| result(m, Source::Scoped))?;
+        Some(VerificationReport::new(vec![result], transcript))
     }
 }
 
-fn evaluate_one(
-    id: u64,
-    expect: &Expect,
-    since_us: u64,
-    source: Source,
-    transcript: &Transcript,
-) -> ExpectationResult {
-    let matched: Vec<MatchedLine> = transcript
-        .events()
-        .filter(|e| e.at_us >= since_us)
-        .filter_map(|e| match &e.kind {
-            EventKind::Command { leg, line, .. } => {
-                let text = line.text();
-                expect
-                    .matches(*leg, e.session, &text)
-                    .then(|| MatchedLine::new(e.session, *leg, text))
-            }
-            _ => None,
-        })
-        .collect();
-    let actual = matched.len() as u64;
+fn result(m: &Mounted, source: Source) -> ExpectationResult {
+    let expect = &m.expect;
     ExpectationResult {
-        id,
+        id: m.id,
         name: expect
             .name()
-            .map_or_else(|| format!("expectation #{id}"), str::to_string),
+            .map_or_else(|| format!("expectation #{}", m.id), str::to_string),
         what: expect.to_string(),
         source,
         expected: expect.required(),
-        actual,
-        met: expect.required().contains(actual),
-        matched,
+        actual: m.count,
+        met: expect.required().contains(m.count),
+        matched: m.matched.clone(),
         instead: Vec::new(),
         leg: expect.leg,
         session: expect.session,
-        since_us,
+        since_us: m.since_us,
     }
 }
 
@@ -215,21 +271,8 @@ impl<'a> ExpectGuard<'a> {
 
     /// Check now, without removing it.
     pub fn verify(&self) -> Result<(), VerificationReport> {
-        let found = self
-            .set
-            .lock()
-            .mounted
-            .iter()
-            .find(|m| m.id == self.id)
-            .cloned();
-        match found {
-            Some(m) => ExpectationSet::evaluate_one(
-                m.id,
-                &m.expect,
-                m.since_us,
-                &self.recorder.transcript(),
-            )
-            .into_result(),
+        match self.set.evaluate_id(self.id, &self.recorder.transcript()) {
+            Some(report) => report.into_result(),
             None => Ok(()),
         }
     }
@@ -237,11 +280,10 @@ impl<'a> ExpectGuard<'a> {
 
 impl Drop for ExpectGuard<'_> {
     fn drop(&mut self) {
-        let Some((expect, since)) = self.set.unmount(self.id) else {
+        let Some(result) = self.set.unmount(self.id) else {
             return;
         };
-        let report =
-            ExpectationSet::evaluate_one(self.id, &expect, since, &self.recorder.transcript());
+        let report = VerificationReport::new(vec![result], &self.recorder.transcript());
         if !report.is_met() {
             report.fail("scoped expectation");
         }

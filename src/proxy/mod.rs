@@ -57,11 +57,13 @@ pub struct Shared {
 impl Shared {
     /// Shared state for a proxy to `upstream` applying `profile`.
     pub fn new(profile: Profile, upstream: impl Into<String>, recorder: Recorder) -> Shared {
+        let expectations = crate::expect::ExpectationSet::default();
+        recorder.watch(expectations.counter());
         Shared {
             profile: RwLock::new(profile),
             upstream: upstream.into(),
             recorder,
-            expectations: crate::expect::ExpectationSet::default(),
+            expectations,
             control_files: None,
         }
     }

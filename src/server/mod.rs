@@ -59,6 +59,7 @@ impl Shared {
         recorder.follow(scenario.plan().limits.keep);
         let expectations = ExpectationSet::default();
         expectations.set_scenario(scenario.expectations(), 0);
+        recorder.watch(expectations.counter());
         Ok(Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,

@@ -35,6 +35,9 @@ struct Inner {
     messages: Mutex<Messages>,
     retention: Retention,
     sinks: Vec<Arc<dyn Sink>>,
+    /// Sinks added after the recorder was made (the expectation counters of
+    /// the server or proxy that records into it).
+    watchers: std::sync::RwLock<Vec<Arc<dyn Sink>>>,
     ended: watch::Sender<u64>,
     /// Every event, for live subscribers (sent only while someone listens).
     live: broadcast::Sender<Event>,
@@ -76,6 +79,7 @@ impl Recorder {
                 messages: Mutex::new(Messages::default()),
                 retention,
                 sinks,
+                watchers: std::sync::RwLock::new(Vec::new()),
                 ended: watch::channel(0).0,
                 live: broadcast::channel(LIVE_BACKLOG).0,
                 control: Mutex::new(VecDeque::new()),
@@ -293,6 +297,16 @@ impl Recorder {
         lock(&self.inner.control).iter().cloned().collect()
     }
 
+    /// Also give every session event from now on to `sink` (what counts
+    /// expectations: they must see every command, kept or not).
+    pub(crate) fn watch(&self, sink: Arc<dyn Sink>) {
+        self.inner
+            .watchers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sink);
+    }
+
     /// Flush the live sinks.
     pub fn flush(&self) {
         for sink in &self.inner.sinks {
@@ -324,6 +338,15 @@ impl SessionLog {
             kind,
         };
         for sink in &self.inner.sinks {
+            sink.event(&event);
+        }
+        for sink in self
+            .inner
+            .watchers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             sink.event(&event);
         }
         if self.inner.live.receiver_count() > 0 {
