@@ -64,16 +64,8 @@ impl Relay {
         let Some(what) = self.timed_out.take() else {
             return;
         };
-        let bytes = timeout_reply(upstream, &what).to_bytes();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: 421,
-            lines: wire_lines(&bytes),
-            rule: Some("upstream-timeout".into()),
-            original: None,
-        });
-        // A client that stopped reading must not hold the task.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        self.last_reply(timeout_reply(upstream, &what), "upstream-timeout")
+            .await;
     }
 
     /// The client sent nothing for `timeouts.idle` while the upstream owed
@@ -86,16 +78,11 @@ impl Relay {
             "client leg: nothing from the client within {limit:?} (timeouts.idle); closing both legs"
         ));
         let end = self.end(Closer::Timeout);
-        let bytes = Reply::new(421, "4.4.2 Proxy Error: timeout exceeded").to_bytes();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: 421,
-            lines: wire_lines(&bytes),
-            rule: Some("client-idle".into()),
-            original: None,
-        });
-        // A client that stopped reading must not hold the task.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        self.last_reply(
+            Reply::new(421, "4.4.2 Proxy Error: timeout exceeded"),
+            "client-idle",
+        )
+        .await;
         if self.queue.is_empty() && self.framer.reading_lines() && !self.sasl_due() {
             self.quit_upstream().await;
         }
