@@ -326,6 +326,14 @@ fn record_own_reply(log: &SessionLog, reply: &Reply, rule: String) -> BytesMut {
     bytes
 }
 
+/// A client line as it goes upstream: with the ending the client used.
+fn with_ending(line: &[u8], bare_lf: bool) -> BytesMut {
+    let mut wire = BytesMut::with_capacity(line.len() + 2);
+    wire.extend_from_slice(line);
+    wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
+    wire
+}
+
 impl Relay {
     async fn run(&mut self) -> End {
         let hijack = self.faults.take_close(&Trigger::Banner);
