@@ -6,6 +6,7 @@ use super::model::*;
 use crate::protocol::mask::BannerMask;
 use crate::scenario::Problem;
 use crate::scenario::compile::{Checker, ReplyTemplate, VerbMatch};
+use crate::scenario::model::DurationSpec;
 use regex::Regex;
 use serde_saphyr::Spanned;
 use std::time::Duration;
@@ -246,6 +247,22 @@ impl Checker<'_> {
         })
     }
 
+    /// Each bound given, checked as the scenario's timeouts are; the
+    /// default for the others (and for one refused, with its problem).
+    fn timeouts(&mut self, spec: &TimeoutsSpec) -> Timeouts {
+        let default = Timeouts::default();
+        let mut bound = |d: &Option<Spanned<DurationSpec>>, what, or| {
+            self.timeout(d.as_ref(), what).unwrap_or(or)
+        };
+        Timeouts {
+            connect: bound(&spec.connect, "`connect`", default.connect),
+            banner: bound(&spec.banner, "`banner`", default.banner),
+            reply: bound(&spec.reply, "`reply`", default.reply),
+            write: bound(&spec.write, "`write`", default.write),
+            idle: bound(&spec.idle, "`idle`", default.idle),
+        }
+    }
+
     fn addresses(&mut self, spec: &AddressSpec) -> AddressMap {
         let mut domains = Vec::new();
         if let Some(d) = &spec.domains {
@@ -433,24 +450,10 @@ pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> 
         .map(|(i, r)| c.reply_rule(i, r))
         .collect();
     let faults = file.faults.iter().filter_map(|f| c.fault(f)).collect();
-    let timeouts = file.timeouts.as_ref().map_or_else(Timeouts::default, |t| {
-        let default = Timeouts::default();
-        Timeouts {
-            connect: c
-                .timeout(t.connect.as_ref(), "`connect`")
-                .unwrap_or(default.connect),
-            banner: c
-                .timeout(t.banner.as_ref(), "`banner`")
-                .unwrap_or(default.banner),
-            reply: c
-                .timeout(t.reply.as_ref(), "`reply`")
-                .unwrap_or(default.reply),
-            write: c
-                .timeout(t.write.as_ref(), "`write`")
-                .unwrap_or(default.write),
-            idle: c.timeout(t.idle.as_ref(), "`idle`").unwrap_or(default.idle),
-        }
-    });
+    let timeouts = file
+        .timeouts
+        .as_ref()
+        .map_or_else(Timeouts::default, |t| c.timeouts(t));
     if !c.problems.is_empty() {
         return Err(c.problems);
     }

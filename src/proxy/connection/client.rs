@@ -172,10 +172,7 @@ impl Relay {
             verb,
             hijack,
         });
-        let mut wire = BytesMut::with_capacity(sent.len() + 2);
-        wire.extend_from_slice(&sent);
-        wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
-        if let Some(end) = self.send_upstream(&wire).await {
+        if let Some(end) = self.send_upstream(&with_ending(&sent, bare_lf)).await {
             return Some(end);
         }
         if relayed_bdat && let Some(left) = chunk_len.filter(|n| *n > 0) {
@@ -220,36 +217,23 @@ impl Relay {
         if let Some(end) = self.send_upstream(&raw).await {
             return Some(end);
         }
-        if let Some(close) = close {
-            if withhold {
-                self.note(format!("fault {}: end of data not relayed", close.name));
-                let reply = close.reply.render(&self.vars);
-                return self
-                    .answer(reply, format!("fault {}", close.name), true, None)
-                    .await;
-            }
-            self.push_data_upstream(body.size, body.bare_lf);
-            self.queue.push_back(Slot::Upstream {
-                answers: Answers::EndOfData,
-                verb: ".".into(),
-                hijack: Some(close),
-            });
-        } else {
-            self.push_data_upstream(body.size, body.bare_lf);
-            self.queue.push_back(Slot::Upstream {
-                answers: Answers::EndOfData,
-                verb: ".".into(),
-                hijack: None,
-            });
+        if let Some(close) = close.as_ref().filter(|_| withhold) {
+            self.note(format!("fault {}: end of data not relayed", close.name));
+            let reply = close.reply.render(&self.vars);
+            return self
+                .answer(reply, format!("fault {}", close.name), true, None)
+                .await;
         }
-        self.drain().await
-    }
-
-    pub(super) fn push_data_upstream(&self, size: usize, bare_lf: bool) {
         self.log.push(EventKind::Data {
             leg: Leg::Upstream,
-            size,
-            bare_lf,
+            size: body.size,
+            bare_lf: body.bare_lf,
         });
+        self.queue.push_back(Slot::Upstream {
+            answers: Answers::EndOfData,
+            verb: ".".into(),
+            hijack: close,
+        });
+        self.drain().await
     }
 }

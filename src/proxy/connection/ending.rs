@@ -103,18 +103,17 @@ impl Relay {
     }
 
     pub(super) async fn shutdown(&mut self) -> End {
-        let reply = Reply::new(421, "4.3.2 Proxy shutting down");
-        let bytes = reply.to_bytes();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: 421,
-            lines: wire_lines(&bytes),
-            rule: Some("shutdown".into()),
-            original: None,
-        });
-        // A client that stopped reading must not hold shutdown up.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        self.last_reply(Reply::new(421, "4.3.2 Proxy shutting down"), "shutdown")
+            .await;
         self.end(Closer::Shutdown)
+    }
+
+    /// The proxy's own last word to the client as the relay stops (a 421),
+    /// recorded under `rule`. A client that stopped reading gets a second,
+    /// not more: it must not hold the task.
+    pub(super) async fn last_reply(&mut self, reply: Reply, rule: &str) {
+        let bytes = record_own_reply(&self.log, &reply, rule.into());
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
     }
 
     /// After the upstream's 220 to STARTTLS: relay opaque bytes both ways.

@@ -302,14 +302,7 @@ async fn refuse(mut client: TcpStream, log: SessionLog, refusal: Refusal) {
     if let Some(text) = refusal.note {
         log.push(EventKind::Note { text });
     }
-    let bytes = refusal.reply.to_bytes();
-    log.push(EventKind::Reply {
-        leg: Leg::Client,
-        code: 421,
-        lines: wire_lines(&bytes),
-        rule: Some(refusal.rule.into()),
-        original: None,
-    });
+    let bytes = record_own_reply(&log, &refusal.reply, refusal.rule.into());
     // A client that does not read must not keep this task alive.
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = client.write_all(&bytes).await;
@@ -317,6 +310,28 @@ async fn refuse(mut client: TcpStream, log: SessionLog, refusal: Refusal) {
     })
     .await;
     log.close(EventKind::Close { by: refusal.by });
+}
+
+/// Record a reply of the proxy's own on the client leg, made by `rule`;
+/// the bytes to send.
+fn record_own_reply(log: &SessionLog, reply: &Reply, rule: String) -> BytesMut {
+    let bytes = reply.to_bytes();
+    log.push(EventKind::Reply {
+        leg: Leg::Client,
+        code: reply.code,
+        lines: wire_lines(&bytes),
+        rule: Some(rule),
+        original: None,
+    });
+    bytes
+}
+
+/// A client line as it goes upstream: with the ending the client used.
+fn with_ending(line: &[u8], bare_lf: bool) -> BytesMut {
+    let mut wire = BytesMut::with_capacity(line.len() + 2);
+    wire.extend_from_slice(line);
+    wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
+    wire
 }
 
 impl Relay {

@@ -37,10 +37,7 @@ impl Relay {
                 bare_lf,
             });
         }
-        let mut wire = BytesMut::with_capacity(line.len() + 2);
-        wire.extend_from_slice(line);
-        wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
-        self.relay_exchange_line(&wire).await
+        self.relay_exchange_line(&with_ending(line, bare_lf)).await
     }
 
     /// A SASL response too long to relay: the exchange is cancelled with `*`

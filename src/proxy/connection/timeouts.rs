@@ -10,41 +10,38 @@ use super::*;
 impl Relay {
     /// How long the upstream has for what it owes now, if it owes anything.
     pub(super) fn owed(&self) -> Option<Duration> {
-        let timeouts = &self.rules.timeouts;
-        match (self.queue.front(), self.framer.in_chunk(true)) {
-            // While a BDAT chunk is still coming from the client the upstream
-            // cannot answer it yet: its clock starts at the chunk's end.
-            (_, true) => None,
-            (Some(Slot::Upstream { answers, .. }), _) => Some(match answers {
-                Answers::Banner => timeouts.banner,
-                _ => timeouts.reply,
-            }),
-            _ => None,
+        // While a BDAT chunk is still coming from the client the upstream
+        // cannot answer it yet: its clock starts at the chunk's end.
+        if self.framer.in_chunk(true) {
+            return None;
+        }
+        match self.queue.front()? {
+            Slot::Upstream { answers, .. } => Some(self.reply_bound(answers).0),
+            Slot::Local { .. } => None,
+        }
+    }
+
+    /// The bound on the upstream's reply to `answers`, and its key in
+    /// `timeouts:`.
+    fn reply_bound(&self, answers: &Answers) -> (Duration, &'static str) {
+        match answers {
+            Answers::Banner => (self.rules.timeouts.banner, "banner"),
+            _ => (self.rules.timeouts.reply, "reply"),
         }
     }
 
     /// The upstream overran what [`owed`](Self::owed) gave it.
     pub(super) fn overdue(&mut self) -> End {
-        let timeouts = self.rules.timeouts;
-        let (what, limit, key) = match self.queue.front() {
-            Some(Slot::Upstream {
-                answers: Answers::Banner,
-                ..
-            }) => ("no banner".to_string(), timeouts.banner, "banner"),
-            Some(Slot::Upstream {
-                answers: Answers::EndOfData,
-                ..
-            }) => (
-                "no reply to the end of data".to_string(),
-                timeouts.reply,
-                "reply",
-            ),
-            Some(Slot::Upstream { verb, .. }) => (
-                format!("no reply to {}", shown_verb(verb)),
-                timeouts.reply,
-                "reply",
-            ),
-            _ => ("nothing".to_string(), timeouts.reply, "reply"),
+        let (what, (limit, key)) = match self.queue.front() {
+            Some(Slot::Upstream { answers, verb, .. }) => {
+                let what = match answers {
+                    Answers::Banner => "no banner".to_string(),
+                    Answers::EndOfData => "no reply to the end of data".to_string(),
+                    _ => format!("no reply to {}", shown_verb(verb)),
+                };
+                (what, self.reply_bound(answers))
+            }
+            _ => ("nothing".to_string(), (self.rules.timeouts.reply, "reply")),
         };
         self.upstream_timed_out(format!("{what} within {limit:?}"), key)
     }
@@ -64,16 +61,8 @@ impl Relay {
         let Some(what) = self.timed_out.take() else {
             return;
         };
-        let bytes = timeout_reply(upstream, &what).to_bytes();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: 421,
-            lines: wire_lines(&bytes),
-            rule: Some("upstream-timeout".into()),
-            original: None,
-        });
-        // A client that stopped reading must not hold the task.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        self.last_reply(timeout_reply(upstream, &what), "upstream-timeout")
+            .await;
     }
 
     /// The client sent nothing for `timeouts.idle` while the upstream owed
@@ -86,16 +75,11 @@ impl Relay {
             "client leg: nothing from the client within {limit:?} (timeouts.idle); closing both legs"
         ));
         let end = self.end(Closer::Timeout);
-        let bytes = Reply::new(421, "4.4.2 Proxy Error: timeout exceeded").to_bytes();
-        self.log.push(EventKind::Reply {
-            leg: Leg::Client,
-            code: 421,
-            lines: wire_lines(&bytes),
-            rule: Some("client-idle".into()),
-            original: None,
-        });
-        // A client that stopped reading must not hold the task.
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.to_client.send(&bytes)).await;
+        self.last_reply(
+            Reply::new(421, "4.4.2 Proxy Error: timeout exceeded"),
+            "client-idle",
+        )
+        .await;
         if self.queue.is_empty() && self.framer.reading_lines() && !self.sasl_due() {
             self.quit_upstream().await;
         }

@@ -147,14 +147,7 @@ impl Relay {
             let Some(Slot::Local { reply, rule, close }) = self.queue.pop_front() else {
                 break;
             };
-            let bytes = reply.to_bytes();
-            self.log.push(EventKind::Reply {
-                leg: Leg::Client,
-                code: reply.code,
-                lines: wire_lines(&bytes),
-                rule: Some(rule),
-                original: None,
-            });
+            let bytes = record_own_reply(&self.log, &reply, rule);
             if let Err(e) = self.to_client.send(&bytes).await {
                 return Some(self.link_failed(e, Leg::Client));
             }
