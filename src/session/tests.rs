@@ -6,7 +6,7 @@ use crate::scenario::Scenario;
 use bytes::Bytes;
 use rstest::rstest;
 
-fn session(yaml: &str) -> Session {
+pub(super) fn session(yaml: &str) -> Session {
     let scenario = Scenario::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
     let addr: SocketAddr = "127.0.0.1:2525".parse().unwrap();
     let info = SessionInfo {
@@ -20,7 +20,7 @@ fn session(yaml: &str) -> Session {
     s
 }
 
-fn code(s: &mut Session, line: &str) -> u16 {
+pub(super) fn code(s: &mut Session, line: &str) -> u16 {
     s.command(line.as_bytes()).reply.map_or(0, |r| r.code)
 }
 
