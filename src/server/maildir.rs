@@ -47,11 +47,13 @@ impl Maildir {
     pub fn deliver(&self, messages: &[Message]) -> io::Result<Vec<PathBuf>> {
         let mut staged = Staged::default();
         for message in messages {
+            // Once per message, not per recipient: it may be in a file.
+            let data = message.bytes()?;
             for rcpt in &message.recipients {
                 let dir = self.folder(&rcpt.delivered_to)?;
                 let name = self.unique_name(message);
                 let tmp = dir.join("tmp").join(&name);
-                write_synced(&tmp, message, rcpt, &mut staged.tmp)?;
+                write_synced(&tmp, message, &data, rcpt, &mut staged.tmp)?;
                 staged.pending.push((tmp, dir.join("new").join(&name)));
             }
         }
@@ -125,11 +127,12 @@ impl Drop for Staged {
     }
 }
 
-/// Write one copy to `path` (a new file, then in `created` to be cleaned up)
-/// and sync it.
+/// Write one copy of `message` (its content: `data`) to `path` (a new file,
+/// then in `created` to be cleaned up) and sync it.
 fn write_synced(
     path: &Path,
     message: &Message,
+    data: &[u8],
     rcpt: &Recipient,
     created: &mut Vec<PathBuf>,
 ) -> io::Result<()> {
@@ -140,7 +143,7 @@ fn write_synced(
         "Return-Path: <{}>\r\nX-Original-To: {}\r\nDelivered-To: {}\r\n",
         message.mail_from, rcpt.original, rcpt.delivered_to
     )?;
-    f.write_all(&message.bytes()?)?;
+    f.write_all(data)?;
     f.sync_data()
 }
 
