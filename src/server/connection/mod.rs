@@ -447,7 +447,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .into_iter()
             .chain(std::mem::take(&mut outcome.reports))
             .collect();
-        let (batch, failure) = if self.shared.maildir.is_some() {
+        let in_maildir = self.shared.maildir.is_some();
+        let (batch, failure) = if in_maildir {
             let shared = Arc::clone(&self.shared);
             let delivered = tokio::task::spawn_blocking(move || {
                 let result = shared.maildir.as_ref().map(|m| m.deliver(&batch));
@@ -470,7 +471,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             outcome.wire = None;
             return;
         }
-        let in_maildir = self.shared.maildir.is_some();
         for (i, message) in batch.into_iter().enumerate() {
             let event = EventKind::Message {
                 queue_id: message.queue_id.clone(),
