@@ -172,7 +172,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // arming a fresh timeout and `changed()` around every read cost a
         // timer-wheel insert and removal plus a waiter-list lock per read
         // (docs/PERFORMANCE.md). The deadline is only moved when it fires
-        // early, so a read costs a clock read instead.
+        // early or a line's deadline (`limits.line_deadline`) comes sooner,
+        // so a read costs a clock read instead.
         let idle = self.session.plan().limits.idle_timeout;
         let mut line = LineClock::new(self.session.plan().limits.line_deadline);
         let mut stop = self.stop.clone();
