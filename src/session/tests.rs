@@ -322,9 +322,11 @@ fn a_rule_answering_bdat_waits_for_its_chunk() {
             last: true
         }
     );
+    assert_eq!(s.chunk_kept(), 0, "the answer is decided: nothing to keep");
     let out = s.chunk_done(Bytes::from_static(b"NOOP"), 4, true);
     assert_eq!(out.reply.map(|r| r.code), Some(554));
     assert_eq!(out.next, Next::Command);
+    assert_eq!(s.chunk_kept(), s.plan().limits.message_size);
     // CHUNKING not offered (not advertised, or no EHLO answered yet; a
     // PIX that refuses EHLO): BDAT is a line like any other.
     let mut plain = session("rules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n");
