@@ -46,6 +46,8 @@ impl Maildir {
     /// run it on a blocking thread.
     pub fn deliver(&self, messages: &[Message]) -> io::Result<Vec<PathBuf>> {
         let mut staged = Staged::default();
+        // (tmp/ file, its name in new/) for each copy written.
+        let mut written = Vec::new();
         for message in messages {
             // Once per message, not per recipient: it may be in a file.
             let data = message.bytes()?;
@@ -54,10 +56,10 @@ impl Maildir {
                 let name = self.unique_name(message);
                 let tmp = dir.join("tmp").join(&name);
                 write_synced(&tmp, message, &data, rcpt, &mut staged.tmp)?;
-                staged.pending.push((tmp, dir.join("new").join(&name)));
+                written.push((tmp, dir.join("new").join(&name)));
             }
         }
-        for (tmp, new) in std::mem::take(&mut staged.pending) {
+        for (tmp, new) in written {
             fs::rename(&tmp, &new)?;
             staged.tmp.retain(|t| *t != tmp);
             staged.delivered.push(new);
@@ -115,7 +117,6 @@ impl Maildir {
 #[derive(Default)]
 struct Staged {
     tmp: Vec<PathBuf>,
-    pending: Vec<(PathBuf, PathBuf)>,
     delivered: Vec<PathBuf>,
 }
 
