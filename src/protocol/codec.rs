@@ -5,8 +5,9 @@
 //! their limit: an overlong command line is discarded as it arrives (only its
 //! head is kept for the transcript), and message data over the size limit is
 //! counted but not stored. `Incomplete` is kept apart from real outcomes so
-//! the I/O layer knows to read more. The server, the proxy and the fuzz
-//! targets use them through [`super::framer::Framer`].
+//! the I/O layer knows to read more. The server, the proxy and the session
+//! fuzz target use them through [`super::framer::Framer`] (the protocol
+//! fuzz target drives them directly).
 
 use bytes::{Buf, Bytes, BytesMut};
 

@@ -88,6 +88,16 @@ pub fn redact_auth(line: &[u8], cut: bool) -> Option<Bytes> {
     )))
 }
 
+/// What may be recorded of a client line (`cut`: only its start, see
+/// [`redact_auth`]): `<redacted>` for a SASL `response`, an AUTH line
+/// without its credentials, any other line as it is.
+pub fn shown(line: &[u8], cut: bool, response: bool) -> Bytes {
+    if response {
+        return Bytes::from_static(REDACTED.as_bytes());
+    }
+    redact_auth(line, cut).unwrap_or_else(|| Bytes::copy_from_slice(line))
+}
+
 /// An AUTH exchange seen from outside (the proxy): which client lines are
 /// SASL responses. A line is one when the reply to the line before it was
 /// `334`, or when that reply has not come yet and the mechanism still owes

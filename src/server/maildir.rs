@@ -46,16 +46,20 @@ impl Maildir {
     /// run it on a blocking thread.
     pub fn deliver(&self, messages: &[Message]) -> io::Result<Vec<PathBuf>> {
         let mut staged = Staged::default();
+        // (tmp/ file, its name in new/) for each copy written.
+        let mut written = Vec::new();
         for message in messages {
+            // Once per message, not per recipient: it may be in a file.
+            let data = message.bytes()?;
             for rcpt in &message.recipients {
                 let dir = self.folder(&rcpt.delivered_to)?;
                 let name = self.unique_name(message);
                 let tmp = dir.join("tmp").join(&name);
-                write_synced(&tmp, message, rcpt, &mut staged.tmp)?;
-                staged.pending.push((tmp, dir.join("new").join(&name)));
+                write_synced(&tmp, message, &data, rcpt, &mut staged.tmp)?;
+                written.push((tmp, dir.join("new").join(&name)));
             }
         }
-        for (tmp, new) in std::mem::take(&mut staged.pending) {
+        for (tmp, new) in written {
             fs::rename(&tmp, &new)?;
             staged.tmp.retain(|t| *t != tmp);
             staged.delivered.push(new);
@@ -113,7 +117,6 @@ impl Maildir {
 #[derive(Default)]
 struct Staged {
     tmp: Vec<PathBuf>,
-    pending: Vec<(PathBuf, PathBuf)>,
     delivered: Vec<PathBuf>,
 }
 
@@ -125,11 +128,12 @@ impl Drop for Staged {
     }
 }
 
-/// Write one copy to `path` (a new file, then in `created` to be cleaned up)
-/// and sync it.
+/// Write one copy of `message` (its content: `data`) to `path` (a new file,
+/// then in `created` to be cleaned up) and sync it.
 fn write_synced(
     path: &Path,
     message: &Message,
+    data: &[u8],
     rcpt: &Recipient,
     created: &mut Vec<PathBuf>,
 ) -> io::Result<()> {
@@ -140,7 +144,7 @@ fn write_synced(
         "Return-Path: <{}>\r\nX-Original-To: {}\r\nDelivered-To: {}\r\n",
         message.mail_from, rcpt.original, rcpt.delivered_to
     )?;
-    f.write_all(&message.bytes()?)?;
+    f.write_all(data)?;
     f.sync_data()
 }
 

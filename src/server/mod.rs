@@ -92,9 +92,7 @@ impl Shared {
     /// counts from now (an identical list keeps counting).
     pub fn set_scenario(&self, scenario: Scenario) -> Result<(), TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
-        self.expectations
-            .set_scenario(scenario.expectations(), self.recorder.now_us());
-        self.recorder.follow(scenario.plan().limits.keep);
+        self.follow(&scenario);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
         Ok(())
     }
@@ -112,11 +110,18 @@ impl Shared {
         if !current.scenario.same_as(expected) {
             return Ok(false);
         }
+        self.follow(&scenario);
+        *current = Current { scenario, tls };
+        Ok(true)
+    }
+
+    /// What a swapped-in scenario changes besides the sessions it starts:
+    /// its `expect:` list counts from now, its `limits.keep` bounds the
+    /// recorder.
+    fn follow(&self, scenario: &Scenario) {
         self.expectations
             .set_scenario(scenario.expectations(), self.recorder.now_us());
         self.recorder.follow(scenario.plan().limits.keep);
-        *current = Current { scenario, tls };
-        Ok(true)
     }
 }
 

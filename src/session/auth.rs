@@ -204,10 +204,7 @@ impl Session {
         if show {
             return Bytes::copy_from_slice(line);
         }
-        if self.sasl {
-            return Bytes::from_static(sasl::REDACTED.as_bytes());
-        }
-        sasl::redact_auth(line, cut).unwrap_or_else(|| Bytes::copy_from_slice(line))
+        sasl::shown(line, cut, self.sasl)
     }
 
     /// Who authenticated, if anyone.

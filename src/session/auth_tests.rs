@@ -1,28 +1,19 @@
 //! AUTH without sockets: what may be recorded of each line, how a line error
 //! ends an exchange, and which PLAIN messages are refused.
 
+use super::tests::{code, session};
 use super::*;
-use crate::scenario::Scenario;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rstest::rstest;
 
 const AUTH: &str = "auth:\n  users: {alice: wonderland}\n";
 
-fn session(yaml: &str) -> Session {
-    let scenario = Scenario::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
-    let info = SessionInfo {
-        id: 1,
-        peer: "127.0.0.1:40000".parse().unwrap(),
-        local: "127.0.0.1:2525".parse().unwrap(),
-    };
-    let mut s = Session::new(scenario.plan_arc(), info);
-    s.greeting();
+/// A session of `AUTH`'s scenario that got its EHLO.
+fn greeted() -> Session {
+    let mut s = session(AUTH);
+    code(&mut s, "EHLO x");
     s
-}
-
-fn code(s: &mut Session, line: &[u8]) -> u16 {
-    s.command(line).reply.map_or(0, |r| r.code)
 }
 
 fn shown(s: &Session, line: &[u8]) -> String {
@@ -40,39 +31,35 @@ fn shown(s: &Session, line: &[u8]) -> String {
 #[case(b"alice wonderland", 501)]
 #[case(b"mallory\0alice\0wonderland", 535)]
 fn plain_messages(#[case] message: &[u8], #[case] want: u16) {
-    let mut s = session(AUTH);
-    code(&mut s, b"EHLO x");
+    let mut s = greeted();
     let line = format!("AUTH PLAIN {}", B64.encode(message));
-    assert_eq!(code(&mut s, line.as_bytes()), want, "{message:?}");
+    assert_eq!(code(&mut s, &line), want, "{message:?}");
     // The same message as a continuation line.
-    let mut s = session(AUTH);
-    code(&mut s, b"EHLO x");
-    assert_eq!(code(&mut s, b"AUTH PLAIN"), 334);
-    assert_eq!(code(&mut s, B64.encode(message).as_bytes()), want);
+    let mut s = greeted();
+    assert_eq!(code(&mut s, "AUTH PLAIN"), 334);
+    assert_eq!(code(&mut s, &B64.encode(message)), want);
 }
 
 #[rstest]
-#[case(b"AUTH", 501)]
-#[case(b"AUTH PLAIN =", 501)]
-#[case(b"AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ= extra", 501)]
-#[case(b"AUTH CRAM-MD5 dGltIGI5MTNhNjAy", 501)]
-#[case(b"AUTH CRAM-MD5", 334)]
-fn auth_command_syntax(#[case] line: &[u8], #[case] want: u16) {
-    let mut s = session(AUTH);
-    code(&mut s, b"EHLO x");
+#[case("AUTH", 501)]
+#[case("AUTH PLAIN =", 501)]
+#[case("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ= extra", 501)]
+#[case("AUTH CRAM-MD5 dGltIGI5MTNhNjAy", 501)]
+#[case("AUTH CRAM-MD5", 334)]
+fn auth_command_syntax(#[case] line: &str, #[case] want: u16) {
+    let mut s = greeted();
     assert_eq!(code(&mut s, line), want);
 }
 
 #[test]
 fn every_line_of_an_exchange_is_redacted_before_it_is_answered() {
-    let mut s = session(AUTH);
-    code(&mut s, b"EHLO x");
+    let mut s = greeted();
     assert_eq!(shown(&s, b"auth\tlogin\tYWxpY2U="), "auth login <redacted>");
-    assert_eq!(code(&mut s, b"AUTH LOGIN"), 334);
+    assert_eq!(code(&mut s, "AUTH LOGIN"), 334);
     assert_eq!(shown(&s, b"YWxpY2U="), "<redacted>");
-    assert_eq!(code(&mut s, b"YWxpY2U="), 334);
+    assert_eq!(code(&mut s, "YWxpY2U="), 334);
     assert_eq!(shown(&s, b"d29uZGVybGFuZA=="), "<redacted>");
-    assert_eq!(code(&mut s, b"d29uZGVybGFuZA=="), 235);
+    assert_eq!(code(&mut s, "d29uZGVybGFuZA=="), 235);
     assert_eq!(shown(&s, b"MAIL FROM:<a@b>"), "MAIL FROM:<a@b>");
 }
 
@@ -95,10 +82,10 @@ fn secrets_are_redacted_without_auth_configured() {
 #[test]
 fn a_rule_answering_334_starts_an_exchange() {
     let mut s = session("rules:\n  - verb: AUTH\n    reply: '334 VXNlcm5hbWU6'\n");
-    code(&mut s, b"EHLO x");
-    assert_eq!(code(&mut s, b"AUTH LOGIN"), 334);
+    code(&mut s, "EHLO x");
+    assert_eq!(code(&mut s, "AUTH LOGIN"), 334);
     assert_eq!(shown(&s, b"YWxpY2U="), "<redacted>");
-    assert_eq!(code(&mut s, b"YWxpY2U="), 500);
+    assert_eq!(code(&mut s, "YWxpY2U="), 500);
     assert_eq!(shown(&s, b"NOOP"), "NOOP", "the 500 ended the exchange");
 }
 
@@ -107,8 +94,8 @@ fn a_rule_answering_334_starts_an_exchange() {
 #[case::rule("rules:\n  - verb: AUTH\n    reply: '334 UGFzc3dvcmQ6'\n")]
 fn an_overlong_response_ends_the_exchange(#[case] yaml: &str) {
     let mut s = session(yaml);
-    code(&mut s, b"EHLO x");
-    assert_eq!(code(&mut s, b"AUTH LOGIN YWxpY2U="), 334);
+    code(&mut s, "EHLO x");
+    assert_eq!(code(&mut s, "AUTH LOGIN YWxpY2U="), 334);
     let (recorded, out) = s.line_too_long(b"AGFsaWNlAFMzY3JldFBhc3N3MHJk");
     assert_eq!(&recorded[..], b"<redacted>");
     let reply = out.reply.expect("a reply");
@@ -116,13 +103,12 @@ fn an_overlong_response_ends_the_exchange(#[case] yaml: &str) {
     assert!(reply.lines[0].starts_with("5.5.6"), "{reply:?}");
     assert_eq!(out.next, Next::Command);
     assert_eq!(shown(&s, b"MAIL FROM:<a@b>"), "MAIL FROM:<a@b>");
-    assert_ne!(code(&mut s, b"MAIL FROM:<a@b>"), 501, "read as a command");
+    assert_ne!(code(&mut s, "MAIL FROM:<a@b>"), 501, "read as a command");
 }
 
 #[test]
 fn an_overlong_auth_line_is_recorded_without_its_argument() {
-    let mut s = session(AUTH);
-    code(&mut s, b"EHLO x");
+    let mut s = greeted();
     let (recorded, out) = s.line_too_long(b"AUTH PLAIN AGFsaWNlAFMzY3JldFBhc3N3MHJk");
     assert_eq!(&recorded[..], b"AUTH PLAIN <redacted>");
     assert_eq!(out.reply.map(|r| r.code), Some(500));

@@ -6,7 +6,7 @@ use crate::scenario::Scenario;
 use bytes::Bytes;
 use rstest::rstest;
 
-fn session(yaml: &str) -> Session {
+pub(super) fn session(yaml: &str) -> Session {
     let scenario = Scenario::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
     let addr: SocketAddr = "127.0.0.1:2525".parse().unwrap();
     let info = SessionInfo {
@@ -20,7 +20,7 @@ fn session(yaml: &str) -> Session {
     s
 }
 
-fn code(s: &mut Session, line: &str) -> u16 {
+pub(super) fn code(s: &mut Session, line: &str) -> u16 {
     s.command(line.as_bytes()).reply.map_or(0, |r| r.code)
 }
 
@@ -322,9 +322,11 @@ fn a_rule_answering_bdat_waits_for_its_chunk() {
             last: true
         }
     );
+    assert_eq!(s.chunk_kept(), 0, "the answer is decided: nothing to keep");
     let out = s.chunk_done(Bytes::from_static(b"NOOP"), 4, true);
     assert_eq!(out.reply.map(|r| r.code), Some(554));
     assert_eq!(out.next, Next::Command);
+    assert_eq!(s.chunk_kept(), s.plan().limits.message_size);
     // CHUNKING not offered (not advertised, or no EHLO answered yet; a
     // PIX that refuses EHLO): BDAT is a line like any other.
     let mut plain = session("rules:\n  - verb: BDAT\n    reply: \"554 5.7.1 no\"\n");

@@ -6,7 +6,7 @@
 //! mechanism. What is recorded is decided here, never in the framing.
 
 use super::*;
-use crate::protocol::sasl::{REDACTED, redact_auth};
+use crate::protocol::sasl::REDACTED;
 
 impl Relay {
     /// The client's next line is (or may be) a SASL response: see
@@ -19,10 +19,7 @@ impl Relay {
     /// What may be recorded of the start of a client line that never ended
     /// (overlong, or cut off by the connection's end).
     pub(super) fn shown_head(&self, head: &[u8]) -> Bytes {
-        if self.sasl_due() {
-            return Bytes::from_static(REDACTED.as_bytes());
-        }
-        redact_auth(head, true).unwrap_or_else(|| Bytes::copy_from_slice(head))
+        crate::protocol::sasl::shown(head, true, self.sasl_due())
     }
 
     /// Relay a SASL response as it is, recorded redacted; its reply says

@@ -68,26 +68,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
-        match self.framer.pending() {
-            Pending::Data { kept, .. } => {
-                let mut partial = kept.to_vec();
-                partial.extend_from_slice(&self.rbuf);
-                let len = partial.len();
-                Some(("data", Bytes::from(partial), len))
-            }
+        let (kept, received) = match self.framer.pending() {
+            Pending::Data { kept, .. } => (kept, kept.len() + self.rbuf.len()),
             Pending::Chunk {
                 kept,
                 size,
                 remaining,
-            } => {
-                let mut partial = kept.to_vec();
-                partial.extend_from_slice(&self.rbuf);
-                Some((
-                    "data",
-                    Bytes::from(partial),
-                    size - remaining + self.rbuf.len(),
-                ))
-            }
+            } => (kept, size - remaining + self.rbuf.len()),
             Pending::Lines { discarded } => {
                 // A line cut short may be a credential: the session says
                 // what of it may be kept.
@@ -95,9 +82,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     let shown = self.session.shown_head(head);
                     return Some(("line", shown, seen + self.rbuf.len()));
                 }
-                (!self.rbuf.is_empty())
-                    .then(|| ("line", self.session.shown_head(&self.rbuf), self.rbuf.len()))
+                return (!self.rbuf.is_empty())
+                    .then(|| ("line", self.session.shown_head(&self.rbuf), self.rbuf.len()));
             }
-        }
+        };
+        Some((
+            "data",
+            Bytes::from([kept, &self.rbuf[..]].concat()),
+            received,
+        ))
     }
 }

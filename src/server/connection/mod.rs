@@ -45,10 +45,6 @@ struct Conn<S> {
     read_room: ReadRoom,
     wbuf: BytesMut,
     framer: Framer,
-    /// A one-shot fault answered the BDAT whose chunk is being read: its
-    /// reply goes out once the chunk is consumed, and the session never
-    /// sees the chunk.
-    chunk_answer: Option<Box<Outcome>>,
     stop: watch::Receiver<bool>,
     greeted: bool,
     /// Bytes written to the client so far (for `close_after`).
@@ -95,7 +91,6 @@ pub(super) async fn serve<S>(
         read_room: ReadRoom::default(),
         wbuf: BytesMut::with_capacity(1024),
         framer: Framer::new(limit),
-        chunk_answer: None,
         stop,
         greeted: false,
         written: 0,
@@ -172,7 +167,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // arming a fresh timeout and `changed()` around every read cost a
         // timer-wheel insert and removal plus a waiter-list lock per read
         // (docs/PERFORMANCE.md). The deadline is only moved when it fires
-        // early, so a read costs a clock read instead.
+        // early or a line's deadline (`limits.line_deadline`) comes sooner,
+        // so a read costs a clock read instead.
         let idle = self.session.plan().limits.idle_timeout;
         let mut line = LineClock::new(self.session.plan().limits.line_deadline);
         let mut stop = self.stop.clone();
@@ -239,10 +235,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // below, so it takes no room in the connection's future.
             let outcome = match self.framer.next(&mut self.rbuf) {
                 None => return None,
-                Some(Frame::Line(line, ending)) => match self.command(line, ending) {
-                    Some(outcome) => outcome,
-                    None => continue,
-                },
+                Some(Frame::Line(line, ending)) => self.command(line, ending),
                 Some(Frame::TooLong { len, head }) => self.line_too_long(len, head),
                 Some(Frame::DataEnd { body, .. }) => {
                     self.log.push(EventKind::Data {
@@ -260,10 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         size,
                         bare_lf: false,
                     });
-                    match self.chunk_answer.take() {
-                        Some(outcome) => *outcome,
-                        None => self.session.chunk_done(data, size, last),
-                    }
+                    self.session.chunk_done(data, size, last)
                 }
                 // Content is only handed out when relayed, which the
                 // server never asks for.
@@ -279,8 +269,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// A command line: recorded, then answered by a one-shot fault or the
-    /// session. `None` when the answer waits for the chunk that follows.
-    fn command(&mut self, line: Bytes, ending: LineEnding) -> Option<Outcome> {
+    /// session.
+    fn command(&mut self, line: Bytes, ending: LineEnding) -> Outcome {
         // A copy, not a slice of the read buffer: the transcript keeps
         // 1,000 sessions, and a slice pins the buffer it came from (up to
         // 64 KiB after DATA).
@@ -292,24 +282,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         });
         let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
         let Some(fault) = self.shared.faults.take(FaultPoint::Command, Some(verb)) else {
-            return Some(self.session.command(&line));
+            return self.session.command(&line);
         };
         let outcome = self.fault_outcome(fault);
-        let chunk = match outcome.next {
-            Next::Command => self.session.announced_chunk(&line),
-            _ => None,
-        };
-        match chunk {
-            // The chunk follows the command on the wire whatever the
-            // answer (RFC 3030): read it first (keeping none of it), then
-            // answer.
-            Some((size, last)) => {
-                self.framer.expect_chunk(size, last, 0, false);
-                self.chunk_answer = Some(Box::new(outcome));
-                None
-            }
-            None => Some(outcome),
-        }
+        // A BDAT's chunk follows it on the wire whatever the answer (RFC
+        // 3030): the session has it read first, then answers.
+        self.session.answered_for(&line, outcome)
     }
 
     /// A command line longer than the limit ended (its rest discarded).
@@ -420,7 +398,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Some(End::Closed(Closer::Server))
             }
             Next::Chunk { size, last } => {
-                let keep = self.session.plan().limits.message_size;
+                let keep = self.session.chunk_kept();
                 self.framer.expect_chunk(size, last, keep, false);
                 None
             }
@@ -447,7 +425,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .into_iter()
             .chain(std::mem::take(&mut outcome.reports))
             .collect();
-        let (batch, failure) = if self.shared.maildir.is_some() {
+        let in_maildir = self.shared.maildir.is_some();
+        let (batch, failure) = if in_maildir {
             let shared = Arc::clone(&self.shared);
             let delivered = tokio::task::spawn_blocking(move || {
                 let result = shared.maildir.as_ref().map(|m| m.deliver(&batch));
@@ -470,7 +449,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             outcome.wire = None;
             return;
         }
-        let in_maildir = self.shared.maildir.is_some();
         for (i, message) in batch.into_iter().enumerate() {
             let event = EventKind::Message {
                 queue_id: message.queue_id.clone(),
