@@ -152,9 +152,14 @@ impl Framer {
         matches!(self.mode, Mode::Lines)
     }
 
-    /// Inside a BDAT chunk (relayed as it arrives when `relayed`)?
-    pub fn in_chunk(&self, relayed: bool) -> bool {
-        matches!(&self.mode, Mode::Chunk(c) if c.relay || !relayed)
+    /// Inside a BDAT chunk?
+    pub fn in_chunk(&self) -> bool {
+        matches!(self.mode, Mode::Chunk(_))
+    }
+
+    /// Inside a BDAT chunk that is relayed as it arrives (the proxy's)?
+    pub fn relaying_chunk(&self) -> bool {
+        matches!(&self.mode, Mode::Chunk(c) if c.relay)
     }
 
     /// What is half-read, for the transcript of a connection that ends.

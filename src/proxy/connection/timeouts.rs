@@ -12,7 +12,7 @@ impl Relay {
     pub(super) fn owed(&self) -> Option<Duration> {
         // While a BDAT chunk is still coming from the client the upstream
         // cannot answer it yet: its clock starts at the chunk's end.
-        if self.framer.in_chunk(true) {
+        if self.framer.relaying_chunk() {
             return None;
         }
         match self.queue.front()? {

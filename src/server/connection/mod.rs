@@ -185,7 +185,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let room = self.read_room.prepare(&mut self.rbuf);
             let waiting_since = tokio::time::Instant::now();
-            if self.framer.in_chunk(false) {
+            if self.framer.in_chunk() {
                 line.stop();
             }
             if let Some(due) = line.due()
