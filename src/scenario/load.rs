@@ -334,6 +334,14 @@ pub(crate) fn read_named(
     Ok((real, bytes))
 }
 
+/// The text of the scenario or profile file at `path`, read as
+/// [`read_bounded`] reads (at most [`MAX_DOCUMENT_BYTES`]), as UTF-8.
+pub(crate) fn read_document(path: &Path) -> Result<String, Problem> {
+    let shown = path.display().to_string();
+    let bytes = read_bounded(path, MAX_DOCUMENT_BYTES).map_err(|e| Problem::file(&shown, e))?;
+    String::from_utf8(bytes).map_err(|e| Problem::file(&shown, format!("not UTF-8 text: {e}")))
+}
+
 /// Read `path` if it is a regular file of at most `cap` bytes: a device
 /// (`/dev/zero`), a FIFO or a directory is refused before it is opened, so
 /// nothing blocks or reads without end; the opened file is checked again
