@@ -91,6 +91,9 @@ impl Layered for ScenarioFile {
     }
 }
 
+/// How a [`Problem`] from [`parse`] for a document over [`budget`] starts.
+pub(crate) const BUDGET_BREACHED: &str = "budget breached";
+
 /// The limits every scenario and profile document is parsed under.
 pub(crate) fn budget() -> serde_saphyr::Budget {
     let mut b = serde_saphyr::Budget::default();
@@ -119,7 +122,21 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
     ) {
         Ok(report) => {
             if let Some(breach) = report.breached {
-                return Err(Problem::file(&name, format!("budget breached: {breach:?}")));
+                let b = budget();
+                return Err(Problem::file(
+                    &name,
+                    format!(
+                        "{BUDGET_BREACHED}: {breach:?}; a scenario or profile document may hold at most \
+                         {} levels of nesting, {} anchors, {} aliases, {} YAML events, {} nodes and \
+                         {} MiB of text values: make it smaller, or split it into files joined by `extends:`",
+                        b.max_depth,
+                        b.max_anchors,
+                        b.max_aliases,
+                        b.max_events,
+                        b.max_nodes,
+                        b.max_total_scalar_bytes >> 20,
+                    ),
+                ));
             }
         }
         Err(e) => {
