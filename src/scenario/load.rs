@@ -325,7 +325,9 @@ pub(crate) fn read_named(
 ) -> Result<(PathBuf, Vec<u8>), String> {
     let Some(files) = files else {
         return Err(format!(
-            "{named} is a file name, and files cannot be named here (the control API reads files only under `--control-files DIR`)"
+            "{named} is a file name, and files cannot be named here: load the document from a file \
+             (or, in Rust, with `from_yaml_with_files`), or give the control API `--control-files DIR` \
+             and name files relative to DIR"
         ));
     };
     let outside = || {
