@@ -8,30 +8,19 @@ Used by bench/memory.sh: the RSS growth of a proxy relaying it shows whether
 the proxy streams DATA or buffers it. One session, bounded by a 300 s timeout.
 """
 
-import ipaddress
-import socket
-import sys
 import time
+
+import smtp_client
+from smtp_client import args, connect
 
 
 def reply(f):
-    lines = []
-    while True:
-        line = f.readline()
-        if not line:
-            raise SystemExit("big_message: connection closed")
-        lines.append(line.decode(errors="replace").rstrip())
-        if len(line) < 4 or line[3:4] != b"-":
-            return lines
+    return smtp_client.reply(f, "big_message")
 
 
 def main():
-    host, port = sys.argv[1], int(sys.argv[2])
-    mib = int(sys.argv[3]) if len(sys.argv) > 3 else 100
-    if not ipaddress.ip_address(host).is_loopback:
-        sys.exit("big_message: loopback addresses only")
-    s = socket.create_connection((host, port), timeout=300)
-    f = s.makefile("rb")
+    host, port, mib = args("big_message", 100)
+    s, f = connect(host, port)
     reply(f)
     for cmd in (b"HELO bench.example\r\n", b"MAIL FROM:<a@example.com>\r\n",
                 b"RCPT TO:<b@example.com>\r\n", b"DATA\r\n"):

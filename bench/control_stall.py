@@ -10,16 +10,12 @@ body size. Loopback only; bounded by timeouts.
     python3 bench/control_stall.py SMTP_HOST SMTP_PORT CONTROL PATH [FETCHES] [INTERVAL_MS]
 """
 
-import ipaddress
 import socket
 import sys
 import threading
 import time
 
-
-def loopback(host):
-    if not ipaddress.ip_address(host).is_loopback:
-        sys.exit("control_stall: loopback addresses only")
+from smtp_client import connect, loopback
 
 
 def fetch(host, port, path):
@@ -44,10 +40,9 @@ def main():
     path = sys.argv[4]
     fetches = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     interval = (float(sys.argv[6]) if len(sys.argv) > 6 else 5) / 1000
-    loopback(host)
-    loopback(chost)
-    s = socket.create_connection((host, port), timeout=60)
-    f = s.makefile("rb")
+    loopback("control_stall", host)
+    loopback("control_stall", chost)
+    s, f = connect(host, port, timeout=60)
     f.readline()
     s.sendall(b"HELO stall.example\r\n")
     f.readline()

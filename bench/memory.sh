@@ -88,6 +88,15 @@ hold_idle() {
     HELD_FDS2="$(fds "$pid")"
 }
 
+# under_16mib KIB: "met" when a growth of KIB is under the 16 MiB target.
+under_16mib() { if [ "$1" -lt $((16 * 1024)) ]; then echo "met"; else echo "MISSED"; fi; }
+
+# stop PID: stop a process started here and wait for it to end.
+stop() {
+    kill "$1"
+    wait "$1" 2>/dev/null || true
+}
+
 echo "== machine: $(nproc) cpus, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 kept_parts() {
@@ -109,7 +118,7 @@ sleep 2                                # serve returns freed memory once a secon
 f1="$(kib "$SERVE_PID" VmRSS)"
 fhwm="$(kib "$SERVE_PID" VmHWM)"
 fgrowth=$((f1 - f0))
-verdict=$([ "$fgrowth" -lt $((16 * 1024)) ] && echo "met" || echo "MISSED")
+verdict=$(under_16mib "$fgrowth")
 echo
 echo "flood: $flood"
 
@@ -119,8 +128,7 @@ s1="$(kib "$SERVE_PID" VmHWM)"
 stall_ms="$(sed -n 's/^STALL_MS=//p' <<<"$stall")"
 sverdict=$(awk -v s="$stall_ms" 'BEGIN { print (s < 50 ? "met" : "MISSED") }')
 echo "$stall" | grep -v '^STALL_MS='
-kill "$SERVE_PID"
-wait "$SERVE_PID" 2>/dev/null || true
+stop "$SERVE_PID"
 
 # --- 6. twenty 9 MiB messages ------------------------------------------------
 start "$BIN" serve postfix-default --listen 127.0.0.1:0 --quiet
@@ -135,9 +143,8 @@ sleep 2
 m1="$(kib "$SERVE_PID" VmRSS)"
 mhwm="$(kib "$SERVE_PID" VmHWM)"
 mgrowth=$((m1 - m0))
-mverdict=$([ "$mgrowth" -lt $((16 * 1024)) ] && echo "met" || echo "MISSED")
-kill "$SERVE_PID"
-wait "$SERVE_PID" 2>/dev/null || true
+mverdict=$(under_16mib "$mgrowth")
+stop "$SERVE_PID"
 
 echo
 echo "| measurement | RSS before | RSS after | growth | peak RSS (VmHWM) | target |"
@@ -162,8 +169,7 @@ port="${STARTED_ADDR##*:}"
 sleep 0.2
 hold_idle "$SERVE_PID" "$port" "$IDLE" "idle clients"
 r0=$HELD_RSS0 f0=$HELD_FDS0 r1=$HELD_RSS1 f1=$HELD_FDS1 hwm1=$HELD_HWM r2=$HELD_RSS2 f2=$HELD_FDS2
-kill "$SERVE_PID"
-wait "$SERVE_PID" 2>/dev/null || true
+stop "$SERVE_PID"
 per_conn="$(awk -v a="$r0" -v b="$r1" -v n="$IDLE" 'BEGIN { printf "%.1f", (b - a) / n }')"
 verdict=$([ "$r1" -lt $((100 * 1024)) ] && echo "met" || echo "MISSED")
 echo
@@ -185,7 +191,7 @@ big="$(timeout 300 python3 bench/big_message.py 127.0.0.1 "$pport" "$BIG_MIB")"
 p1="$(kib "$PROXY_PID" VmHWM)"
 p2="$(kib "$PROXY_PID" VmRSS)"
 growth=$((p1 - p0))
-verdict=$([ "$growth" -lt $((16 * 1024)) ] && echo "met" || echo "MISSED")
+verdict=$(under_16mib "$growth")
 echo
 echo "big message: $big"
 echo

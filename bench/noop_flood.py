@@ -9,20 +9,16 @@ Used by bench/memory.sh: the server's RSS after it shows whether what it
 keeps of a session grows with what the client sends.
 """
 
-import ipaddress
-import socket
 import sys
 import threading
 import time
 
+from smtp_client import args, connect
+
 
 def main():
-    host, port = sys.argv[1], int(sys.argv[2])
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
-    if not ipaddress.ip_address(host).is_loopback:
-        sys.exit("noop_flood: loopback addresses only")
-    s = socket.create_connection((host, port), timeout=300)
-    f = s.makefile("rb")
+    host, port, n = args("noop_flood", 1_000_000)
+    s, f = connect(host, port)
     if not f.readline().startswith(b"220"):
         sys.exit("noop_flood: no greeting")
     replies = {"count": 0, "last": b""}

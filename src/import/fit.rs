@@ -81,7 +81,7 @@ fn check(text: &str) -> Result<(), Problem> {
 fn over_budget(e: &ScenarioError) -> bool {
     e.problems
         .iter()
-        .any(|p| p.message.starts_with("budget breached"))
+        .any(|p| p.message.starts_with(load::BUDGET_BREACHED))
 }
 
 /// How many commands probably fit: the share of the text's YAML counts

@@ -79,6 +79,25 @@ enum OwnedChunk {
     Gap(u64),
 }
 
+/// Hold `chunk` of one side until the other side's stream reaches `after`;
+/// `held_bytes` counts the data held on both sides.
+fn hold(
+    held: &mut VecDeque<Held>,
+    held_bytes: &mut usize,
+    after: u64,
+    at: Option<Duration>,
+    chunk: Chunk<'_>,
+) {
+    let chunk = match chunk {
+        Chunk::Data(d) => {
+            *held_bytes += d.len();
+            OwnedChunk::Data(d.to_vec())
+        }
+        Chunk::Gap(n) => OwnedChunk::Gap(n),
+    };
+    held.push_back(Held { after, at, chunk });
+}
+
 /// How far ahead of what the other side has shown an acknowledgement may
 /// point and still be taken as a reordering in the capture rather than a
 /// damaged or made-up number.
@@ -328,18 +347,7 @@ impl Flows {
                 deliver(state, &ctx, side, chunk, at, notes);
                 return;
             }
-            let chunk = match chunk {
-                Chunk::Data(d) => {
-                    *held_bytes += d.len();
-                    OwnedChunk::Data(d.to_vec())
-                }
-                Chunk::Gap(n) => OwnedChunk::Gap(n),
-            };
-            held[side].push_back(Held {
-                after: after.unwrap_or(0),
-                at,
-                chunk,
-            });
+            hold(&mut held[side], held_bytes, after.unwrap_or(0), at, chunk);
         };
         dirs[side].segment(s.seq, s.syn, s.fin, s.payload, &mut |c| {
             hand(c, state, &mut notes);
@@ -411,21 +419,17 @@ impl Flows {
         let unresolved = flow.held.iter().any(|h| !h.is_empty());
         for side in 0..2 {
             let Flow {
-                dirs, state, held, ..
+                dirs,
+                state,
+                held,
+                held_bytes,
+                ..
             } = &mut flow;
             dirs[side].flush(&mut |c| {
                 if held[side].is_empty() {
                     deliver(state, &ctx, side, c, None, &mut notes);
                 } else {
-                    let chunk = match c {
-                        Chunk::Data(d) => OwnedChunk::Data(d.to_vec()),
-                        Chunk::Gap(n) => OwnedChunk::Gap(n),
-                    };
-                    held[side].push_back(Held {
-                        after: 0,
-                        at: None,
-                        chunk,
-                    });
+                    hold(&mut held[side], held_bytes, 0, None, c);
                 }
             });
         }

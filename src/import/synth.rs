@@ -47,6 +47,20 @@ const FIN: u8 = 0x01;
 /// One direction of a connection: (source address, port), (destination address, port).
 type Ends = (([u8; 4], u16), ([u8; 4], u16));
 
+/// The pcap file header: microsecond timestamps, snap length 65535,
+/// Ethernet.
+fn file_header(out: &mut Vec<u8>) {
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+}
+
+/// The first frame's time, in microseconds since the epoch (November 2023).
+const START_US: u64 = 1_700_000_000_000_000;
+
 /// One Ethernet/IPv4/TCP frame with its pcap record header.
 fn frame(
     out: &mut Vec<u8>,
@@ -124,15 +138,10 @@ fn script(i: usize, o: &SynthOptions) -> Vec<(bool, Vec<u8>, u8)> {
 pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
     let server = [192, 0, 2, 25];
     let mut header = Vec::new();
-    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    header.extend_from_slice(&2u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    header.extend_from_slice(&[0; 8]);
-    header.extend_from_slice(&65535u32.to_le_bytes());
-    header.extend_from_slice(&1u32.to_le_bytes());
+    file_header(&mut header);
     w.write_all(&header)?;
     let mut written = header.len() as u64;
-    let mut ts: u64 = 1_700_000_000_000_000;
+    let mut ts = START_US;
     let mut next = 0usize;
     let mut open: Vec<Conn> = Vec::new();
     let mut buf = Vec::with_capacity(1 << 16);
@@ -325,13 +334,8 @@ impl Talk {
     /// The capture, frames 10 µs apart in capture order.
     pub fn pcap(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        out.extend_from_slice(&2u16.to_le_bytes());
-        out.extend_from_slice(&4u16.to_le_bytes());
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&65535u32.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-        let mut ts: u64 = 1_700_000_000_000_000;
+        file_header(&mut out);
+        let mut ts = START_US;
         for (from_client, seq, ack, flags, payload) in &self.frames {
             ts += 10;
             let ends = if *from_client {

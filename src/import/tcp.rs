@@ -218,14 +218,10 @@ impl Reassembler {
         self.recent.extend(tail);
     }
 
-    /// The segment just delivered was `n` bytes longer than captured (the
-    /// snap length cut it): skip them, so the next segment is in order.
+    /// Skip `n` bytes that were never captured: a hole declared lost, or
+    /// the end of a segment just delivered that the snap length cut (so the
+    /// next segment is in order).
     pub fn skip_uncaptured(&mut self, n: u64) {
-        self.advance_gap(n);
-    }
-
-    /// Skip `n` bytes that were never captured.
-    fn advance_gap(&mut self, n: u64) {
         self.next_off += n;
         if let Some(s) = self.next_seq.as_mut() {
             *s = s.wrapping_add(n as u32);
@@ -256,7 +252,7 @@ impl Reassembler {
         if let Some((&start, _)) = self.pending.first_key_value() {
             if start > self.next_off {
                 let n = start - self.next_off;
-                self.advance_gap(n);
+                self.skip_uncaptured(n);
                 out(Chunk::Gap(n));
             }
             self.drain(out);

@@ -151,27 +151,15 @@ impl Text<'_> {
         let s = self.utf8(bytes);
         if !self.credentials_shown {
             if in_auth {
+                // A SASL response; `*` cancels the exchange and hides nothing.
                 return if s == "*" {
                     s
                 } else {
                     REDACTED_BASE64.to_string()
                 };
             }
-            // Any case, tabs, invalid UTF-8, a misplaced credential: the
-            // same test the server's transcript uses (`AUTH PLAIN =` hides
-            // nothing).
             if sasl::is_auth(bytes) {
-                let words: Vec<&[u8]> = bytes
-                    .split(|b| *b == b' ' || *b == b'\t')
-                    .filter(|w| !w.is_empty())
-                    .collect();
-                return match sasl::redact_auth(bytes, false) {
-                    Some(_) if words.len() == 3 && words[2] == b"=" => s,
-                    Some(shown) => {
-                        String::from_utf8_lossy(&shown).replace(sasl::REDACTED, REDACTED_BASE64)
-                    }
-                    None => s,
-                };
+                return auth_redacted(bytes, s);
             }
         }
         let Some(r) = self.redactor.as_deref_mut() else {
@@ -182,6 +170,23 @@ impl Text<'_> {
             "EHLO" | "HELO" | "LHLO" => r.text_with_host_word(&s, 1),
             _ => r.text(&s),
         }
+    }
+}
+
+/// The AUTH line `bytes` (shown as `s`) with its credential written as
+/// base64 of `redacted`. Any case, tabs, invalid UTF-8, a misplaced
+/// credential: the same test the server's transcript uses. `AUTH PLAIN =`
+/// (an empty initial response) hides nothing and stays as it is.
+fn auth_redacted(bytes: &[u8], s: String) -> String {
+    let mut words = bytes
+        .split(|b| *b == b' ' || *b == b'\t')
+        .filter(|w| !w.is_empty());
+    if words.nth(2) == Some(b"=".as_slice()) && words.next().is_none() {
+        return s;
+    }
+    match sasl::redact_auth(bytes, false) {
+        Some(shown) => String::from_utf8_lossy(&shown).replace(sasl::REDACTED, REDACTED_BASE64),
+        None => s,
     }
 }
 

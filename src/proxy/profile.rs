@@ -64,11 +64,7 @@ impl Profile {
     /// directory and may not leave it.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Profile, ScenarioError> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
-        let text = load::read_bounded(path, load::MAX_DOCUMENT_BYTES)
-            .map_err(|e| Problem::file(&shown, e))?;
-        let text = String::from_utf8(text)
-            .map_err(|e| Problem::file(&shown, format!("not UTF-8 text: {e}")))?;
+        let text = load::read_document(path)?;
         let root = path.parent().map(Path::to_path_buf);
         Self::load(&text, Origin::File(path.to_path_buf()), root.as_deref())
     }

@@ -194,6 +194,21 @@ impl Checker<'_> {
         d.map_or(Duration::ZERO, |d| d.value.0)
     }
 
+    /// A stated count, refused (`None`) when below `min`.
+    pub(crate) fn at_least(
+        &mut self,
+        v: Option<&Spanned<usize>>,
+        min: usize,
+        what: &str,
+    ) -> Option<usize> {
+        let v = v?;
+        if v.value < min {
+            self.problem(&v.referenced, format!("{what} must be at least {min}"));
+            return None;
+        }
+        Some(v.value)
+    }
+
     /// A timeout, refused when zero: it would cut every session at once.
     /// (The parser already refuses anything above 24 hours.)
     pub(crate) fn timeout(
@@ -249,17 +264,9 @@ pub fn parse_reply(lines: &[String]) -> Result<ReplyTemplate, String> {
 /// The recorder's bounds as `limits:` states them.
 fn keep(c: &mut Checker, limits: &LimitsSpec) -> crate::transcript::Keep {
     let min = crate::transcript::Keep::MIN_SESSION_EVENTS;
-    let mut events = |v: &Option<Spanned<usize>>, what: &str| {
-        let v = v.as_ref()?;
-        if v.value < min {
-            c.problem(&v.referenced, format!("`{what}` must be at least {min}"));
-            return None;
-        }
-        Some(v.value)
-    };
     let keep = crate::transcript::Keep {
-        session_events: events(&limits.session_events, "session_events"),
-        total_events: events(&limits.total_events, "total_events"),
+        session_events: c.at_least(limits.session_events.as_ref(), min, "`session_events`"),
+        total_events: c.at_least(limits.total_events.as_ref(), min, "`total_events`"),
         message_memory: limits.message_memory.as_ref().map(|v| v.value),
         messages_memory: limits.messages_memory.as_ref().map(|v| v.value),
         messages_disk: limits.messages_disk.as_ref().map(|v| v.value),
@@ -294,17 +301,9 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     let data = file.data.clone().unwrap_or_default();
     let limits = file.limits.clone().unwrap_or_default();
 
-    let limit =
-        |c: &mut Checker, v: &Option<Spanned<usize>>, default: usize, min: usize, what: &str| {
-            match v {
-                Some(s) if s.value < min => {
-                    c.problem(&s.referenced, format!("{what} must be at least {min}"));
-                    default
-                }
-                Some(s) => s.value,
-                None => default,
-            }
-        };
+    let limit = |c: &mut Checker, v: &Option<Spanned<usize>>, default, min, what: &str| {
+        c.at_least(v.as_ref(), min, what).unwrap_or(default)
+    };
     let limits = Limits {
         command_line: limit(&mut c, &limits.command_line, 512, 8, "`command_line`"),
         text_line: limit(&mut c, &limits.text_line, 1000, 3, "`text_line`"),

@@ -91,6 +91,9 @@ impl Layered for ScenarioFile {
     }
 }
 
+/// How a [`Problem`] from [`parse`] for a document over [`budget`] starts.
+pub(crate) const BUDGET_BREACHED: &str = "budget breached";
+
 /// The limits every scenario and profile document is parsed under.
 pub(crate) fn budget() -> serde_saphyr::Budget {
     let mut b = serde_saphyr::Budget::default();
@@ -119,7 +122,21 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
     ) {
         Ok(report) => {
             if let Some(breach) = report.breached {
-                return Err(Problem::file(&name, format!("budget breached: {breach:?}")));
+                let b = budget();
+                return Err(Problem::file(
+                    &name,
+                    format!(
+                        "{BUDGET_BREACHED}: {breach:?}; a scenario or profile document may hold at most \
+                         {} levels of nesting, {} anchors, {} aliases, {} YAML events, {} nodes and \
+                         {} MiB of text values: make it smaller, or split it into files joined by `extends:`",
+                        b.max_depth,
+                        b.max_anchors,
+                        b.max_aliases,
+                        b.max_events,
+                        b.max_nodes,
+                        b.max_total_scalar_bytes >> 20,
+                    ),
+                ));
             }
         }
         Err(e) => {
@@ -308,7 +325,9 @@ pub(crate) fn read_named(
 ) -> Result<(PathBuf, Vec<u8>), String> {
     let Some(files) = files else {
         return Err(format!(
-            "{named} is a file name, and files cannot be named here (the control API reads files only under `--control-files DIR`)"
+            "{named} is a file name, and files cannot be named here: load the document from a file \
+             (or, in Rust, with `from_yaml_with_files`), or give the control API `--control-files DIR` \
+             and name files relative to DIR"
         ));
     };
     let outside = || {
@@ -332,6 +351,14 @@ pub(crate) fn read_named(
     }
     let bytes = read_bounded(&real, cap)?;
     Ok((real, bytes))
+}
+
+/// The text of the scenario or profile file at `path`, read as
+/// [`read_bounded`] reads (at most [`MAX_DOCUMENT_BYTES`]), as UTF-8.
+pub(crate) fn read_document(path: &Path) -> Result<String, Problem> {
+    let shown = path.display().to_string();
+    let bytes = read_bounded(path, MAX_DOCUMENT_BYTES).map_err(|e| Problem::file(&shown, e))?;
+    String::from_utf8(bytes).map_err(|e| Problem::file(&shown, format!("not UTF-8 text: {e}")))
 }
 
 /// Read `path` if it is a regular file of at most `cap` bytes: a device
