@@ -193,53 +193,15 @@ async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_g
 
 // The binary.
 
+use common::Launched;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    /// `serve ARGS` with stdout and stderr piped; the first stdout line says
-    /// where it listens, so there is no sleeping for readiness.
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--color", "never"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        Served { child, addr }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        self.child.wait().unwrap()
-    }
+/// `serve ARGS`, listening on a free port.
+fn serve(args: &[&str]) -> Launched {
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--color", "never"];
+    all.extend_from_slice(args);
+    Launched::start(&all)
 }
 
 /// A blocking client session: send `lines`, read everything until the
@@ -256,7 +218,7 @@ fn session(addr: &str, lines: &str) -> String {
 
 #[test]
 fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
-    let mut served = Served::start(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
+    let mut served = serve(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
     let wire = session(&served.addr, "EHLO me\r\nNOOP\r\nQUIT\r\n");
     assert!(wire.contains("221 "), "{wire}");
     // Reported while the server runs (the session's end flushed the file),
@@ -281,7 +243,7 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
     // And it still serves.
     let wire = session(&served.addr, "QUIT\r\n");
     assert!(wire.contains("221 "), "{wire}");
-    let exit = served.stop();
+    let exit = served.stop("TERM");
     assert_eq!(
         exit.code(),
         Some(2),
@@ -293,7 +255,7 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
 
 #[test]
 fn a_live_view_nobody_reads_never_stops_the_server() {
-    let mut served = Served::start(&["postfix-default"]);
+    let mut served = serve(&["postfix-default"]);
     // 40,000 pipelined NOOPs: about 1.6 MB of live transcript on a stderr
     // pipe nobody reads (it holds 64 KiB).
     let noops = "NOOP\r\n".repeat(40_000);
@@ -314,7 +276,7 @@ fn a_live_view_nobody_reads_never_stops_the_server() {
         stderr.read_to_string(&mut text).unwrap();
         text
     });
-    let exit = served.stop();
+    let exit = served.stop("TERM");
     assert!(exit.success(), "{exit:?}");
     let text = reader.join().unwrap();
     let dropped: u64 = text

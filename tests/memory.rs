@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{RawClient, STEP};
+use common::{Launched, RawClient, STEP};
 use smtp_harness::transcript::{EventKind, Leg};
 use smtp_harness::{MockServer, Scenario};
 use std::net::SocketAddr;
@@ -273,59 +273,18 @@ fn validate_refuses_a_session_bound_under_two_and_a_total_under_it() {
     );
 }
 
-/// `serve`, its SMTP and control addresses; killed when dropped.
-struct Serve {
-    child: std::process::Child,
-    smtp: SocketAddr,
-    control: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Serve {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-        ])
-        .args(["--quiet"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = || {
-        let mut l = String::new();
-        out.read_line(&mut l).expect("read");
-        l.trim().to_string()
-    };
-    let smtp = line();
-    let control = line();
-    let smtp = smtp
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{smtp:?}"))
-        .parse()
-        .expect("address");
-    let control = control
-        .strip_prefix("control on http://")
-        .unwrap_or_else(|| panic!("{control:?}"))
-        .parse()
-        .expect("address");
-    Serve {
-        child,
-        smtp,
-        control,
-    }
+/// `serve --control … --quiet ARGS`: its SMTP and control addresses.
+fn serve(args: &[&str]) -> Launched {
+    let mut cmd = Launched::command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    cmd.args(args).stderr(std::process::Stdio::null());
+    Launched::spawn(cmd)
 }
 
 #[tokio::test]
@@ -337,13 +296,13 @@ async fn the_command_line_bound_wins_over_the_scenario() {
     let mut lines = vec!["EHLO x".to_string()];
     lines.extend(std::iter::repeat_n("NOOP".to_string(), 600));
     lines.push("QUIT".into());
-    let codes = pipeline(served.smtp, &lines).await;
+    let codes = pipeline(served.smtp(), &lines).await;
     assert_eq!(codes.last(), Some(&221));
     // The session's end is recorded right after the 221 is written; the
     // control API answers from the same recorder.
     let deadline = std::time::Instant::now() + STEP;
     let v = loop {
-        let (status, body) = http_get(served.control, "/sessions/1").await;
+        let (status, body) = http_get(served.control(), "/sessions/1").await;
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         if v["ended"].as_bool() == Some(true) || std::time::Instant::now() > deadline {

@@ -8,12 +8,11 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::RawClient;
+use common::{Launched, RawClient};
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -237,63 +236,11 @@ for message, initial in [("\0alice\0wonderland", True),
     assert_eq!(codes, "235 501 501 501 501");
 }
 
-/// The binary, as a user runs it.
-struct Launched {
-    child: Child,
-    addr: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Launched {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Launched {
-    /// Start `smtp-harness args…`; its first stdout line says where it listens.
-    fn start(args: &[&str]) -> Launched {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_string();
-        Launched {
-            child,
-            addr,
-            _stdout: stdout,
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.addr.parse().expect("address")
-    }
-
-    /// SIGTERM, wait, and everything it wrote on stderr (the live view).
-    fn stop(&mut self) -> String {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "{status:?}");
-        let mut text = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut text).expect("stderr");
-        }
-        text
-    }
+/// SIGTERM, a clean exit, and everything it wrote on stderr (the live view).
+fn stop(launched: &mut Launched) -> String {
+    let status = launched.stop("TERM");
+    assert!(status.success(), "{status:?}");
+    launched.stderr()
 }
 
 fn write_scenario(dir: &Path) -> String {
@@ -317,8 +264,8 @@ async fn serve_keeps_credentials_out_of_the_jsonl_file_and_the_live_view() {
         "--transcript",
         jsonl.to_str().expect("utf-8 path"),
     ]);
-    let wrong = auth_abuse(served.addr()).await;
-    let live = served.stop();
+    let wrong = auth_abuse(served.smtp()).await;
+    let live = stop(&mut served);
     assert_no_secret("the live view", &live);
     assert!(live.contains("AUTH PLAIN <redacted>"), "{live}");
     let file = std::fs::read_to_string(&jsonl).expect("transcript file");
@@ -367,7 +314,7 @@ s.quit()
         .args([
             "-c",
             script,
-            &proxy.addr().port().to_string(),
+            &proxy.smtp().port().to_string(),
             &long_password(),
         ])
         .output()
@@ -378,8 +325,8 @@ s.quit()
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let live = proxy.stop();
-    upstream.stop();
+    let live = stop(&mut proxy);
+    stop(&mut upstream);
     assert_no_secret("the proxy's live view", &live);
     let text = std::fs::read_to_string(&recorded).expect("recording");
     assert_no_secret("the recording", &text);

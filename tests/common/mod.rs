@@ -2,7 +2,10 @@
 //! pipelining, malformed lines, vanishing mid-DATA, byte-exact reads.
 #![allow(dead_code)]
 
+pub mod launch;
 pub mod tools;
+
+pub use launch::Launched;
 
 use std::net::SocketAddr;
 use std::time::Duration;
