@@ -4,11 +4,12 @@
 
 mod common;
 
+use common::Launched;
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use rstest::rstest;
 use smtp_harness::{Message, MockServer, Scenario};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -157,29 +158,17 @@ fn q307628_refuses_unknown_users_and_relaying() {
 fn q307628_maildir_landing_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args([
-            "serve",
-            "exchange55-multi-domain-reroute",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--maildir",
-        ])
-        .arg(&maildir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_string();
+    let mut cmd = Launched::command(&[
+        "serve",
+        "exchange55-multi-domain-reroute",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--maildir",
+    ]);
+    cmd.arg(&maildir).stderr(Stdio::null());
+    let served = Launched::spawn(cmd);
+    let addr = served.addr.clone();
     let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
     let sent = lettre_send(port, "someone@example.org", "administrator@cpandl.net");
     let new = maildir.join("administrator@adatum.com").join("new");
@@ -193,8 +182,7 @@ fn q307628_maildir_landing_through_the_cli() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     sent.expect("accepted");
     assert_eq!(files.len(), 1, "{new:?}");
     let text = std::fs::read_to_string(&files[0]).unwrap();
