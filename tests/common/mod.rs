@@ -5,6 +5,8 @@
 pub mod launch;
 pub mod tools;
 
+// Not every test binary launches the binary.
+#[allow(unused_imports)]
 pub use launch::Launched;
 
 use std::net::SocketAddr;
