@@ -5,6 +5,7 @@
 mod common;
 
 use common::Launched;
+use common::tools::python3;
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use rstest::rstest;
@@ -53,18 +54,11 @@ struct Sent {
 
 fn smtplib(server: &MockServer, source: &str, xclient: &str, sender: &str, rcpts: &[&str]) -> Sent {
     let body = "From: administrator@adatum.com\r\nTo: user@domain.com\r\nSubject: Test Subject\r\n\r\nHello.\r\n";
-    let out = Command::new("python3")
-        .args(["-c", SMTPLIB, &server.addr().port().to_string()])
-        .args([source, xclient, sender, body])
-        .args(rcpts)
-        .output()
-        .expect("python3 is needed for this test (the CI installs it)");
-    assert!(
-        out.status.success(),
-        "smtplib failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let port = server.addr().port().to_string();
+    let mut args = vec![port.as_str(), source, xclient, sender, body];
+    args.extend_from_slice(rcpts);
+    let out = python3(SMTPLIB, &args);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON from the script");
     let pair = |p: &serde_json::Value| {
         (
             p[0].as_u64().unwrap_or(0) as u16,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::tools::python3;
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use regex::Regex;
@@ -40,17 +41,8 @@ print((s.ehlo_resp or b"").decode("latin-1"))
 print((s.helo_resp or b"").decode("latin-1"))
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &addr.port().to_string()])
-        .arg(&msg)
-        .output()
-        .expect("python3 is needed for this test (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "smtplib failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let port = addr.port().to_string();
+    let stdout = python3(script, &[std::ffi::OsStr::new(&port), msg.as_os_str()]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     SmtplibRun {

@@ -8,11 +8,11 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::tools::python3;
 use common::{Launched, RawClient};
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -220,16 +220,7 @@ for message, initial in [("\0alice\0wonderland", True),
     print(code)
     s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &server.addr().port().to_string()])
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let codes = String::from_utf8_lossy(&out.stdout)
+    let codes = python3(script, &[server.addr().port().to_string()])
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
@@ -310,21 +301,7 @@ for mech, initial in [("PLAIN", True), ("LOGIN", False)]:
 print("MAIL", s.mail("a@example.org")[0])
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &proxy.smtp().port().to_string(),
-            &long_password(),
-        ])
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stdout = python3(script, &[proxy.smtp().port().to_string(), long_password()]);
     let live = stop(&mut proxy);
     stop(&mut upstream);
     assert_no_secret("the proxy's live view", &live);
