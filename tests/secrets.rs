@@ -152,13 +152,28 @@ async fn mock_server_and_control_api_never_show_a_credential() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-#[tokio::test]
-async fn the_proxy_never_shows_a_credential_on_either_leg() {
+/// The auth scenario served behind a transparent proxy.
+async fn behind_proxy() -> (MockServer, MockProxy) {
     let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
     let server = MockServer::start(scenario).await.expect("server");
     let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
         .await
         .expect("proxy");
+    (server, proxy)
+}
+
+/// A client at `addr` past the banner and EHLO.
+async fn greeted(addr: SocketAddr) -> RawClient {
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.code().await, 220);
+    c.send(b"EHLO x\r\n").await;
+    c.reply().await;
+    c
+}
+
+#[tokio::test]
+async fn the_proxy_never_shows_a_credential_on_either_leg() {
+    let (server, proxy) = behind_proxy().await;
     auth_abuse(proxy.addr()).await;
     let t = proxy
         .wait_for_sessions(1)
@@ -176,15 +191,8 @@ async fn the_proxy_never_shows_a_credential_on_either_leg() {
 /// is cancelled upstream, so the client's next MAIL is a command there too.
 #[tokio::test]
 async fn a_response_too_long_for_the_proxy_cancels_the_exchange_upstream() {
-    let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
-    let server = MockServer::start(scenario).await.expect("server");
-    let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
-        .await
-        .expect("proxy");
-    let mut c = RawClient::connect(proxy.addr()).await;
-    assert_eq!(c.code().await, 220);
-    c.send(b"EHLO x\r\n").await;
-    c.reply().await;
+    let (_server, proxy) = behind_proxy().await;
+    let mut c = greeted(proxy.addr()).await;
     assert_eq!(c.cmd("AUTH LOGIN").await, 334);
     assert_eq!(c.cmd(&b64("alice")).await, 334);
     let huge = b64(&PASSWORD.repeat(1500));
@@ -386,15 +394,8 @@ replay:
 /// still commands to the proxy (a DATA among them opens the message).
 #[tokio::test]
 async fn the_proxy_reads_commands_pipelined_behind_auth_as_commands() {
-    let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
-    let server = MockServer::start(scenario).await.expect("server");
-    let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
-        .await
-        .expect("proxy");
-    let mut c = RawClient::connect(proxy.addr()).await;
-    assert_eq!(c.code().await, 220);
-    c.send(b"EHLO x\r\n").await;
-    c.reply().await;
+    let (server, proxy) = behind_proxy().await;
+    let mut c = greeted(proxy.addr()).await;
     let short = b64(&format!("\0alice\0{PASSWORD}"));
     let batch = format!(
         "AUTH PLAIN {short}\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
