@@ -34,6 +34,13 @@ fn load_err(path: &Path) -> String {
     }
 }
 
+/// The error loading `yaml` as `s.yaml` in `dir`.
+fn scenario_err(dir: &Path, yaml: &str) -> String {
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    load_err(&file)
+}
+
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo")
         .arg(path)
@@ -45,14 +52,11 @@ fn mkfifo(path: &Path) {
 #[test]
 fn extends_dev_zero_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "extends: /dev/zero\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: /dev/zero\n");
     assert!(err.contains("/dev/zero is outside"), "{err}");
     // A link in the directory that leads to the device is no way round.
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.yaml")).unwrap();
-    std::fs::write(&file, "extends: zero.yaml\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: zero.yaml\n");
     assert!(err.contains("zero.yaml is outside"), "{err}");
 }
 
@@ -76,12 +80,10 @@ fn a_device_named_as_the_scenario_is_refused_at_once() {
 fn extends_a_fifo_is_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     mkfifo(&dir.path().join("parent.yaml"));
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "extends: parent.yaml\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: parent.yaml\n");
     assert!(err.contains("parent.yaml is not a regular file"), "{err}");
     // The same for a profile.
-    let path = file.clone();
+    let path = dir.path().join("s.yaml");
     let err = within("profile", move || Profile::from_file(&path))
         .expect_err("a FIFO parent")
         .to_string();
@@ -93,9 +95,7 @@ fn a_tls_key_that_is_a_fifo_is_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     mkfifo(&dir.path().join("key.pem"));
     std::fs::write(dir.path().join("cert.pem"), "not read either\n").unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "tls:\n  cert: cert.pem\n  key: key.pem\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "tls:\n  cert: cert.pem\n  key: key.pem\n");
     assert!(err.contains("key.pem is not a regular file"), "{err}");
 }
 
@@ -105,24 +105,19 @@ fn files_over_the_cap_are_refused_unread() {
     // Sparse: the size is what counts, not the disk it takes.
     let parent = std::fs::File::create(dir.path().join("huge.yaml")).unwrap();
     parent.set_len(65 << 20).unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "extends: huge.yaml\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: huge.yaml\n");
     assert!(err.contains("over the 67108864-byte limit"), "{err}");
     let key = std::fs::File::create(dir.path().join("key.pem")).unwrap();
     key.set_len(2 << 20).unwrap();
     std::fs::write(dir.path().join("cert.pem"), "x").unwrap();
-    std::fs::write(&file, "tls: {cert: cert.pem, key: key.pem}\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "tls: {cert: cert.pem, key: key.pem}\n");
     assert!(err.contains("over the 1048576-byte limit"), "{err}");
 }
 
 #[test]
 fn tls_files_outside_the_scenario_directory_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "tls: {cert: /etc/passwd, key: ../key.pem}\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "tls: {cert: /etc/passwd, key: ../key.pem}\n");
     assert!(err.contains("/etc/passwd is outside"), "{err}");
     assert!(err.contains("../key.pem is outside"), "{err}");
 }
