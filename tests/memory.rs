@@ -31,6 +31,14 @@ async fn code(reader: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>)
 /// Send `lines` pipelined in one write while reading every reply (a
 /// client that does not read would stall the server's writes); returns
 /// the replies' codes.
+/// `EHLO <ehlo>`, `n` NOOPs and QUIT, for `pipeline`.
+fn noop_session(ehlo: &str, n: usize) -> Vec<String> {
+    let mut lines = vec![format!("EHLO {ehlo}")];
+    lines.extend(std::iter::repeat_n("NOOP".to_string(), n));
+    lines.push("QUIT".into());
+    lines
+}
+
 async fn pipeline(addr: SocketAddr, lines: &[String]) -> Vec<u16> {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (r, mut w) = stream.into_split();
@@ -95,9 +103,7 @@ async fn a_flood_of_pipelined_noops_keeps_the_cap_the_marker_and_the_close() {
     let mut server = MockServer::start(scenario("session_events: 100"))
         .await
         .expect("start");
-    let mut lines = vec!["EHLO flood.example".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 10_000));
-    lines.push("QUIT".into());
+    let lines = noop_session("flood.example", 10_000);
     let codes = pipeline(server.addr(), &lines).await;
     assert_eq!(codes.len(), 10_002, "one reply per command");
     assert_eq!(codes.last(), Some(&221));
@@ -144,9 +150,7 @@ async fn the_total_bound_forgets_the_oldest_sessions() {
     let server = MockServer::start(scenario("session_events: 20, total_events: 50"))
         .await
         .expect("start");
-    let mut lines = vec!["EHLO x".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 30));
-    lines.push("QUIT".into());
+    let lines = noop_session("x", 30);
     for _ in 0..5 {
         pipeline(server.addr(), &lines).await;
     }
@@ -293,9 +297,7 @@ async fn the_command_line_bound_wins_over_the_scenario() {
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, "limits: {session_events: 1000}\n").expect("write");
     let served = serve(&[file.to_str().expect("path"), "--session-events", "50"]);
-    let mut lines = vec!["EHLO x".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 600));
-    lines.push("QUIT".into());
+    let lines = noop_session("x", 600);
     let codes = pipeline(served.smtp(), &lines).await;
     assert_eq!(codes.last(), Some(&221));
     // The session's end is recorded right after the 221 is written; the
@@ -323,9 +325,7 @@ async fn expectations_count_every_command_even_those_the_transcript_dropped() {
         .await
         .expect("start");
     Expect::verb("NOOP").times(50).mount(&server);
-    let mut lines = vec!["EHLO x".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 50));
-    lines.push("QUIT".into());
+    let lines = noop_session("x", 50);
     pipeline(server.addr(), &lines).await;
     server.wait_for_sessions(1).await.expect("ended");
     let report = server.expectation_report();
