@@ -45,6 +45,14 @@ fn break_mailbox(root: &Path, rcpt: &str) -> std::path::PathBuf {
     new
 }
 
+/// A client at `addr` past the banner and `EHLO <name>`.
+async fn greeted(addr: SocketAddr, name: &str) -> RawClient {
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd(&format!("EHLO {name}")).await, 250);
+    c
+}
+
 async fn transaction(c: &mut RawClient, rcpts: &[&str]) {
     assert_eq!(c.cmd("MAIL FROM:<sender@example.org>").await, 250);
     for r in rcpts {
@@ -59,9 +67,7 @@ async fn a_message_the_maildir_cannot_take_gets_451_and_is_not_kept() {
     let (shared, addr, _stop) = with_maildir("{}", &root).await;
     let broken = break_mailbox(&root, "bob@example.org");
 
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("EHLO client").await, 250);
+    let mut c = greeted(addr, "client").await;
     transaction(&mut c, &["alice@example.org", "bob@example.org"]).await;
     assert_eq!(c.cmd("DATA").await, 354);
     let reply = c.reply_to("Subject: lost?\r\n\r\nbody\r\n.").await;
@@ -127,9 +133,7 @@ async fn a_message_the_recorder_cannot_keep_gets_451_without_a_maildir() {
     // (here: alone over `messages_disk`) must not be answered 250.
     let (shared, addr, _stop) =
         without_maildir("limits:\n  message_memory: 1024\n  messages_disk: 4096\n").await;
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("EHLO client").await, 250);
+    let mut c = greeted(addr, "client").await;
     transaction(&mut c, &["alice@example.org"]).await;
     assert_eq!(c.cmd("DATA").await, 354);
     let body = format!(
@@ -167,17 +171,13 @@ async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_g
     let (shared, addr, _stop) = with_maildir(CHUNKING, &root).await;
     break_mailbox(&root, "bob@example.org");
 
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("EHLO client").await, 250);
+    let mut c = greeted(addr, "client").await;
     transaction(&mut c, &["bob@example.org"]).await;
     let reply = c.reply_to("BDAT 9 LAST\r\nSubject: ").await;
     assert!(reply[0].starts_with("451 4.3.0 "), "{reply:?}");
 
     // Another connection, another mailbox: served and stored.
-    let mut d = RawClient::connect(addr).await;
-    assert_eq!(d.code().await, 220);
-    assert_eq!(d.cmd("EHLO other").await, 250);
+    let mut d = greeted(addr, "other").await;
     transaction(&mut d, &["carol@example.org"]).await;
     let reply = d.reply_to("BDAT 9 LAST\r\nSubject: ").await;
     assert!(reply[0].starts_with("250 "), "{reply:?}");
