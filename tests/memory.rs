@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::control_api::get;
 use common::{Launched, RawClient, STEP};
 use smtp_harness::transcript::{EventKind, Leg};
 use smtp_harness::{MockServer, Scenario};
@@ -60,44 +61,6 @@ async fn pipeline(addr: SocketAddr, lines: &[String]) -> Vec<u16> {
     codes
 }
 
-/// One HTTP/1.1 request to the control API; the body de-chunked if the
-/// response is chunked.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("headers end");
-    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
-    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let mut body = out[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        let mut plain = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").expect("size");
-            let size_text = String::from_utf8_lossy(&rest[..eol]);
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .expect("chunk size");
-            rest = &rest[eol + 2..];
-            if size == 0 {
-                break;
-            }
-            plain.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-        body = plain;
-    }
-    (status, body)
-}
-
 #[tokio::test]
 async fn a_flood_of_pipelined_noops_keeps_the_cap_the_marker_and_the_close() {
     let mut server = MockServer::start(scenario("session_events: 100"))
@@ -132,7 +95,7 @@ async fn a_flood_of_pipelined_noops_keeps_the_cap_the_marker_and_the_close() {
 
     // The control API shows the same, marker and count included.
     let control = server.start_control().await.expect("control");
-    let (status, body) = http_get(control, "/sessions/1").await;
+    let (status, body) = get(control, "/sessions/1").await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     assert_eq!(v["dropped"].as_u64(), Some((all - 100) as u64));
@@ -224,10 +187,10 @@ async fn a_large_message_is_kept_in_a_file_and_reads_back_exactly() {
     assert!(messages[0].bytes().expect("read") == small[..]);
 
     let control = server.start_control().await.expect("control");
-    let (status, eml) = http_get(control, "/messages/2.eml").await;
+    let (status, eml) = get(control, "/messages/2.eml").await;
     assert_eq!(status, 200);
     assert!(eml == large, "the .eml is byte-exact");
-    let (status, list) = http_get(control, "/messages").await;
+    let (status, list) = get(control, "/messages").await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&list).expect("JSON");
     assert_eq!(v["messages"][1]["size"].as_u64(), Some(large.len() as u64));
@@ -304,7 +267,7 @@ async fn the_command_line_bound_wins_over_the_scenario() {
     // control API answers from the same recorder.
     let deadline = std::time::Instant::now() + STEP;
     let v = loop {
-        let (status, body) = http_get(served.control(), "/sessions/1").await;
+        let (status, body) = get(served.control(), "/sessions/1").await;
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         if v["ended"].as_bool() == Some(true) || std::time::Instant::now() > deadline {

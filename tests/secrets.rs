@@ -8,6 +8,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use common::control_api::raw;
 use common::tools::python3;
 use common::{Launched, RawClient};
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
@@ -106,19 +107,15 @@ async fn auth_abuse(addr: SocketAddr) -> Vec<String> {
     wrong
 }
 
-/// A minimal HTTP GET (one request per connection, as the API speaks).
+/// `GET path` from the control API: the status and the whole response,
+/// head and (de-chunked) body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, text)
+    let (status, head, body) = raw(addr, req.as_bytes()).await;
+    (
+        status,
+        format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body)),
+    )
 }
 
 fn transcript_text(t: &smtp_harness::transcript::Transcript) -> String {

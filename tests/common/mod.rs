@@ -2,6 +2,7 @@
 //! pipelining, malformed lines, vanishing mid-DATA, byte-exact reads.
 #![allow(dead_code)]
 
+pub mod control_api;
 pub mod launch;
 pub mod tools;
 
