@@ -4,7 +4,7 @@ mod common;
 
 use common::Launched;
 use rstest::rstest;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
@@ -207,21 +207,9 @@ fn yaml_bombs_are_refused() {
     assert_eq!(code, 1);
 }
 
-fn serve(args: &[&str]) -> Launched {
-    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--color", "never"];
-    all.extend_from_slice(args);
-    Launched::start(&all)
-}
-
 fn smtp_session(addr: &str, lines: &[&str]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    for l in lines {
-        s.write_all(format!("{l}\r\n").as_bytes()).unwrap();
-    }
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    all
+    let text: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+    common::launch::session(addr, &text)
 }
 
 #[test]
@@ -229,7 +217,7 @@ fn serve_writes_transcript_maildir_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("t.jsonl");
     let maildir = dir.path().join("mail");
-    let mut served = serve(&[
+    let mut served = Launched::serve(&[
         "exchange-2003",
         "--transcript",
         jsonl.to_str().unwrap(),
@@ -288,7 +276,7 @@ fn serve_writes_transcript_maildir_and_stops_on_sigterm() {
 
 #[test]
 fn serve_sends_421_to_sessions_on_shutdown() {
-    let mut served = serve(&["postfix-default", "--quiet"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet"]);
     let s = TcpStream::connect(&served.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -388,7 +376,7 @@ fn replay_reports_divergences_per_session() {
 fn proxy_record_writes_a_replay_of_the_real_server() {
     let dir = tempfile::tempdir().unwrap();
     let recorded = dir.path().join("recorded.yaml");
-    let upstream = serve(&["exchange-2019", "--quiet"]);
+    let upstream = Launched::serve(&["exchange-2019", "--quiet"]);
     let mut proxy = Launched::start(&[
         "proxy",
         "--upstream",
@@ -445,7 +433,7 @@ fn color_always_paints_the_live_transcript() {
 
 #[test]
 fn serve_with_worker_threads_serves_concurrent_sessions() {
-    let mut served = serve(&["postfix-default", "--quiet", "--threads", "2"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet", "--threads", "2"]);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let addr = served.addr.clone();
@@ -462,7 +450,7 @@ fn serve_with_worker_threads_serves_concurrent_sessions() {
 
 #[test]
 fn serve_with_busy_polling_serves_sessions_and_goes_quiet_between_them() {
-    let mut served = serve(&["postfix-default", "--quiet", "--busy-poll", "50"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet", "--busy-poll", "50"]);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let addr = served.addr.clone();

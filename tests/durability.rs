@@ -194,31 +194,13 @@ async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_g
 // The binary.
 
 use common::Launched;
-use std::io::{BufRead, BufReader, Read, Write};
+use common::launch::session;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-
-/// `serve ARGS`, listening on a free port.
-fn serve(args: &[&str]) -> Launched {
-    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--color", "never"];
-    all.extend_from_slice(args);
-    Launched::start(&all)
-}
-
-/// A blocking client session: send `lines`, read everything until the
-/// server closes (bounded: a frozen server is a failure, not a hang).
-fn session(addr: &str, lines: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(common::STEP)).unwrap();
-    s.write_all(lines.as_bytes()).unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all)
-        .unwrap_or_else(|e| panic!("the server stopped answering: {e}"));
-    all
-}
 
 #[test]
 fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
-    let mut served = serve(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
     let wire = session(&served.addr, "EHLO me\r\nNOOP\r\nQUIT\r\n");
     assert!(wire.contains("221 "), "{wire}");
     // Reported while the server runs (the session's end flushed the file),
@@ -255,7 +237,7 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
 
 #[test]
 fn a_live_view_nobody_reads_never_stops_the_server() {
-    let mut served = serve(&["postfix-default"]);
+    let mut served = Launched::serve(&["postfix-default"]);
     // 40,000 pipelined NOOPs: about 1.6 MB of live transcript on a stderr
     // pipe nobody reads (it holds 64 KiB).
     let noops = "NOOP\r\n".repeat(40_000);

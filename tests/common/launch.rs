@@ -2,7 +2,7 @@
 //! it prints (no sleeping for readiness), stopped with a signal, killed when
 //! dropped.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 
@@ -28,6 +28,13 @@ impl Launched {
     /// `smtp-harness ARGS` with stdout and stderr piped.
     pub fn start(args: &[&str]) -> Launched {
         Launched::spawn(Launched::command(args))
+    }
+
+    /// `serve --listen 127.0.0.1:0 --color never ARGS`.
+    pub fn serve(args: &[&str]) -> Launched {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--color", "never"];
+        all.extend_from_slice(args);
+        Launched::start(&all)
     }
 
     /// The command `start` runs, for a test to add to (environment, stderr)
@@ -105,4 +112,17 @@ impl Launched {
         }
         text
     }
+}
+
+/// A blocking client session: send `text`, read everything until the
+/// server closes (bounded: a frozen server is a failure, not a hang).
+pub fn session(addr: &str, text: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(crate::common::STEP))
+        .expect("timeout");
+    s.write_all(text.as_bytes()).expect("write");
+    let mut all = String::new();
+    s.read_to_string(&mut all)
+        .unwrap_or_else(|e| panic!("the server stopped answering: {e}"));
+    all
 }
