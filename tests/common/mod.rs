@@ -1,5 +1,8 @@
-//! A tiny raw SMTP client for tests that need what real clients won't do:
-//! pipelining, malformed lines, vanishing mid-DATA, byte-exact reads.
+//! What the integration tests share. Here: a tiny raw SMTP client for
+//! tests that need what real clients won't do (pipelining, malformed lines,
+//! vanishing mid-DATA, byte-exact reads). In the submodules: the binary
+//! launched as a user runs it (`launch`), a client for the control API
+//! (`control_api`) and the outside tools some tests drive (`tools`).
 #![allow(dead_code)]
 
 pub mod control_api;
