@@ -8,7 +8,7 @@ use common::{Launched, RawClient, STEP};
 use smtp_harness::transcript::{EventKind, Leg};
 use smtp_harness::{MockServer, Scenario};
 use std::net::SocketAddr;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 fn scenario(limits: &str) -> Scenario {
     Scenario::from_yaml(&format!("limits: {{{limits}}}")).expect("scenario")

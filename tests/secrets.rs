@@ -14,8 +14,7 @@ use common::{Launched, RawClient};
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const PASSWORD: &str = "S3cretPassw0rd";
 
