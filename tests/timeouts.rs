@@ -472,13 +472,16 @@ async fn a_client_sending_a_command_every_100ms_is_not_cut_by_the_idle_timeout()
     assert_eq!(t.sessions[0].closed_by(), Some(Closer::Upstream));
 }
 
-/// After a passed-through STARTTLS the bytes are opaque, and the write
-/// timeout still holds: an upstream that stops reading ends the relay.
-#[tokio::test]
-async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
+/// An upstream for one connection: it greets, answers the client's first
+/// line (its STARTTLS) with 220, then leaves the connection to `then`.
+async fn starttls_upstream<F, Fut>(then: F) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: FnOnce(tokio::io::BufReader<TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = l.local_addr().unwrap();
-    let _upstream = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let (s, _) = l.accept().await.unwrap();
         let mut s = tokio::io::BufReader::new(s);
         s.get_mut()
@@ -488,13 +491,30 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
         let mut line = String::new();
         s.read_line(&mut line).await.unwrap();
         s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
-        // Holds the connection and never reads again.
-        std::future::pending::<()>().await;
+        then(s).await;
     });
-    let px = proxy(up, "timeouts: {write: 300ms}").await;
+    (up, task)
+}
+
+/// A client through `px` past the banner and a passed-through STARTTLS.
+async fn past_starttls(px: &MockProxy) -> RawClient {
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.code().await, 220);
     assert_eq!(c.cmd("STARTTLS").await, 220);
+    c
+}
+
+/// After a passed-through STARTTLS the bytes are opaque, and the write
+/// timeout still holds: an upstream that stops reading ends the relay.
+#[tokio::test]
+async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
+    let (up, _upstream) = starttls_upstream(|_s| async {
+        // Holds the connection and never reads again.
+        std::future::pending::<()>().await;
+    })
+    .await;
+    let px = proxy(up, "timeouts: {write: 300ms}").await;
+    let mut c = past_starttls(&px).await;
     let batch = vec![0x17u8; 64 * 1024];
     let writing = async {
         for _ in 0..4096 {
@@ -519,28 +539,16 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
 /// session silent both ways for `timeouts.idle` is idle all the same.
 #[tokio::test]
 async fn an_opaque_relay_silent_both_ways_ends_at_the_idle_timeout() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = l.local_addr().unwrap();
-    let _upstream = tokio::spawn(async move {
-        let (s, _) = l.accept().await.unwrap();
-        let mut s = tokio::io::BufReader::new(s);
-        s.get_mut()
-            .write_all(b"220 up.example ESMTP\r\n")
-            .await
-            .unwrap();
-        let mut line = String::new();
-        s.read_line(&mut line).await.unwrap();
-        s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
+    let (up, _upstream) = starttls_upstream(|mut s| async move {
         // Echoes what comes (a TLS peer answering), until the end.
         let mut buf = [0u8; 1024];
         while let Ok(n @ 1..) = s.read(&mut buf).await {
             let _ = s.get_mut().write_all(&buf[..n]).await;
         }
-    });
+    })
+    .await;
     let px = proxy(up, "timeouts: {idle: 300ms}").await;
-    let mut c = RawClient::connect(px.addr()).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("STARTTLS").await, 220);
+    let mut c = past_starttls(&px).await;
     // Traffic every 100 ms for 600 ms, twice the limit: not cut.
     let mut echo = [0u8; 3];
     for _ in 0..6 {
