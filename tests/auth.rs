@@ -3,9 +3,9 @@
 mod common;
 
 use common::RawClient;
+use common::tools::python3;
 use rstest::rstest;
 use smtp_harness::{MockServer, Scenario};
-use std::process::Command;
 
 const AUTH: &str = "auth:\n  users: {alice: wonderland}\n  require: true\n";
 
@@ -24,16 +24,9 @@ except smtplib.SMTPAuthenticationError as e:
     print(e.smtp_code)
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &port.to_string(), user, password, mechanism])
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    python3(script, &[&port.to_string(), user, password, mechanism])
+        .trim()
+        .to_string()
 }
 
 #[rstest]

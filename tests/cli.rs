@@ -1,10 +1,13 @@
 //! The binary: serve, validate, scenarios.
 
+mod common;
+
+use common::Launched;
 use rstest::rstest;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn bin() -> Command {
@@ -204,87 +207,9 @@ fn yaml_bombs_are_refused() {
     assert_eq!(code, 1);
 }
 
-struct Served {
-    child: Child,
-    addr: String,
-    /// Standard output after the `listening on` line.
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Served {
-    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--color", "never"];
-    all.extend_from_slice(args);
-    launch(&all)
-}
-
-/// Start the binary with `args`; the first stdout line is the address it
-/// listens on, so there is no sleeping for readiness.
-fn launch(args: &[&str]) -> Served {
-    let mut child = bin()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    Served {
-        child,
-        addr,
-        stdout,
-    }
-}
-
-impl Served {
-    /// The next line the binary prints on standard output.
-    fn next_line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line
-    }
-
-    /// Send `signal` (`TERM`, `INT`) and wait for the exit.
-    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        self.child.wait().unwrap()
-    }
-
-    /// Everything it wrote to stderr (after it exited).
-    fn stderr(&mut self) -> String {
-        let mut text = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut text).unwrap();
-        }
-        text
-    }
-}
-
 fn smtp_session(addr: &str, lines: &[&str]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    for l in lines {
-        s.write_all(format!("{l}\r\n").as_bytes()).unwrap();
-    }
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    all
+    let text: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+    common::launch::session(addr, &text)
 }
 
 #[test]
@@ -292,7 +217,7 @@ fn serve_writes_transcript_maildir_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("t.jsonl");
     let maildir = dir.path().join("mail");
-    let mut served = serve(&[
+    let mut served = Launched::serve(&[
         "exchange-2003",
         "--transcript",
         jsonl.to_str().unwrap(),
@@ -351,7 +276,7 @@ fn serve_writes_transcript_maildir_and_stops_on_sigterm() {
 
 #[test]
 fn serve_sends_421_to_sessions_on_shutdown() {
-    let mut served = serve(&["postfix-default", "--quiet"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet"]);
     let s = TcpStream::connect(&served.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -423,7 +348,7 @@ fn replay_reports_divergences_per_session() {
         "captured.yaml",
         "replay:\n  sessions:\n    - banner: [\"220 captured.example ESMTP\"]\n      steps:\n        - client: \"HELO captured\"\n          reply: [\"250 captured.example\"]\n        - client: \"QUIT\"\n          reply: [\"221 bye\"]\n      end: server_closed\n",
     );
-    let mut replay = launch(&[
+    let mut replay = Launched::start(&[
         "replay",
         f.to_str().unwrap(),
         "--listen",
@@ -451,8 +376,8 @@ fn replay_reports_divergences_per_session() {
 fn proxy_record_writes_a_replay_of_the_real_server() {
     let dir = tempfile::tempdir().unwrap();
     let recorded = dir.path().join("recorded.yaml");
-    let upstream = serve(&["exchange-2019", "--quiet"]);
-    let mut proxy = launch(&[
+    let upstream = Launched::serve(&["exchange-2019", "--quiet"]);
+    let mut proxy = Launched::start(&[
         "proxy",
         "--upstream",
         &upstream.addr,
@@ -485,7 +410,7 @@ fn proxy_record_writes_a_replay_of_the_real_server() {
 
 #[test]
 fn color_always_paints_the_live_transcript() {
-    let mut served = launch(&[
+    let mut served = Launched::start(&[
         "serve",
         "postfix-default",
         "--listen",
@@ -508,7 +433,7 @@ fn color_always_paints_the_live_transcript() {
 
 #[test]
 fn serve_with_worker_threads_serves_concurrent_sessions() {
-    let mut served = serve(&["postfix-default", "--quiet", "--threads", "2"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet", "--threads", "2"]);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let addr = served.addr.clone();
@@ -525,7 +450,7 @@ fn serve_with_worker_threads_serves_concurrent_sessions() {
 
 #[test]
 fn serve_with_busy_polling_serves_sessions_and_goes_quiet_between_them() {
-    let mut served = serve(&["postfix-default", "--quiet", "--busy-poll", "50"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet", "--busy-poll", "50"]);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let addr = served.addr.clone();
@@ -584,7 +509,7 @@ fn replay_text_report_says_when_the_client_matched() {
         "captured.yaml",
         "replay:\n  sessions:\n    - banner: [\"220 captured.example ESMTP\"]\n      steps:\n        - client: \"QUIT\"\n          reply: [\"221 bye\"]\n      end: server_closed\n",
     );
-    let mut replay = launch(&[
+    let mut replay = Launched::start(&[
         "replay",
         f.to_str().unwrap(),
         "--listen",

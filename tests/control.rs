@@ -5,13 +5,14 @@
 
 mod common;
 
-use common::RawClient;
+use common::control_api::{http, raw};
+use common::{Launched, RawClient};
 use smtp_harness::control::routes::ROUTES;
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,67 +32,6 @@ fn python(script: &str, env: &[(&str, String)]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-/// One raw request on its own connection: the status, the head, and the
-/// body (de-chunked).
-async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(request).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&out)));
-    let head = String::from_utf8_lossy(&out[..split]).into_owned();
-    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let rest = &out[split + 4..];
-    let body = if head.contains("\r\nTransfer-Encoding: chunked") {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    (status, head, body)
-}
-
-/// The body of a chunked response; panics on bad framing or a missing end.
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).expect("hex"), 16)
-            .expect("chunk size");
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            assert_eq!(rest, b"\r\n", "the last chunk ends the body");
-            return body;
-        }
-        body.extend_from_slice(&rest[..size]);
-        assert_eq!(&rest[size..size + 2], b"\r\n", "a chunk ends with CRLF");
-        rest = &rest[size + 2..];
-    }
-}
-
-/// A request as a test suite sends it: its Host, a YAML body on writes.
-async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let content_type = if method == "GET" {
-        ""
-    } else {
-        "Content-Type: application/yaml\r\n"
-    };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let (status, _, body) = raw(addr, req.as_bytes()).await;
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]
@@ -443,55 +383,30 @@ async fn the_proxy_serves_sessions_expectations_and_profile() {
     );
 }
 
-struct Served {
-    child: Child,
-    smtp: String,
-    control: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Served {
+fn serve(args: &[&str]) -> Launched {
     cli(&["serve"], args, &[])
 }
 
 /// Run `smtp-harness COMMAND --listen 127.0.0.1:0 --control 127.0.0.1:0
 /// --quiet ARGS` with these environment variables.
-fn cli(command: &[&str], args: &[&str], env: &[(&str, &str)]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args(command)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-            "--quiet",
-        ])
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("listening line");
-    let smtp = line.trim().trim_start_matches("listening on ").to_string();
-    line.clear();
-    out.read_line(&mut line).expect("control line");
-    let control = line.trim().trim_start_matches("control on ").to_string();
-    assert!(control.starts_with("http://127.0.0.1:"), "{control}");
-    child.stdout = Some(out.into_inner());
-    Served {
-        child,
-        smtp,
-        control,
-    }
+fn cli(command: &[&str], args: &[&str], env: &[(&str, &str)]) -> Launched {
+    let mut cmd = Launched::command(command);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--quiet",
+    ])
+    .args(args)
+    .envs(env.iter().copied());
+    let launched = Launched::spawn(cmd);
+    assert_eq!(
+        launched.control().ip().to_string(),
+        "127.0.0.1",
+        "the control address"
+    );
+    launched
 }
 
 /// A fenced block of `docs/control.md` after `heading`, in `lang`.
@@ -514,8 +429,8 @@ fn the_docs_python_example_runs_as_written() {
     let script = doc_block("## From Python", "python", 1);
     let expected = doc_block("Output:", "", 1);
     let env = [
-        ("CONTROL", served.control.clone()),
-        ("SMTP", served.smtp.clone()),
+        ("CONTROL", format!("http://{}", served.control())),
+        ("SMTP", served.addr.clone()),
     ];
     assert_eq!(python(&script, &env), expected);
 }
@@ -552,25 +467,15 @@ fn the_cli_prints_scenario_expectations_at_shutdown() {
     )
     .expect("write");
     let mut served = serve(&[file.to_str().expect("utf-8")]);
-    let addr: SocketAddr = served.smtp.parse().expect("addr");
+    let addr = served.smtp();
     let mut sock = std::net::TcpStream::connect(addr).expect("connect");
     use std::io::Write;
     sock.write_all(b"EHLO me\r\nQUIT\r\n").expect("write");
     let mut rest = Vec::new();
     sock.read_to_end(&mut rest).expect("read");
-    Command::new("kill")
-        .args(["-TERM", &served.child.id().to_string()])
-        .status()
-        .expect("kill");
-    let status = served.child.wait().expect("wait");
+    let status = served.stop("TERM");
     let mut stdout = String::new();
-    served
-        .child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read");
+    served.stdout.read_to_string(&mut stdout).expect("read");
     assert_eq!(status.code(), Some(1), "unmet expectations fail the run");
     assert!(stdout.contains("1 of 3 expectation(s) unmet"), "{stdout}");
     assert!(
@@ -765,11 +670,7 @@ async fn a_control_token_is_required_when_set() {
         &[],
     );
     for (api, token) in [(&served, "s3cret-token"), (&proxied, "other-token")] {
-        let control: SocketAddr = api
-            .control
-            .trim_start_matches("http://")
-            .parse()
-            .expect("addr");
+        let control = api.control();
         let (status, head, _) = raw(control, &get(control, "")).await;
         assert_eq!(status, 401, "{head}");
         assert!(head.contains("WWW-Authenticate: Bearer"), "{head}");
@@ -941,12 +842,8 @@ async fn reading_a_huge_session_never_stalls_smtp() {
     const NOOPS: usize = 200_000;
     // The CLI: one event loop for SMTP and the API, as users run it.
     let served = serve(&[]);
-    let smtp: SocketAddr = served.smtp.parse().expect("smtp addr");
-    let control: SocketAddr = served
-        .control
-        .trim_start_matches("http://")
-        .parse()
-        .expect("control addr");
+    let smtp = served.smtp();
+    let control = served.control();
     let mut big = RawClient::connect(smtp).await;
     assert_eq!(big.code().await, 220);
     let mut writer = big.writer;

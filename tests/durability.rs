@@ -45,6 +45,14 @@ fn break_mailbox(root: &Path, rcpt: &str) -> std::path::PathBuf {
     new
 }
 
+/// A client at `addr` past the banner and `EHLO <name>`.
+async fn greeted(addr: SocketAddr, name: &str) -> RawClient {
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.code().await, 220);
+    assert_eq!(c.cmd(&format!("EHLO {name}")).await, 250);
+    c
+}
+
 async fn transaction(c: &mut RawClient, rcpts: &[&str]) {
     assert_eq!(c.cmd("MAIL FROM:<sender@example.org>").await, 250);
     for r in rcpts {
@@ -59,9 +67,7 @@ async fn a_message_the_maildir_cannot_take_gets_451_and_is_not_kept() {
     let (shared, addr, _stop) = with_maildir("{}", &root).await;
     let broken = break_mailbox(&root, "bob@example.org");
 
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("EHLO client").await, 250);
+    let mut c = greeted(addr, "client").await;
     transaction(&mut c, &["alice@example.org", "bob@example.org"]).await;
     assert_eq!(c.cmd("DATA").await, 354);
     let reply = c.reply_to("Subject: lost?\r\n\r\nbody\r\n.").await;
@@ -127,9 +133,7 @@ async fn a_message_the_recorder_cannot_keep_gets_451_without_a_maildir() {
     // (here: alone over `messages_disk`) must not be answered 250.
     let (shared, addr, _stop) =
         without_maildir("limits:\n  message_memory: 1024\n  messages_disk: 4096\n").await;
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("EHLO client").await, 250);
+    let mut c = greeted(addr, "client").await;
     transaction(&mut c, &["alice@example.org"]).await;
     assert_eq!(c.cmd("DATA").await, 354);
     let body = format!(
@@ -167,17 +171,13 @@ async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_g
     let (shared, addr, _stop) = with_maildir(CHUNKING, &root).await;
     break_mailbox(&root, "bob@example.org");
 
-    let mut c = RawClient::connect(addr).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("EHLO client").await, 250);
+    let mut c = greeted(addr, "client").await;
     transaction(&mut c, &["bob@example.org"]).await;
     let reply = c.reply_to("BDAT 9 LAST\r\nSubject: ").await;
     assert!(reply[0].starts_with("451 4.3.0 "), "{reply:?}");
 
     // Another connection, another mailbox: served and stored.
-    let mut d = RawClient::connect(addr).await;
-    assert_eq!(d.code().await, 220);
-    assert_eq!(d.cmd("EHLO other").await, 250);
+    let mut d = greeted(addr, "other").await;
     transaction(&mut d, &["carol@example.org"]).await;
     let reply = d.reply_to("BDAT 9 LAST\r\nSubject: ").await;
     assert!(reply[0].starts_with("250 "), "{reply:?}");
@@ -193,70 +193,14 @@ async fn a_last_bdat_chunk_the_maildir_cannot_take_gets_451_and_other_sessions_g
 
 // The binary.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    /// `serve ARGS` with stdout and stderr piped; the first stdout line says
-    /// where it listens, so there is no sleeping for readiness.
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--color", "never"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        Served { child, addr }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        self.child.wait().unwrap()
-    }
-}
-
-/// A blocking client session: send `lines`, read everything until the
-/// server closes (bounded: a frozen server is a failure, not a hang).
-fn session(addr: &str, lines: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(common::STEP)).unwrap();
-    s.write_all(lines.as_bytes()).unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all)
-        .unwrap_or_else(|e| panic!("the server stopped answering: {e}"));
-    all
-}
+use common::Launched;
+use common::launch::session;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 
 #[test]
 fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
-    let mut served = Served::start(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
+    let mut served = Launched::serve(&["postfix-default", "--quiet", "--transcript", "/dev/full"]);
     let wire = session(&served.addr, "EHLO me\r\nNOOP\r\nQUIT\r\n");
     assert!(wire.contains("221 "), "{wire}");
     // Reported while the server runs (the session's end flushed the file),
@@ -281,7 +225,7 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
     // And it still serves.
     let wire = session(&served.addr, "QUIT\r\n");
     assert!(wire.contains("221 "), "{wire}");
-    let exit = served.stop();
+    let exit = served.stop("TERM");
     assert_eq!(
         exit.code(),
         Some(2),
@@ -293,7 +237,7 @@ fn a_transcript_write_error_is_reported_at_once_and_fails_the_exit_status() {
 
 #[test]
 fn a_live_view_nobody_reads_never_stops_the_server() {
-    let mut served = Served::start(&["postfix-default"]);
+    let mut served = Launched::serve(&["postfix-default"]);
     // 40,000 pipelined NOOPs: about 1.6 MB of live transcript on a stderr
     // pipe nobody reads (it holds 64 KiB).
     let noops = "NOOP\r\n".repeat(40_000);
@@ -314,7 +258,7 @@ fn a_live_view_nobody_reads_never_stops_the_server() {
         stderr.read_to_string(&mut text).unwrap();
         text
     });
-    let exit = served.stop();
+    let exit = served.stop("TERM");
     assert!(exit.success(), "{exit:?}");
     let text = reader.join().unwrap();
     let dropped: u64 = text

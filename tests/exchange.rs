@@ -4,11 +4,13 @@
 
 mod common;
 
+use common::Launched;
+use common::tools::python3;
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use rstest::rstest;
 use smtp_harness::{Message, MockServer, Scenario};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,18 +54,11 @@ struct Sent {
 
 fn smtplib(server: &MockServer, source: &str, xclient: &str, sender: &str, rcpts: &[&str]) -> Sent {
     let body = "From: administrator@adatum.com\r\nTo: user@domain.com\r\nSubject: Test Subject\r\n\r\nHello.\r\n";
-    let out = Command::new("python3")
-        .args(["-c", SMTPLIB, &server.addr().port().to_string()])
-        .args([source, xclient, sender, body])
-        .args(rcpts)
-        .output()
-        .expect("python3 is needed for this test (the CI installs it)");
-    assert!(
-        out.status.success(),
-        "smtplib failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    let port = server.addr().port().to_string();
+    let mut args = vec![port.as_str(), source, xclient, sender, body];
+    args.extend_from_slice(rcpts);
+    let out = python3(SMTPLIB, &args);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON from the script");
     let pair = |p: &serde_json::Value| {
         (
             p[0].as_u64().unwrap_or(0) as u16,
@@ -157,29 +152,17 @@ fn q307628_refuses_unknown_users_and_relaying() {
 fn q307628_maildir_landing_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args([
-            "serve",
-            "exchange55-multi-domain-reroute",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-            "--maildir",
-        ])
-        .arg(&maildir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_string();
+    let mut cmd = Launched::command(&[
+        "serve",
+        "exchange55-multi-domain-reroute",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--maildir",
+    ]);
+    cmd.arg(&maildir).stderr(Stdio::null());
+    let served = Launched::spawn(cmd);
+    let addr = served.addr.clone();
     let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
     let sent = lettre_send(port, "someone@example.org", "administrator@cpandl.net");
     let new = maildir.join("administrator@adatum.com").join("new");
@@ -193,8 +176,7 @@ fn q307628_maildir_landing_through_the_cli() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     sent.expect("accepted");
     assert_eq!(files.len(), 1, "{new:?}");
     let text = std::fs::read_to_string(&files[0]).unwrap();

@@ -3,11 +3,14 @@
 //! and over the control API only under `--control-files DIR`, with refusals
 //! that do not tell whether a file exists outside it.
 
+mod common;
+
+use common::Launched;
 use smtp_harness::{Profile, Scenario};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -31,6 +34,13 @@ fn load_err(path: &Path) -> String {
     }
 }
 
+/// The error loading `yaml` as `s.yaml` in `dir`.
+fn scenario_err(dir: &Path, yaml: &str) -> String {
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    load_err(&file)
+}
+
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo")
         .arg(path)
@@ -42,14 +52,11 @@ fn mkfifo(path: &Path) {
 #[test]
 fn extends_dev_zero_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "extends: /dev/zero\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: /dev/zero\n");
     assert!(err.contains("/dev/zero is outside"), "{err}");
     // A link in the directory that leads to the device is no way round.
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.yaml")).unwrap();
-    std::fs::write(&file, "extends: zero.yaml\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: zero.yaml\n");
     assert!(err.contains("zero.yaml is outside"), "{err}");
 }
 
@@ -73,12 +80,10 @@ fn a_device_named_as_the_scenario_is_refused_at_once() {
 fn extends_a_fifo_is_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     mkfifo(&dir.path().join("parent.yaml"));
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "extends: parent.yaml\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: parent.yaml\n");
     assert!(err.contains("parent.yaml is not a regular file"), "{err}");
     // The same for a profile.
-    let path = file.clone();
+    let path = dir.path().join("s.yaml");
     let err = within("profile", move || Profile::from_file(&path))
         .expect_err("a FIFO parent")
         .to_string();
@@ -90,9 +95,7 @@ fn a_tls_key_that_is_a_fifo_is_refused_without_hanging() {
     let dir = tempfile::tempdir().unwrap();
     mkfifo(&dir.path().join("key.pem"));
     std::fs::write(dir.path().join("cert.pem"), "not read either\n").unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "tls:\n  cert: cert.pem\n  key: key.pem\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "tls:\n  cert: cert.pem\n  key: key.pem\n");
     assert!(err.contains("key.pem is not a regular file"), "{err}");
 }
 
@@ -102,73 +105,38 @@ fn files_over_the_cap_are_refused_unread() {
     // Sparse: the size is what counts, not the disk it takes.
     let parent = std::fs::File::create(dir.path().join("huge.yaml")).unwrap();
     parent.set_len(65 << 20).unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "extends: huge.yaml\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "extends: huge.yaml\n");
     assert!(err.contains("over the 67108864-byte limit"), "{err}");
     let key = std::fs::File::create(dir.path().join("key.pem")).unwrap();
     key.set_len(2 << 20).unwrap();
     std::fs::write(dir.path().join("cert.pem"), "x").unwrap();
-    std::fs::write(&file, "tls: {cert: cert.pem, key: key.pem}\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "tls: {cert: cert.pem, key: key.pem}\n");
     assert!(err.contains("over the 1048576-byte limit"), "{err}");
 }
 
 #[test]
 fn tls_files_outside_the_scenario_directory_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, "tls: {cert: /etc/passwd, key: ../key.pem}\n").unwrap();
-    let err = load_err(&file);
+    let err = scenario_err(dir.path(), "tls: {cert: /etc/passwd, key: ../key.pem}\n");
     assert!(err.contains("/etc/passwd is outside"), "{err}");
     assert!(err.contains("../key.pem is outside"), "{err}");
 }
 
 // ---- over the control API --------------------------------------------------
 
-struct Served {
-    child: Child,
-    control: SocketAddr,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `smtp-harness <command> … --control 127.0.0.1:0 --quiet <extra>`.
-fn start(command: &[&str], extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args(command)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-            "--quiet",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut control = None;
-    for _ in 0..4 {
-        let mut line = String::new();
-        out.read_line(&mut line).expect("a line");
-        if let Some(addr) = line.trim().strip_prefix("control on http://") {
-            control = Some(addr.parse().expect("control address"));
-            break;
-        }
-    }
-    child.stdout = Some(out.into_inner());
-    Served {
-        child,
-        control: control.expect("the control line"),
-    }
+fn start(command: &[&str], extra: &[&str]) -> Launched {
+    let mut cmd = Launched::command(command);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--quiet",
+    ])
+    .args(extra)
+    .stderr(Stdio::null());
+    Launched::spawn(cmd)
 }
 
 /// `PUT path` with a YAML body; the status and body.
@@ -201,22 +169,22 @@ const TLS: &str = "tls:\n  cert: NAME\n  key: NAME\n";
 #[test]
 fn without_control_files_the_api_names_no_file_and_tells_nothing() {
     let served = start(&["serve"], &[]);
-    let existing = refusal(served.control, "/scenario", TLS, "/etc/passwd");
-    let missing = refusal(served.control, "/scenario", TLS, "/no/such/file.pem");
+    let existing = refusal(served.control(), "/scenario", TLS, "/etc/passwd");
+    let missing = refusal(served.control(), "/scenario", TLS, "/no/such/file.pem");
     assert_eq!(existing, missing);
     assert!(
         existing.contains("files cannot be named here"),
         "{existing}"
     );
-    let relative = refusal(served.control, "/scenario", TLS, "cert.pem");
+    let relative = refusal(served.control(), "/scenario", TLS, "cert.pem");
     assert!(
         relative.contains("files cannot be named here"),
         "{relative}"
     );
     let parent = "extends: NAME\n";
     assert_eq!(
-        refusal(served.control, "/scenario", parent, "/etc/passwd"),
-        refusal(served.control, "/scenario", parent, "/no/such/file.yaml"),
+        refusal(served.control(), "/scenario", parent, "/etc/passwd"),
+        refusal(served.control(), "/scenario", parent, "/no/such/file.yaml"),
     );
 }
 
@@ -237,19 +205,19 @@ fn with_control_files_only_that_directory_is_read() {
     let served = start(&["serve"], &["--control-files", allowed.to_str().unwrap()]);
 
     let (status, body) = put(
-        served.control,
+        served.control(),
         "/scenario",
         "extends: base.yaml\ntls:\n  cert: cert.pem\n  key: key.pem\n",
     );
     assert_eq!(status, 200, "{body}");
 
-    let existing = refusal(served.control, "/scenario", TLS, "/etc/passwd");
-    let missing = refusal(served.control, "/scenario", TLS, "/no/such/file.pem");
+    let existing = refusal(served.control(), "/scenario", TLS, "/etc/passwd");
+    let missing = refusal(served.control(), "/scenario", TLS, "/no/such/file.pem");
     assert_eq!(existing, missing);
     assert!(existing.contains("NAME is outside"), "{existing}");
     assert_eq!(
-        refusal(served.control, "/scenario", TLS, "../beside.pem"),
-        refusal(served.control, "/scenario", TLS, "../not-beside.pem"),
+        refusal(served.control(), "/scenario", TLS, "../beside.pem"),
+        refusal(served.control(), "/scenario", TLS, "../not-beside.pem"),
     );
 }
 
@@ -258,8 +226,8 @@ fn a_proxy_control_api_names_no_file_outside_its_directory() {
     // Nothing listens upstream; the profile swap does not dial it.
     let served = start(&["proxy", "--upstream", "127.0.0.1:9"], &[]);
     let parent = "extends: NAME\n";
-    let existing = refusal(served.control, "/profile", parent, "/etc/passwd");
-    let missing = refusal(served.control, "/profile", parent, "/no/such/file.yaml");
+    let existing = refusal(served.control(), "/profile", parent, "/etc/passwd");
+    let missing = refusal(served.control(), "/profile", parent, "/no/such/file.yaml");
     assert_eq!(existing, missing);
     assert!(
         existing.contains("files cannot be named here"),

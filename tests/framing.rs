@@ -54,6 +54,13 @@ async fn quit_is_next(c: &mut RawClient) {
     assert!(c.closed().await);
 }
 
+/// A line of `len` octets starting with `prefix`, then `rest`, in one write.
+async fn send_overlong(c: &mut RawClient, prefix: &str, len: usize, rest: &[u8]) {
+    let mut wire = line_of(prefix, len);
+    wire.extend_from_slice(rest);
+    c.send(&wire).await;
+}
+
 async fn greeted_ehlo(addr: std::net::SocketAddr) -> RawClient {
     let mut c = RawClient::connect(addr).await;
     assert_eq!(c.code().await, 220);
@@ -66,9 +73,7 @@ async fn greeted_ehlo(addr: std::net::SocketAddr) -> RawClient {
 async fn overlong_noop_and_noop_in_one_write_get_two_replies_in_order() {
     let server = server("{}").await;
     let mut c = greeted_ehlo(server.addr()).await;
-    let mut wire = line_of("NOOP ", 600);
-    wire.extend_from_slice(b"NOOP\r\n");
-    c.send(&wire).await;
+    send_overlong(&mut c, "NOOP ", 600, b"NOOP\r\n").await;
     assert_eq!(c.reply().await, ["500 5.5.2 Error: line too long"]);
     assert_eq!(c.code().await, 250);
     quit_is_next(&mut c).await;
@@ -78,9 +83,13 @@ async fn overlong_noop_and_noop_in_one_write_get_two_replies_in_order() {
 async fn overlong_line_then_mail_rcpt_noop_in_one_write_get_four_replies() {
     let server = server("{}").await;
     let mut c = greeted_ehlo(server.addr()).await;
-    let mut wire = line_of("MAIL FROM:<a@example.com> ", 700);
-    wire.extend_from_slice(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nNOOP\r\n");
-    c.send(&wire).await;
+    send_overlong(
+        &mut c,
+        "MAIL FROM:<a@example.com> ",
+        700,
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nNOOP\r\n",
+    )
+    .await;
     assert_eq!(codes(&mut c, 4).await, [500, 250, 250, 250]);
     quit_is_next(&mut c).await;
     let t = server.wait_for_sessions(1).await.expect("transcript");
@@ -100,9 +109,13 @@ async fn through_the_proxy_above_its_limit_four_replies() {
     let up = server("{}").await;
     let px = transparent(&up).await;
     let mut c = greeted_ehlo(px.addr()).await;
-    let mut wire = line_of("NOOP ", 20 * 1024);
-    wire.extend_from_slice(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nNOOP\r\n");
-    c.send(&wire).await;
+    send_overlong(
+        &mut c,
+        "NOOP ",
+        20 * 1024,
+        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nNOOP\r\n",
+    )
+    .await;
     assert_eq!(
         c.reply().await,
         ["500 5.5.2 Line too long"],
@@ -117,9 +130,7 @@ async fn through_the_proxy_below_its_limit_the_upstream_answers_each_line() {
     let up = server("{}").await;
     let px = transparent(&up).await;
     let mut c = greeted_ehlo(px.addr()).await;
-    let mut wire = line_of("NOOP ", 600);
-    wire.extend_from_slice(b"NOOP\r\n");
-    c.send(&wire).await;
+    send_overlong(&mut c, "NOOP ", 600, b"NOOP\r\n").await;
     assert_eq!(c.reply().await, ["500 5.5.2 Error: line too long"]);
     assert_eq!(c.code().await, 250);
     quit_is_next(&mut c).await;
@@ -139,9 +150,7 @@ async fn overlong_after_data(addr: std::net::SocketAddr) {
     body.extend_from_slice(b".\r\n");
     c.send(&body).await;
     assert_eq!(c.code().await, 250);
-    let mut wire = line_of("NOOP ", 5000);
-    wire.extend_from_slice(b"NOOP\r\nRSET\r\n");
-    c.send(&wire).await;
+    send_overlong(&mut c, "NOOP ", 5000, b"NOOP\r\nRSET\r\n").await;
     assert_eq!(codes(&mut c, 3).await, [500, 250, 250]);
     quit_is_next(&mut c).await;
 }
@@ -166,9 +175,7 @@ async fn overlong_auth_continuation_line_gets_one_reply() {
     let server = server("auth: {users: {alice: wonderland}}").await;
     let mut c = greeted_ehlo(server.addr()).await;
     assert_eq!(c.cmd("AUTH PLAIN").await, 334);
-    let mut wire = line_of("AGFsaWNlAHdvbmRlcmxhbmQ", 600);
-    wire.extend_from_slice(b"NOOP\r\n");
-    c.send(&wire).await;
+    send_overlong(&mut c, "AGFsaWNlAHdvbmRlcmxhbmQ", 600, b"NOOP\r\n").await;
     let first = c.code().await;
     assert_eq!(first / 100, 5, "the overlong response is refused");
     c.code().await;
@@ -190,9 +197,7 @@ async fn overlong_upstream_reply_line_still_answers_its_command() {
     c.send(b"NOOP\r\nNOOP\r\n").await;
     assert_eq!(u.raw_line().await, b"NOOP\r\n");
     assert_eq!(u.raw_line().await, b"NOOP\r\n");
-    let mut wire = line_of("250 first ", 20 * 1024);
-    wire.extend_from_slice(b"251 second\r\n");
-    u.send(&wire).await;
+    send_overlong(&mut u, "250 first ", 20 * 1024, b"251 second\r\n").await;
     let first = c.reply().await;
     assert!(first[0].starts_with("250 first xxx"), "{first:?}");
     assert!(first[0].len() < 100, "cut to its head: {}", first[0].len());

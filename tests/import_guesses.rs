@@ -35,6 +35,16 @@ fn imported(dir: &Path, talk: &Talk) -> (Output, std::path::PathBuf) {
     (import(&capture, &out), out)
 }
 
+/// `imported`, which must succeed and say `said` on stderr; the scenario
+/// file.
+fn imported_saying(dir: &Path, talk: &Talk, said: &str) -> std::path::PathBuf {
+    let (out, file) = imported(dir, talk);
+    let stderr = stderr(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(said), "{stderr}");
+    file
+}
+
 /// Serve `file` and play `dialogue` (command, the reply it must get)
 /// against it over TCP, after the banner.
 async fn replay(file: &Path, banner: &str, dialogue: &[(&str, &str)]) {
@@ -76,14 +86,10 @@ async fn a_reply_captured_before_its_command_is_read_after_it_and_said() {
     t.close();
     // The capture shows the 250 before the MAIL it acknowledges.
     t.swap(mail, sender_ok);
-    let (out, file) = imported(dir.path(), &t);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(
-            "warning: stream 0: 1 time(s) the capture shows bytes before the other side's bytes they acknowledge"
-        ),
-        "{}",
-        stderr(&out)
+    let file = imported_saying(
+        dir.path(),
+        &t,
+        "warning: stream 0: 1 time(s) the capture shows bytes before the other side's bytes they acknowledge",
     );
     // Paired by acknowledgement: every command gets its own reply.
     replay(&file, "220 mx.example ESMTP", &MAIL_REPLIES).await;
@@ -98,14 +104,10 @@ async fn a_retransmission_with_other_bytes_keeps_the_first_and_is_said() {
     let rcpt = b"RCPT TO:<b@example.com>\r\nQUIT\r\n".len() as u32;
     t.client_again(rcpt, b"RCPT TO:<z@example.com>\r\n");
     t.close();
-    let (out, file) = imported(dir.path(), &t);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(
-            "warning: stream 0: 1 byte(s) from the client were retransmitted with other values than the first copy; kept the first copy"
-        ),
-        "{}",
-        stderr(&out)
+    let file = imported_saying(
+        dir.path(),
+        &t,
+        "warning: stream 0: 1 byte(s) from the client were retransmitted with other values than the first copy; kept the first copy",
     );
     replay(&file, "220 mx.example ESMTP", &MAIL_REPLIES).await;
 }
@@ -172,13 +174,7 @@ async fn a_session_too_long_to_load_is_cut_to_what_loads_and_said() {
         t.server(r);
     }
     t.close();
-    let (out, file) = imported(dir.path(), &t);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("of {n} commands are imported")),
-        "{}",
-        stderr(&out)
-    );
+    let file = imported_saying(dir.path(), &t, &format!("of {n} commands are imported"));
     let validate = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
         .arg("validate")
         .arg(&file)
@@ -213,12 +209,10 @@ fn a_capture_cut_by_its_snap_length_keeps_the_session_in_order() {
     t.client(b"QUIT\r\n");
     t.server(b"221 2.0.0 Bye\r\n");
     t.close();
-    let (out, file) = imported(dir.path(), &t);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("byte(s) of message content were not captured"),
-        "{}",
-        stderr(&out)
+    let file = imported_saying(
+        dir.path(),
+        &t,
+        "byte(s) of message content were not captured",
     );
     let scenario = Scenario::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
     let steps: Vec<(String, String)> = scenario.plan().replay[0]

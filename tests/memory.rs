@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{RawClient, STEP};
+use common::control_api::get;
+use common::{Launched, RawClient, STEP};
 use smtp_harness::transcript::{EventKind, Leg};
 use smtp_harness::{MockServer, Scenario};
 use std::net::SocketAddr;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 fn scenario(limits: &str) -> Scenario {
     Scenario::from_yaml(&format!("limits: {{{limits}}}")).expect("scenario")
@@ -31,6 +32,14 @@ async fn code(reader: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>)
 /// Send `lines` pipelined in one write while reading every reply (a
 /// client that does not read would stall the server's writes); returns
 /// the replies' codes.
+/// `EHLO <ehlo>`, `n` NOOPs and QUIT, for `pipeline`.
+fn noop_session(ehlo: &str, n: usize) -> Vec<String> {
+    let mut lines = vec![format!("EHLO {ehlo}")];
+    lines.extend(std::iter::repeat_n("NOOP".to_string(), n));
+    lines.push("QUIT".into());
+    lines
+}
+
 async fn pipeline(addr: SocketAddr, lines: &[String]) -> Vec<u16> {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (r, mut w) = stream.into_split();
@@ -52,52 +61,12 @@ async fn pipeline(addr: SocketAddr, lines: &[String]) -> Vec<u16> {
     codes
 }
 
-/// One HTTP/1.1 request to the control API; the body de-chunked if the
-/// response is chunked.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("headers end");
-    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
-    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let mut body = out[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        let mut plain = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let eol = rest.windows(2).position(|w| w == b"\r\n").expect("size");
-            let size_text = String::from_utf8_lossy(&rest[..eol]);
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .expect("chunk size");
-            rest = &rest[eol + 2..];
-            if size == 0 {
-                break;
-            }
-            plain.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-        body = plain;
-    }
-    (status, body)
-}
-
 #[tokio::test]
 async fn a_flood_of_pipelined_noops_keeps_the_cap_the_marker_and_the_close() {
     let mut server = MockServer::start(scenario("session_events: 100"))
         .await
         .expect("start");
-    let mut lines = vec!["EHLO flood.example".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 10_000));
-    lines.push("QUIT".into());
+    let lines = noop_session("flood.example", 10_000);
     let codes = pipeline(server.addr(), &lines).await;
     assert_eq!(codes.len(), 10_002, "one reply per command");
     assert_eq!(codes.last(), Some(&221));
@@ -126,7 +95,7 @@ async fn a_flood_of_pipelined_noops_keeps_the_cap_the_marker_and_the_close() {
 
     // The control API shows the same, marker and count included.
     let control = server.start_control().await.expect("control");
-    let (status, body) = http_get(control, "/sessions/1").await;
+    let (status, body) = get(control, "/sessions/1").await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     assert_eq!(v["dropped"].as_u64(), Some((all - 100) as u64));
@@ -144,9 +113,7 @@ async fn the_total_bound_forgets_the_oldest_sessions() {
     let server = MockServer::start(scenario("session_events: 20, total_events: 50"))
         .await
         .expect("start");
-    let mut lines = vec!["EHLO x".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 30));
-    lines.push("QUIT".into());
+    let lines = noop_session("x", 30);
     for _ in 0..5 {
         pipeline(server.addr(), &lines).await;
     }
@@ -220,10 +187,10 @@ async fn a_large_message_is_kept_in_a_file_and_reads_back_exactly() {
     assert!(messages[0].bytes().expect("read") == small[..]);
 
     let control = server.start_control().await.expect("control");
-    let (status, eml) = http_get(control, "/messages/2.eml").await;
+    let (status, eml) = get(control, "/messages/2.eml").await;
     assert_eq!(status, 200);
     assert!(eml == large, "the .eml is byte-exact");
-    let (status, list) = http_get(control, "/messages").await;
+    let (status, list) = get(control, "/messages").await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_slice(&list).expect("JSON");
     assert_eq!(v["messages"][1]["size"].as_u64(), Some(large.len() as u64));
@@ -273,59 +240,18 @@ fn validate_refuses_a_session_bound_under_two_and_a_total_under_it() {
     );
 }
 
-/// `serve`, its SMTP and control addresses; killed when dropped.
-struct Serve {
-    child: std::process::Child,
-    smtp: SocketAddr,
-    control: SocketAddr,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Serve {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-        ])
-        .args(["--quiet"])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = || {
-        let mut l = String::new();
-        out.read_line(&mut l).expect("read");
-        l.trim().to_string()
-    };
-    let smtp = line();
-    let control = line();
-    let smtp = smtp
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{smtp:?}"))
-        .parse()
-        .expect("address");
-    let control = control
-        .strip_prefix("control on http://")
-        .unwrap_or_else(|| panic!("{control:?}"))
-        .parse()
-        .expect("address");
-    Serve {
-        child,
-        smtp,
-        control,
-    }
+/// `serve --control … --quiet ARGS`: its SMTP and control addresses.
+fn serve(args: &[&str]) -> Launched {
+    let mut cmd = Launched::command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    cmd.args(args).stderr(std::process::Stdio::null());
+    Launched::spawn(cmd)
 }
 
 #[tokio::test]
@@ -334,16 +260,14 @@ async fn the_command_line_bound_wins_over_the_scenario() {
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, "limits: {session_events: 1000}\n").expect("write");
     let served = serve(&[file.to_str().expect("path"), "--session-events", "50"]);
-    let mut lines = vec!["EHLO x".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 600));
-    lines.push("QUIT".into());
-    let codes = pipeline(served.smtp, &lines).await;
+    let lines = noop_session("x", 600);
+    let codes = pipeline(served.smtp(), &lines).await;
     assert_eq!(codes.last(), Some(&221));
     // The session's end is recorded right after the 221 is written; the
     // control API answers from the same recorder.
     let deadline = std::time::Instant::now() + STEP;
     let v = loop {
-        let (status, body) = http_get(served.control, "/sessions/1").await;
+        let (status, body) = get(served.control(), "/sessions/1").await;
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         if v["ended"].as_bool() == Some(true) || std::time::Instant::now() > deadline {
@@ -364,9 +288,7 @@ async fn expectations_count_every_command_even_those_the_transcript_dropped() {
         .await
         .expect("start");
     Expect::verb("NOOP").times(50).mount(&server);
-    let mut lines = vec!["EHLO x".to_string()];
-    lines.extend(std::iter::repeat_n("NOOP".to_string(), 50));
-    lines.push("QUIT".into());
+    let lines = noop_session("x", 50);
     pipeline(server.addr(), &lines).await;
     server.wait_for_sessions(1).await.expect("ended");
     let report = server.expectation_report();

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Launched;
+use common::tools::python3;
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use regex::Regex;
@@ -40,17 +42,8 @@ print((s.ehlo_resp or b"").decode("latin-1"))
 print((s.helo_resp or b"").decode("latin-1"))
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &addr.port().to_string()])
-        .arg(&msg)
-        .output()
-        .expect("python3 is needed for this test (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "smtplib failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let port = addr.port().to_string();
+    let stdout = python3(script, &[std::ffi::OsStr::new(&port), msg.as_os_str()]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{stdout}");
     SmtplibRun {
@@ -403,41 +396,25 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
 }
 
-/// Kills the child on drop, so a failing assertion leaves no process.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn cli_proxy_prints_its_address_and_records_both_legs() {
     let server = MockServer::start_blocking(Scenario::bundled("exchange-2003").unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("t.jsonl");
-    let mut child = Running(
-        bin()
-            .args(["proxy", "--upstream", &server.addr().to_string()])
-            .args([
-                "--profile",
-                "pix-mailguard",
-                "--listen",
-                "127.0.0.1:0",
-                "--color",
-                "never",
-            ])
-            .arg("--transcript")
-            .arg(&jsonl)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut cmd = Launched::command(&["proxy", "--upstream", &server.addr().to_string()]);
+    cmd.args([
+        "--profile",
+        "pix-mailguard",
+        "--listen",
+        "127.0.0.1:0",
+        "--color",
+        "never",
+    ])
+    .arg("--transcript")
+    .arg(&jsonl);
+    let mut proxy = Launched::spawn(cmd);
     let (tx, live) = std::sync::mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
+    let stderr = proxy.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -445,16 +422,7 @@ fn cli_proxy_prints_its_address_and_records_both_legs() {
             }
         }
     });
-    let mut first = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr: SocketAddr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .parse()
-        .unwrap();
+    let addr = proxy.smtp();
 
     let mut sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
@@ -496,8 +464,7 @@ fn cli_proxy_prints_its_address_and_records_both_legs() {
             Err(_) => break,
         }
     }
-    let _ = child.0.kill();
-    let _ = child.0.wait();
+    drop(proxy);
     assert!(stderr.contains("=== proxying"), "{stderr}");
     assert!(stderr.contains(" -> EHLO me"), "client leg: {stderr}");
     assert!(stderr.contains("<=  221"), "upstream leg: {stderr}");

@@ -1,10 +1,12 @@
 //! Clients nobody here wrote: lettre (Rust) and Python's smtplib, against
 //! bundled scenarios over real TCP.
 
+mod common;
+
+use common::tools::python3;
 use lettre::message::header::ContentType;
 use lettre::{Message as Mail, SmtpTransport, Transport};
 use smtp_harness::{MockServer, Scenario};
-use std::process::Command;
 
 fn lettre_send(
     port: u16,
@@ -75,20 +77,8 @@ s.sendmail("alice@example.org", ["bob@adatum.com"], "Subject: via pix\r\n\r\nbod
 print("esmtp" if s.does_esmtp else "smtp")
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &server.addr().port().to_string()])
-        .output()
-        .expect("python3 is needed for this test (the CI installs it)");
-    assert!(
-        out.status.success(),
-        "smtplib failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "smtp",
-        "smtplib fell back to plain SMTP"
-    );
+    let out = python3(script, &[server.addr().port().to_string()]);
+    assert_eq!(out.trim(), "smtp", "smtplib fell back to plain SMTP");
     let t = server.wait_for_sessions_blocking(1).unwrap();
     let cmds = t.sessions[0].commands();
     assert!(cmds[0].to_ascii_uppercase().starts_with("EHLO"), "{cmds:?}");

@@ -8,14 +8,13 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::RawClient;
+use common::control_api::raw;
+use common::tools::python3;
+use common::{Launched, RawClient};
 use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const PASSWORD: &str = "S3cretPassw0rd";
 
@@ -107,19 +106,15 @@ async fn auth_abuse(addr: SocketAddr) -> Vec<String> {
     wrong
 }
 
-/// A minimal HTTP GET (one request per connection, as the API speaks).
+/// `GET path` from the control API: the status and the whole response,
+/// head and (de-chunked) body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, text)
+    let (status, head, body) = raw(addr, req.as_bytes()).await;
+    (
+        status,
+        format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body)),
+    )
 }
 
 fn transcript_text(t: &smtp_harness::transcript::Transcript) -> String {
@@ -153,13 +148,28 @@ async fn mock_server_and_control_api_never_show_a_credential() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-#[tokio::test]
-async fn the_proxy_never_shows_a_credential_on_either_leg() {
+/// The auth scenario served behind a transparent proxy.
+async fn behind_proxy() -> (MockServer, MockProxy) {
     let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
     let server = MockServer::start(scenario).await.expect("server");
     let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
         .await
         .expect("proxy");
+    (server, proxy)
+}
+
+/// A client at `addr` past the banner and EHLO.
+async fn greeted(addr: SocketAddr) -> RawClient {
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(c.code().await, 220);
+    c.send(b"EHLO x\r\n").await;
+    c.reply().await;
+    c
+}
+
+#[tokio::test]
+async fn the_proxy_never_shows_a_credential_on_either_leg() {
+    let (server, proxy) = behind_proxy().await;
     auth_abuse(proxy.addr()).await;
     let t = proxy
         .wait_for_sessions(1)
@@ -177,15 +187,8 @@ async fn the_proxy_never_shows_a_credential_on_either_leg() {
 /// is cancelled upstream, so the client's next MAIL is a command there too.
 #[tokio::test]
 async fn a_response_too_long_for_the_proxy_cancels_the_exchange_upstream() {
-    let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
-    let server = MockServer::start(scenario).await.expect("server");
-    let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
-        .await
-        .expect("proxy");
-    let mut c = RawClient::connect(proxy.addr()).await;
-    assert_eq!(c.code().await, 220);
-    c.send(b"EHLO x\r\n").await;
-    c.reply().await;
+    let (_server, proxy) = behind_proxy().await;
+    let mut c = greeted(proxy.addr()).await;
     assert_eq!(c.cmd("AUTH LOGIN").await, 334);
     assert_eq!(c.cmd(&b64("alice")).await, 334);
     let huge = b64(&PASSWORD.repeat(1500));
@@ -221,79 +224,18 @@ for message, initial in [("\0alice\0wonderland", True),
     print(code)
     s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &server.addr().port().to_string()])
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let codes = String::from_utf8_lossy(&out.stdout)
+    let codes = python3(script, &[server.addr().port().to_string()])
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
     assert_eq!(codes, "235 501 501 501 501");
 }
 
-/// The binary, as a user runs it.
-struct Launched {
-    child: Child,
-    addr: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Launched {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Launched {
-    /// Start `smtp-harness args…`; its first stdout line says where it listens.
-    fn start(args: &[&str]) -> Launched {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_string();
-        Launched {
-            child,
-            addr,
-            _stdout: stdout,
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.addr.parse().expect("address")
-    }
-
-    /// SIGTERM, wait, and everything it wrote on stderr (the live view).
-    fn stop(&mut self) -> String {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "{status:?}");
-        let mut text = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut text).expect("stderr");
-        }
-        text
-    }
+/// SIGTERM, a clean exit, and everything it wrote on stderr (the live view).
+fn stop(launched: &mut Launched) -> String {
+    let status = launched.stop("TERM");
+    assert!(status.success(), "{status:?}");
+    launched.stderr()
 }
 
 fn write_scenario(dir: &Path) -> String {
@@ -317,8 +259,8 @@ async fn serve_keeps_credentials_out_of_the_jsonl_file_and_the_live_view() {
         "--transcript",
         jsonl.to_str().expect("utf-8 path"),
     ]);
-    let wrong = auth_abuse(served.addr()).await;
-    let live = served.stop();
+    let wrong = auth_abuse(served.smtp()).await;
+    let live = stop(&mut served);
     assert_no_secret("the live view", &live);
     assert!(live.contains("AUTH PLAIN <redacted>"), "{live}");
     let file = std::fs::read_to_string(&jsonl).expect("transcript file");
@@ -363,23 +305,9 @@ for mech, initial in [("PLAIN", True), ("LOGIN", False)]:
 print("MAIL", s.mail("a@example.org")[0])
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &proxy.addr().port().to_string(),
-            &long_password(),
-        ])
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let live = proxy.stop();
-    upstream.stop();
+    let stdout = python3(script, &[proxy.smtp().port().to_string(), long_password()]);
+    let live = stop(&mut proxy);
+    stop(&mut upstream);
     assert_no_secret("the proxy's live view", &live);
     let text = std::fs::read_to_string(&recorded).expect("recording");
     assert_no_secret("the recording", &text);
@@ -462,15 +390,8 @@ replay:
 /// still commands to the proxy (a DATA among them opens the message).
 #[tokio::test]
 async fn the_proxy_reads_commands_pipelined_behind_auth_as_commands() {
-    let scenario = Scenario::from_yaml(&scenario_yaml()).expect("scenario");
-    let server = MockServer::start(scenario).await.expect("server");
-    let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent").expect("p"))
-        .await
-        .expect("proxy");
-    let mut c = RawClient::connect(proxy.addr()).await;
-    assert_eq!(c.code().await, 220);
-    c.send(b"EHLO x\r\n").await;
-    c.reply().await;
+    let (server, proxy) = behind_proxy().await;
+    let mut c = greeted(proxy.addr()).await;
     let short = b64(&format!("\0alice\0{PASSWORD}"));
     let batch = format!(
         "AUTH PLAIN {short}\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"

@@ -2,6 +2,9 @@
 //! client saw accepted is complete in `new/`, nothing is left in `tmp/`, and
 //! the clients still talking get `421 4.3.2`.
 
+mod common;
+
+use common::Launched;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -90,29 +93,16 @@ fn files_in(dir: &Path, sub: &str) -> Vec<std::path::PathBuf> {
 fn sigterm_under_load_leaves_only_whole_messages_in_the_maildir() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-harness"))
-        .args([
-            "serve",
-            "postfix-default",
-            "--listen",
-            "127.0.0.1:0",
-            "--quiet",
-        ])
-        .arg("--maildir")
-        .arg(&maildir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let mut cmd = Launched::command(&[
+        "serve",
+        "postfix-default",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    cmd.arg("--maildir").arg(&maildir).stderr(Stdio::null());
+    let mut served = Launched::spawn(cmd);
+    let addr = served.addr.clone();
 
     let stop = Arc::new(AtomicBool::new(false));
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -148,12 +138,12 @@ fn sigterm_under_load_leaves_only_whole_messages_in_the_maildir() {
     }
     assert!(answers.ends_with("250 2.1.0 Ok\r\n"), "{answers:?}");
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &served.child.id().to_string()])
         .status()
         .unwrap();
     let t0 = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = served.child.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{RawClient, STEP};
-use smtp_harness::transcript::{EventKind, Leg, SessionRecord};
+use smtp_harness::transcript::{EventKind, Leg, SessionRecord, Transcript};
 use smtp_harness::{Closer, MockProxy, MockServer, Profile, Scenario};
 use std::path::Path;
 use std::process::Command;
@@ -219,6 +219,36 @@ async fn full_backlog() -> Option<(tokio::net::TcpListener, Vec<TcpStream>)> {
     None
 }
 
+/// A proxy to `up` with this profile.
+async fn proxy(up: std::net::SocketAddr, yaml: &str) -> MockProxy {
+    MockProxy::start(up, profile(yaml)).await.unwrap()
+}
+
+/// The next reply `c` reads is the proxy's 421 `reply`, at least `at_least`
+/// and under 3 s after the call, and then the proxy closes; its record of
+/// the session says a timeout ended it, with a note containing `note`. The
+/// transcript, for the test's own checks.
+async fn cut_with_421(
+    c: &mut RawClient,
+    px: &MockProxy,
+    reply: &str,
+    at_least: Duration,
+    note: &str,
+) -> Transcript {
+    let started = Instant::now();
+    let got = c.reply().await;
+    let took = started.elapsed();
+    assert_eq!(got, [reply]);
+    assert!(took >= at_least, "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(c.closed().await);
+    let t = px.wait_for_sessions(1).await.unwrap();
+    let s = &t.sessions[0];
+    assert_eq!(s.closed_by(), Some(Closer::Timeout));
+    assert!(has_note(s, note), "{:?}", notes(s));
+    t
+}
+
 #[tokio::test]
 async fn an_upstream_that_never_accepts_gets_the_client_421() {
     let Some((upstream, _queued)) = full_backlog().await else {
@@ -229,61 +259,32 @@ async fn an_upstream_that_never_accepts_gets_the_client_421() {
         return;
     };
     let up = upstream.local_addr().unwrap();
-    let px = MockProxy::start(up, profile("timeouts: {connect: 200ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up, "timeouts: {connect: 200ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
-    let started = Instant::now();
-    let reply = c.reply().await;
-    let took = started.elapsed();
-    assert_eq!(
-        reply,
-        [format!(
-            "421 4.4.2 upstream {up} timed out: no connection within 200ms"
-        )]
-    );
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(c.closed().await);
-    let t = px.wait_for_sessions(1).await.unwrap();
-    let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout));
-    assert!(
-        has_note(
-            s,
-            "upstream leg: no connection within 200ms (timeouts.connect)"
-        ),
-        "{:?}",
-        notes(s)
-    );
+    cut_with_421(
+        &mut c,
+        &px,
+        &format!("421 4.4.2 upstream {up} timed out: no connection within 200ms"),
+        Duration::ZERO,
+        "upstream leg: no connection within 200ms (timeouts.connect)",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_upstream_that_never_greets_gets_the_client_421() {
     let (up, _task) = silent_upstream(None).await;
-    let px = MockProxy::start(up, profile("timeouts: {banner: 200ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up, "timeouts: {banner: 200ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
-    let started = Instant::now();
-    let reply = c.reply().await;
-    let took = started.elapsed();
-    assert_eq!(
-        reply,
-        [format!(
-            "421 4.4.2 upstream {up} timed out: no banner within 200ms"
-        )]
-    );
-    assert!(took >= Duration::from_millis(200), "{took:?}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(c.closed().await);
-    let t = px.wait_for_sessions(1).await.unwrap();
+    let t = cut_with_421(
+        &mut c,
+        &px,
+        &format!("421 4.4.2 upstream {up} timed out: no banner within 200ms"),
+        Duration::from_millis(200),
+        "upstream leg: no banner within 200ms (timeouts.banner)",
+    )
+    .await;
     let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout));
-    assert!(
-        has_note(s, "upstream leg: no banner within 200ms (timeouts.banner)"),
-        "{:?}",
-        notes(s)
-    );
     assert_eq!(s.reply_codes_on(Leg::Client), [421]);
     assert!(s.reply_codes_on(Leg::Upstream).is_empty());
 }
@@ -291,37 +292,20 @@ async fn an_upstream_that_never_greets_gets_the_client_421() {
 #[tokio::test]
 async fn an_upstream_that_never_answers_a_command_gets_the_client_421() {
     let (up, _task) = silent_upstream(Some(b"220 up.example ESMTP\r\n")).await;
-    let px = MockProxy::start(up, profile("timeouts: {reply: 200ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up, "timeouts: {reply: 200ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.reply().await, ["220 up.example ESMTP"]);
     // The banner is answered: its clock has stopped, however long this takes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.send(b"EHLO client.example\r\n").await;
-    let started = Instant::now();
-    let reply = c.reply().await;
-    let took = started.elapsed();
-    assert_eq!(
-        reply,
-        [format!(
-            "421 4.4.2 upstream {up} timed out: no reply to EHLO within 200ms"
-        )]
-    );
-    assert!(took >= Duration::from_millis(200), "{took:?}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(c.closed().await);
-    let t = px.wait_for_sessions(1).await.unwrap();
-    let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout));
-    assert!(
-        has_note(
-            s,
-            "upstream leg: no reply to EHLO within 200ms (timeouts.reply)"
-        ),
-        "{:?}",
-        notes(s)
-    );
+    let t = cut_with_421(
+        &mut c,
+        &px,
+        &format!("421 4.4.2 upstream {up} timed out: no reply to EHLO within 200ms"),
+        Duration::from_millis(200),
+        "upstream leg: no reply to EHLO within 200ms (timeouts.reply)",
+    )
+    .await;
     assert!(t.upstream_received("EHLO"));
 }
 
@@ -331,9 +315,7 @@ async fn an_upstream_that_never_answers_a_command_gets_the_client_421() {
 #[tokio::test]
 async fn an_upstream_that_never_answers_the_end_of_data_gets_the_client_421() {
     let up = server("data: {delay: 30s}").await;
-    let px = MockProxy::start(up.addr(), profile("timeouts: {reply: 300ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up.addr(), "timeouts: {reply: 300ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.code().await, 220);
     for l in ["HELO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>"] {
@@ -362,9 +344,7 @@ async fn an_upstream_that_never_answers_the_end_of_data_gets_the_client_421() {
 #[tokio::test]
 async fn an_upstream_slower_in_total_than_the_reply_timeout_is_not_cut() {
     let up = server("rules:\n  - verb: NOOP\n    delay: 150ms\n    reply: '250 2.0.0 Ok'\n").await;
-    let px = MockProxy::start(up.addr(), profile("timeouts: {reply: 400ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up.addr(), "timeouts: {reply: 400ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.code().await, 220);
     // Pipelined: the upstream owes four replies for 600 ms in all, each
@@ -379,9 +359,7 @@ async fn an_upstream_slower_in_total_than_the_reply_timeout_is_not_cut() {
 #[tokio::test]
 async fn an_upstream_that_never_reads_gets_the_client_421() {
     let (up, _task) = silent_upstream(Some(b"220 up.example ESMTP\r\n")).await;
-    let px = MockProxy::start(up, profile("timeouts: {write: 300ms, reply: 1m}"))
-        .await
-        .unwrap();
+    let px = proxy(up, "timeouts: {write: 300ms, reply: 1m}").await;
     let stream = TcpStream::connect(px.addr()).await.unwrap();
     let (r, mut w) = stream.into_split();
     let mut r = tokio::io::BufReader::new(r);
@@ -430,9 +408,7 @@ async fn a_client_that_never_reads_is_dropped_by_the_proxy() {
         .map(|_| format!("      - '250 {}'\n", "x".repeat(100)))
         .collect();
     let up = server(&format!("rules:\n  - verb: NOOP\n    reply:\n{lines}")).await;
-    let px = MockProxy::start(up.addr(), profile("timeouts: {write: 300ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up.addr(), "timeouts: {write: 300ms}").await;
     let stream = TcpStream::connect(px.addr()).await.unwrap();
     let (_unread, mut w) = stream.into_split();
     let started = Instant::now();
@@ -457,30 +433,19 @@ async fn a_client_that_never_reads_is_dropped_by_the_proxy() {
 #[tokio::test]
 async fn a_client_that_goes_quiet_is_cut_at_the_proxy_idle_timeout() {
     let up = server("limits: {idle_timeout: 1h}").await;
-    let px = MockProxy::start(up.addr(), profile("timeouts: {idle: 300ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up.addr(), "timeouts: {idle: 300ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.code().await, 220);
     assert_eq!(c.cmd("EHLO client.example").await, 250);
-    let started = Instant::now();
-    let reply = c.reply().await;
-    let took = started.elapsed();
-    assert_eq!(reply, ["421 4.4.2 Proxy Error: timeout exceeded"]);
-    assert!(took >= Duration::from_millis(250), "{took:?}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(c.closed().await);
-    let t = px.wait_for_sessions(1).await.unwrap();
+    let t = cut_with_421(
+        &mut c,
+        &px,
+        "421 4.4.2 Proxy Error: timeout exceeded",
+        Duration::from_millis(250),
+        "client leg: nothing from the client within 300ms (timeouts.idle)",
+    )
+    .await;
     let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout));
-    assert!(
-        has_note(
-            s,
-            "client leg: nothing from the client within 300ms (timeouts.idle)"
-        ),
-        "{:?}",
-        notes(s)
-    );
     assert_eq!(s.reply_codes_on(Leg::Client), [220, 250, 421]);
     assert!(
         t.upstream_received("QUIT"),
@@ -494,9 +459,7 @@ async fn a_client_that_goes_quiet_is_cut_at_the_proxy_idle_timeout() {
 #[tokio::test]
 async fn a_client_sending_a_command_every_100ms_is_not_cut_by_the_idle_timeout() {
     let up = server("limits: {idle_timeout: 1h}").await;
-    let px = MockProxy::start(up.addr(), profile("timeouts: {idle: 300ms}"))
-        .await
-        .unwrap();
+    let px = proxy(up.addr(), "timeouts: {idle: 300ms}").await;
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.code().await, 220);
     let started = Instant::now();
@@ -509,13 +472,16 @@ async fn a_client_sending_a_command_every_100ms_is_not_cut_by_the_idle_timeout()
     assert_eq!(t.sessions[0].closed_by(), Some(Closer::Upstream));
 }
 
-/// After a passed-through STARTTLS the bytes are opaque, and the write
-/// timeout still holds: an upstream that stops reading ends the relay.
-#[tokio::test]
-async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
+/// An upstream for one connection: it greets, answers the client's first
+/// line (its STARTTLS) with 220, then leaves the connection to `then`.
+async fn starttls_upstream<F, Fut>(then: F) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: FnOnce(tokio::io::BufReader<TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = l.local_addr().unwrap();
-    let _upstream = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let (s, _) = l.accept().await.unwrap();
         let mut s = tokio::io::BufReader::new(s);
         s.get_mut()
@@ -525,15 +491,30 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
         let mut line = String::new();
         s.read_line(&mut line).await.unwrap();
         s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
-        // Holds the connection and never reads again.
-        std::future::pending::<()>().await;
+        then(s).await;
     });
-    let px = MockProxy::start(up, profile("timeouts: {write: 300ms}"))
-        .await
-        .unwrap();
+    (up, task)
+}
+
+/// A client through `px` past the banner and a passed-through STARTTLS.
+async fn past_starttls(px: &MockProxy) -> RawClient {
     let mut c = RawClient::connect(px.addr()).await;
     assert_eq!(c.code().await, 220);
     assert_eq!(c.cmd("STARTTLS").await, 220);
+    c
+}
+
+/// After a passed-through STARTTLS the bytes are opaque, and the write
+/// timeout still holds: an upstream that stops reading ends the relay.
+#[tokio::test]
+async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
+    let (up, _upstream) = starttls_upstream(|_s| async {
+        // Holds the connection and never reads again.
+        std::future::pending::<()>().await;
+    })
+    .await;
+    let px = proxy(up, "timeouts: {write: 300ms}").await;
+    let mut c = past_starttls(&px).await;
     let batch = vec![0x17u8; 64 * 1024];
     let writing = async {
         for _ in 0..4096 {
@@ -558,30 +539,16 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
 /// session silent both ways for `timeouts.idle` is idle all the same.
 #[tokio::test]
 async fn an_opaque_relay_silent_both_ways_ends_at_the_idle_timeout() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = l.local_addr().unwrap();
-    let _upstream = tokio::spawn(async move {
-        let (s, _) = l.accept().await.unwrap();
-        let mut s = tokio::io::BufReader::new(s);
-        s.get_mut()
-            .write_all(b"220 up.example ESMTP\r\n")
-            .await
-            .unwrap();
-        let mut line = String::new();
-        s.read_line(&mut line).await.unwrap();
-        s.get_mut().write_all(b"220 2.0.0 Ready\r\n").await.unwrap();
+    let (up, _upstream) = starttls_upstream(|mut s| async move {
         // Echoes what comes (a TLS peer answering), until the end.
         let mut buf = [0u8; 1024];
         while let Ok(n @ 1..) = s.read(&mut buf).await {
             let _ = s.get_mut().write_all(&buf[..n]).await;
         }
-    });
-    let px = MockProxy::start(up, profile("timeouts: {idle: 300ms}"))
-        .await
-        .unwrap();
-    let mut c = RawClient::connect(px.addr()).await;
-    assert_eq!(c.code().await, 220);
-    assert_eq!(c.cmd("STARTTLS").await, 220);
+    })
+    .await;
+    let px = proxy(up, "timeouts: {idle: 300ms}").await;
+    let mut c = past_starttls(&px).await;
     // Traffic every 100 ms for 600 ms, twice the limit: not cut.
     let mut echo = [0u8; 3];
     for _ in 0..6 {

@@ -1,8 +1,17 @@
-//! A tiny raw SMTP client for tests that need what real clients won't do:
-//! pipelining, malformed lines, vanishing mid-DATA, byte-exact reads.
+//! What the integration tests share. Here: a tiny raw SMTP client for
+//! tests that need what real clients won't do (pipelining, malformed lines,
+//! vanishing mid-DATA, byte-exact reads). In the submodules: the binary
+//! launched as a user runs it (`launch`), a client for the control API
+//! (`control_api`) and the outside tools some tests drive (`tools`).
 #![allow(dead_code)]
 
+pub mod control_api;
+pub mod launch;
 pub mod tools;
+
+// Not every test binary launches the binary.
+#[allow(unused_imports)]
+pub use launch::Launched;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -63,3 +63,22 @@ pub fn require(tool: &Tool, test: &str) -> Option<&'static str> {
     let _ = writeln!(std::io::stderr(), "\n*** SKIP {test}: {what} ***\n");
     None
 }
+
+/// `python3 -c SCRIPT ARGS…` (python3 is on every machine the tests run on;
+/// `.ci/setup` installs it): its standard output, after asserting it exited
+/// with success (its stderr is the failure message).
+pub fn python3<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 is needed for this test (the CI installs it)");
+    assert!(
+        out.status.success(),
+        "python3 failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
