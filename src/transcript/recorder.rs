@@ -6,7 +6,7 @@ use crate::message::Message;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
 
@@ -35,9 +35,10 @@ struct Inner {
     messages: Mutex<Messages>,
     retention: Retention,
     sinks: Vec<Arc<dyn Sink>>,
-    /// Sinks added after the recorder was made (the expectation counters of
-    /// the server or proxy that records into it).
-    watchers: std::sync::RwLock<Vec<Arc<dyn Sink>>>,
+    /// The one sink added after the recorder was made: the expectation
+    /// counter of the server or proxy that records into it. Set once, so
+    /// every event reads it without a lock.
+    watcher: OnceLock<Arc<dyn Sink>>,
     ended: watch::Sender<u64>,
     /// Every event, for live subscribers (sent only while someone listens).
     live: broadcast::Sender<Event>,
@@ -79,7 +80,7 @@ impl Recorder {
                 messages: Mutex::new(Messages::default()),
                 retention,
                 sinks,
-                watchers: std::sync::RwLock::new(Vec::new()),
+                watcher: OnceLock::new(),
                 ended: watch::channel(0).0,
                 live: broadcast::channel(LIVE_BACKLOG).0,
                 control: Mutex::new(VecDeque::new()),
@@ -299,12 +300,15 @@ impl Recorder {
 
     /// Also give every session event from now on to `sink` (what counts
     /// expectations: they must see every command, kept or not).
+    ///
+    /// # Panics
+    /// When called twice: a recorder records for one server or proxy, and
+    /// that one's expectations are what it counts into.
     pub(crate) fn watch(&self, sink: Arc<dyn Sink>) {
-        self.inner
-            .watchers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(sink);
+        assert!(
+            self.inner.watcher.set(sink).is_ok(),
+            "a Recorder records for one server or proxy: give each its own"
+        );
     }
 
     /// Flush the live sinks.
@@ -340,14 +344,8 @@ impl SessionLog {
         for sink in &self.inner.sinks {
             sink.event(&event);
         }
-        for sink in self
-            .inner
-            .watchers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            sink.event(&event);
+        if let Some(watcher) = self.inner.watcher.get() {
+            watcher.event(&event);
         }
         if self.inner.live.receiver_count() > 0 {
             let _ = self.inner.live.send(event.clone());
