@@ -103,7 +103,6 @@ impl Recorder {
                 ..SessionRecord::default()
             },
             cap: lock(&self.inner.bounds).bounds.session_events,
-            ring: 0,
             dropped_at_us: 0,
             forgotten: false,
         }));
@@ -493,8 +492,6 @@ impl Inner {
 struct Kept {
     record: SessionRecord,
     cap: usize,
-    /// Where the oldest event of the ring is, relative to its start.
-    ring: usize,
     /// When the latest dropped event happened (the marker's time).
     dropped_at_us: u64,
     /// No longer listed (retention, `total_events`, `clear`).
@@ -506,6 +503,12 @@ impl Kept {
         self.cap / 2
     }
 
+    /// Where the oldest event of the ring is, relative to its start: each
+    /// dropped event moved it one slot on.
+    fn ring(&self) -> usize {
+        (self.record.dropped % (self.cap - self.head()) as u64) as usize
+    }
+
     /// Keep `event`; true when the session now holds one more event.
     fn keep(&mut self, event: Event) -> bool {
         if self.forgotten {
@@ -515,12 +518,10 @@ impl Kept {
             self.record.events.push(event);
             return true;
         }
-        let head = self.head();
-        let slot = head + self.ring;
+        let slot = self.head() + self.ring();
         let old = std::mem::replace(&mut self.record.events[slot], event);
         self.dropped_at_us = old.at_us;
         self.record.dropped += 1;
-        self.ring = (self.ring + 1) % (self.cap - head);
         false
     }
 
@@ -544,8 +545,8 @@ impl Kept {
             return false;
         }
         let head = self.head();
-        self.record.events[head..].rotate_left(self.ring);
-        self.ring = 0;
+        let ring = self.ring();
+        self.record.events[head..].rotate_left(ring);
         let marker = self.marker();
         self.record.events.insert(head, marker);
         true
@@ -558,8 +559,8 @@ impl Kept {
         }
         let head = self.head();
         let (first, ring) = self.record.events.split_at(head);
-        // The slots before `self.ring` were overwritten last.
-        let (newest, oldest) = ring.split_at(self.ring);
+        // The slots before `self.ring()` were overwritten last.
+        let (newest, oldest) = ring.split_at(self.ring());
         let mut events = Vec::with_capacity(self.record.events.len() + 1);
         events.extend_from_slice(first);
         events.push(self.marker());
