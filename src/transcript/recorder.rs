@@ -277,12 +277,7 @@ impl Recorder {
                 detail: detail.into(),
             },
         };
-        for sink in &self.inner.sinks {
-            sink.event(&event);
-        }
-        if self.inner.live.receiver_count() > 0 {
-            let _ = self.inner.live.send(event.clone());
-        }
+        self.inner.publish(&event);
         let mut log = lock(&self.inner.control);
         log.push_back(event);
         if let Retention::Last(n) = self.inner.retention {
@@ -297,7 +292,7 @@ impl Recorder {
         lock(&self.inner.control).iter().cloned().collect()
     }
 
-    /// Also give every session event from now on to `sink` (what counts
+    /// Also give every event from now on to `sink` (what counts
     /// expectations: they must see every command, kept or not).
     ///
     /// # Panics
@@ -340,15 +335,7 @@ impl SessionLog {
             at_us: self.inner.epoch.elapsed().as_micros() as u64,
             kind,
         };
-        for sink in &self.inner.sinks {
-            sink.event(&event);
-        }
-        if let Some(watcher) = self.inner.watcher.get() {
-            watcher.event(&event);
-        }
-        if self.inner.live.receiver_count() > 0 {
-            let _ = self.inner.live.send(event.clone());
-        }
+        self.inner.publish(&event);
         let grew = lock(&self.record).keep(event);
         if grew {
             self.inner.grew(1);
@@ -439,6 +426,20 @@ impl Default for Bounds {
 }
 
 impl Inner {
+    /// Give `event` to the live sinks, the watcher and live subscribers
+    /// (the latter only while someone listens), before it is kept.
+    fn publish(&self, event: &Event) {
+        for sink in &self.sinks {
+            sink.event(event);
+        }
+        if let Some(watcher) = self.watcher.get() {
+            watcher.event(event);
+        }
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(event.clone());
+        }
+    }
+
     fn apply(&self, settings: &mut Settings) {
         settings.bounds = settings.pinned.or(settings.scenario).resolve();
         self.total_events
