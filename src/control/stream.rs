@@ -7,7 +7,7 @@
 //! about one chunk, whatever the session's size.
 
 use super::http::{self, Framing, Request, Response};
-use super::{State, Target};
+use super::State;
 use crate::transcript::{EventKind, Leg, SessionRecord, SharedSession};
 use serde_json::{Value, json};
 use std::io;
@@ -27,8 +27,8 @@ pub(crate) enum Job {
     Session { id: u64, text: bool },
     /// `GET /messages`.
     Messages,
-    /// `GET /expectations`: counted on a blocking thread, since it reads
-    /// every kept event at once.
+    /// `GET /expectations`: on a blocking thread, since its report copies
+    /// every kept event (what was sent instead of an unmet expectation).
     Expectations,
 }
 
@@ -268,10 +268,8 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
     state: &State,
     req: &Request,
 ) -> io::Result<()> {
-    let Target::Server(shared) = &state.target else {
-        return Response::error(404, "not served in this mode")
-            .write(out)
-            .await;
+    let Some(shared) = super::routes::server(state) else {
+        return super::routes::not_here().write(out).await;
     };
     let kept = shared.recorder.messages();
     let mut body = Body::start(out, req, "application/json").await?;
