@@ -6,8 +6,8 @@
 //! sessions keep being served while it is read. Memory per response is
 //! about one chunk, whatever the session's size.
 
-use super::http::{self, Framing, Request, Response};
 use super::State;
+use super::http::{self, Framing, Request, Response};
 use crate::transcript::{EventKind, Leg, SessionRecord, SharedSession};
 use serde_json::{Value, json};
 use std::io;
