@@ -6,7 +6,7 @@ use crate::message::Message;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
 
@@ -35,10 +35,11 @@ struct Inner {
     messages: Mutex<Messages>,
     retention: Retention,
     sinks: Vec<Arc<dyn Sink>>,
-    /// The one sink added after the recorder was made: the expectation
-    /// counter of the server or proxy that records into it. Set once, so
-    /// every event reads it without a lock.
-    watcher: OnceLock<Arc<dyn Sink>>,
+    /// Sinks added after the recorder was made: the expectation counter of
+    /// each server or proxy that records into it (usually one; a recorder
+    /// shared by several counts into each). Written once per server, read
+    /// (uncontended) per event.
+    watchers: RwLock<Vec<Arc<dyn Sink>>>,
     ended: watch::Sender<u64>,
     /// Every event, for live subscribers (sent only while someone listens).
     live: broadcast::Sender<Event>,
@@ -80,7 +81,7 @@ impl Recorder {
                 messages: Mutex::new(Messages::default()),
                 retention,
                 sinks,
-                watcher: OnceLock::new(),
+                watchers: RwLock::new(Vec::new()),
                 ended: watch::channel(0).0,
                 live: broadcast::channel(LIVE_BACKLOG).0,
                 control: Mutex::new(VecDeque::new()),
@@ -294,15 +295,12 @@ impl Recorder {
 
     /// Also give every event from now on to `sink` (what counts
     /// expectations: they must see every command, kept or not).
-    ///
-    /// # Panics
-    /// When called twice: a recorder records for one server or proxy, and
-    /// that one's expectations are what it counts into.
     pub(crate) fn watch(&self, sink: Arc<dyn Sink>) {
-        assert!(
-            self.inner.watcher.set(sink).is_ok(),
-            "a Recorder records for one server or proxy: give each its own"
-        );
+        self.inner
+            .watchers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sink);
     }
 
     /// Flush the live sinks.
@@ -426,14 +424,19 @@ impl Default for Bounds {
 }
 
 impl Inner {
-    /// Give `event` to the live sinks, the watcher and live subscribers
+    /// Give `event` to the live sinks, the watchers and live subscribers
     /// (the latter only while someone listens), before it is kept.
     fn publish(&self, event: &Event) {
         for sink in &self.sinks {
             sink.event(event);
         }
-        if let Some(watcher) = self.watcher.get() {
-            watcher.event(event);
+        for sink in self
+            .watchers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            sink.event(event);
         }
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(event.clone());
