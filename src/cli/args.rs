@@ -192,30 +192,37 @@ pub struct ProxyArgs {
     /// Colour the live transcript.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Serve the HTTP control API on this address (off by default; e.g.
-    /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
-    #[arg(long, value_name = "ADDR")]
-    pub control: Option<SocketAddr>,
-    /// Allow --control on an address other hosts can reach (anyone who can
-    /// reach it can change what the harness does).
-    #[arg(long)]
-    pub control_allow_remote: bool,
-    /// Require `Authorization: Bearer TOKEN` on every control API request
-    /// (for shared machines). Better from the environment variable
-    /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
-    #[arg(long, value_name = "TOKEN", requires = "control")]
-    pub control_token: Option<String>,
-    /// Let what is sent to the control API name files (`extends:`,
-    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
-    /// it, it can name none.
-    #[arg(long, value_name = "DIR", requires = "control")]
-    pub control_files: Option<PathBuf>,
+    #[command(flatten)]
+    pub control: ControlArgs,
     /// Worker threads. One event loop is the cheapest per session (as for
     /// `serve`); more help only when the load generator runs elsewhere.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
     #[command(flatten)]
     pub keep: KeepArgs,
+}
+
+/// The HTTP control API of `serve` and `proxy` (docs/control.md).
+#[derive(Debug, clap::Args)]
+pub struct ControlArgs {
+    /// Serve the HTTP control API on this address (off by default; e.g.
+    /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
+    #[arg(id = "control", long = "control", value_name = "ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Allow --control on an address other hosts can reach (anyone who can
+    /// reach it can change what the harness does).
+    #[arg(long = "control-allow-remote")]
+    pub allow_remote: bool,
+    /// Require `Authorization: Bearer TOKEN` on every control API request
+    /// (for shared machines). Better from the environment variable
+    /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
+    #[arg(long = "control-token", value_name = "TOKEN", requires = "control")]
+    pub token: Option<String>,
+    /// Let what is sent to the control API name files (`extends:`,
+    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
+    /// it, it can name none.
+    #[arg(long = "control-files", value_name = "DIR", requires = "control")]
+    pub files: Option<PathBuf>,
 }
 
 /// What is kept in memory; each flag wins over the scenario's `limits:`.
@@ -308,24 +315,8 @@ pub struct ServeArgs {
     /// under load, for more CPU: see docs/PERFORMANCE.md. One thread only.
     #[arg(long, default_value_t = 0, value_name = "MICROS", value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub busy_poll: u32,
-    /// Serve the HTTP control API on this address (off by default; e.g.
-    /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
-    #[arg(long, value_name = "ADDR")]
-    pub control: Option<SocketAddr>,
-    /// Allow --control on an address other hosts can reach (anyone who can
-    /// reach it can change what the harness does).
-    #[arg(long)]
-    pub control_allow_remote: bool,
-    /// Require `Authorization: Bearer TOKEN` on every control API request
-    /// (for shared machines). Better from the environment variable
-    /// SMTP_HARNESS_CONTROL_TOKEN, which other users cannot see in `ps`.
-    #[arg(long, value_name = "TOKEN", requires = "control")]
-    pub control_token: Option<String>,
-    /// Let what is sent to the control API name files (`extends:`,
-    /// `tls.cert`, `tls.key`) in this directory and nowhere else; without
-    /// it, it can name none.
-    #[arg(long, value_name = "DIR", requires = "control")]
-    pub control_files: Option<PathBuf>,
+    #[command(flatten)]
+    pub control: ControlArgs,
     #[command(flatten)]
     pub keep: KeepArgs,
 }

@@ -1,9 +1,9 @@
 //! `--control`: where the HTTP control API listens, the refusal to expose
 //! it to other hosts by accident, and its token.
 
+use super::args::ControlArgs;
 use anyhow::Context;
 use smtp_harness::control::Options;
-use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 /// Where the token comes from when `--control-token` is not given: an
@@ -16,18 +16,16 @@ pub struct Api {
     options: Options,
 }
 
-/// Bind the control listener, refusing non-loopback addresses unless
-/// `allow_remote`; prints `control on http://ADDR` on stdout. The token is
-/// `token`, else the value of [`TOKEN_VAR`].
-pub async fn bind(
-    addr: Option<SocketAddr>,
-    allow_remote: bool,
-    token: Option<String>,
-) -> anyhow::Result<Option<Api>> {
-    let Some(addr) = addr else {
+/// Bind the control listener (`--control`), refusing non-loopback
+/// addresses unless `--control-allow-remote`; prints `control on
+/// http://ADDR` on stdout. The token is `--control-token`, else the value
+/// of [`TOKEN_VAR`].
+pub async fn bind(args: &ControlArgs) -> anyhow::Result<Option<Api>> {
+    let Some(addr) = args.addr else {
         return Ok(None);
     };
-    let token = token.or_else(|| std::env::var(TOKEN_VAR).ok());
+    let allow_remote = args.allow_remote;
+    let token = args.token.clone().or_else(|| std::env::var(TOKEN_VAR).ok());
     if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         anyhow::bail!("the control token is empty; give one, or unset {TOKEN_VAR}");
     }

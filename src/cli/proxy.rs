@@ -31,19 +31,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     recorder.pin(args.keep.keep());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
     let mut shared = Shared::new(profile.clone(), args.upstream.clone(), recorder);
-    shared.control_files = super::control::files_dir(args.control_files.as_deref())?;
+    shared.control_files = super::control::files_dir(args.control.files.as_deref())?;
     let shared = Arc::new(shared);
     let runtime = super::serve::runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
         let shared = served;
         let (listener, addr) = listen(args.listen)?;
-        let control = super::control::bind(
-            args.control,
-            args.control_allow_remote,
-            args.control_token.clone(),
-        )
-        .await?;
+        let control = super::control::bind(&args.control).await?;
         if !args.quiet {
             errln!(
                 "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",

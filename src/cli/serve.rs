@@ -58,7 +58,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
     recorder.pin(args.keep.keep());
     let mut shared = Shared::new(scenario.clone(), recorder, maildir)?;
-    shared.control_files = super::control::files_dir(args.control_files.as_deref())?;
+    shared.control_files = super::control::files_dir(args.control.files.as_deref())?;
     let shared = Arc::new(shared);
     let runtime = runtime(args.threads)?;
     let served = Arc::clone(&shared);
@@ -70,12 +70,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         }
         tokio::spawn(release_freed_memory());
         let (listener, addr) = listen(args.listen)?;
-        let control = super::control::bind(
-            args.control,
-            args.control_allow_remote,
-            args.control_token.clone(),
-        )
-        .await?;
+        let control = super::control::bind(&args.control).await?;
         if !args.quiet {
             errln!(
                 "=== serving scenario {} on {addr} (Ctrl-C to stop)",

@@ -192,14 +192,14 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
     Outcome::Respond(response)
 }
 
-fn server(state: &State) -> Option<&std::sync::Arc<crate::server::Shared>> {
+pub(super) fn server(state: &State) -> Option<&std::sync::Arc<crate::server::Shared>> {
     match &state.target {
         Target::Server(s) => Some(s),
         Target::Proxy(_) => None,
     }
 }
 
-fn not_here() -> Response {
+pub(super) fn not_here() -> Response {
     Response::error(404, "not served in this mode")
 }
 
@@ -223,8 +223,9 @@ fn message(state: &State, n: &str) -> Response {
     }
 }
 
-/// Count every expectation over every kept event (on a blocking thread:
-/// see [`Job::Expectations`]).
+/// Every expectation's result: counted as commands were recorded; the
+/// report reads every kept event besides (on a blocking thread: see
+/// [`Job::Expectations`]).
 pub(crate) fn expectations(target: &Target) -> Response {
     let report = target
         .expectations()

@@ -6,9 +6,9 @@
 //! sessions keep being served while it is read. Memory per response is
 //! about one chunk, whatever the session's size.
 
+use super::State;
 use super::http::{self, Framing, Request, Response};
-use super::{State, Target};
-use crate::transcript::{EventKind, Leg, SharedSession};
+use crate::transcript::{EventKind, Leg, SessionRecord, SharedSession};
 use serde_json::{Value, json};
 use std::io;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,8 +27,8 @@ pub(crate) enum Job {
     Session { id: u64, text: bool },
     /// `GET /messages`.
     Messages,
-    /// `GET /expectations`: counted on a blocking thread, since it reads
-    /// every kept event at once.
+    /// `GET /expectations`: on a blocking thread, since its report copies
+    /// every kept event (what was sent instead of an unmet expectation).
     Expectations,
 }
 
@@ -218,12 +218,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     // `limits.session_events` events, in order (a running session's kept
     // tail is a ring), so the lock is held only for the copy.
     let record = s.snapshot();
-    let (end, ended, aborted, dropped) = (
-        record.events.len(),
-        record.ended,
-        record.aborted,
-        record.dropped,
-    );
+    let end = record.events.len();
     let content_type = if text {
         "text/plain; charset=utf-8"
     } else {
@@ -231,8 +226,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let mut body = Body::start(out, req, content_type).await?;
     if !text {
-        body.buf
-            .extend_from_slice(format!("{{\"id\": {id}, \"events\": [").as_bytes());
+        body.buf.extend_from_slice(&fields_then_events(&record));
     }
     let mut at = 0;
     while at < end {
@@ -249,19 +243,24 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         body.pace().await?;
     }
     if !text {
-        body.buf.extend_from_slice(
-            format!(
-                "\n],\n\"ended\": {ended}, \"aborted\": {aborted}{}}}\n",
-                // As `SessionRecord` serializes it: only when something was.
-                match dropped {
-                    0 => String::new(),
-                    n => format!(", \"dropped\": {n}"),
-                }
-            )
-            .as_bytes(),
-        );
+        body.buf.extend_from_slice(b"\n]}\n");
     }
     body.finish().await
+}
+
+/// The start of a session's JSON up to its events' `[`: every other field
+/// as [`SessionRecord`] serializes it (so `dropped` only when something
+/// was), taken from the snapshot the events come from.
+fn fields_then_events(record: &SessionRecord) -> Vec<u8> {
+    let mut head = b"{".to_vec();
+    if let Ok(Value::Object(fields)) = serde_json::to_value(record.clone_summary()) {
+        for (key, value) in fields.iter().filter(|(key, _)| *key != "events") {
+            head.extend_from_slice(format!("{}: {value}, ", Value::from(key.as_str())).as_bytes());
+        }
+    }
+    // The events go last: they are streamed.
+    head.extend_from_slice(b"\"events\": [");
+    head
 }
 
 async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
@@ -269,10 +268,8 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
     state: &State,
     req: &Request,
 ) -> io::Result<()> {
-    let Target::Server(shared) = &state.target else {
-        return Response::error(404, "not served in this mode")
-            .write(out)
-            .await;
+    let Some(shared) = super::routes::server(state) else {
+        return super::routes::not_here().write(out).await;
     };
     let kept = shared.recorder.messages();
     let mut body = Body::start(out, req, "application/json").await?;
@@ -326,6 +323,22 @@ mod tests {
         let first = format!("{:x}\r\n", CHUNK + 1);
         assert!(rest.starts_with(&first), "{}", &rest[..20]);
         assert!(rest.ends_with("\r\n3\r\nend\r\n0\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_session_streams_as_it_serializes() {
+        for dropped in [0, 7] {
+            let record = SessionRecord {
+                id: 3,
+                dropped,
+                ended: true,
+                ..SessionRecord::default()
+            };
+            let mut body = fields_then_events(&record);
+            body.extend_from_slice(b"\n]}\n");
+            let streamed: Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(streamed, serde_json::to_value(&record).expect("value"));
+        }
     }
 
     #[tokio::test]

@@ -55,6 +55,17 @@ struct Inner {
     mounted: Vec<Mounted>,
 }
 
+impl Inner {
+    /// Mount `expect` under the next id (1-based, mount order); returns it.
+    fn add(&mut self, expect: Expect, since_us: u64, source: Source) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.mounted
+            .push(Mounted::new(id, expect, since_us, source));
+        id
+    }
+}
+
 /// The expectations of one server or proxy. They are counted as commands
 /// are recorded (see [`ExpectationSet::counter`]), not over the kept
 /// transcript: that drops the middle of long sessions and forgets old ones
@@ -120,11 +131,7 @@ impl ExpectationSet {
     /// Add one; returns its id (1-based, mount order).
     pub fn mount(&self, expect: Expect, since_us: u64, source: Source) -> u64 {
         let mut inner = self.lock();
-        inner.next_id += 1;
-        let id = inner.next_id;
-        inner
-            .mounted
-            .push(Mounted::new(id, expect, since_us, source));
+        let id = inner.add(expect, since_us, source);
         self.changed(&inner);
         id
     }
@@ -154,11 +161,7 @@ impl ExpectationSet {
         }
         inner.mounted.retain(|m| m.source != Source::Scenario);
         for expect in list {
-            inner.next_id += 1;
-            let id = inner.next_id;
-            inner
-                .mounted
-                .push(Mounted::new(id, expect.clone(), since_us, Source::Scenario));
+            inner.add(expect.clone(), since_us, Source::Scenario);
         }
         self.changed(&inner);
     }

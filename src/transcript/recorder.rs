@@ -6,7 +6,7 @@ use crate::message::Message;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
 
@@ -35,9 +35,11 @@ struct Inner {
     messages: Mutex<Messages>,
     retention: Retention,
     sinks: Vec<Arc<dyn Sink>>,
-    /// Sinks added after the recorder was made (the expectation counters of
-    /// the server or proxy that records into it).
-    watchers: std::sync::RwLock<Vec<Arc<dyn Sink>>>,
+    /// Sinks added after the recorder was made: the expectation counter of
+    /// each server or proxy that records into it (usually one; a recorder
+    /// shared by several counts into each). Written once per server, read
+    /// (uncontended) per event.
+    watchers: RwLock<Vec<Arc<dyn Sink>>>,
     ended: watch::Sender<u64>,
     /// Every event, for live subscribers (sent only while someone listens).
     live: broadcast::Sender<Event>,
@@ -79,7 +81,7 @@ impl Recorder {
                 messages: Mutex::new(Messages::default()),
                 retention,
                 sinks,
-                watchers: std::sync::RwLock::new(Vec::new()),
+                watchers: RwLock::new(Vec::new()),
                 ended: watch::channel(0).0,
                 live: broadcast::channel(LIVE_BACKLOG).0,
                 control: Mutex::new(VecDeque::new()),
@@ -102,7 +104,6 @@ impl Recorder {
                 ..SessionRecord::default()
             },
             cap: lock(&self.inner.bounds).bounds.session_events,
-            ring: 0,
             dropped_at_us: 0,
             forgotten: false,
         }));
@@ -277,12 +278,7 @@ impl Recorder {
                 detail: detail.into(),
             },
         };
-        for sink in &self.inner.sinks {
-            sink.event(&event);
-        }
-        if self.inner.live.receiver_count() > 0 {
-            let _ = self.inner.live.send(event.clone());
-        }
+        self.inner.publish(&event);
         let mut log = lock(&self.inner.control);
         log.push_back(event);
         if let Retention::Last(n) = self.inner.retention {
@@ -297,7 +293,7 @@ impl Recorder {
         lock(&self.inner.control).iter().cloned().collect()
     }
 
-    /// Also give every session event from now on to `sink` (what counts
+    /// Also give every event from now on to `sink` (what counts
     /// expectations: they must see every command, kept or not).
     pub(crate) fn watch(&self, sink: Arc<dyn Sink>) {
         self.inner
@@ -337,21 +333,7 @@ impl SessionLog {
             at_us: self.inner.epoch.elapsed().as_micros() as u64,
             kind,
         };
-        for sink in &self.inner.sinks {
-            sink.event(&event);
-        }
-        for sink in self
-            .inner
-            .watchers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            sink.event(&event);
-        }
-        if self.inner.live.receiver_count() > 0 {
-            let _ = self.inner.live.send(event.clone());
-        }
+        self.inner.publish(&event);
         let grew = lock(&self.record).keep(event);
         if grew {
             self.inner.grew(1);
@@ -442,6 +424,25 @@ impl Default for Bounds {
 }
 
 impl Inner {
+    /// Give `event` to the live sinks, the watchers and live subscribers
+    /// (the latter only while someone listens), before it is kept.
+    fn publish(&self, event: &Event) {
+        for sink in &self.sinks {
+            sink.event(event);
+        }
+        for sink in self
+            .watchers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            sink.event(event);
+        }
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(event.clone());
+        }
+    }
+
     fn apply(&self, settings: &mut Settings) {
         settings.bounds = settings.pinned.or(settings.scenario).resolve();
         self.total_events
@@ -495,8 +496,6 @@ impl Inner {
 struct Kept {
     record: SessionRecord,
     cap: usize,
-    /// Where the oldest event of the ring is, relative to its start.
-    ring: usize,
     /// When the latest dropped event happened (the marker's time).
     dropped_at_us: u64,
     /// No longer listed (retention, `total_events`, `clear`).
@@ -508,6 +507,12 @@ impl Kept {
         self.cap / 2
     }
 
+    /// Where the oldest event of the ring is, relative to its start: each
+    /// dropped event moved it one slot on.
+    fn ring(&self) -> usize {
+        (self.record.dropped % (self.cap - self.head()) as u64) as usize
+    }
+
     /// Keep `event`; true when the session now holds one more event.
     fn keep(&mut self, event: Event) -> bool {
         if self.forgotten {
@@ -517,12 +522,10 @@ impl Kept {
             self.record.events.push(event);
             return true;
         }
-        let head = self.head();
-        let slot = head + self.ring;
+        let slot = self.head() + self.ring();
         let old = std::mem::replace(&mut self.record.events[slot], event);
         self.dropped_at_us = old.at_us;
         self.record.dropped += 1;
-        self.ring = (self.ring + 1) % (self.cap - head);
         false
     }
 
@@ -546,8 +549,8 @@ impl Kept {
             return false;
         }
         let head = self.head();
-        self.record.events[head..].rotate_left(self.ring);
-        self.ring = 0;
+        let ring = self.ring();
+        self.record.events[head..].rotate_left(ring);
         let marker = self.marker();
         self.record.events.insert(head, marker);
         true
@@ -560,8 +563,8 @@ impl Kept {
         }
         let head = self.head();
         let (first, ring) = self.record.events.split_at(head);
-        // The slots before `self.ring` were overwritten last.
-        let (newest, oldest) = ring.split_at(self.ring);
+        // The slots before `self.ring()` were overwritten last.
+        let (newest, oldest) = ring.split_at(self.ring());
         let mut events = Vec::with_capacity(self.record.events.len() + 1);
         events.extend_from_slice(first);
         events.push(self.marker());
