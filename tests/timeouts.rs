@@ -508,8 +508,10 @@ async fn past_starttls(px: &MockProxy) -> RawClient {
 /// timeout still holds: an upstream that stops reading ends the relay.
 #[tokio::test]
 async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
-    let (up, _upstream) = starttls_upstream(|_s| async {
-        // Holds the connection and never reads again.
+    let (up, _upstream) = starttls_upstream(|s| async move {
+        // Holds the connection (moved in: dropping it would close it) and
+        // never reads again.
+        let _held = s;
         std::future::pending::<()>().await;
     })
     .await;
