@@ -160,10 +160,19 @@ impl Recorder {
         let bounds = lock(&self.inner.bounds).bounds;
         let mut m = lock(&self.inner.messages);
         let len = message.data.len();
-        if message.data.path().is_none()
-            && (len > bounds.message_memory
-                || m.memory.saturating_add(len) > bounds.messages_memory)
-        {
+        let in_memory = message.data.path().is_none();
+        let to_disk = !in_memory
+            || len > bounds.message_memory
+            || m.memory.saturating_add(len) > bounds.messages_memory;
+        // Refused before anything is written: a body alone over the disk
+        // bound would only be written to be deleted.
+        if to_disk && len as u64 > bounds.messages_disk {
+            return Err(std::io::Error::other(format!(
+                "its {len} octets are more than limits.messages_disk ({})",
+                bounds.messages_disk
+            )));
+        }
+        if to_disk && in_memory {
             let dir = match &m.dir {
                 Some(dir) => Arc::clone(dir),
                 None => {
@@ -177,13 +186,6 @@ impl Recorder {
                 }
             };
             message.data = message.data.to_file(&dir)?;
-        }
-        let too_big = message.data.path().is_some() && len as u64 > bounds.messages_disk;
-        if too_big {
-            return Err(std::io::Error::other(format!(
-                "its {len} octets are more than limits.messages_disk ({})",
-                bounds.messages_disk
-            )));
         }
         m.add(message);
         let keep = match self.inner.retention {
