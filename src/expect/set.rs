@@ -67,7 +67,7 @@ impl Inner {
 }
 
 /// The expectations of one server or proxy. They are counted as commands
-/// are recorded (see [`ExpectationSet::counter`]), not over the kept
+/// are recorded (a watcher the server or proxy gives its `Recorder`), not over the kept
 /// transcript: that drops the middle of long sessions and forgets old ones
 /// (`limits.session_events`, `limits.total_events`), and a count must not.
 #[derive(Debug, Default)]
