@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: help setup build run demo test lint fmt bench bench-server bench-proxy bench-memory bench-import soak fuzz
+.PHONY: help setup bench-setup build run demo test lint fmt bench bench-server bench-proxy bench-memory bench-import soak fuzz
 
 help:
 	@echo "make build   release build (target/release/smtp-harness)"
@@ -32,6 +32,10 @@ demo:
 setup:
 	bash .ci/setup
 
+# The test tools plus HAProxy, the proxy benchmark's reference.
+bench-setup:
+	bash .ci/setup --bench
+
 # One target, two cargo runs; make stops at the first one that fails.
 test: setup
 	$(CARGO) test --all-targets
@@ -46,12 +50,12 @@ fmt:
 	$(CARGO) fmt --all
 
 # Each script builds the release binary first (cargo is a no-op the 2nd time).
-bench: bench-server bench-proxy bench-memory bench-import
+bench: bench-setup bench-server bench-proxy bench-memory bench-import
 
 bench-server:
 	bash bench/run.sh
 
-bench-proxy:
+bench-proxy: bench-setup
 	bash bench/proxy.sh
 
 bench-memory:

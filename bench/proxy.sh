@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Proxy overhead: Postfix's smtp-source against an upstream server directly
-# and through `smtp-harness proxy` (one run per profile), all in one run on
-# this machine, 127.0.0.1 only.
+# Proxy overhead: Postfix's smtp-source against an upstream server directly,
+# through HAProxy in TCP mode (the reference: a C byte relay that parses
+# nothing) and through `smtp-harness proxy` (one run per profile), all in
+# one run on this machine, 127.0.0.1 only.
 #
 #   bash bench/proxy.sh          # or: make bench-proxy (part of make bench)
 #
@@ -20,6 +21,8 @@
 #   UPSTREAM            sink (Postfix smtp-sink, default) or a scenario name
 #                       for `smtp-harness serve`
 #   PROFILES            proxy profiles (default "transparent pix-mailguard")
+#   HAPROXY             haproxy binary (default: haproxy on PATH; `make
+#                       bench-setup` installs it); NO_HAPROXY=1 skips its row
 #   WARMUP              sessions sent before each measured run (default 200)
 #   BIN                 smtp-harness binary (default target/release/smtp-harness)
 #   NO_BUILD=1          do not run `cargo build --release` first
@@ -33,6 +36,11 @@ case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
 
 SMTP_SOURCE="${SMTP_SOURCE:-$(command -v smtp-source || true)}"
 SMTP_SINK="${SMTP_SINK:-$(command -v smtp-sink || true)}"
+HAPROXY="${HAPROXY:-$(command -v haproxy || true)}"
+if [ -z "$HAPROXY" ] && [ -z "${NO_HAPROXY:-}" ]; then
+    echo "bench: haproxy not found (make bench-setup, or NO_HAPROXY=1 to skip its row)" >&2
+    exit 1
+fi
 if [ -z "$SMTP_SOURCE" ] || [ -z "$SMTP_SINK" ]; then
     echo "bench: smtp-source/smtp-sink not found (apt-get install postfix)" >&2
     exit 1
@@ -66,6 +74,47 @@ start_upstream() {
     fi
 }
 
+# start_haproxy UPSTREAM: HAProxy in TCP mode on a free port relaying to
+# UPSTREAM, in the foreground (-db) so its CPU is one process's; sets
+# STARTED_PID and STARTED_ADDR once it accepts.
+start_haproxy() {
+    local port cfg i
+    port="$(free_port)"
+    cfg="$WORK/haproxy.cfg"
+    cat >"$cfg" <<CFG
+global
+    maxconn 8192
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend smtp
+    bind 127.0.0.1:$port
+    default_backend upstream
+backend upstream
+    server upstream $1
+CFG
+    "$HAPROXY" -db -f "$cfg" </dev/null >"$WORK/haproxy.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    for ((i = 0; i < 500; i++)); do
+        if ! kill -0 "$STARTED_PID" 2>/dev/null; then break; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            STARTED_ADDR="127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.01
+    done
+    echo "bench: haproxy did not start: $(cat "$WORK/haproxy.log")" >&2
+    exit 1
+}
+
+# label TARGET: how a row names a proxy target.
+label() {
+    if [ "$1" = haproxy ]; then echo "haproxy (mode tcp)"; else echo "proxy $1"; fi
+}
+
 # measure ADDR PARALLEL SESSIONS CPU_PID: sets SECS and US (CPU µs/session of CPU_PID).
 measure() {
     local addr="$1" parallel="$2" sessions="$3" pid="$4" t0 t1 c0 c1
@@ -91,7 +140,15 @@ start_upstream
 UP_PID=$STARTED_PID
 UP_ADDR=$STARTED_ADDR
 declare -A PROXY_PID PROXY_ADDR
+TARGETS=""
+if [ -z "${NO_HAPROXY:-}" ]; then
+    start_haproxy "$UP_ADDR"
+    PROXY_PID[haproxy]=$STARTED_PID
+    PROXY_ADDR[haproxy]=$STARTED_ADDR
+    TARGETS="haproxy"
+fi
 for profile in $PROFILES; do
+    TARGETS="$TARGETS $profile"
     start "$BIN" proxy --upstream "$UP_ADDR" --profile "$profile" --listen 127.0.0.1:0 -q
     PROXY_PID[$profile]=$STARTED_PID
     PROXY_ADDR[$profile]=$STARTED_ADDR
@@ -108,21 +165,32 @@ measure "$UP_ADDR" "$PARALLEL" "$MESSAGES" "$UP_PID"
 direct_secs=$SECS
 direct_rate="$(awk -v n="$MESSAGES" -v t="$SECS" 'BEGIN { printf "%.0f", n / t }')"
 printf "$fmt" "direct ($UPSTREAM_NAME)" "$MESSAGES" "$SECS" "$direct_rate" "1.00" "-" "$US"
-for profile in $PROFILES; do
+declare -A RATE CPU
+for profile in $TARGETS; do
     c0="$(cpu_ticks "$UP_PID")"
     measure "${PROXY_ADDR[$profile]}" "$PARALLEL" "$MESSAGES" "${PROXY_PID[$profile]}"
     c1="$(cpu_ticks "$UP_PID")"
     if [ "$SECS" = FAILED ]; then
         FAILED=1
-        printf "$fmt" "proxy $profile" "$MESSAGES" FAILED - - - -
+        printf "$fmt" "$(label "$profile")" "$MESSAGES" FAILED - - - -
         continue
     fi
     rate="$(awk -v n="$MESSAGES" -v t="$SECS" 'BEGIN { printf "%.0f", n / t }')"
     ratio="$(awk -v r="$rate" -v d="$direct_rate" 'BEGIN { printf "%.2f", r / d }')"
     # Upstream CPU includes the warm-up here: an indication only.
     upus="$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$((MESSAGES + WARMUP))" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')"
-    printf "$fmt" "proxy $profile" "$MESSAGES" "$SECS" "$rate" "$ratio" "$US" "$upus"
+    printf "$fmt" "$(label "$profile")" "$MESSAGES" "$SECS" "$rate" "$ratio" "$US" "$upus"
+    RATE[$profile]=$rate
+    CPU[$profile]=$US
 done
+if [ -n "${RATE[haproxy]:-}" ]; then
+    echo
+    for profile in $PROFILES; do
+        [ -n "${RATE[$profile]:-}" ] || continue
+        awk -v p="$profile" -v r="${RATE[$profile]}" -v h="${RATE[haproxy]}" -v c="${CPU[$profile]}" -v hc="${CPU[haproxy]}" \
+            'BEGIN { printf "proxy %s vs haproxy: %.2fx its sessions/s at %.2fx its CPU per session\n", p, r / h, c / hc }'
+    done
+fi
 : "$direct_secs"
 
 if [ "$LAT_MESSAGES" -gt 0 ]; then
@@ -135,16 +203,16 @@ if [ "$LAT_MESSAGES" -gt 0 ]; then
     measure "$UP_ADDR" 1 "$LAT_MESSAGES" "$UP_PID"
     direct_ms="$(awk -v n="$LAT_MESSAGES" -v t="$SECS" 'BEGIN { printf "%.3f", t / n * 1000 }')"
     printf "$fmt" "direct ($UPSTREAM_NAME)" "$LAT_MESSAGES" "$SECS" "$direct_ms" "-"
-    for profile in $PROFILES; do
+    for profile in $TARGETS; do
         measure "${PROXY_ADDR[$profile]}" 1 "$LAT_MESSAGES" "${PROXY_PID[$profile]}"
         if [ "$SECS" = FAILED ]; then
             FAILED=1
-            printf "$fmt" "proxy $profile" "$LAT_MESSAGES" FAILED - -
+            printf "$fmt" "$(label "$profile")" "$LAT_MESSAGES" FAILED - -
             continue
         fi
         ms="$(awk -v n="$LAT_MESSAGES" -v t="$SECS" 'BEGIN { printf "%.3f", t / n * 1000 }')"
         added="$(awk -v a="$ms" -v d="$direct_ms" -v r="$ROUND_TRIPS" 'BEGIN { printf "%.0f", (a - d) * 1000 / r }')"
-        printf "$fmt" "proxy $profile" "$LAT_MESSAGES" "$SECS" "$ms" "$added"
+        printf "$fmt" "$(label "$profile")" "$LAT_MESSAGES" "$SECS" "$ms" "$added"
     done
 fi
 echo
