@@ -5,7 +5,7 @@
 //! (`text/rfc822-headers`, RFC 6522).
 
 use crate::protocol::Reply;
-use crate::scenario::template::{civil_from_days, rfc5322_date};
+use crate::protocol::date::{civil_from_days, rfc5322_date};
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -85,7 +85,7 @@ pub struct Limits {
     /// Concurrent sessions allowed.
     pub max_sessions: Option<usize>,
     /// What the recorder keeps in memory (as stated; defaults apply later).
-    pub keep: crate::transcript::Keep,
+    pub keep: super::keep::Keep,
 }
 
 /// A scenario ready to run.
@@ -262,9 +262,9 @@ pub fn parse_reply(lines: &[String]) -> Result<ReplyTemplate, String> {
 }
 
 /// The recorder's bounds as `limits:` states them.
-fn keep(c: &mut Checker, limits: &LimitsSpec) -> crate::transcript::Keep {
-    let min = crate::transcript::Keep::MIN_SESSION_EVENTS;
-    let keep = crate::transcript::Keep {
+fn keep(c: &mut Checker, limits: &LimitsSpec) -> super::keep::Keep {
+    let min = super::keep::Keep::MIN_SESSION_EVENTS;
+    let keep = super::keep::Keep {
         session_events: c.at_least(limits.session_events.as_ref(), min, "`session_events`"),
         total_events: c.at_least(limits.total_events.as_ref(), min, "`total_events`"),
         message_memory: limits.message_memory.as_ref().map(|v| v.value),

@@ -9,6 +9,7 @@ mod builder;
 pub mod bundled;
 pub mod compile;
 pub mod faults;
+pub mod keep;
 pub mod load;
 pub mod model;
 pub mod problem;

@@ -1,8 +1,9 @@
 //! Placeholder values for one session.
 
 use super::SessionInfo;
+use crate::protocol::date::rfc5322_date;
 use crate::scenario::Plan;
-use crate::scenario::template::{Var, Vars, rfc5322_date};
+use crate::scenario::template::{Var, Vars};
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 

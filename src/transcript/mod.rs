@@ -5,14 +5,14 @@
 //! the [`Recorder`] keeps finished and running sessions for the test API.
 
 mod event;
-mod keep;
+
 mod live;
 mod recorder;
 mod render;
 mod sink;
 
+pub use crate::scenario::keep::Keep;
 pub use event::{Closer, Event, EventKind, Leg, Wire};
-pub use keep::Keep;
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};

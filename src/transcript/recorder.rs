@@ -1,8 +1,8 @@
 //! Where events go: live sinks first, then the in-memory store.
 
-use super::keep::{Bounds, Keep};
 use super::{Closer, Event, EventKind, SessionRecord, Sink, Transcript};
 use crate::message::Message;
+use crate::scenario::keep::{Bounds, Keep};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -1,11 +1,12 @@
-//! How much the recorder keeps in memory, whatever clients send.
+//! How much the transcript recorder keeps in memory, whatever clients send
+//! (plain data: `limits:` of a scenario and the command line state it).
 //!
 //! The live sinks (stderr view, JSON Lines file) see every event as it
 //! happens; these bounds are only about what is *kept* for the test API and
 //! the control API, so that a client pipelining a million commands or
 //! sending large messages cannot grow the process without end.
 
-/// Bounds on what a [`Recorder`](super::Recorder) keeps, as a scenario's
+/// Bounds on what a [`Recorder`](crate::transcript::Recorder) keeps, as a scenario's
 /// `limits:` or the command line states them; `None` means "not stated"
 /// (the default applies, see [`Keep::DEFAULTS`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
