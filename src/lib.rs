@@ -19,10 +19,12 @@
 //! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
 //! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
-//! - `cli` (binary only): `serve`, `proxy`, `probe`, `demo`, `replay`, `import`, `validate`, `scenarios`, `profiles`.
+//! - [`cli`] (feature `cli`): `serve`, `proxy`, `probe`, `demo`, `replay`, `import`, `validate`, `scenarios`, `profiles`.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod client;
 pub mod control;
 pub mod dice;

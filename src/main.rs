@@ -1,6 +1,5 @@
-//! The `smtp-harness` command line.
-
-mod cli;
+//! The `smtp-harness` command line: the library's `cli` module, with the
+//! allocator the binary (and only the binary) chooses.
 
 // The server allocates a few dozen small objects per session and frees them
 // when it ends; mimalloc's per-thread free lists do that for about half of
@@ -22,12 +21,12 @@ unsafe extern "C" {
 /// forcing, `mi_collect` returned it in some runs and not in others
 /// (docs/PERFORMANCE.md, "Memory"). Once a second, the cost is re-faulting
 /// what was freed in that second, if it is needed again.
-pub(crate) fn release_freed_memory() {
+fn release_freed_memory() {
     // SAFETY: mi_collect takes no pointers and may be called at any time
     // from any thread; it is part of the allocator this binary links.
     unsafe { mi_collect(true) }
 }
 
 fn main() -> std::process::ExitCode {
-    cli::main()
+    smtp_harness::cli::main(Some(release_freed_memory))
 }

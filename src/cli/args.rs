@@ -162,7 +162,7 @@ pub struct ProbeArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = smtp_harness::scenario::model::DurationSpec::parse(s)?;
+    let d = crate::scenario::model::DurationSpec::parse(s)?;
     if d.is_zero() {
         return Err("the timeout must be more than 0s".into());
     }
@@ -251,7 +251,7 @@ pub struct KeepArgs {
 }
 
 fn at_least_two(s: &str) -> Result<usize, String> {
-    let min = smtp_harness::transcript::Keep::MIN_SESSION_EVENTS;
+    let min = crate::transcript::Keep::MIN_SESSION_EVENTS;
     match s.parse::<usize>() {
         Ok(n) if n >= min => Ok(n),
         _ => Err(format!("expected a whole number, at least {min}")),
@@ -267,7 +267,7 @@ pub struct ImportArgs {
     pub output: Option<PathBuf>,
     /// Read as this format instead of detecting it: swaks, exchange, pcap, pcapng, jsonl.
     #[arg(long, value_name = "FORMAT")]
-    pub format: Option<smtp_harness::import::Format>,
+    pub format: Option<crate::import::Format>,
     /// Import only this session: the TCP stream number for pcap (as Wireshark's
     /// tcp.stream), the session's position from 0 otherwise.
     #[arg(long, value_name = "N")]

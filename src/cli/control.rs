@@ -2,8 +2,8 @@
 //! it to other hosts by accident, and its token.
 
 use super::args::ControlArgs;
+use crate::control::Options;
 use anyhow::Context;
-use smtp_harness::control::Options;
 use tokio::net::TcpListener;
 
 /// Where the token comes from when `--control-token` is not given: an
@@ -29,7 +29,7 @@ pub async fn bind(args: &ControlArgs) -> anyhow::Result<Option<Api>> {
     if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
         anyhow::bail!("the control token is empty; give one, or unset {TOKEN_VAR}");
     }
-    if !smtp_harness::control::is_local(&addr) {
+    if !crate::control::is_local(&addr) {
         if !allow_remote {
             anyhow::bail!(
                 "refusing to serve the control API on {addr}: other hosts could change the scenario; \
@@ -59,8 +59,8 @@ pub async fn bind(args: &ControlArgs) -> anyhow::Result<Option<Api>> {
 
 /// Print every expectation's result at shutdown; `false` when one is unmet.
 pub fn report(
-    expectations: &smtp_harness::expect::ExpectationSet,
-    transcript: &smtp_harness::Transcript,
+    expectations: &crate::expect::ExpectationSet,
+    transcript: &crate::Transcript,
 ) -> bool {
     if expectations.is_empty() {
         return true;
@@ -78,7 +78,7 @@ pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send
 /// control API, until Ctrl-C or SIGTERM; both stop together.
 pub async fn until_signal<Fut>(
     control: Option<Api>,
-    target: smtp_harness::control::Target,
+    target: crate::control::Target,
     smtp: impl FnOnce(Stopped) -> Fut,
 ) where
     Fut: std::future::Future<Output = ()>,
@@ -90,7 +90,7 @@ pub async fn until_signal<Fut>(
         })
     };
     let api = control.map(|api| {
-        tokio::spawn(smtp_harness::control::serve(
+        tokio::spawn(crate::control::serve(
             api.listener,
             target,
             api.options,

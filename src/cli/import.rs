@@ -1,7 +1,7 @@
 //! `smtp-harness import CAPTURE [-o FILE] [--format F] [--stream N] [--keep-timing] [--redact]`
 
 use super::args::ImportArgs;
-use smtp_harness::import::run_import;
+use crate::import::run_import;
 use std::process::ExitCode;
 
 fn write(output: &Option<std::path::PathBuf>, text: &str) -> anyhow::Result<()> {

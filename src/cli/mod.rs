@@ -1,5 +1,7 @@
-//! Subcommands. `args.rs` is only the flags; each subcommand file turns them
-//! into library calls.
+//! The `smtp-harness` command line (cargo feature `cli`, on by default; a
+//! test suite that only needs [`MockServer`](crate::MockServer) turns it
+//! off). `args.rs` is only the flags; each subcommand file turns them into
+//! library calls.
 
 #[macro_use]
 mod out;
@@ -20,8 +22,22 @@ mod validate;
 use args::{Cli, Command};
 use clap::Parser;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-pub fn main() -> ExitCode {
+/// Set once by [`main`]: what `serve` calls once a second.
+static RELEASE_FREED_MEMORY: OnceLock<fn()> = OnceLock::new();
+
+/// Run the command line on the process's arguments and return its exit
+/// code (0: done, 1: expectations unmet or divergences, 2: an error).
+///
+/// `release_freed_memory`, when given, is called once a second by `serve`
+/// to hand memory freed by ended sessions back to the system: the binary
+/// passes its allocator's (mimalloc's `mi_collect`); the library never
+/// chooses an allocator for whoever links it.
+pub fn main(release_freed_memory: Option<fn()>) -> ExitCode {
+    if let Some(release) = release_freed_memory {
+        let _ = RELEASE_FREED_MEMORY.set(release);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => serve::run(a, Vec::new()),

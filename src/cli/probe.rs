@@ -2,7 +2,7 @@
 //! Exit status 0 no interference, 1 a finding, 2 could not probe.
 
 use super::args::{ColorChoice, ProbeArgs};
-use smtp_harness::probe::{self, ProbeOptions};
+use crate::probe::{self, ProbeOptions};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! `smtp-harness profiles`: one line per bundled proxy profile.
 
-use smtp_harness::Profile;
-use smtp_harness::proxy::bundled;
+use crate::Profile;
+use crate::proxy::bundled;
 use std::process::ExitCode;
 
 pub fn run() -> anyhow::Result<ExitCode> {

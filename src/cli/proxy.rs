@@ -2,10 +2,10 @@
 
 use super::args::ProxyArgs;
 use super::serve::{listen, live_sinks};
+use crate::Profile;
+use crate::proxy::{self, Shared};
+use crate::transcript::{Recorder, Retention};
 use anyhow::Context;
-use smtp_harness::Profile;
-use smtp_harness::proxy::{self, Shared};
-use smtp_harness::transcript::{Recorder, Retention};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        let target = smtp_harness::control::Target::Proxy(Arc::clone(&shared));
+        let target = crate::control::Target::Proxy(Arc::clone(&shared));
         super::control::until_signal(control, target, |stopped| {
             proxy::run(listener, Arc::clone(&shared), stopped)
         })
@@ -56,7 +56,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     if let Some((path, recorder)) = record {
         let name = path.display().to_string();
         let (yaml, warnings) =
-            smtp_harness::import::record::scenario_from_proxy(&recorder.transcript(), &name)
+            crate::import::record::scenario_from_proxy(&recorder.transcript(), &name)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         std::fs::write(&path, yaml).with_context(|| format!("cannot write {name}"))?;
         for w in warnings {

@@ -1,7 +1,7 @@
 //! `smtp-harness replay`: `serve` plus a divergence report per session.
 
 use super::args::ReplayArgs;
-use smtp_harness::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
+use crate::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,7 +32,7 @@ fn say(text: String) {
 }
 
 impl Sink for DivergenceReport {
-    fn event(&self, event: &smtp_harness::transcript::Event) {
+    fn event(&self, event: &crate::transcript::Event) {
         let EventKind::Divergence {
             step,
             expected,
@@ -85,7 +85,7 @@ impl Sink for DivergenceReport {
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // Without captured sessions a replay is a default server, and a test
     // against it would pass for reasons no capture showed.
-    match smtp_harness::Scenario::resolve(&args.serve.scenario) {
+    match crate::Scenario::resolve(&args.serve.scenario) {
         Ok(s) if s.plan().replay.is_empty() => {
             errln!(
                 "{}: no `replay:` sessions to replay (`smtp-harness import` a capture first; `serve` runs scenarios without one)",

@@ -1,7 +1,7 @@
 //! `smtp-harness scenarios`: one line per bundled scenario.
 
-use smtp_harness::Scenario;
-use smtp_harness::scenario::bundled;
+use crate::Scenario;
+use crate::scenario::bundled;
 use std::process::ExitCode;
 
 pub fn run() -> anyhow::Result<ExitCode> {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 pub fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
     let text = match args.kind {
-        SchemaKind::Scenario => smtp_harness::schema::scenario_json(),
-        SchemaKind::Profile => smtp_harness::schema::profile_json(),
+        SchemaKind::Scenario => crate::schema::scenario_json(),
+        SchemaKind::Profile => crate::schema::profile_json(),
     };
     outln!("{text}")?;
     Ok(ExitCode::SUCCESS)

@@ -1,10 +1,10 @@
 //! `smtp-harness serve`: a fake server until Ctrl-C or SIGTERM.
 
 use super::args::{ColorChoice, KeepArgs, ServeArgs};
+use crate::Scenario;
+use crate::server::{self, Shared, maildir::Maildir};
+use crate::transcript::{JsonLinesSink, Keep, Recorder, Retention, Sink, TextSink};
 use anyhow::Context;
-use smtp_harness::Scenario;
-use smtp_harness::server::{self, Shared, maildir::Maildir};
-use smtp_harness::transcript::{JsonLinesSink, Keep, Recorder, Retention, Sink, TextSink};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -68,7 +68,9 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
             let window = std::time::Duration::from_micros(u64::from(args.busy_poll));
             tokio::spawn(server::busy_poll::poller(window));
         }
-        tokio::spawn(release_freed_memory());
+        if let Some(release) = super::RELEASE_FREED_MEMORY.get().copied() {
+            tokio::spawn(release_freed_memory(release));
+        }
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(&args.control).await?;
         if !args.quiet {
@@ -77,7 +79,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
                 scenario.name()
             );
         }
-        let target = smtp_harness::control::Target::Server(Arc::clone(&shared));
+        let target = crate::control::Target::Server(Arc::clone(&shared));
         super::control::until_signal(control, target, |stopped| {
             server::run(listener, Arc::clone(&shared), stopped)
         })
@@ -94,12 +96,12 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
 }
 
 /// Once a second, hand memory freed by the sessions back to the system.
-async fn release_freed_memory() {
+async fn release_freed_memory(release: fn()) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        crate::release_freed_memory();
+        release();
     }
 }
 
@@ -200,8 +202,7 @@ impl LiveSinks {
 pub fn listen(
     addr: std::net::SocketAddr,
 ) -> anyhow::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
-    let listener =
-        smtp_harness::server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = crate::server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
         errln!("smtp-harness: warning: listening on {addr}, which is reachable from other hosts");

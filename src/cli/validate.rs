@@ -6,8 +6,8 @@
 //! scenario, which keeps the old behaviour for every existing file.
 
 use super::args::{FileKind, ValidateArgs};
-use smtp_harness::scenario::load;
-use smtp_harness::{Profile, Scenario};
+use crate::scenario::load;
+use crate::{Profile, Scenario};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;

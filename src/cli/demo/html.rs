@@ -6,7 +6,7 @@
 
 use super::text::wrap;
 use super::{Demo, Exchange, story};
-use smtp_harness::probe::{Report, Status};
+use crate::probe::{Report, Status};
 use std::fmt::Write;
 
 const WIDTH: u32 = 1200;

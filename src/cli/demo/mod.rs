@@ -15,9 +15,9 @@ mod story;
 mod text;
 
 use super::args::{ColorChoice, DemoArgs};
+use crate::probe::{self, ProbeOptions, Report};
+use crate::{MockProxy, MockServer, Profile, Scenario};
 use anyhow::Context;
-use smtp_harness::probe::{self, ProbeOptions, Report};
-use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! STARTTLS when offered, MAIL with the parameters the server advertised,
 //! one recipient, one message, QUIT. Every step is bounded.
 
-use smtp_harness::client::{ClientError, SmtpClient};
-use smtp_harness::probe::ehlo;
+use crate::client::{ClientError, SmtpClient};
+use crate::probe::ehlo;
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! from a transcript: the proxy's (both legs) or the fake server's (one leg,
 //! where client and server views are the same by construction).
 
-use smtp_harness::transcript::{EventKind, Leg, SessionRecord};
+use crate::transcript::{EventKind, Leg, SessionRecord};
 
 /// One step of a session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 //! the extensions the client lost, and the probe's verdicts.
 
 use super::{Demo, Exchange, story};
+use crate::probe::Status;
 use owo_colors::OwoColorize;
-use smtp_harness::probe::Status;
 use std::fmt::Write;
 
 /// Width of each column, arrow included.
