@@ -146,16 +146,6 @@ impl SmtpClient {
         })
     }
 
-    /// The per-step timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Is the connection TLS now?
-    pub fn is_tls(&self) -> bool {
-        matches!(self.conn, Conn::Tls(_))
-    }
-
     /// Read one complete reply; the whole reply must arrive within the timeout.
     pub async fn read_reply(&mut self) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.timeout;
@@ -222,13 +212,6 @@ impl SmtpClient {
         out.extend_from_slice(b".\r\n");
         self.send_raw(&out).await?;
         self.read_reply().await
-    }
-
-    /// Bytes the server sent that no reply has consumed yet. After a `220`
-    /// to STARTTLS there must be none (RFC 3207 5; CVE-2011-0411 style
-    /// injection otherwise).
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
     }
 
     /// The TLS handshake after the server's `220` to STARTTLS, within the

@@ -25,22 +25,26 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod client;
-pub mod control;
-pub mod dice;
-pub mod expect;
-pub mod harness;
-pub mod import;
-pub mod message;
-pub mod probe;
-pub mod protocol;
-pub mod proxy;
-pub mod routing;
-pub mod scenario;
-pub mod schema;
-pub mod server;
-pub mod session;
-pub mod transcript;
+
+/// Declares the crate's internal modules: crate-private, so rustc reports
+/// what nothing uses, unless the hidden `internals` feature is on. Only
+/// this crate's own tests (through a dev-dependency on itself) and the
+/// fuzz targets turn it on; it is not part of the API and may change in
+/// any release.
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
+
+internal!(
+    client, control, dice, expect, harness, import, message, probe, protocol, proxy, routing,
+    scenario, schema, server, session, transcript,
+);
 
 pub use expect::{Expect, Times, VerificationReport};
 pub use harness::{HarnessError, MockServer};

@@ -19,7 +19,7 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use smtp_harness::Scenario;
-use smtp_harness::protocol::LineEnding;
+use smtp_harness::protocol::codec::LineEnding;
 use smtp_harness::protocol::framer::{Frame, Framer};
 use smtp_harness::session::{Next, Outcome, Session, SessionInfo};
 use std::sync::{Arc, OnceLock};

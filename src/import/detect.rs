@@ -21,6 +21,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, for help texts.
+    #[cfg(any(test, feature = "internals"))]
     pub const ALL: [Format; 5] = [
         Format::Swaks,
         Format::Exchange,

@@ -28,6 +28,7 @@ pub mod record;
 pub mod redact;
 mod stream;
 mod swaks;
+#[cfg(any(test, feature = "internals"))]
 pub mod synth;
 pub mod tcp;
 pub mod yaml;

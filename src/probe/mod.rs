@@ -41,7 +41,7 @@ pub mod verbs;
 mod verdict;
 
 pub use render::render_text;
-pub use report::{Evidence, Report, Status, Verdict};
+pub use report::{Report, Status};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -58,6 +58,7 @@ impl LineReader {
     }
 
     /// True while the reader is throwing away the rest of an overlong line.
+    #[cfg(any(test, feature = "internals"))]
     pub fn is_discarding(&self) -> bool {
         self.discarding.is_some()
     }
@@ -223,6 +224,7 @@ impl DataReader {
     }
 
     /// Consume what `buf` holds of the message.
+    #[cfg(any(test, feature = "internals"))]
     pub fn feed(&mut self, buf: &mut BytesMut) -> DataStatus {
         let (n, status) = self.scan(buf);
         buf.advance(n);

@@ -18,6 +18,5 @@ pub mod reply;
 pub(crate) mod sasl;
 pub mod xclient;
 
-pub use codec::{DataReader, DataStatus, LineEnding, LineReader, ReadLine};
 pub use command::{Command, Verb};
 pub use reply::Reply;

@@ -53,6 +53,7 @@ impl std::error::Error for ImceaError {}
 /// assert_eq!(imcea::encode_part("user@example.com"), "user+40example+2Ecom");
 /// assert_eq!(imcea::encode_part("/o=Org/cn=x_y"), "_o=Org_cn=x+5Fy");
 /// ```
+#[cfg(any(test, feature = "internals"))]
 pub fn encode_part(address: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(address.len() * 2);
@@ -102,6 +103,7 @@ pub fn decode_part(encoded: &str) -> Result<String, ImceaError> {
 ///     "IMCEASMTP-user+40example+2Ecom@adatum.com"
 /// );
 /// ```
+#[cfg(any(test, feature = "internals"))]
 pub fn encode(kind: &str, address: &str, domain: &str) -> String {
     format!("IMCEA{kind}-{}@{domain}", encode_part(address))
 }

@@ -38,6 +38,7 @@ impl Session {
     /// was offered in a reply to EHLO): whatever answers the command, those
     /// octets follow it on the wire and must be read before the next
     /// command (RFC 3030).
+    #[cfg(any(test, feature = "internals"))]
     pub fn announced_chunk(&self, line: &[u8]) -> Option<(usize, bool)> {
         self.chunk_of(&Command::parse(line))
     }
