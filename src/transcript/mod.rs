@@ -4,6 +4,7 @@
 //! swaks-style terminal view, JSON Lines) see each event as it happens, and
 //! the [`Recorder`] keeps finished and running sessions for the test API.
 
+mod end;
 mod event;
 mod keep;
 mod live;
@@ -11,6 +12,7 @@ mod recorder;
 mod render;
 mod sink;
 
+pub(crate) use end::{End, InProgress, in_progress};
 pub use event::{Closer, Event, EventKind, Leg, Wire};
 pub use keep::Keep;
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
