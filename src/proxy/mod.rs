@@ -4,8 +4,10 @@
 //!
 //! - `model`, `compile`, `profile`, `bundled`: the profile language (YAML,
 //!   the scenarios' sibling) and the profiles shipped in the binary.
-//! - `connection`: one relayed connection; `replies` frames the upstream's
-//!   replies keeping their bytes; `rewrite` holds the in-place edits.
+//! - `policy`: what to do with each command and reply, without I/O;
+//!   `rewrite` holds its in-place edits.
+//! - `connection`: one relayed connection, carrying the policy's actions
+//!   out; `replies` frames the upstream's replies keeping their bytes.
 //! - `fault` decides a connection's faults once; `link` applies them to one
 //!   direction; `opaque` relays after a passed-through STARTTLS.
 //! - `harness`: [`MockProxy`] for `cargo test`.
@@ -25,12 +27,13 @@ mod harness;
 pub mod link;
 pub mod model;
 mod opaque;
+mod policy;
 mod profile;
 pub mod replies;
 pub mod rewrite;
 
-pub use connection::MAX_LINE;
 pub use harness::MockProxy;
+pub use policy::MAX_LINE;
 pub use profile::Profile;
 
 use crate::transcript::Recorder;

@@ -4,14 +4,15 @@
 //! swaks-style terminal view, JSON Lines) see each event as it happens, and
 //! the [`Recorder`] keeps finished and running sessions for the test API.
 
+mod end;
 mod event;
-
 mod live;
 mod recorder;
 mod render;
 mod sink;
 
 pub use crate::scenario::keep::Keep;
+pub(crate) use end::{End, InProgress, in_progress};
 pub use event::{Closer, Event, EventKind, Leg, Wire};
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};

@@ -2,37 +2,16 @@
 //! shutdown, and the opaque relay after a passed-through STARTTLS.
 
 use super::*;
-use crate::protocol::framer::Pending;
+use crate::transcript::in_progress;
 
 impl Relay {
-    /// What was in progress, for an Abort: `(during, partial, received)`.
-    pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
-        match self.framer.pending() {
-            // Relayed content is not kept (bounded memory): count it only.
-            Pending::Data { consumed, .. } => {
-                Some(("data", Bytes::new(), consumed + self.crbuf.len()))
-            }
-            Pending::Chunk { remaining, .. } => Some(("bdat", Bytes::new(), remaining)),
-            Pending::Lines { discarded } => {
-                if let Some((seen, head)) = discarded {
-                    return Some(("line", self.shown_head(head), seen + self.crbuf.len()));
-                }
-                (!self.crbuf.is_empty())
-                    .then(|| ("line", self.shown_head(&self.crbuf), self.crbuf.len()))
-            }
-        }
-    }
-
+    /// How the session ends when `by` ends it now: aborted if a line or a
+    /// message was half-received (relayed content is counted, not kept).
     pub(super) fn end(&self, by: Closer) -> End {
-        match self.in_progress() {
-            Some((during, partial, received)) => End::Aborted {
-                by,
-                during,
-                partial,
-                received,
-            },
-            None => End::Closed(by),
-        }
+        let pending = in_progress(&self.framer, &self.crbuf, false, |head| {
+            self.policy.shown_head(head)
+        });
+        End::after(by, pending)
     }
 
     /// The proxy itself ended the session (a fault).
@@ -51,7 +30,7 @@ impl Relay {
                 self.ended_by_proxy()
             }
             LinkError::Io(err) if err.kind() == std::io::ErrorKind::TimedOut => {
-                let limit = self.rules.timeouts.write;
+                let limit = self.timeouts.write;
                 match leg {
                     Leg::Upstream => self.upstream_timed_out(
                         format!("read nothing for {limit:?} while the proxy wrote"),
@@ -135,14 +114,14 @@ impl Relay {
             &mut self.upstream_r,
             upstream_w.writer_mut(),
             &mut self.stop,
-            self.rules.timeouts.write,
-            self.rules.timeouts.idle,
+            self.timeouts.write,
+            self.timeouts.idle,
         )
         .await;
         if outcome.quiet {
             self.note(format!(
                 "opaque relay: no octet either way within {:?} (timeouts.idle); closing both legs",
-                self.rules.timeouts.idle
+                self.timeouts.idle
             ));
         }
         self.note(format!(

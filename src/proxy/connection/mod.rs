@@ -9,120 +9,46 @@
 //! the proxy is the upstream's client, and a pipelining client that stops
 //! reading its replies deadlocks against the server.
 //!
-//! Replies must reach the client in command order even when the proxy
-//! answers some commands itself, so every command leaves a [`Slot`] in a
-//! queue: either "the upstream will answer this" or "we answer this". Our own
-//! answers go out only when every slot before them has been answered.
+//! What to do with each command and reply is the sans-I/O
+//! [`Policy`](super::policy::Policy)'s to say; this module frames the bytes,
+//! feeds them to it and carries out its actions (`actions.rs`).
 
-mod client;
+mod actions;
 mod duplex;
 mod ending;
-mod sasl;
 mod timeouts;
-mod upstream;
 
 use super::Shared;
-use super::compile::{BannerAction, Rules, StarttlsAction, Trigger};
-use super::fault::{self, ArmedClose, ConnFaults};
+use super::compile::Timeouts;
+use super::fault::{self, ConnFaults};
 use super::link::{Link, LinkError};
-use super::model::{Direction, FilterAction};
 use super::opaque;
+use super::policy::{self, MAX_LINE, Policy};
 use super::replies::{ReplyReader, Upstream};
-use super::rewrite::{mask_banner, mask_verb, rewrite_address, rewrite_ehlo, wire_lines};
-use crate::protocol::codec::{DataBody, LineEnding, ReadRoom};
-use crate::protocol::date::rfc5322_date;
+use super::rewrite::wire_lines;
+use crate::protocol::Reply;
+use crate::protocol::codec::ReadRoom;
 use crate::protocol::framer::{Frame, Framer};
-use crate::protocol::{Command, Reply, Verb};
-use crate::scenario::template::{Var, Vars};
-use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
+use crate::transcript::{Closer, End, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
-use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use timeouts::timeout_reply;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
-
-/// Longest command or reply line relayed. Far above RFC 5321's 512 so that
-/// `transparent` relays long lines untouched, yet bounded; a longer command
-/// is answered `500 5.5.2` by the proxy and not relayed.
-pub const MAX_LINE: usize = 16 * 1024;
+use tokio::time::Instant;
 
 /// Room for each leg's first read (see `Relay::client_room`).
 const RELAY_FIRST_READ: usize = 4096;
 
-/// How the session ended.
-enum End {
-    Closed(Closer),
-    Aborted {
-        by: Closer,
-        during: &'static str,
-        partial: Bytes,
-        received: usize,
-    },
-}
-
-/// What an expected upstream reply answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Answers {
-    Banner,
-    /// A relayed command, by the verb the upstream saw (masked verbs differ).
-    Command(Verb),
-    /// A line of an AUTH exchange (the `AUTH` command or a SASL response):
-    /// a 334 to it makes the client's next line a SASL response.
-    Auth,
-    EndOfData,
-}
-
-/// One reply the client is owed, in order.
-enum Slot {
-    Upstream {
-        answers: Answers,
-        /// The client's verb (`BANNER`, `.` for end of data), for reply rules.
-        verb: String,
-        /// A reply-then-close fault replacing this reply.
-        hijack: Option<ArmedClose>,
-    },
-    Local {
-        reply: Reply,
-        rule: String,
-        close: bool,
-    },
-}
-
-/// Placeholder values for the profile's replies.
-struct ProxyVars {
-    peer: SocketAddr,
-    session: u64,
-}
-
-impl Vars for ProxyVars {
-    fn write_var(&self, var: Var, out: &mut String) {
-        let _ = match var {
-            Var::Date => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                write!(out, "{}", rfc5322_date(now))
-            }
-            Var::ClientIp => write!(out, "{}", self.peer.ip()),
-            Var::ClientPort => write!(out, "{}", self.peer.port()),
-            Var::Session => write!(out, "{}", self.session),
-            // The proxy has no host name, HELO or queue of its own.
-            Var::Hostname => write!(out, "localhost"),
-            Var::Helo | Var::QueueId | Var::MessageSize => Ok(()),
-        };
-    }
-}
-
 struct Relay {
     log: SessionLog,
-    rules: Arc<Rules>,
-    vars: ProxyVars,
+    /// What to do with each command and reply.
+    policy: Policy,
+    timeouts: Timeouts,
     client_r: OwnedReadHalf,
     upstream_r: OwnedReadHalf,
     to_client: Link<OwnedWriteHalf>,
@@ -141,13 +67,9 @@ struct Relay {
     /// Client input: commands, DATA relayed as it arrives, BDAT chunks.
     framer: Framer,
     replies: ReplyReader,
-    queue: VecDeque<Slot>,
-    faults: ConnFaults,
     stop: watch::Receiver<bool>,
     /// The upstream accepted STARTTLS: relay opaque bytes from here on.
     opaque: bool,
-    /// Where an AUTH exchange stands: is the client's next line a SASL response?
-    sasl: crate::protocol::sasl::Exchange,
     /// The upstream overran a timeout: why, for the client's 421 once the
     /// relay has stopped.
     timed_out: Option<String>,
@@ -166,10 +88,6 @@ pub(super) async fn serve(
 ) {
     let log = shared.recorder.start_session(peer, local);
     let profile = shared.profile();
-    let vars = ProxyVars {
-        peer,
-        session: log.id(),
-    };
     log.push(EventKind::Note {
         text: format!(
             "proxy: profile {}, upstream {}",
@@ -195,68 +113,13 @@ pub(super) async fn serve(
             text: format!("upstream leg {l} -> {}", shared.upstream),
         });
     }
-    let (client_r, client_w) = client.into_split();
-    let (upstream_r, upstream_w) = upstream.into_split();
-    // Jitter dice per direction, derived from the session so seeded runs repeat.
-    let jitter_seed = profile.rules().seed.unwrap_or(0) ^ log.id();
-    let mut relay = Relay {
-        rules: profile.rules_arc(),
-        vars,
-        client_r,
-        upstream_r,
-        to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed)
-            .write_timeout(timeouts.write),
-        to_upstream: Some(
-            Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
-                .write_timeout(timeouts.write),
-        ),
-        crbuf: BytesMut::new(),
-        urbuf: BytesMut::new(),
-        client_room: ReadRoom::new(RELAY_FIRST_READ),
-        upstream_room: ReadRoom::new(RELAY_FIRST_READ),
-        framer: Framer::new(MAX_LINE),
-        replies: ReplyReader::new(MAX_LINE),
-        queue: VecDeque::new(),
-        faults,
-        stop,
-        opaque: false,
-        sasl: Default::default(),
-        timed_out: None,
-        upstream_spoke: false,
-        log,
+    let mut relay = Relay::new(client, upstream, log, &profile, faults, peer, stop);
+    let end = match relay.run().await {
+        End::StartTls => relay.opaque_relay().await,
+        end => end,
     };
-    let end = relay.run().await;
     relay.tell_timeout(&shared.upstream).await;
-    // Close both legs whatever happened: a peer must never be left talking
-    // to a half-open relay. Each socket is put back together and closed:
-    // dropping a write half would call shutdown(2) first, one more system
-    // call per leg for the FIN that close(2) sends anyway.
-    let Relay {
-        log,
-        client_r,
-        upstream_r,
-        to_client,
-        to_upstream,
-        ..
-    } = relay;
-    drop(client_r.reunite(to_client.into_writer()));
-    if let Some(link) = to_upstream {
-        drop(upstream_r.reunite(link.into_writer()));
-    }
-    log.close(match end {
-        End::Closed(by) => EventKind::Close { by },
-        End::Aborted {
-            by,
-            during,
-            partial,
-            received,
-        } => EventKind::Abort {
-            by,
-            during: during.to_string(),
-            partial: Wire(partial),
-            received,
-        },
-    });
+    relay.close(end);
 }
 
 /// Why there is no upstream leg: the client's 421 and the transcript's words.
@@ -315,34 +178,87 @@ async fn refuse(mut client: TcpStream, log: SessionLog, refusal: Refusal) {
 
 /// Record a reply of the proxy's own on the client leg, made by `rule`;
 /// the bytes to send.
-fn record_own_reply(log: &SessionLog, reply: &Reply, rule: String) -> BytesMut {
-    let bytes = reply.to_bytes();
-    log.push(EventKind::Reply {
-        leg: Leg::Client,
-        code: reply.code,
-        lines: wire_lines(&bytes),
-        rule: Some(rule),
-        original: None,
-    });
+fn record_own_reply(log: &SessionLog, reply: &Reply, rule: String) -> Bytes {
+    let (event, bytes) = policy::own_reply(reply, rule);
+    log.push(event);
     bytes
 }
 
-/// A client line as it goes upstream: with the ending the client used.
-fn with_ending(line: &[u8], bare_lf: bool) -> BytesMut {
-    let mut wire = BytesMut::with_capacity(line.len() + 2);
-    wire.extend_from_slice(line);
-    wire.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
-    wire
+/// Since when each side owes the other something without having sent
+/// anything: the upstream the reply at the head of the queue, or the client
+/// the next command (or more message text).
+struct Clocks {
+    owed_since: Option<Instant>,
+    idle_since: Option<Instant>,
+}
+
+impl Clocks {
+    /// When the side that owes now runs out of time (the upstream has
+    /// `owed`, if it owes a reply; else the client has `idle`), and whether
+    /// that side is the client.
+    fn due(&mut self, owed: Option<Duration>, idle: Duration) -> (Instant, bool) {
+        match owed {
+            Some(limit) => {
+                self.idle_since = None;
+                (
+                    *self.owed_since.get_or_insert_with(Instant::now) + limit,
+                    false,
+                )
+            }
+            None => {
+                self.owed_since = None;
+                (
+                    *self.idle_since.get_or_insert_with(Instant::now) + idle,
+                    true,
+                )
+            }
+        }
+    }
 }
 
 impl Relay {
+    fn new(
+        client: TcpStream,
+        upstream: TcpStream,
+        log: SessionLog,
+        profile: &super::Profile,
+        faults: ConnFaults,
+        peer: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> Relay {
+        let timeouts = profile.rules().timeouts;
+        let (client_r, client_w) = client.into_split();
+        let (upstream_r, upstream_w) = upstream.into_split();
+        // Jitter dice per direction, derived from the session so seeded runs repeat.
+        let jitter_seed = profile.rules().seed.unwrap_or(0) ^ log.id();
+        let to_client = Link::new(client_w, faults.downstream.clone(), jitter_seed)
+            .write_timeout(timeouts.write);
+        let to_upstream = Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
+            .write_timeout(timeouts.write);
+        Relay {
+            policy: Policy::new(profile.rules_arc(), faults, peer, log.id()),
+            timeouts,
+            client_r,
+            upstream_r,
+            to_client,
+            to_upstream: Some(to_upstream),
+            crbuf: BytesMut::new(),
+            urbuf: BytesMut::new(),
+            client_room: ReadRoom::new(RELAY_FIRST_READ),
+            upstream_room: ReadRoom::new(RELAY_FIRST_READ),
+            framer: Framer::new(MAX_LINE),
+            replies: ReplyReader::new(MAX_LINE),
+            stop,
+            opaque: false,
+            timed_out: None,
+            upstream_spoke: false,
+            log,
+        }
+    }
+
+    /// Relay until the session ends, or until the upstream accepts STARTTLS
+    /// ([`End::StartTls`]: the opaque relay goes on).
     async fn run(&mut self) -> End {
-        let hijack = self.faults.take_close(&Trigger::Banner);
-        self.queue.push_back(Slot::Upstream {
-            answers: Answers::Banner,
-            verb: "BANNER".into(),
-            hijack,
-        });
         // One shutdown waiter and one timer for the whole session, not one
         // per read; the timer is moved only when it fires early or must
         // fire earlier (as the server's idle timer). It runs for the
@@ -350,42 +266,28 @@ impl Relay {
         let mut stop = self.stop.clone();
         let stopped = stop.changed();
         tokio::pin!(stopped);
-        let timeouts = self.rules.timeouts;
-        let deadline = tokio::time::sleep(timeouts.banner);
+        let deadline = tokio::time::sleep(self.timeouts.banner);
         tokio::pin!(deadline);
-        // Since when the upstream owes the reply at the head of the queue
-        // without having sent anything.
-        let mut owed_since = Some(tokio::time::Instant::now());
-        // Since when the client owes the next command (or more message
-        // text) without having sent anything.
-        let mut idle_since = None;
+        let mut clocks = Clocks {
+            owed_since: Some(Instant::now()),
+            idle_since: None,
+        };
         loop {
             if let Some(end) = self.client_input().await {
                 return end;
             }
             if std::mem::take(&mut self.upstream_spoke) {
-                owed_since = None;
+                clocks.owed_since = None;
             }
             if let Some(end) = self.upstream_input().await {
                 return end;
             }
             if self.opaque {
-                return self.opaque_relay().await;
+                return End::StartTls;
             }
             let client_room = self.client_room.prepare(&mut self.crbuf);
             let upstream_room = self.upstream_room.prepare(&mut self.urbuf);
-            let (due, client_owes) = match self.owed() {
-                Some(limit) => {
-                    idle_since = None;
-                    let since = owed_since.get_or_insert_with(tokio::time::Instant::now);
-                    (*since + limit, false)
-                }
-                None => {
-                    owed_since = None;
-                    let since = idle_since.get_or_insert_with(tokio::time::Instant::now);
-                    (*since + timeouts.idle, true)
-                }
-            };
+            let (due, client_owes) = clocks.due(self.owed(), self.timeouts.idle);
             if due < deadline.deadline() {
                 deadline.as_mut().reset(due);
             }
@@ -394,19 +296,19 @@ impl Relay {
                     Ok(0) | Err(_) => return self.client_closed().await,
                     Ok(n) => {
                         self.client_room.filled(n, client_room);
-                        idle_since = None;
+                        clocks.idle_since = None;
                     }
                 },
                 r = self.upstream_r.read_buf(&mut self.urbuf) => match r {
                     Ok(0) | Err(_) => return self.upstream_closed().await,
                     Ok(n) => {
                         self.upstream_room.filled(n, upstream_room);
-                        owed_since = None;
+                        clocks.owed_since = None;
                     }
                 },
                 _ = &mut stopped => return self.shutdown().await,
                 _ = &mut deadline => {
-                    if tokio::time::Instant::now() >= due {
+                    if Instant::now() >= due {
                         return if client_owes {
                             self.client_idle().await
                         } else {
@@ -417,6 +319,27 @@ impl Relay {
                 }
             }
         }
+    }
+
+    /// Close both legs whatever happened, and record how the session
+    /// ended: a peer must never be left talking to a half-open relay. Each
+    /// socket is put back together and closed: dropping a write half would
+    /// call shutdown(2) first, one more system call per leg for the FIN
+    /// that close(2) sends anyway.
+    fn close(self, end: End) {
+        let Relay {
+            log,
+            client_r,
+            upstream_r,
+            to_client,
+            to_upstream,
+            ..
+        } = self;
+        drop(client_r.reunite(to_client.into_writer()));
+        if let Some(link) = to_upstream {
+            drop(upstream_r.reunite(link.into_writer()));
+        }
+        log.close(end.event());
     }
 
     fn note(&self, text: String) {

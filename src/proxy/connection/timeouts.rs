@@ -15,35 +15,13 @@ impl Relay {
         if self.framer.relaying_chunk() {
             return None;
         }
-        match self.queue.front()? {
-            Slot::Upstream { answers, .. } => Some(self.reply_bound(answers).0),
-            Slot::Local { .. } => None,
-        }
-    }
-
-    /// The bound on the upstream's reply to `answers`, and its key in
-    /// `timeouts:`.
-    fn reply_bound(&self, answers: &Answers) -> (Duration, &'static str) {
-        match answers {
-            Answers::Banner => (self.rules.timeouts.banner, "banner"),
-            _ => (self.rules.timeouts.reply, "reply"),
-        }
+        self.policy.owed()
     }
 
     /// The upstream overran what [`owed`](Self::owed) gave it.
     pub(super) fn overdue(&mut self) -> End {
-        let (what, (limit, key)) = match self.queue.front() {
-            Some(Slot::Upstream { answers, verb, .. }) => {
-                let what = match answers {
-                    Answers::Banner => "no banner".to_string(),
-                    Answers::EndOfData => "no reply to the end of data".to_string(),
-                    _ => format!("no reply to {}", shown_verb(verb)),
-                };
-                (what, self.reply_bound(answers))
-            }
-            _ => ("nothing".to_string(), (self.rules.timeouts.reply, "reply")),
-        };
-        self.upstream_timed_out(format!("{what} within {limit:?}"), key)
+        let (what, key) = self.policy.overdue();
+        self.upstream_timed_out(what, key)
     }
 
     /// The upstream overran `timeouts.<key>`: recorded now, told to the
@@ -70,7 +48,7 @@ impl Relay {
     /// upstream that is between commands (mid-message it is only closed, so
     /// that it cannot take the QUIT for message text and deliver a half).
     pub(super) async fn client_idle(&mut self) -> End {
-        let limit = self.rules.timeouts.idle;
+        let limit = self.timeouts.idle;
         self.note(format!(
             "client leg: nothing from the client within {limit:?} (timeouts.idle); closing both legs"
         ));
@@ -80,7 +58,7 @@ impl Relay {
             "client-idle",
         )
         .await;
-        if self.queue.is_empty() && self.framer.reading_lines() && !self.sasl_due() {
+        if self.policy.between_commands() && self.framer.reading_lines() {
             self.quit_upstream().await;
         }
         end
@@ -128,32 +106,4 @@ impl Relay {
 /// X.4.2; the words follow the proxy's `unreachable` 421).
 pub(super) fn timeout_reply(addr: &str, what: &str) -> Reply {
     Reply::new(421, format!("4.4.2 upstream {addr} timed out: {what}"))
-}
-
-/// The client's verb as a reply may quote it: the client chose those
-/// octets, and a reply line has room for 512.
-fn shown_verb(verb: &str) -> String {
-    let shown: String = verb
-        .chars()
-        .take(32)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect();
-    if shown.is_empty() {
-        "an empty command".into()
-    } else {
-        shown
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_quoted_verb_is_short_and_printable() {
-        assert_eq!(shown_verb("MAIL"), "MAIL");
-        assert_eq!(shown_verb(&"X".repeat(16_000)), "X".repeat(32));
-        assert_eq!(shown_verb("A\u{7}B\u{e9}"), "A?B?");
-        assert_eq!(shown_verb(""), "an empty command");
-    }
 }

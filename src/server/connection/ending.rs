@@ -3,9 +3,7 @@
 //! received kept for the transcript.
 
 use super::{Conn, End};
-use crate::protocol::framer::Pending;
-use crate::transcript::{Closer, EventKind, Leg, SessionLog};
-use bytes::Bytes;
+use crate::transcript::{Closer, EventKind, InProgress, Leg, SessionLog, in_progress};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -42,54 +40,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.queue(&reply, None);
         // A peer that stopped reading must not hold shutdown up.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
-        match self.in_progress() {
-            Some((during, partial, received)) => End::Aborted {
-                by,
-                during,
-                partial,
-                received,
-            },
-            None => End::Closed(by),
-        }
+        End::after(by, self.in_progress())
     }
 
     /// The connection ended under us: whatever was half-received is kept.
     pub(super) fn vanished(&mut self, by: Closer) -> End {
         let by = self.cut.unwrap_or(by);
-        match self.in_progress() {
-            Some((during, partial, received)) => End::Aborted {
-                by,
-                during,
-                partial,
-                received,
-            },
-            None => End::Closed(by),
-        }
+        End::after(by, self.in_progress())
     }
 
-    pub(super) fn in_progress(&self) -> Option<(&'static str, Bytes, usize)> {
-        let (kept, received) = match self.framer.pending() {
-            Pending::Data { kept, .. } => (kept, kept.len() + self.rbuf.len()),
-            Pending::Chunk {
-                kept,
-                size,
-                remaining,
-            } => (kept, size - remaining + self.rbuf.len()),
-            Pending::Lines { discarded } => {
-                // A line cut short may be a credential: the session says
-                // what of it may be kept.
-                if let Some((seen, head)) = discarded {
-                    let shown = self.session.shown_head(head);
-                    return Some(("line", shown, seen + self.rbuf.len()));
-                }
-                return (!self.rbuf.is_empty())
-                    .then(|| ("line", self.session.shown_head(&self.rbuf), self.rbuf.len()));
-            }
-        };
-        Some((
-            "data",
-            Bytes::from([kept, &self.rbuf[..]].concat()),
-            received,
-        ))
+    fn in_progress(&self) -> Option<InProgress> {
+        in_progress(&self.framer, &self.rbuf, true, |head| {
+            self.session.shown_head(head)
+        })
     }
 }

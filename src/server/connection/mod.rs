@@ -14,7 +14,7 @@ use super::faults::{Fault, FaultPoint};
 use crate::protocol::codec::{LineEnding, ReadRoom};
 use crate::protocol::framer::{Frame, Framer};
 use crate::session::{Next, Outcome, Session, SessionInfo};
-use crate::transcript::{Closer, EventKind, Leg, SessionLog, Wire};
+use crate::transcript::{Closer, End, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
 use line_clock::LineClock;
 use std::net::SocketAddr;
@@ -22,19 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-
-/// Why the read loop stopped.
-enum End {
-    Closed(Closer),
-    /// The client asked for TLS and got 220: hand the stream to rustls.
-    StartTls,
-    Aborted {
-        by: Closer,
-        during: &'static str,
-        partial: Bytes,
-        received: usize,
-    },
-}
 
 struct Conn<S> {
     stream: S,
@@ -108,21 +95,7 @@ pub(super) async fn serve<S>(
             end => conn.close(end).await,
         }
     };
-    match end {
-        End::Closed(by) => log.close(EventKind::Close { by }),
-        End::StartTls => log.close(EventKind::Close { by: Closer::Server }),
-        End::Aborted {
-            by,
-            during,
-            partial,
-            received,
-        } => log.close(EventKind::Abort {
-            by,
-            during: during.to_string(),
-            partial: Wire(partial),
-            received,
-        }),
-    }
+    log.close(end.event());
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
