@@ -41,17 +41,18 @@
 //!   matches in a [`Transcript`](crate::Transcript) (only commands recorded after mounting).
 //! - [`VerificationReport`] is the readable result: each unmet expectation
 //!   beside the transcript lines that matter.
-//! - [`spec`] is the `expect:` key of scenario files.
+//! - [`from_scenario`] turns a scenario's `expect:` list (plain data,
+//!   checked by the scenario) into expectations.
 
 mod report;
 mod set;
-pub mod spec;
-mod times;
 
+pub use crate::scenario::Times;
 pub use report::{ExpectationResult, MatchedLine, VerificationReport};
 pub use set::{ExpectGuard, ExpectationSet, ExpectationTarget, Source};
-pub use times::Times;
 
+use crate::scenario::Scenario;
+use crate::scenario::expect::ExpectSpec;
 use crate::transcript::Leg;
 use regex::Regex;
 use std::fmt;
@@ -235,6 +236,31 @@ impl fmt::Display for Expect {
         }
         Ok(())
     }
+}
+
+/// A scenario's `expect:` list as expectations. The scenario checked every
+/// regex when it was built, so none fails here.
+pub fn from_scenario(scenario: &Scenario) -> Vec<Expect> {
+    scenario
+        .expectations()
+        .iter()
+        .filter_map(|spec| from_spec(&spec.value).ok())
+        .collect()
+}
+
+fn from_spec(s: &ExpectSpec) -> Result<Expect, regex::Error> {
+    let compile = |f: &Option<serde_saphyr::Spanned<String>>| {
+        f.as_ref().map(|f| Regex::new(&f.value)).transpose()
+    };
+    Ok(Expect {
+        name: s.name.clone(),
+        verb: s.verb.as_ref().map(|v| v.value.trim().to_ascii_uppercase()),
+        args: compile(&s.args)?,
+        line: compile(&s.command)?,
+        session: s.session,
+        times: s.times.as_ref().map_or(Times::AT_LEAST_ONCE, |t| t.value.0),
+        ..Expect::new()
+    })
 }
 
 /// `MAIL FROM:<a@b>` → (`MAIL`, `FROM:<a@b>`).

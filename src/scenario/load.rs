@@ -74,7 +74,7 @@ impl Layered for ScenarioFile {
     }
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
         let plan = compile::compile(self, source, false).map(|_| ());
-        let expect = crate::expect::spec::compile(&self.expect, source).map(|_| ());
+        let expect = super::expect::check(&self.expect, source);
         match (plan, expect) {
             (Err(mut a), Err(b)) => {
                 a.extend(b);

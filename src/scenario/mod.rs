@@ -8,6 +8,7 @@
 mod builder;
 pub mod bundled;
 pub mod compile;
+pub mod expect;
 pub mod faults;
 pub mod load;
 pub mod model;
@@ -17,11 +18,13 @@ mod routing;
 pub mod rules;
 pub mod security;
 pub mod template;
+mod times;
 
 pub use builder::{Rule, ScenarioBuilder};
 pub use compile::Plan;
 pub use load::Origin;
 pub use problem::{Problem, ScenarioError};
+pub use times::Times;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,8 +36,6 @@ pub struct Scenario {
     /// The merged model the plan was compiled from, so the control API can
     /// build a new scenario from this one plus or minus a rule.
     model: Arc<model::ScenarioFile>,
-    /// The `expect:` list, compiled.
-    expect: Arc<Vec<crate::expect::Expect>>,
 }
 
 impl Scenario {
@@ -147,15 +148,13 @@ impl Scenario {
         mut file: model::ScenarioFile,
         source: &str,
     ) -> Result<Scenario, ScenarioError> {
-        let expect = crate::expect::spec::compile(&file.expect, source)
-            .map_err(|problems| ScenarioError { problems })?;
+        expect::check(&file.expect, source).map_err(|problems| ScenarioError { problems })?;
         // Keep the name the plan got (bundled scenarios without `name:`), so
         // a scenario rebuilt from this model is still called the same.
         file.name = Some(plan.name.clone());
         Ok(Scenario {
             plan: Arc::new(plan),
             model: Arc::new(file),
-            expect: Arc::new(expect),
         })
     }
 
@@ -170,9 +169,9 @@ impl Scenario {
         &self.model
     }
 
-    /// The scenario's `expect:` list.
-    pub fn expectations(&self) -> &[crate::expect::Expect] {
-        &self.expect
+    /// The scenario's `expect:` list, checked; the expect layer counts it.
+    pub fn expectations(&self) -> &[serde_saphyr::Spanned<expect::ExpectSpec>] {
+        &self.model.expect
     }
 
     /// Is this the very same scenario (not merely an equal one)?

@@ -58,7 +58,7 @@ impl Shared {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
         recorder.follow(scenario.plan().limits.keep);
         let expectations = ExpectationSet::default();
-        expectations.set_scenario(scenario.expectations(), 0);
+        expectations.set_scenario(&crate::expect::from_scenario(&scenario), 0);
         recorder.watch(expectations.counter());
         Ok(Shared {
             current: RwLock::new(Current { scenario, tls }),
@@ -119,8 +119,10 @@ impl Shared {
     /// its `expect:` list counts from now, its `limits.keep` bounds the
     /// recorder.
     fn follow(&self, scenario: &Scenario) {
-        self.expectations
-            .set_scenario(scenario.expectations(), self.recorder.now_us());
+        self.expectations.set_scenario(
+            &crate::expect::from_scenario(scenario),
+            self.recorder.now_us(),
+        );
         self.recorder.follow(scenario.plan().limits.keep);
     }
 }
