@@ -4,6 +4,8 @@ use super::args::ProxyArgs;
 use super::serve::{listen, live_sinks};
 use anyhow::Context;
 use smtp_harness::Profile;
+use smtp_harness::control::{Kind, Target};
+use smtp_harness::expect::ExpectationSet;
 use smtp_harness::proxy::{self, Shared};
 use smtp_harness::transcript::{Recorder, Retention};
 use std::process::ExitCode;
@@ -30,9 +32,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let recorder = Recorder::new(retention, live.sinks.clone());
     recorder.pin(args.keep.keep());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
-    let mut shared = Shared::new(profile.clone(), args.upstream.clone(), recorder);
-    shared.control_files = super::control::files_dir(args.control.files.as_deref())?;
-    let shared = Arc::new(shared);
+    let expectations = ExpectationSet::watching(&recorder);
+    let shared = Arc::new(Shared::new(
+        profile.clone(),
+        args.upstream.clone(),
+        recorder,
+    ));
+    let mut target = Target::new(Kind::Proxy(Arc::clone(&shared)), expectations.clone());
+    target.files = super::control::files_dir(args.control.files.as_deref())?;
     let runtime = super::serve::runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
@@ -46,7 +53,6 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        let target = smtp_harness::control::Target::Proxy(Arc::clone(&shared));
         super::control::until_signal(control, target, |stopped| {
             proxy::run(listener, Arc::clone(&shared), stopped)
         })
@@ -67,7 +73,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             recorder.transcript().sessions.len()
         );
     }
-    let met = super::control::report(&shared.expectations, &shared.recorder.transcript());
+    let met = super::control::report(&expectations, &shared.recorder.transcript());
     live.finish()?;
     if !met {
         return Ok(ExitCode::from(1));

@@ -67,10 +67,11 @@ impl Inner {
 }
 
 /// The expectations of one server or proxy. They are counted as commands
-/// are recorded (a watcher the server or proxy gives its `Recorder`), not over the kept
+/// are recorded (a watcher on its `Recorder`), not over the kept
 /// transcript: that drops the middle of long sessions and forgets old ones
 /// (`limits.session_events`, `limits.total_events`), and a count must not.
-#[derive(Debug, Default)]
+/// Clones share the same expectations.
+#[derive(Debug, Default, Clone)]
 pub struct ExpectationSet {
     inner: Arc<Mutex<Inner>>,
     /// Anything mounted: lets every recorded event skip the lock otherwise.
@@ -119,13 +120,27 @@ impl ExpectationSet {
         self.any.store(!inner.mounted.is_empty(), Ordering::Relaxed);
     }
 
-    /// What counts the recorder's commands into this set: every server and
-    /// proxy hands it to its recorder once ([`Recorder::watch`]).
-    pub(crate) fn counter(&self) -> Arc<dyn Sink> {
-        Arc::new(Counter {
-            inner: Arc::clone(&self.inner),
-            any: Arc::clone(&self.any),
-        })
+    /// An empty set counting every command `recorder` records from now on
+    /// (what a proxy's expectations are wired to).
+    pub fn watching(recorder: &Recorder) -> ExpectationSet {
+        let set = ExpectationSet::default();
+        recorder.watch(Arc::new(Counter {
+            inner: Arc::clone(&set.inner),
+            any: Arc::clone(&set.any),
+        }));
+        set
+    }
+
+    /// A set counting what `server` records, holding its scenario's
+    /// `expect:` list and following every scenario swapped in later.
+    pub fn for_server(server: &crate::server::Shared) -> ExpectationSet {
+        let set = ExpectationSet::watching(&server.recorder);
+        set.set_scenario(&super::from_scenario(&server.scenario()), 0);
+        let (follower, recorder) = (set.clone(), server.recorder.clone());
+        server.on_swap(Arc::new(move |scenario| {
+            follower.set_scenario(&super::from_scenario(scenario), recorder.now_us());
+        }));
+        set
     }
 
     /// Add one; returns its id (1-based, mount order).
@@ -240,20 +255,6 @@ fn result(m: &Mounted, source: Source) -> ExpectationResult {
 pub trait ExpectationTarget {
     /// Where expectations live and where commands are recorded.
     fn expectation_parts(&self) -> (&ExpectationSet, &Recorder);
-
-    /// Every expectation, counted against the transcript so far.
-    fn evaluate_expectations(&self) -> VerificationReport {
-        let (set, recorder) = self.expectation_parts();
-        set.evaluate(&recorder.transcript())
-    }
-
-    /// Forget recorded sessions and every expectation, and log that it happened.
-    fn reset_recording(&self) {
-        let (set, recorder) = self.expectation_parts();
-        recorder.reset();
-        set.clear();
-        recorder.control("reset", "by the test");
-    }
 }
 
 /// A scoped expectation: checked alone, and removed, when this is dropped.

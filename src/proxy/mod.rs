@@ -8,7 +8,6 @@
 //!   replies keeping their bytes; `rewrite` holds the in-place edits.
 //! - `fault` decides a connection's faults once; `link` applies them to one
 //!   direction; `opaque` relays after a passed-through STARTTLS.
-//! - `harness`: [`MockProxy`] for `cargo test`.
 //!
 //! Words: the *client leg* is between the client and the proxy, the
 //! *upstream leg* between the proxy and the real server. Direction
@@ -21,7 +20,6 @@ pub mod bundled;
 pub mod compile;
 mod connection;
 pub mod fault;
-mod harness;
 pub mod link;
 pub mod model;
 mod opaque;
@@ -30,7 +28,6 @@ pub mod replies;
 pub mod rewrite;
 
 pub use connection::MAX_LINE;
-pub use harness::MockProxy;
 pub use profile::Profile;
 
 use crate::transcript::Recorder;
@@ -47,24 +44,15 @@ pub struct Shared {
     pub upstream: String,
     /// Where sessions (both legs) are recorded.
     pub recorder: Recorder,
-    /// Expectations mounted by tests.
-    pub expectations: crate::expect::ExpectationSet,
-    /// The only directory profiles sent to the control API may name files
-    /// in (`--control-files`); `None`: they may name none.
-    pub control_files: Option<std::path::PathBuf>,
 }
 
 impl Shared {
     /// Shared state for a proxy to `upstream` applying `profile`.
     pub fn new(profile: Profile, upstream: impl Into<String>, recorder: Recorder) -> Shared {
-        let expectations = crate::expect::ExpectationSet::default();
-        recorder.watch(expectations.counter());
         Shared {
             profile: RwLock::new(profile),
             upstream: upstream.into(),
             recorder,
-            expectations,
-            control_files: None,
         }
     }
 

@@ -13,7 +13,6 @@ pub mod maildir;
 pub(crate) mod stall;
 pub mod tls;
 
-use crate::expect::ExpectationSet;
 use crate::scenario::Scenario;
 use crate::transcript::Recorder;
 use faults::OneShotFaults;
@@ -30,21 +29,29 @@ pub(crate) struct Current {
     pub tls: Option<TlsMaterial>,
 }
 
+/// Told about every scenario swapped in (the harness counts its `expect:`
+/// list); called while the swap holds its lock, so hooks see swaps in order.
+pub type SwapHook = Arc<dyn Fn(&Scenario) + Send + Sync>;
+
 /// Everything a connection needs, shared by all of them.
-#[derive(Debug)]
 pub struct Shared {
     current: RwLock<Current>,
     /// Where sessions and messages are recorded.
     pub recorder: Recorder,
     /// Where accepted mail is also written, if anywhere.
     pub maildir: Option<Maildir>,
-    /// Expectations mounted by tests and the scenario's `expect:` list.
-    pub expectations: ExpectationSet,
     /// One-shot faults armed at runtime (the control API).
     pub faults: OneShotFaults,
-    /// The only directory scenarios sent to the control API may name files
-    /// in (`--control-files`); `None`: they may name none.
-    pub control_files: Option<std::path::PathBuf>,
+    swap_hooks: RwLock<Vec<SwapHook>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("scenario", &self.scenario().name())
+            .field("maildir", &self.maildir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -57,17 +64,21 @@ impl Shared {
     ) -> Result<Shared, TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
         recorder.follow(scenario.plan().limits.keep);
-        let expectations = ExpectationSet::default();
-        expectations.set_scenario(&crate::expect::from_scenario(&scenario), 0);
-        recorder.watch(expectations.counter());
         Ok(Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
-            expectations,
             faults: OneShotFaults::default(),
-            control_files: None,
+            swap_hooks: RwLock::new(Vec::new()),
         })
+    }
+
+    /// Call `hook` with every scenario swapped in from now on.
+    pub fn on_swap(&self, hook: SwapHook) {
+        self.swap_hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
     }
 
     pub(crate) fn current(&self) -> Current {
@@ -88,12 +99,13 @@ impl Shared {
     }
 
     /// Swap the scenario; running sessions finish with the one they started
-    /// with. The new scenario's `expect:` list replaces the old one's and
-    /// counts from now (an identical list keeps counting).
+    /// with. The swap hooks see it (the harness counts its `expect:` list
+    /// from now; an identical list keeps counting).
     pub fn set_scenario(&self, scenario: Scenario) -> Result<(), TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         self.follow(&scenario);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
+        *current = Current { scenario, tls };
         Ok(())
     }
 
@@ -116,13 +128,16 @@ impl Shared {
     }
 
     /// What a swapped-in scenario changes besides the sessions it starts:
-    /// its `expect:` list counts from now, its `limits.keep` bounds the
-    /// recorder.
+    /// the swap hooks hear of it, its `limits.keep` bounds the recorder.
     fn follow(&self, scenario: &Scenario) {
-        self.expectations.set_scenario(
-            &crate::expect::from_scenario(scenario),
-            self.recorder.now_us(),
-        );
+        for hook in self
+            .swap_hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            hook(scenario);
+        }
         self.recorder.follow(scenario.plan().limits.keep);
     }
 }
