@@ -69,9 +69,9 @@ pub struct ExpectationResult {
     pub(super) since_us: u64,
 }
 
-/// Every expectation of a server or proxy, counted. Its `Display` is the
-/// text a failing test prints.
-#[derive(Debug, Clone, Serialize)]
+/// Every expectation of a server or proxy, counted. Its `Display` (and
+/// `Debug`) is the text a failing test prints.
+#[derive(Clone, Serialize)]
 pub struct VerificationReport {
     /// In mount order.
     pub results: Vec<ExpectationResult>,
@@ -188,6 +188,12 @@ impl fmt::Display for VerificationReport {
             );
         }
         f.write_str(out.trim_end_matches('\n'))
+    }
+}
+
+impl fmt::Debug for VerificationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

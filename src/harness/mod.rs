@@ -17,8 +17,9 @@ pub use server::MockServer;
 
 use std::time::Duration;
 
-/// Errors of the test API.
-#[derive(Debug, thiserror::Error)]
+/// Errors of the test API. Its `Debug` is its text, so a test returning
+/// `Result` prints a sentence.
+#[derive(thiserror::Error)]
 pub enum HarnessError {
     /// The listener could not be bound or the runtime not started.
     #[error("cannot start the mock server: {0}")]
@@ -40,4 +41,10 @@ pub enum HarnessError {
         /// The transcript as text.
         transcript: String,
     },
+}
+
+impl std::fmt::Debug for HarnessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }

@@ -242,10 +242,9 @@ fn load_inner<T: Layered>(
                         T::KIND
                     )
                 } else {
-                    format!(
-                        "unknown bundled {} {parent_name:?}; expected one of {names}; {e}",
-                        T::KIND
-                    )
+                    let unknown =
+                        super::problem::unknown_name(T::KIND, parent_name, &T::bundled_names());
+                    format!("{unknown}; {e}")
                 };
                 Problem::at(&name, &parent_ref.referenced, message)
             })?;

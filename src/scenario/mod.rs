@@ -49,10 +49,7 @@ impl Scenario {
         let text = bundled::text(name).ok_or_else(|| {
             Problem::file(
                 name,
-                format!(
-                    "no bundled scenario named {name:?}; expected one of {}",
-                    bundled::names().join(", ")
-                ),
+                problem::unknown_name("scenario", name, &bundled::names()),
             )
         })?;
         Self::load(text, Origin::Bundled(name.to_string()), None)
@@ -127,10 +124,7 @@ impl Scenario {
                 let parent = bundled::text(&parent).ok_or_else(|| {
                     Problem::file(
                         source,
-                        format!(
-                            "unknown bundled scenario {parent:?}; expected one of {}",
-                            bundled::names().join(", ")
-                        ),
+                        problem::unknown_name("scenario", &parent, &bundled::names()),
                     )
                 })?;
                 let parent = load::load_chain(parent, Origin::Bundled(source.to_string()), None)?;
