@@ -43,7 +43,7 @@ pub mod transcript;
 
 pub use expect::{Expect, Times, VerificationReport};
 pub use harness::MockProxy;
-pub use harness::{HarnessError, MockServer};
+pub use harness::{HarnessError, MockServer, RuleGuard};
 pub use message::{Message, Recipient};
 pub use protocol::Reply;
 pub use proxy::Profile;

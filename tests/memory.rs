@@ -287,7 +287,7 @@ async fn expectations_count_every_command_even_those_the_transcript_dropped() {
     let server = MockServer::start(scenario("session_events: 10"))
         .await
         .expect("start");
-    Expect::verb("NOOP").times(50).mount(&server);
+    Expect::verb("NOOP").expect(50).mount(&server);
     let lines = noop_session("x", 50);
     pipeline(server.addr(), &lines).await;
     server.wait_for_sessions(1).await.expect("ended");
@@ -306,7 +306,7 @@ async fn expectations_count_the_commands_of_sessions_the_recorder_forgot() {
     let server = MockServer::start(scenario("session_events: 10, total_events: 20"))
         .await
         .expect("start");
-    Expect::verb("NOOP").times(15).mount(&server);
+    Expect::verb("NOOP").expect(15).mount(&server);
     let lines: Vec<String> = ["EHLO x", "NOOP", "NOOP", "NOOP", "QUIT"]
         .iter()
         .map(|s| s.to_string())

@@ -291,7 +291,7 @@ async fn builder_scenario_rules_apply() {
         )
         .rule(
             Rule::verb("MAIL")
-                .session(1)
+                .in_session(1)
                 .delay(Duration::from_millis(50))
                 .reply("250 2.1.0 slow but ok"),
         )

@@ -341,27 +341,21 @@ fn rules(state: &State) -> Response {
     }
 }
 
-/// Read-modify-write of the scenario: build a new one from the current
-/// model, swap it in only if nobody swapped in between (then retry).
+/// [`Shared::edit_scenario`](crate::server::Shared::edit_scenario), its
+/// refusals as responses.
 fn edit_scenario(
     shared: &crate::server::Shared,
     edit: impl Fn(&mut crate::scenario::model::ScenarioFile) -> Result<String, Response>,
 ) -> Result<(Scenario, String), Response> {
-    for _ in 0..8 {
-        let current = shared.scenario();
-        let mut model = current.model().clone();
-        let what = edit(&mut model)?;
-        let next = Scenario::from_model(model, "<request>").map_err(|e| problems(&e))?;
-        match shared.replace_scenario(&current, next.clone()) {
-            Ok(true) => return Ok((next, what)),
-            Ok(false) => continue,
-            Err(e) => return Err(Response::error(422, e.to_string())),
-        }
-    }
-    Err(Response::error(
-        409,
-        "the scenario kept changing; try again",
-    ))
+    use crate::server::EditError;
+    shared
+        .edit_scenario("<request>", edit)
+        .map_err(|e| match e {
+            EditError::Edit(response) => response,
+            EditError::Invalid(e) => problems(&e),
+            EditError::Tls(e) => Response::error(422, e.to_string()),
+            EditError::Busy => Response::error(409, "the scenario kept changing; try again"),
+        })
 }
 
 fn add_rule(state: &State, req: &Request) -> Response {

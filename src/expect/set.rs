@@ -4,6 +4,7 @@ use super::Expect;
 use super::report::{ExpectationResult, MatchedLine, VerificationReport};
 use crate::transcript::{Event, EventKind, Recorder, Sink, Transcript};
 use serde::Serialize;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -34,17 +35,15 @@ struct Mounted {
     count: u64,
     /// The first [`MATCHES_KEPT`] of them, for the report.
     matched: Vec<MatchedLine>,
+    /// The test line that mounted it, for the report.
+    at: Option<&'static Location<'static>>,
 }
 
 impl Mounted {
-    fn new(id: u64, expect: Expect, since_us: u64, source: Source) -> Mounted {
-        Mounted {
-            id,
-            expect,
-            since_us,
-            source,
-            count: 0,
-            matched: Vec::new(),
+    fn count(&mut self, line: MatchedLine) {
+        self.count += 1;
+        if self.matched.len() < MATCHES_KEPT {
+            self.matched.push(line);
         }
     }
 }
@@ -57,11 +56,24 @@ struct Inner {
 
 impl Inner {
     /// Mount `expect` under the next id (1-based, mount order); returns it.
-    fn add(&mut self, expect: Expect, since_us: u64, source: Source) -> u64 {
+    fn add(
+        &mut self,
+        expect: Expect,
+        since_us: u64,
+        source: Source,
+        at: Option<&'static Location<'static>>,
+    ) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        self.mounted
-            .push(Mounted::new(id, expect, since_us, source));
+        self.mounted.push(Mounted {
+            id,
+            expect,
+            since_us,
+            source,
+            count: 0,
+            matched: Vec::new(),
+            at,
+        });
         id
     }
 }
@@ -90,19 +102,29 @@ impl Sink for Counter {
         if !self.any.load(Ordering::Relaxed) {
             return;
         }
-        let EventKind::Command { leg, line, .. } = &event.kind else {
-            return;
-        };
-        let text = line.text();
+        let session = event.session;
         let mut inner = lock(&self.inner);
-        for m in &mut inner.mounted {
-            if event.at_us >= m.since_us && m.expect.matches(*leg, event.session, &text) {
-                m.count += 1;
-                if m.matched.len() < MATCHES_KEPT {
-                    m.matched
-                        .push(MatchedLine::new(event.session, *leg, text.to_string()));
+        let counting = inner
+            .mounted
+            .iter_mut()
+            .filter(|m| event.at_us >= m.since_us);
+        match &event.kind {
+            EventKind::Command { leg, line, .. } => {
+                let text = line.text();
+                for m in counting.filter(|m| m.expect.matches(*leg, session, &text)) {
+                    m.count(MatchedLine::new(session, *leg, text.clone()));
                 }
             }
+            EventKind::Reply {
+                leg, lines, rule, ..
+            } => {
+                let by = rule.as_deref();
+                for m in counting.filter(|m| m.expect.matches_reply(*leg, session, by)) {
+                    let first = lines.first().cloned().unwrap_or_default();
+                    m.count(MatchedLine::reply(session, *leg, first));
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -143,10 +165,17 @@ impl ExpectationSet {
         set
     }
 
-    /// Add one; returns its id (1-based, mount order).
-    pub fn mount(&self, expect: Expect, since_us: u64, source: Source) -> u64 {
+    /// Add one, mounted by the test line `at`; returns its id (1-based,
+    /// mount order).
+    pub fn mount(
+        &self,
+        expect: Expect,
+        since_us: u64,
+        source: Source,
+        at: Option<&'static Location<'static>>,
+    ) -> u64 {
         let mut inner = self.lock();
-        let id = inner.add(expect, since_us, source);
+        let id = inner.add(expect, since_us, source, at);
         self.changed(&inner);
         id
     }
@@ -176,7 +205,7 @@ impl ExpectationSet {
         }
         inner.mounted.retain(|m| m.source != Source::Scenario);
         for expect in list {
-            inner.add(expect.clone(), since_us, Source::Scenario);
+            inner.add(expect.clone(), since_us, Source::Scenario, None);
         }
         self.changed(&inner);
     }
@@ -245,6 +274,7 @@ fn result(m: &Mounted, source: Source) -> ExpectationResult {
         met: expect.required().contains(m.count),
         matched: m.matched.clone(),
         instead: Vec::new(),
+        mounted_at: m.at.map(|at| at.to_string()),
         leg: expect.leg,
         session: expect.session,
         since_us: m.since_us,
@@ -269,16 +299,22 @@ pub struct ExpectGuard<'a> {
 }
 
 impl<'a> ExpectGuard<'a> {
-    pub(super) fn new(set: &'a ExpectationSet, recorder: &'a Recorder, id: u64) -> Self {
+    pub(crate) fn new(set: &'a ExpectationSet, recorder: &'a Recorder, id: u64) -> Self {
         ExpectGuard { set, recorder, id }
     }
 
-    /// Check now, without removing it.
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        match self.set.evaluate_id(self.id, &self.recorder.transcript()) {
-            Some(report) => report.into_result(),
-            None => Ok(()),
-        }
+    /// This expectation alone, counted so far.
+    pub fn report(&self) -> VerificationReport {
+        self.set
+            .evaluate_id(self.id, &self.recorder.transcript())
+            .unwrap_or_default()
+    }
+
+    /// Check now, without removing it: panics at the caller's line with
+    /// the report when unmet.
+    #[track_caller]
+    pub fn verify(&self) {
+        self.report().check("scoped expectation");
     }
 }
 
@@ -287,9 +323,7 @@ impl Drop for ExpectGuard<'_> {
         let Some(result) = self.set.unmount(self.id) else {
             return;
         };
-        let report = VerificationReport::new(vec![result], &self.recorder.transcript());
-        if !report.is_met() {
-            report.fail("scoped expectation");
-        }
+        VerificationReport::new(vec![result], &self.recorder.transcript())
+            .check("scoped expectation");
     }
 }

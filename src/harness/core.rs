@@ -58,8 +58,10 @@ impl Core {
         &self.recorder
     }
 
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        self.expectation_report().into_result()
+    #[track_caller]
+    pub fn verify(&self) {
+        self.expectation_report()
+            .check(&format!("{} expectations", self.what));
     }
 
     pub fn expectation_report(&self) -> VerificationReport {
@@ -134,8 +136,8 @@ impl Drop for Core {
     fn drop(&mut self) {
         let report = self.expectation_report();
         self.running.shut_down();
-        if !report.is_met() {
-            report.fail(&format!("{} expectations", self.what));
-        }
+        // The panic points here; the report names the test lines that
+        // mounted what is unmet.
+        report.check(&format!("{} expectations", self.what));
     }
 }

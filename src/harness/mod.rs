@@ -7,11 +7,13 @@
 //! counts, and hands both to the control API when a test starts it.
 
 mod core;
+mod mount;
 mod proxy;
 pub(crate) mod running;
 mod server;
 
 pub use self::core::DEFAULT_WAIT;
+pub use mount::RuleGuard;
 pub use proxy::MockProxy;
 pub use server::MockServer;
 

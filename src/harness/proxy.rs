@@ -110,10 +110,13 @@ impl MockProxy {
         self.core.addr()
     }
 
-    /// Check every mounted expectation now; `Err` holds the report.
+    /// Check every expectation now (mounted, scoped):
+    /// panics at the caller's line with the report when one is unmet (use
+    /// [`expectation_report`](Self::expectation_report) to inspect instead).
     /// Dropping the proxy checks again.
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        self.core.verify()
+    #[track_caller]
+    pub fn verify(&self) {
+        self.core.verify();
     }
 
     /// Every expectation, counted, met or not.

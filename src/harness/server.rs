@@ -100,10 +100,13 @@ impl MockServer {
         self.core.addr()
     }
 
-    /// Check every expectation now (mounted, scoped and the scenario's
-    /// `expect:`): `Err` holds the report. Dropping the server checks again.
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        self.core.verify()
+    /// Check every expectation now (mounted, scoped and the scenario's `expect:`):
+    /// panics at the caller's line with the report when one is unmet (use
+    /// [`expectation_report`](Self::expectation_report) to inspect instead).
+    /// Dropping the server checks again.
+    #[track_caller]
+    pub fn verify(&self) {
+        self.core.verify();
     }
 
     /// Every expectation, counted, met or not.

@@ -14,6 +14,9 @@
 //!   - name: the 3rd session sends QUIT
 //!     command: '(?i)^QUIT$'
 //!     session: 3
+//!   - name: the greylisting rule answers once
+//!     rule: greylist
+//!     times: 1
 //! ```
 //!
 //! The scenario keeps these as plain data and checks them here (so
@@ -45,6 +48,9 @@ pub struct ExpectSpec {
     /// Count command lines matching this regex (verb included).
     #[schemars(with = "Option<String>")]
     pub command: Option<Spanned<String>>,
+    /// Count the replies of the rule with this `name:` instead of commands.
+    #[schemars(with = "Option<String>")]
+    pub rule: Option<Spanned<String>>,
     /// How many: `1`, `0`, `"1.."`, `"..=3"`, `"2..=4"` (default `"1.."`).
     #[schemars(with = "Option<TimesSpec>")]
     pub times: Option<Spanned<TimesSpec>>,
@@ -110,12 +116,19 @@ pub fn check(specs: &[Spanned<ExpectSpec>], source: &str) -> Result<(), Vec<Prob
                 ));
             }
         }
-        if s.verb.is_none() && s.command.is_none() {
-            problems.push(Problem::at(
+        let counts_commands = s.verb.is_some() || s.command.is_some();
+        match (&s.rule, counts_commands || s.args.is_some()) {
+            (None, _) if !counts_commands => problems.push(Problem::at(
                 source,
                 &spec.referenced,
                 "an expectation needs `verb:` or `command:` (what to count)",
-            ));
+            )),
+            (Some(rule), true) => problems.push(Problem::at(
+                source,
+                &rule.referenced,
+                "`rule:` counts a rule's replies; it cannot be combined with `verb:`, `args:` or `command:`",
+            )),
+            _ => {}
         }
     }
     if problems.is_empty() {

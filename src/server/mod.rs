@@ -13,7 +13,8 @@ pub mod maildir;
 pub(crate) mod stall;
 pub mod tls;
 
-use crate::scenario::Scenario;
+use crate::scenario::model::ScenarioFile;
+use crate::scenario::{Scenario, ScenarioError};
 use crate::transcript::Recorder;
 use faults::OneShotFaults;
 use maildir::Maildir;
@@ -127,6 +128,29 @@ impl Shared {
         Ok(true)
     }
 
+    /// Read-modify-write of the scenario (adding or removing a rule): build
+    /// a new one from the current model, swap it in only if nobody swapped
+    /// in between (else retry a few times). `source` names the result in
+    /// problems.
+    pub fn edit_scenario<T, E>(
+        &self,
+        source: &str,
+        edit: impl Fn(&mut ScenarioFile) -> Result<T, E>,
+    ) -> Result<(Scenario, T), EditError<E>> {
+        for _ in 0..8 {
+            let current = self.scenario();
+            let mut model = current.model().clone();
+            let what = edit(&mut model).map_err(EditError::Edit)?;
+            let next = Scenario::from_model(model, source).map_err(EditError::Invalid)?;
+            match self.replace_scenario(&current, next.clone()) {
+                Ok(true) => return Ok((next, what)),
+                Ok(false) => continue,
+                Err(e) => return Err(EditError::Tls(e)),
+            }
+        }
+        Err(EditError::Busy)
+    }
+
     /// What a swapped-in scenario changes besides the sessions it starts:
     /// the swap hooks hear of it, its `limits.keep` bounds the recorder.
     fn follow(&self, scenario: &Scenario) {
@@ -139,6 +163,30 @@ impl Shared {
             hook(scenario);
         }
         self.recorder.follow(scenario.plan().limits.keep);
+    }
+}
+
+/// Why [`Shared::edit_scenario`] changed nothing.
+#[derive(Debug)]
+pub enum EditError<E> {
+    /// The edit itself refused.
+    Edit(E),
+    /// The edited scenario does not compile.
+    Invalid(ScenarioError),
+    /// Its TLS material could not be set up.
+    Tls(TlsSetupError),
+    /// Others kept swapping the scenario in between.
+    Busy,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for EditError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditError::Edit(e) => e.fmt(f),
+            EditError::Invalid(e) => e.fmt(f),
+            EditError::Tls(e) => e.fmt(f),
+            EditError::Busy => f.write_str("the scenario kept changing; try again"),
+        }
     }
 }
 
