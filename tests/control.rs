@@ -206,10 +206,7 @@ async fn python_drives_the_api_while_smtp_sessions_run() {
     server.wait_for_sessions(1).await.expect("session");
     server.verify(); // met again
     let t = server.transcript();
-    assert!(t.control.iter().any(|e| matches!(
-        &e.kind,
-        smtp_harness::transcript::EventKind::Control { action, .. } if action == "reset"
-    )));
+    assert!(t.control_actions().iter().any(|a| a == "reset"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
