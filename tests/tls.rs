@@ -48,7 +48,11 @@ fn smtplib_starttls_completes_a_real_handshake() {
     );
     assert!(out.contains("cipher: TLSv1.3"), "{out}");
     let t = server.wait_for_sessions_blocking(1).unwrap();
-    let tls = t.handshakes().into_iter().next().map(|h| (h.version, h.sni));
+    let tls = t
+        .handshakes()
+        .into_iter()
+        .next()
+        .map(|h| (h.version, h.sni));
     assert_eq!(
         tls,
         Some(("TLSv1_3".to_string(), None)),

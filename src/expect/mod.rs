@@ -18,8 +18,9 @@
 //! let mut line = String::new();
 //! while reader.read_line(&mut line)? > 0 {}
 //! server.wait_for_sessions_blocking(1)?;
-//! // Assert (dropping the server would check them too, and panic with a report)
-//! server.verify()?;
+//! // Assert (dropping the server would check them too): panics here, with
+//! // a report naming the lines that mounted what is unmet.
+//! server.verify();
 //! # Ok(()) }
 //! ```
 //!
@@ -33,10 +34,12 @@
 //! Expect::verb("EHLO").named("the client greets").mount(&server);
 //! drop(server);
 //! // panics: MockServer expectations: 1 of 1 expectation(s) unmet
-//! //   UNMET "the client greets": expected at least 1 (commands with verb EHLO), got 0; no commands were sent
+//! //   UNMET "the client greets": expected at least 1 (commands with verb EHLO), got 0
+//! //   (mounted at <the test file>:4:44); no commands were sent
 //! ```
 //!
-//! - [`Expect`] is what a test declares; [`Times`] how often.
+//! - [`Expect`] is what a test declares (a [`Rule`](crate::Rule) with
+//!   `expect` mounts one counting its replies); [`Times`] how often.
 //! - [`ExpectationSet`] holds what is mounted on a server or proxy and counts
 //!   matches in a [`Transcript`](crate::Transcript) (only commands recorded after mounting).
 //! - [`VerificationReport`] is the readable result: each unmet expectation

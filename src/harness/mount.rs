@@ -19,7 +19,7 @@ impl Rule {
     ///
     /// ```
     /// use smtp_harness::{MockServer, Rule, Scenario};
-    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::io::{Read, Write};
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let server = MockServer::start_blocking(Scenario::default())?;
@@ -27,7 +27,7 @@ impl Rule {
     /// let mut sock = std::net::TcpStream::connect(server.addr())?;
     /// sock.write_all(b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n")?;
     /// let mut replies = String::new();
-    /// BufReader::new(sock).read_to_string(&mut replies)?;
+    /// sock.read_to_string(&mut replies)?;
     /// assert!(replies.contains("451 4.3.0 try later"));
     /// server.wait_for_sessions_blocking(1)?;
     /// server.verify(); // the rule answered once
