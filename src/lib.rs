@@ -12,11 +12,12 @@
 //!   NDRs) as one pure decision the session asks at RCPT.
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
-//! - [`harness`]: [`MockServer`] for `cargo test`.
-//! - [`expect`]: [`Expect`]ations checked against the transcript, wiremock-style.
+//! - [`proxy`]: the interfering middlebox and its [`Profile`]s.
+//! - [`expect`]: [`Expect`]ations counted as the transcript is recorded, wiremock-style.
 //! - [`control`]: the HTTP control API (`--control`), for suites in any language.
+//! - [`harness`]: [`MockServer`] and [`MockProxy`] for `cargo test`, over one
+//!   running core that owns the recorder, the expectations and the control API.
 //! - [`schema`]: JSON Schemas of scenario and profile files.
-//! - [`proxy`]: the interfering middlebox, its [`Profile`]s and [`MockProxy`].
 //! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
 //! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
 //! - [`cli`] (feature `cli`): `serve`, `proxy`, `probe`, `demo`, `replay`, `import`, `validate`, `scenarios`, `profiles`.
@@ -47,10 +48,11 @@ internal!(
 );
 
 pub use expect::{Expect, Times, VerificationReport};
-pub use harness::{HarnessError, MockServer};
+pub use harness::MockProxy;
+pub use harness::{HarnessError, MockServer, RuleGuard};
 pub use message::{Message, Recipient};
 pub use protocol::Reply;
-pub use proxy::{MockProxy, Profile};
+pub use proxy::Profile;
 pub use scenario::model::{StateName, Then};
 pub use scenario::{Problem, Rule, Scenario, ScenarioError};
 pub use transcript::{Closer, Leg, Transcript};

@@ -4,7 +4,7 @@
 mod common;
 
 use common::RawClient;
-use smtp_harness::transcript::{EventKind, Leg};
+use smtp_harness::transcript::Leg;
 use smtp_harness::{Closer, MockServer, Scenario};
 use std::time::{Duration, Instant};
 
@@ -31,12 +31,8 @@ async fn overlong_line_with_crlf_gets_500_and_session_goes_on() {
     assert_eq!(c.cmd("NOOP").await, 250);
     assert_eq!(c.cmd("QUIT").await, 221);
     let t = server.wait_for_sessions(1).await.unwrap();
-    let note = t.events().find_map(|e| match &e.kind {
-        EventKind::Note { text } => Some(text.clone()),
-        _ => None,
-    });
     assert_eq!(
-        note.as_deref(),
+        t.notes().first().map(String::as_str),
         Some("command line of 102402 octets exceeds the limit; discarded")
     );
 }
@@ -50,21 +46,12 @@ async fn overlong_line_without_crlf_then_vanishing_is_recorded() {
     let t = server.wait_for_sessions(1).await.unwrap();
     let s = &t.sessions[0];
     assert!(s.aborted);
-    match &s.events.last().unwrap().kind {
-        EventKind::Abort {
-            by,
-            during,
-            received,
-            partial,
-        } => {
-            assert_eq!(
-                (*by, during.as_str(), *received),
-                (Closer::Client, "line", 100 * 1024)
-            );
-            assert!(partial.0.iter().all(|b| *b == b'B'));
-        }
-        other => panic!("{other:?}"),
-    }
+    let abort = s.abort().expect("aborted");
+    assert_eq!(
+        (abort.by, abort.during.as_str(), abort.received),
+        (Closer::Client, "line", 100 * 1024)
+    );
+    assert!(abort.partial.iter().all(|b| *b == b'B'));
     // And the server still serves.
     let mut again = greeted(&server).await;
     assert_eq!(again.cmd("NOOP").await, 250);
@@ -89,13 +76,7 @@ async fn nul_bytes_invalid_utf8_and_junk_get_500() {
     );
     c.cmd("QUIT").await;
     let t = server.wait_for_sessions(1).await.unwrap();
-    let raw: Vec<_> = t
-        .events()
-        .filter_map(|e| match &e.kind {
-            EventKind::Command { line, .. } => Some(line.0.clone()),
-            _ => None,
-        })
-        .collect();
+    let raw = t.sessions[0].raw_commands();
     assert_eq!(&raw[1][..], b"MAIL\0FROM:<a@b>", "recorded byte-exact");
     assert_eq!(&raw[2][..3], b"\xff\xfe\xfd");
 }
@@ -108,8 +89,12 @@ async fn bare_lf_is_accepted_and_marked() {
     assert_eq!(c.code().await, 250);
     c.cmd("QUIT").await;
     let t = server.wait_for_sessions(1).await.unwrap();
-    let bare = t.events().any(|e| matches!(&e.kind, EventKind::Command { bare_lf: true, line, .. } if &line.0[..] == b"HELO bare"));
-    assert!(bare, "{}", t.to_text());
+    assert_eq!(
+        t.sessions[0].bare_lf_commands(),
+        ["HELO bare"],
+        "{}",
+        t.to_text()
+    );
 }
 
 #[tokio::test]
@@ -128,15 +113,9 @@ async fn client_vanishing_mid_data_is_kept_as_aborted() {
     drop(c);
     let t = server.wait_for_sessions(1).await.unwrap();
     assert_eq!(t.aborted().len(), 1);
-    match &t.sessions[0].events.last().unwrap().kind {
-        EventKind::Abort {
-            during, partial, ..
-        } => {
-            assert_eq!(during, "data");
-            assert_eq!(&partial.0[..], b"Subject: cut\r\n\r\nhalf a mess");
-        }
-        other => panic!("{other:?}"),
-    }
+    let abort = t.sessions[0].abort().expect("aborted");
+    assert_eq!(abort.during, "data");
+    assert_eq!(&abort.partial[..], b"Subject: cut\r\n\r\nhalf a mess");
     assert!(server.messages().is_empty());
 }
 

@@ -6,7 +6,7 @@ mod common;
 use common::RawClient;
 use smtp_harness::Scenario;
 use smtp_harness::server::{self, Shared, maildir::Maildir};
-use smtp_harness::transcript::{EventKind, Recorder, Retention};
+use smtp_harness::transcript::{Recorder, Retention};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -104,11 +104,7 @@ async fn a_message_the_maildir_cannot_take_gets_451_and_is_not_kept() {
             .reply_codes_on(smtp_harness::transcript::Leg::Client)
             .contains(&451)
     );
-    let stored = session
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Message { .. }))
-        .count();
+    let stored = session.stored().len();
     assert_eq!(stored, 1);
 }
 
@@ -156,11 +152,7 @@ async fn a_message_the_recorder_cannot_keep_gets_451_without_a_maildir() {
     assert_eq!(messages.len(), 1);
     assert!(messages[0].text().unwrap().starts_with("Subject: small"));
     let session = &shared.recorder.transcript().sessions[0];
-    let stored = session
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Message { .. }))
-        .count();
+    let stored = session.stored().len();
     assert_eq!(stored, 1, "the transcript agrees with the wire");
 }
 

@@ -1,8 +1,9 @@
 //! Expectations: reports for met and unmet cases (exact text), verification
 //! on drop without a second panic, scoped guards, a scenario's `expect:`,
-//! and the proxy's upstream leg.
+//! the proxy's upstream leg, and rules that answer and count (mounted,
+//! scoped, in a builder, in YAML).
 
-use smtp_harness::{Expect, Leg, MockProxy, MockServer, Profile, Scenario};
+use smtp_harness::{Expect, Leg, MockProxy, MockServer, Profile, Rule, Scenario};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -49,16 +50,16 @@ const SESSION: &[&str] = &[
 
 fn mount_four(server: &MockServer) {
     Expect::verb("EHLO")
-        .times(1)
+        .expect(1)
         .named("EHLO exactly once")
         .mount(server);
     Expect::verb("RCPT")
         .args("(?i)<x@y")
-        .times(1..)
+        .expect(1..)
         .named("RCPT to x@y at least once")
         .mount(server);
     Expect::verb("STARTTLS")
-        .times(0)
+        .expect(0)
         .named("no STARTTLS")
         .mount(server);
     Expect::command_matching("^QUIT$")
@@ -72,14 +73,15 @@ fn report_for_unmet_expectations_lists_them_beside_the_transcript() {
     mount_four(&server);
     talk(server.addr(), SESSION);
     server.wait_for_sessions_blocking(1).expect("session");
-    let report = server.verify().expect_err("two are unmet");
+    let report = server.expectation_report();
+    assert!(!report.is_met(), "two are unmet");
     assert_eq!(
         report.to_string(),
         r#"2 of 4 expectation(s) unmet
-  UNMET "EHLO exactly once": expected exactly 1 (commands with verb EHLO), got 2:
+  UNMET "EHLO exactly once": expected exactly 1 (commands with verb EHLO), got 2 (mounted at tests/expectations.rs:55:10):
         #1  -> EHLO a.example
         #1  -> EHLO b.example
-  UNMET "RCPT to x@y at least once": expected at least 1 (commands with verb RCPT, args /(?i)<x@y/), got 0; the commands sent were:
+  UNMET "RCPT to x@y at least once": expected at least 1 (commands with verb RCPT, args /(?i)<x@y/), got 0 (mounted at tests/expectations.rs:60:10); the commands sent were:
         #1  -> EHLO a.example
         #1  -> EHLO b.example
         #1  -> MAIL FROM:<a@b.example>
@@ -96,20 +98,20 @@ fn report_for_unmet_expectations_lists_them_beside_the_transcript() {
 fn report_for_met_expectations() {
     let server = MockServer::start_blocking(Scenario::default()).expect("start");
     Expect::verb("EHLO")
-        .times(2)
+        .expect(2)
         .named("EHLO twice")
         .mount(&server);
     Expect::verb("rcpt")
         .args("(?i)<z@y")
-        .times(..=3)
+        .expect(..=3)
         .mount(&server);
     Expect::verb("QUIT")
-        .times(1..=4)
+        .expect(1..=4)
         .in_session(1)
         .mount(&server);
     talk(server.addr(), SESSION);
     server.wait_for_sessions_blocking(1).expect("session");
-    assert!(server.verify().is_ok());
+    server.verify();
     assert_eq!(
         server.expectation_report().to_string(),
         r#"all 3 expectation(s) met
@@ -135,7 +137,7 @@ fn no_second_panic_while_the_test_is_already_panicking() {
     // the first message intact is the assertion.
     let caught = catch_unwind(AssertUnwindSafe(|| {
         let server = MockServer::start_blocking(Scenario::default()).expect("start");
-        Expect::verb("EHLO").times(5).mount(&server);
+        Expect::verb("EHLO").expect(5).mount(&server);
         panic!("the test's own assertion failed");
     }));
     let payload = caught.expect_err("it panicked");
@@ -149,7 +151,7 @@ fn no_second_panic_while_the_test_is_already_panicking() {
 /// A helper that asserts its own part of the conversation.
 fn send_and_expect_one_mail(server: &MockServer) {
     let _guard = Expect::verb("MAIL")
-        .times(1)
+        .expect(1)
         .named("helper sends one MAIL")
         .mount_as_scoped(server);
     talk(server.addr(), &["HELO h", "MAIL FROM:<a@b>", "QUIT"]);
@@ -165,13 +167,13 @@ fn scoped_expectations_verify_when_their_guard_drops() {
     // The guard is gone: a second MAIL now does not count against it.
     talk(server.addr(), &["HELO h", "MAIL FROM:<a@b>", "QUIT"]);
     server.wait_for_sessions_blocking(2).expect("sessions");
-    assert!(server.verify().is_ok(), "nothing left mounted");
+    server.verify(); // nothing left mounted
 
     let failed = catch_unwind(AssertUnwindSafe(|| {
         let guard = Expect::verb("DATA")
             .named("helper sends DATA")
             .mount_as_scoped(&server);
-        assert!(guard.verify().is_err());
+        assert!(!guard.report().is_met());
         drop(guard);
     }));
     let payload = failed.expect_err("an unmet scoped expectation panics");
@@ -218,7 +220,8 @@ expect:
         &["EHLO c", "MAIL FROM:<>", "RCPT TO:<x@y>", "QUIT"],
     );
     server.wait_for_sessions_blocking(4).expect("sessions");
-    let report = server.verify().expect_err("now two are unmet");
+    let report = server.expectation_report();
+    assert!(!report.is_met(), "now two are unmet");
     let text = report.to_string();
     assert!(
         text.contains(r#"UNMET "EHLO exactly once per session": expected exactly 3"#),
@@ -255,15 +258,158 @@ fn proxy_expectations_count_the_upstream_leg() {
     .expect("proxy");
     Expect::verb("STARTTLS")
         .on_leg(Leg::Upstream)
-        .times(0)
+        .expect(0)
         .named("no STARTTLS reaches the server after it was stripped")
         .mount(&proxy);
     Expect::verb("STARTTLS")
-        .times(1)
+        .expect(1)
         .named("the client tried")
         .mount(&proxy);
     talk(proxy.addr(), &["EHLO c", "STARTTLS", "QUIT"]);
     proxy.wait_for_sessions_blocking(1).expect("session");
     let report = proxy.expectation_report();
     assert!(report.is_met(), "{report}");
+}
+
+fn talk_and_read(addr: SocketAddr, commands: &[&str]) -> String {
+    talk(addr, commands).join("\n")
+}
+
+#[test]
+fn a_mounted_rule_answers_new_sessions_and_counts_its_replies() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    Rule::verb("MAIL")
+        .named("greylist")
+        .in_session(1)
+        .reply("451 4.7.1 Greylisted")
+        .expect(1)
+        .mount(&server);
+    let first = talk_and_read(server.addr(), &["EHLO c", "MAIL FROM:<a@b>", "QUIT"]);
+    let second = talk_and_read(server.addr(), &["EHLO c", "MAIL FROM:<a@b>", "QUIT"]);
+    assert!(first.contains("451 4.7.1 Greylisted"), "{first}");
+    assert!(!second.contains("451"), "{second}");
+    let t = server.wait_for_sessions_blocking(2).expect("sessions");
+    assert_eq!(t.sessions[0].replies_by_rule("greylist"), 1);
+    let report = server.expectation_report();
+    assert!(report.is_met(), "{report}");
+    assert!(
+        report.to_string().contains(
+            r#"met   "greylist": expected exactly 1 (replies of rule "greylist"), got 1"#
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_unmet_rule_names_the_test_line_that_mounted_it() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    Rule::verb("DATA").reply("554 no").expect(1).mount(&server);
+    talk(server.addr(), &["EHLO c", "QUIT"]);
+    server.wait_for_sessions_blocking(1).expect("session");
+    let text = server.expectation_report().to_string();
+    let line = line!() - 4;
+    assert!(
+        text.contains(&format!(
+            r#"UNMET "rule at tests/expectations.rs:{line}:40": expected exactly 1 (replies of rule "rule at tests/expectations.rs:{line}:40"), got 0 (mounted at tests/expectations.rs:{line}:50)"#
+        )),
+        "{text}"
+    );
+    server.reset();
+}
+
+#[test]
+fn a_scoped_rule_leaves_with_its_guard() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    {
+        let _guard = Rule::verb("MAIL")
+            .reply("452 4.3.1 full")
+            .expect(1)
+            .mount_as_scoped(&server);
+        let replies = talk_and_read(server.addr(), &["EHLO c", "MAIL FROM:<a@b>", "QUIT"]);
+        assert!(replies.contains("452 4.3.1 full"), "{replies}");
+        server.wait_for_sessions_blocking(1).expect("session");
+    }
+    let replies = talk_and_read(server.addr(), &["EHLO c", "MAIL FROM:<a@b>", "QUIT"]);
+    assert!(!replies.contains("452"), "the rule is gone: {replies}");
+    assert!(server.expectation_report().results.is_empty());
+
+    let failed = catch_unwind(AssertUnwindSafe(|| {
+        let _guard = Rule::verb("RSET")
+            .reply("250 ok")
+            .expect(1)
+            .mount_as_scoped(&server);
+    }));
+    assert!(
+        failed.is_err(),
+        "an unmet scoped rule panics when its guard drops"
+    );
+}
+
+#[test]
+fn a_bad_regex_panics_at_the_test_line_in_rule_and_expect_alike() {
+    for (what, caught) in [
+        (
+            "a rule",
+            catch_unwind(|| drop(Rule::verb("RCPT").args("(unclosed"))),
+        ),
+        (
+            "an expectation",
+            catch_unwind(|| drop(Expect::verb("RCPT").args("(unclosed"))),
+        ),
+    ] {
+        let message = caught
+            .expect_err("it panics")
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("bad regex \"(unclosed\" in {what}")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_builder_rule_with_expect_adds_to_the_scenarios_expect_list() {
+    let scenario = Scenario::builder()
+        .rule(Rule::verb("NOOP").named("noop").reply("250 fine").expect(2))
+        .build()
+        .expect("valid");
+    assert_eq!(scenario.expectations().len(), 1);
+    let server = MockServer::start_blocking(scenario).expect("start");
+    talk(server.addr(), &["EHLO c", "NOOP", "NOOP", "QUIT"]);
+    server.wait_for_sessions_blocking(1).expect("session");
+    server.verify();
+}
+
+#[test]
+fn yaml_expectations_count_a_rules_replies() {
+    let scenario = Scenario::from_yaml(
+        "rules:\n  - name: no-vrfy\n    verb: VRFY\n    reply: '252 maybe'\nexpect:\n  - rule: no-vrfy\n    times: 1\n",
+    )
+    .expect("valid");
+    let server = MockServer::start_blocking(scenario).expect("start");
+    talk(server.addr(), &["EHLO c", "VRFY x", "QUIT"]);
+    server.wait_for_sessions_blocking(1).expect("session");
+    server.verify();
+    let err = Scenario::from_yaml("expect: [{rule: x, verb: EHLO}]").expect_err("invalid");
+    assert!(
+        err.to_string().contains("`rule:` counts a rule's replies"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelled_bundled_name_suggests_the_closest() {
+    let err = Scenario::bundled("pix-mailgaurd").expect_err("unknown");
+    assert!(
+        format!("{err:?}").contains(r#"did you mean "pix-mailguard"?"#),
+        "{err:?}"
+    );
+    let err = Profile::bundled("starttls-strp").expect_err("unknown");
+    assert!(
+        err.to_string()
+            .contains(r#"did you mean "starttls-strip"?"#),
+        "{err}"
+    );
 }

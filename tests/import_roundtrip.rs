@@ -2,7 +2,7 @@
 //! client → the client receives the captured server bytes, exactly.
 
 use rstest::rstest;
-use smtp_harness::scenario::replay::Expect;
+use smtp_harness::scenario::replay::Captured;
 use smtp_harness::{MockServer, Scenario};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,16 +46,16 @@ async fn replay_as_the_captured_client(scenario: &Scenario, index: usize) -> usi
     }
     for (i, step) in captured.steps.iter().enumerate() {
         match &step.expect {
-            Expect::Command(Some(line)) => {
+            Captured::Command(Some(line)) => {
                 c.write_all(format!("{line}\r\n").as_bytes()).await.unwrap()
             }
-            Expect::Command(None) => c.write_all(b"dW5zZWVu\r\n").await.unwrap(),
-            Expect::Message(_) => c
+            Captured::Command(None) => c.write_all(b"dW5zZWVu\r\n").await.unwrap(),
+            Captured::Message(_) => c
                 .write_all(b"Subject: replayed\r\n\r\nbody\r\n.\r\n")
                 .await
                 .unwrap(),
-            Expect::Nothing => {}
-            Expect::StartTls => break,
+            Captured::Nothing => {}
+            Captured::StartTls => break,
         }
         if !step.wire.is_empty() {
             let got = read_exactly(&mut c, step.wire.len()).await;

@@ -3,7 +3,6 @@
 //! The server must keep serving, and every session must be in the transcript,
 //! ended, with the cut ones marked `aborted` and an `Abort` event saying where.
 
-use smtp_harness::transcript::EventKind;
 use smtp_harness::{MockServer, Scenario};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -209,22 +208,12 @@ async fn killed_clients_are_recorded_and_the_server_keeps_serving() {
     let mut seen = HashMap::new();
     for s in &t.sessions {
         assert!(s.ended, "session {} not ended", s.id);
-        let peer = s
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::Connect { peer, .. } => Some(*peer),
-                _ => None,
-            })
-            .expect("every session starts with a connect event");
+        let peer = s.peer().expect("every session starts with a connect event");
         let kill = *expected
             .get(&peer)
             .unwrap_or_else(|| panic!("session {} from an unknown peer {peer}", s.id));
         *seen.entry(format!("{kill:?}")).or_insert(0) += 1;
-        let abort = s.events.iter().find_map(|e| match &e.kind {
-            EventKind::Abort { during, .. } => Some(during.clone()),
-            _ => None,
-        });
+        let abort = s.abort().map(|a| a.during);
         assert_eq!(
             s.aborted,
             abort.is_some(),

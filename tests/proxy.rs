@@ -8,7 +8,6 @@ mod support;
 use common::RawClient;
 use regex::Regex;
 use rstest::rstest;
-use smtp_harness::transcript::EventKind;
 use smtp_harness::{Closer, Leg, MockProxy, MockServer, Profile, Scenario};
 use std::time::{Duration, Instant};
 use support::*;
@@ -42,17 +41,9 @@ fn yaml(text: &str) -> Profile {
 
 /// The (rule, original) of every reply the client got.
 fn client_replies(t: &smtp_harness::Transcript) -> Vec<(Vec<String>, Option<String>, bool)> {
-    t.events()
-        .filter_map(|e| match &e.kind {
-            EventKind::Reply {
-                leg: Leg::Client,
-                lines,
-                rule,
-                original,
-                ..
-            } => Some((lines.clone(), rule.clone(), original.is_some())),
-            _ => None,
-        })
+    t.replies_on(Leg::Client)
+        .into_iter()
+        .map(|r| (r.lines, r.rule, r.original.is_some()))
         .collect()
 }
 
@@ -75,18 +66,7 @@ async fn banner_mask_pix_matches_nmap_and_keeps_length() {
             .all(|c| matches!(c, '*' | '2' | '0' | '\r' | '\n'))
     );
     // Same length as what the upstream sent, which the transcript kept.
-    let up_banner = t.sessions[0]
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            EventKind::Reply {
-                leg: Leg::Upstream,
-                lines,
-                ..
-            } => Some(lines[0].clone()),
-            _ => None,
-        })
-        .unwrap();
+    let up_banner = t.sessions[0].replies_on(Leg::Upstream)[0].lines[0].clone();
     assert!(up_banner.contains("Microsoft ESMTP MAIL Service"));
     assert_eq!(up_banner.len() + 2, banner.len());
     let (lines, rule, original) = &client_replies(&t)[0];
@@ -222,19 +202,11 @@ async fn asa_masks_ehlo_keywords_in_place() {
     assert_eq!(c.cmd("QUIT").await, 221);
     let t = px.wait_for_sessions(1).await.unwrap();
     let upstream_ehlo = t.sessions[0]
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Reply {
-                leg: Leg::Upstream,
-                lines,
-                code: 250,
-                ..
-            } if lines.len() > 1 => Some(lines.clone()),
-            _ => None,
-        })
-        .next()
-        .unwrap();
+        .replies_on(Leg::Upstream)
+        .into_iter()
+        .find(|r| r.code == 250 && r.lines.len() > 1)
+        .unwrap()
+        .lines;
     assert_eq!(got.len(), upstream_ehlo.len());
     for (a, b) in got.iter().zip(&upstream_ehlo) {
         assert_eq!(a.len(), b.len(), "{a} / {b}: masking keeps lengths");
@@ -448,14 +420,7 @@ async fn transparent_is_byte_exact_both_ways() {
     let t = px.wait_for_sessions(1).await.unwrap();
     let s = &t.sessions[0];
     assert_eq!(s.closed_by(), Some(Closer::Upstream));
-    assert!(s.events.iter().any(|e| matches!(
-        &e.kind,
-        EventKind::Data {
-            leg: Leg::Upstream,
-            bare_lf: true,
-            ..
-        }
-    )));
+    assert!(s.bare_lf_data(Leg::Upstream));
     assert!(
         client_replies(&t).iter().all(|r| r.1.is_none()),
         "transparent changes nothing"
@@ -711,11 +676,7 @@ async fn client_vanishing_mid_data_closes_the_upstream() {
     let s = &t.sessions[0];
     assert!(s.aborted);
     assert_eq!(s.closed_by(), Some(Closer::Client));
-    assert!(
-        s.events
-            .iter()
-            .any(|e| matches!(&e.kind, EventKind::Abort { during, .. } if during == "data"))
-    );
+    assert_eq!(s.abort().map(|a| a.during).as_deref(), Some("data"));
     // The upstream's session ended too (never half-open), mid-message.
     let ut = up.wait_for_sessions(1).await.unwrap();
     assert!(ut.sessions[0].aborted, "{}", ut.to_text());

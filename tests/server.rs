@@ -6,8 +6,7 @@ mod common;
 use common::RawClient;
 use regex::Regex;
 use rstest::rstest;
-use smtp_harness::transcript::EventKind;
-use smtp_harness::{Closer, MockServer, Rule, Scenario};
+use smtp_harness::{Closer, Leg, MockServer, Rule, Scenario};
 use std::time::Duration;
 
 async fn server(name: &str) -> MockServer {
@@ -61,7 +60,7 @@ async fn accepts_a_message_and_records_it() {
         events.windows(2).all(|w| w[0].at_us <= w[1].at_us),
         "timestamps are monotonic"
     );
-    assert!(matches!(events[0].kind, EventKind::Connect { .. }));
+    assert!(t.sessions[0].peer().is_some(), "it starts with its connect");
 }
 
 #[tokio::test]
@@ -291,7 +290,7 @@ async fn builder_scenario_rules_apply() {
         )
         .rule(
             Rule::verb("MAIL")
-                .session(1)
+                .in_session(1)
                 .delay(Duration::from_millis(50))
                 .reply("250 2.1.0 slow but ok"),
         )
@@ -309,11 +308,9 @@ async fn builder_scenario_rules_apply() {
     c.cmd("QUIT").await;
     let t = server.wait_for_sessions(1).await.unwrap();
     let rules: Vec<_> = t
-        .events()
-        .filter_map(|e| match &e.kind {
-            EventKind::Reply { rule: Some(r), .. } => Some(r.clone()),
-            _ => None,
-        })
+        .replies_on(Leg::Client)
+        .into_iter()
+        .filter_map(|r| r.rule)
         .collect();
     assert_eq!(rules, ["rule 2", "rule 1"]);
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{RawClient, STEP};
-use smtp_harness::transcript::{EventKind, Leg, SessionRecord, Transcript};
+use smtp_harness::transcript::{Leg, SessionRecord, Transcript};
 use smtp_harness::{Closer, MockProxy, MockServer, Profile, Scenario};
 use std::path::Path;
 use std::process::Command;
@@ -26,18 +26,8 @@ fn profile(yaml: &str) -> Profile {
     Profile::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn notes(s: &SessionRecord) -> Vec<String> {
-    s.events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Note { text } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn has_note(s: &SessionRecord, part: &str) -> bool {
-    notes(s).iter().any(|n| n.contains(part))
+    s.notes().iter().any(|n| n.contains(part))
 }
 
 /// Send `bytes` one octet every `pace` until the peer stops taking them
@@ -95,17 +85,11 @@ async fn a_client_dribbling_a_command_is_cut_at_the_line_deadline() {
             "no complete line within 300ms of its first octet (limits.line_deadline)"
         ),
         "{:?}",
-        notes(s)
+        s.notes()
     );
-    match &s.events.last().unwrap().kind {
-        EventKind::Abort {
-            during, partial, ..
-        } => {
-            assert_eq!(during, "line");
-            assert!(partial.0.starts_with(b"MAIL"), "{partial:?}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let abort = s.abort().expect("aborted");
+    assert_eq!(abort.during, "line");
+    assert!(abort.partial.starts_with(b"MAIL"), "{:?}", abort.partial);
 }
 
 #[tokio::test]
@@ -167,11 +151,11 @@ async fn a_client_that_never_reads_is_cut_at_the_idle_timeout() {
         .unwrap();
     let took = started.elapsed();
     let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", s.notes());
     assert!(
         has_note(s, "the client read nothing for 400ms (limits.idle_timeout)"),
         "{:?}",
-        notes(s)
+        s.notes()
     );
     eprintln!("client that never reads: {sent} octets of EHLO sent, session over after {took:?}");
     assert!(sent >= 1 << 20, "only {sent} octets were sent");
@@ -245,7 +229,7 @@ async fn cut_with_421(
     let t = px.wait_for_sessions(1).await.unwrap();
     let s = &t.sessions[0];
     assert_eq!(s.closed_by(), Some(Closer::Timeout));
-    assert!(has_note(s, note), "{:?}", notes(s));
+    assert!(has_note(s, note), "{:?}", s.notes());
     t
 }
 
@@ -397,7 +381,7 @@ async fn an_upstream_that_never_reads_gets_the_client_421() {
     let t = px.wait_for_sessions(1).await.unwrap();
     let s = &t.sessions[0];
     assert_eq!(s.closed_by(), Some(Closer::Timeout));
-    assert!(has_note(s, "(timeouts.write)"), "{:?}", notes(s));
+    assert!(has_note(s, "(timeouts.write)"), "{:?}", s.notes());
 }
 
 #[tokio::test]
@@ -419,11 +403,11 @@ async fn a_client_that_never_reads_is_dropped_by_the_proxy() {
         .expect("the proxy kept a client that never reads");
     let took = started.elapsed();
     let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", s.notes());
     assert!(
         has_note(s, "client leg: the client read nothing for 300ms"),
         "{:?}",
-        notes(s)
+        s.notes()
     );
     assert!(took >= Duration::from_millis(300), "{took:?}");
 }
@@ -533,8 +517,8 @@ async fn an_upstream_that_stops_reading_after_starttls_ends_the_opaque_relay() {
         .await
         .unwrap();
     let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
-    assert!(has_note(s, "opaque relay ended"), "{:?}", notes(s));
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", s.notes());
+    assert!(has_note(s, "opaque relay ended"), "{:?}", s.notes());
 }
 
 /// After a passed-through STARTTLS the proxy cannot see commands, but a
@@ -564,14 +548,14 @@ async fn an_opaque_relay_silent_both_ways_ends_at_the_idle_timeout() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     let t = px.wait_for_sessions(1).await.unwrap();
     let s = &t.sessions[0];
-    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", notes(s));
+    assert_eq!(s.closed_by(), Some(Closer::Timeout), "{:?}", s.notes());
     assert!(
         has_note(
             s,
             "opaque relay: no octet either way within 300ms (timeouts.idle)"
         ),
         "{:?}",
-        notes(s)
+        s.notes()
     );
 }
 

@@ -4,7 +4,6 @@
 mod common;
 
 use common::RawClient;
-use smtp_harness::transcript::EventKind;
 use smtp_harness::{MockServer, Scenario};
 use std::process::Command;
 
@@ -49,10 +48,11 @@ fn smtplib_starttls_completes_a_real_handshake() {
     );
     assert!(out.contains("cipher: TLSv1.3"), "{out}");
     let t = server.wait_for_sessions_blocking(1).unwrap();
-    let tls = t.events().find_map(|e| match &e.kind {
-        EventKind::Tls { version, sni, .. } => Some((version.clone(), sni.clone())),
-        _ => None,
-    });
+    let tls = t
+        .handshakes()
+        .into_iter()
+        .next()
+        .map(|h| (h.version, h.sni));
     assert_eq!(
         tls,
         Some(("TLSv1_3".to_string(), None)),
@@ -93,10 +93,7 @@ fn lettre_starttls_required_works() {
         .unwrap();
     transport.send(&mail).expect("sent over STARTTLS");
     let t = server.wait_for_sessions_blocking(1).unwrap();
-    let sni = t.events().find_map(|e| match &e.kind {
-        EventKind::Tls { sni, .. } => Some(sni.clone()),
-        _ => None,
-    });
+    let sni = t.handshakes().into_iter().next().map(|h| h.sni);
     assert_eq!(sni, Some(Some("localhost".to_string())));
     assert_eq!(server.messages().len(), 1);
 }
@@ -232,10 +229,7 @@ s.quit()
     if tls_works {
         assert!(out.contains("tls: TLSv1.3"), "{out}");
         let t = server.wait_for_sessions_blocking(1).unwrap();
-        assert!(
-            t.events().any(|e| matches!(e.kind, EventKind::Tls { .. })),
-            "the upstream did the handshake"
-        );
+        assert!(!t.handshakes().is_empty(), "the upstream did the handshake");
     } else {
         assert!(out.contains("STARTTLS not supported"), "{out}");
         assert!(

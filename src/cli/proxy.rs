@@ -3,6 +3,8 @@
 use super::args::ProxyArgs;
 use super::serve::{listen, live_sinks};
 use crate::Profile;
+use crate::control::{Kind, Target};
+use crate::expect::ExpectationSet;
 use crate::proxy::{self, Shared};
 use crate::transcript::{Recorder, Retention};
 use anyhow::Context;
@@ -30,9 +32,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let recorder = Recorder::new(retention, live.sinks.clone());
     recorder.pin(args.keep.keep());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
-    let mut shared = Shared::new(profile.clone(), args.upstream.clone(), recorder);
-    shared.control_files = super::control::files_dir(args.control.files.as_deref())?;
-    let shared = Arc::new(shared);
+    let expectations = ExpectationSet::watching(&recorder);
+    let shared = Arc::new(Shared::new(
+        profile.clone(),
+        args.upstream.clone(),
+        recorder,
+    ));
+    let mut target = Target::new(Kind::Proxy(Arc::clone(&shared)), expectations.clone());
+    target.files = super::control::files_dir(args.control.files.as_deref())?;
     let runtime = super::serve::runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
@@ -46,7 +53,6 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        let target = crate::control::Target::Proxy(Arc::clone(&shared));
         super::control::until_signal(control, target, |stopped| {
             proxy::run(listener, Arc::clone(&shared), stopped)
         })
@@ -67,7 +73,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             recorder.transcript().sessions.len()
         );
     }
-    let met = super::control::report(&shared.expectations, &shared.recorder.transcript());
+    let met = super::control::report(&expectations, &shared.recorder.transcript());
     live.finish()?;
     if !met {
         return Ok(ExitCode::from(1));

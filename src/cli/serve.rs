@@ -2,6 +2,8 @@
 
 use super::args::{ColorChoice, KeepArgs, ServeArgs};
 use crate::Scenario;
+use crate::control::{Kind, Target};
+use crate::expect::ExpectationSet;
 use crate::server::{self, Shared, maildir::Maildir};
 use crate::transcript::{JsonLinesSink, Keep, Recorder, Retention, Sink, TextSink};
 use anyhow::Context;
@@ -57,9 +59,11 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
     };
     let recorder = Recorder::new(Retention::Last(KEEP_SESSIONS), sinks);
     recorder.pin(args.keep.keep());
-    let mut shared = Shared::new(scenario.clone(), recorder, maildir)?;
-    shared.control_files = super::control::files_dir(args.control.files.as_deref())?;
-    let shared = Arc::new(shared);
+    let shared = Arc::new(Shared::new(scenario.clone(), recorder, maildir)?);
+    // The scenario's `expect:` list counts what is recorded; `--control` reports it.
+    let expectations = ExpectationSet::for_server(&shared);
+    let mut target = Target::new(Kind::Server(Arc::clone(&shared)), expectations.clone());
+    target.files = super::control::files_dir(args.control.files.as_deref())?;
     let runtime = runtime(args.threads)?;
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
@@ -79,7 +83,6 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
                 scenario.name()
             );
         }
-        let target = crate::control::Target::Server(Arc::clone(&shared));
         super::control::until_signal(control, target, |stopped| {
             server::run(listener, Arc::clone(&shared), stopped)
         })
@@ -87,7 +90,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
         anyhow::Ok(())
     })?;
     // A scenario's `expect:` list is checked once everything has ended.
-    let met = super::control::report(&shared.expectations, &shared.recorder.transcript());
+    let met = super::control::report(&expectations, &shared.recorder.transcript());
     live.finish()?;
     if !met {
         return Ok(ExitCode::from(1));

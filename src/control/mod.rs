@@ -21,8 +21,10 @@ mod stream;
 
 pub use events::MAX_EVENT_STREAMS;
 
+use crate::expect::ExpectationSet;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -50,9 +52,22 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// What the API controls.
+/// What the API controls: built by whoever starts it (the harness, the
+/// CLI), which also wires the expectations to the recorder.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub struct Target {
+    /// The server or the proxy.
+    pub kind: Kind,
+    /// What `GET /expectations` reports and `POST /reset` restarts.
+    pub expectations: ExpectationSet,
+    /// The only directory scenarios or profiles sent to the API may name
+    /// files in (`--control-files`); `None`: they may name none.
+    pub files: Option<PathBuf>,
+}
+
+/// The server or proxy state the API reads and changes.
+#[derive(Debug, Clone)]
+pub enum Kind {
     /// A fake server (`serve`, `replay`, [`MockServer`](crate::MockServer)).
     Server(Arc<crate::server::Shared>),
     /// A proxy (`proxy`, [`MockProxy`](crate::MockProxy)).
@@ -60,19 +75,20 @@ pub enum Target {
 }
 
 impl Target {
-    /// The recorder of sessions and control events.
-    pub fn recorder(&self) -> &crate::transcript::Recorder {
-        match self {
-            Target::Server(s) => &s.recorder,
-            Target::Proxy(p) => &p.recorder,
+    /// Control `kind`, reporting `expectations`; no files may be named.
+    pub fn new(kind: Kind, expectations: ExpectationSet) -> Target {
+        Target {
+            kind,
+            expectations,
+            files: None,
         }
     }
 
-    /// The expectations.
-    pub fn expectations(&self) -> &crate::expect::ExpectationSet {
-        match self {
-            Target::Server(s) => &s.expectations,
-            Target::Proxy(p) => &p.expectations,
+    /// The recorder of sessions and control events.
+    pub fn recorder(&self) -> &crate::transcript::Recorder {
+        match &self.kind {
+            Kind::Server(s) => &s.recorder,
+            Kind::Proxy(p) => &p.recorder,
         }
     }
 }

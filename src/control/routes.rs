@@ -3,7 +3,7 @@
 
 use super::http::{Request, Response};
 use super::stream::Job;
-use super::{State, Target};
+use super::{Kind, State, Target};
 use crate::scenario::model::RuleSpec;
 use crate::scenario::{Origin, Scenario, ScenarioError};
 use serde_json::{Value, json};
@@ -124,9 +124,9 @@ fn matches<'a>(pattern: &str, path: &'a str) -> Option<&'a str> {
 }
 
 fn mode_of(target: &Target) -> Mode {
-    match target {
-        Target::Server(_) => Mode::Server,
-        Target::Proxy(_) => Mode::Proxy,
+    match target.kind {
+        Kind::Server(_) => Mode::Server,
+        Kind::Proxy(_) => Mode::Proxy,
     }
 }
 
@@ -193,9 +193,9 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
 }
 
 pub(super) fn server(state: &State) -> Option<&std::sync::Arc<crate::server::Shared>> {
-    match &state.target {
-        Target::Server(s) => Some(s),
-        Target::Proxy(_) => None,
+    match &state.target.kind {
+        Kind::Server(s) => Some(s),
+        Kind::Proxy(_) => None,
     }
 }
 
@@ -228,7 +228,7 @@ fn message(state: &State, n: &str) -> Response {
 /// [`Job::Expectations`]).
 pub(crate) fn expectations(target: &Target) -> Response {
     let report = target
-        .expectations()
+        .expectations
         .evaluate(&target.recorder().transcript());
     Response::json(
         200,
@@ -313,7 +313,7 @@ fn put_scenario(state: &State, req: &Request) -> Response {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let scenario = match Scenario::from_yaml_with_files(text, shared.control_files.as_deref()) {
+    let scenario = match Scenario::from_yaml_with_files(text, state.target.files.as_deref()) {
         Ok(s) => s,
         Err(e) => return problems(&e),
     };
@@ -341,27 +341,21 @@ fn rules(state: &State) -> Response {
     }
 }
 
-/// Read-modify-write of the scenario: build a new one from the current
-/// model, swap it in only if nobody swapped in between (then retry).
+/// [`Shared::edit_scenario`](crate::server::Shared::edit_scenario), its
+/// refusals as responses.
 fn edit_scenario(
     shared: &crate::server::Shared,
     edit: impl Fn(&mut crate::scenario::model::ScenarioFile) -> Result<String, Response>,
 ) -> Result<(Scenario, String), Response> {
-    for _ in 0..8 {
-        let current = shared.scenario();
-        let mut model = current.model().clone();
-        let what = edit(&mut model)?;
-        let next = Scenario::from_model(model, "<request>").map_err(|e| problems(&e))?;
-        match shared.replace_scenario(&current, next.clone()) {
-            Ok(true) => return Ok((next, what)),
-            Ok(false) => continue,
-            Err(e) => return Err(Response::error(422, e.to_string())),
-        }
-    }
-    Err(Response::error(
-        409,
-        "the scenario kept changing; try again",
-    ))
+    use crate::server::EditError;
+    shared
+        .edit_scenario("<request>", edit)
+        .map_err(|e| match e {
+            EditError::Edit(response) => response,
+            EditError::Invalid(e) => problems(&e),
+            EditError::Tls(e) => Response::error(422, e.to_string()),
+            EditError::Busy => Response::error(409, "the scenario kept changing; try again"),
+        })
 }
 
 fn add_rule(state: &State, req: &Request) -> Response {
@@ -487,20 +481,20 @@ fn clear_faults(state: &State) -> Response {
 fn reset(state: &State) -> Response {
     let recorder = state.target.recorder();
     recorder.reset();
-    state.target.expectations().restart(recorder.now_us());
+    state.target.expectations.restart(recorder.now_us());
     recorder.control("reset", "sessions, messages and counters");
     Response::json(200, &json!({ "reset": true }))
 }
 
 fn put_profile(state: &State, req: &Request) -> Response {
-    let Target::Proxy(shared) = &state.target else {
+    let Kind::Proxy(shared) = &state.target.kind else {
         return not_here();
     };
     let text = match body_text(req) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match crate::Profile::from_yaml_with_files(text, shared.control_files.as_deref()) {
+    match crate::Profile::from_yaml_with_files(text, state.target.files.as_deref()) {
         Ok(profile) => {
             shared.set_profile(profile.clone());
             shared.recorder.control(

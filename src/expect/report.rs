@@ -17,23 +17,40 @@ pub struct MatchedLine {
     pub session: u64,
     /// Which leg.
     pub leg: Leg,
-    /// The command line as text.
+    /// The command line (or a reply's first line) as text.
     pub line: String,
+    /// A reply (of a rule) rather than a command.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reply: bool,
 }
 
 impl MatchedLine {
     pub(super) fn new(session: u64, leg: Leg, line: String) -> MatchedLine {
-        MatchedLine { session, leg, line }
+        MatchedLine {
+            session,
+            leg,
+            line,
+            reply: false,
+        }
+    }
+
+    pub(super) fn reply(session: u64, leg: Leg, line: String) -> MatchedLine {
+        MatchedLine {
+            reply: true,
+            ..MatchedLine::new(session, leg, line)
+        }
     }
 }
 
 impl fmt::Display for MatchedLine {
-    /// The transcript's own form: `#1  -> EHLO a.example` (` =>` upstream).
+    /// The transcript's own form: `#1  -> EHLO a.example` (` =>` upstream,
+    /// `<-` and `<=` for replies).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let arrow = if self.leg == Leg::Client {
-            " ->"
-        } else {
-            " =>"
+        let arrow = match (self.leg, self.reply) {
+            (Leg::Client, false) => " ->",
+            (Leg::Upstream, false) => " =>",
+            (Leg::Client, true) => " <-",
+            (Leg::Upstream, true) => " <=",
         };
         write!(f, "#{} {arrow} {}", self.session, self.line)
     }
@@ -61,6 +78,9 @@ pub struct ExpectationResult {
     /// For an unmet expectation nothing matched: what was sent instead.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instead: Vec<MatchedLine>,
+    /// The test line that mounted it (`tests/mail.rs:12:5`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mounted_at: Option<String>,
     #[serde(skip)]
     pub(super) leg: Leg,
     #[serde(skip)]
@@ -69,9 +89,9 @@ pub struct ExpectationResult {
     pub(super) since_us: u64,
 }
 
-/// Every expectation of a server or proxy, counted. Its `Display` is the
-/// text a failing test prints.
-#[derive(Debug, Clone, Serialize)]
+/// Every expectation of a server or proxy, counted. Its `Display` (and
+/// `Debug`) is the text a failing test prints.
+#[derive(Clone, Default, Serialize)]
 pub struct VerificationReport {
     /// In mount order.
     pub results: Vec<ExpectationResult>,
@@ -124,10 +144,15 @@ impl VerificationReport {
         if self.is_met() { Ok(()) } else { Err(self) }
     }
 
-    /// Fail the test: panic with the report, or, when the thread is already
-    /// panicking (a failed assertion earlier in the test), print it instead
-    /// of panicking twice (which would abort and hide the first message).
-    pub fn fail(&self, what: &str) {
+    /// Fail the test when unmet: panic (at the caller's line) with the
+    /// report, or, when the thread is already panicking (a failed assertion
+    /// earlier in the test), print it instead of panicking twice (which
+    /// would abort and hide the first message).
+    #[track_caller]
+    pub fn check(&self, what: &str) {
+        if self.is_met() {
+            return;
+        }
         if std::thread::panicking() {
             eprintln!("smtp-harness: {what}: {self}");
         } else {
@@ -159,12 +184,15 @@ impl fmt::Display for VerificationReport {
             let mark = if r.met { "met  " } else { "UNMET" };
             let _ = write!(
                 out,
-                "  {mark} {:?}: expected {} (commands with {}), got {}",
+                "  {mark} {:?}: expected {} ({}), got {}",
                 r.name, r.expected, r.what, r.actual
             );
             if r.met {
                 out.push('\n');
                 continue;
+            }
+            if let Some(at) = &r.mounted_at {
+                let _ = write!(out, " (mounted at {at})");
             }
             if r.matched.is_empty() {
                 if r.instead.is_empty() {
@@ -188,6 +216,12 @@ impl fmt::Display for VerificationReport {
             );
         }
         f.write_str(out.trim_end_matches('\n'))
+    }
+}
+
+impl fmt::Debug for VerificationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

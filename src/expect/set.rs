@@ -4,6 +4,7 @@ use super::Expect;
 use super::report::{ExpectationResult, MatchedLine, VerificationReport};
 use crate::transcript::{Event, EventKind, Recorder, Sink, Transcript};
 use serde::Serialize;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -34,17 +35,15 @@ struct Mounted {
     count: u64,
     /// The first [`MATCHES_KEPT`] of them, for the report.
     matched: Vec<MatchedLine>,
+    /// The test line that mounted it, for the report.
+    at: Option<&'static Location<'static>>,
 }
 
 impl Mounted {
-    fn new(id: u64, expect: Expect, since_us: u64, source: Source) -> Mounted {
-        Mounted {
-            id,
-            expect,
-            since_us,
-            source,
-            count: 0,
-            matched: Vec::new(),
+    fn count(&mut self, line: MatchedLine) {
+        self.count += 1;
+        if self.matched.len() < MATCHES_KEPT {
+            self.matched.push(line);
         }
     }
 }
@@ -57,20 +56,34 @@ struct Inner {
 
 impl Inner {
     /// Mount `expect` under the next id (1-based, mount order); returns it.
-    fn add(&mut self, expect: Expect, since_us: u64, source: Source) -> u64 {
+    fn add(
+        &mut self,
+        expect: Expect,
+        since_us: u64,
+        source: Source,
+        at: Option<&'static Location<'static>>,
+    ) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        self.mounted
-            .push(Mounted::new(id, expect, since_us, source));
+        self.mounted.push(Mounted {
+            id,
+            expect,
+            since_us,
+            source,
+            count: 0,
+            matched: Vec::new(),
+            at,
+        });
         id
     }
 }
 
 /// The expectations of one server or proxy. They are counted as commands
-/// are recorded (a watcher the server or proxy gives its `Recorder`), not over the kept
+/// are recorded (a watcher on its `Recorder`), not over the kept
 /// transcript: that drops the middle of long sessions and forgets old ones
 /// (`limits.session_events`, `limits.total_events`), and a count must not.
-#[derive(Debug, Default)]
+/// Clones share the same expectations.
+#[derive(Debug, Default, Clone)]
 pub struct ExpectationSet {
     inner: Arc<Mutex<Inner>>,
     /// Anything mounted: lets every recorded event skip the lock otherwise.
@@ -89,19 +102,29 @@ impl Sink for Counter {
         if !self.any.load(Ordering::Relaxed) {
             return;
         }
-        let EventKind::Command { leg, line, .. } = &event.kind else {
-            return;
-        };
-        let text = line.text();
+        let session = event.session;
         let mut inner = lock(&self.inner);
-        for m in &mut inner.mounted {
-            if event.at_us >= m.since_us && m.expect.matches(*leg, event.session, &text) {
-                m.count += 1;
-                if m.matched.len() < MATCHES_KEPT {
-                    m.matched
-                        .push(MatchedLine::new(event.session, *leg, text.to_string()));
+        let counting = inner
+            .mounted
+            .iter_mut()
+            .filter(|m| event.at_us >= m.since_us);
+        match &event.kind {
+            EventKind::Command { leg, line, .. } => {
+                let text = line.text();
+                for m in counting.filter(|m| m.expect.matches(*leg, session, &text)) {
+                    m.count(MatchedLine::new(session, *leg, text.clone()));
                 }
             }
+            EventKind::Reply {
+                leg, lines, rule, ..
+            } => {
+                let by = rule.as_deref();
+                for m in counting.filter(|m| m.expect.matches_reply(*leg, session, by)) {
+                    let first = lines.first().cloned().unwrap_or_default();
+                    m.count(MatchedLine::reply(session, *leg, first));
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -119,19 +142,40 @@ impl ExpectationSet {
         self.any.store(!inner.mounted.is_empty(), Ordering::Relaxed);
     }
 
-    /// What counts the recorder's commands into this set: every server and
-    /// proxy hands it to its recorder once ([`Recorder::watch`]).
-    pub(crate) fn counter(&self) -> Arc<dyn Sink> {
-        Arc::new(Counter {
-            inner: Arc::clone(&self.inner),
-            any: Arc::clone(&self.any),
-        })
+    /// An empty set counting every command `recorder` records from now on
+    /// (what a proxy's expectations are wired to).
+    pub fn watching(recorder: &Recorder) -> ExpectationSet {
+        let set = ExpectationSet::default();
+        recorder.watch(Arc::new(Counter {
+            inner: Arc::clone(&set.inner),
+            any: Arc::clone(&set.any),
+        }));
+        set
     }
 
-    /// Add one; returns its id (1-based, mount order).
-    pub fn mount(&self, expect: Expect, since_us: u64, source: Source) -> u64 {
+    /// A set counting what `server` records, holding its scenario's
+    /// `expect:` list and following every scenario swapped in later.
+    pub fn for_server(server: &crate::server::Shared) -> ExpectationSet {
+        let set = ExpectationSet::watching(&server.recorder);
+        set.set_scenario(&super::from_scenario(&server.scenario()), 0);
+        let (follower, recorder) = (set.clone(), server.recorder.clone());
+        server.on_swap(Arc::new(move |scenario| {
+            follower.set_scenario(&super::from_scenario(scenario), recorder.now_us());
+        }));
+        set
+    }
+
+    /// Add one, mounted by the test line `at`; returns its id (1-based,
+    /// mount order).
+    pub fn mount(
+        &self,
+        expect: Expect,
+        since_us: u64,
+        source: Source,
+        at: Option<&'static Location<'static>>,
+    ) -> u64 {
         let mut inner = self.lock();
-        let id = inner.add(expect, since_us, source);
+        let id = inner.add(expect, since_us, source, at);
         self.changed(&inner);
         id
     }
@@ -161,7 +205,7 @@ impl ExpectationSet {
         }
         inner.mounted.retain(|m| m.source != Source::Scenario);
         for expect in list {
-            inner.add(expect.clone(), since_us, Source::Scenario);
+            inner.add(expect.clone(), since_us, Source::Scenario, None);
         }
         self.changed(&inner);
     }
@@ -230,6 +274,7 @@ fn result(m: &Mounted, source: Source) -> ExpectationResult {
         met: expect.required().contains(m.count),
         matched: m.matched.clone(),
         instead: Vec::new(),
+        mounted_at: m.at.map(|at| at.to_string()),
         leg: expect.leg,
         session: expect.session,
         since_us: m.since_us,
@@ -240,20 +285,6 @@ fn result(m: &Mounted, source: Source) -> ExpectationResult {
 pub trait ExpectationTarget {
     /// Where expectations live and where commands are recorded.
     fn expectation_parts(&self) -> (&ExpectationSet, &Recorder);
-
-    /// Every expectation, counted against the transcript so far.
-    fn evaluate_expectations(&self) -> VerificationReport {
-        let (set, recorder) = self.expectation_parts();
-        set.evaluate(&recorder.transcript())
-    }
-
-    /// Forget recorded sessions and every expectation, and log that it happened.
-    fn reset_recording(&self) {
-        let (set, recorder) = self.expectation_parts();
-        recorder.reset();
-        set.clear();
-        recorder.control("reset", "by the test");
-    }
 }
 
 /// A scoped expectation: checked alone, and removed, when this is dropped.
@@ -268,16 +299,22 @@ pub struct ExpectGuard<'a> {
 }
 
 impl<'a> ExpectGuard<'a> {
-    pub(super) fn new(set: &'a ExpectationSet, recorder: &'a Recorder, id: u64) -> Self {
+    pub(crate) fn new(set: &'a ExpectationSet, recorder: &'a Recorder, id: u64) -> Self {
         ExpectGuard { set, recorder, id }
     }
 
-    /// Check now, without removing it.
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        match self.set.evaluate_id(self.id, &self.recorder.transcript()) {
-            Some(report) => report.into_result(),
-            None => Ok(()),
-        }
+    /// This expectation alone, counted so far.
+    pub fn report(&self) -> VerificationReport {
+        self.set
+            .evaluate_id(self.id, &self.recorder.transcript())
+            .unwrap_or_default()
+    }
+
+    /// Check now, without removing it: panics at the caller's line with
+    /// the report when unmet.
+    #[track_caller]
+    pub fn verify(&self) {
+        self.report().check("scoped expectation");
     }
 }
 
@@ -286,9 +323,7 @@ impl Drop for ExpectGuard<'_> {
         let Some(result) = self.set.unmount(self.id) else {
             return;
         };
-        let report = VerificationReport::new(vec![result], &self.recorder.transcript());
-        if !report.is_met() {
-            report.fail("scoped expectation");
-        }
+        VerificationReport::new(vec![result], &self.recorder.transcript())
+            .check("scoped expectation");
     }
 }

@@ -10,7 +10,6 @@
 //!   out; `replies` frames the upstream's replies keeping their bytes.
 //! - `fault` decides a connection's faults once; `link` applies them to one
 //!   direction; `opaque` relays after a passed-through STARTTLS.
-//! - `harness`: [`MockProxy`] for `cargo test`.
 //!
 //! Words: the *client leg* is between the client and the proxy, the
 //! *upstream leg* between the proxy and the real server. Direction
@@ -23,7 +22,6 @@ pub mod bundled;
 pub mod compile;
 mod connection;
 pub mod fault;
-mod harness;
 pub mod link;
 pub mod model;
 mod opaque;
@@ -32,7 +30,6 @@ mod profile;
 pub mod replies;
 pub mod rewrite;
 
-pub use harness::MockProxy;
 pub use policy::MAX_LINE;
 pub use profile::Profile;
 
@@ -50,24 +47,15 @@ pub struct Shared {
     pub upstream: String,
     /// Where sessions (both legs) are recorded.
     pub recorder: Recorder,
-    /// Expectations mounted by tests.
-    pub expectations: crate::expect::ExpectationSet,
-    /// The only directory profiles sent to the control API may name files
-    /// in (`--control-files`); `None`: they may name none.
-    pub control_files: Option<std::path::PathBuf>,
 }
 
 impl Shared {
     /// Shared state for a proxy to `upstream` applying `profile`.
     pub fn new(profile: Profile, upstream: impl Into<String>, recorder: Recorder) -> Shared {
-        let expectations = crate::expect::ExpectationSet::default();
-        recorder.watch(expectations.counter());
         Shared {
             profile: RwLock::new(profile),
             upstream: upstream.into(),
             recorder,
-            expectations,
-            control_files: None,
         }
     }
 

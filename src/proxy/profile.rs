@@ -30,10 +30,7 @@ impl Profile {
         let text = bundled::text(name).ok_or_else(|| {
             Problem::file(
                 name,
-                format!(
-                    "no bundled profile named {name:?}; expected one of {}",
-                    bundled::names().join(", ")
-                ),
+                crate::scenario::problem::unknown_name("profile", name, &bundled::names()),
             )
         })?;
         Self::load(text, Origin::Bundled(name.to_string()), None)

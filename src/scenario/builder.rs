@@ -2,8 +2,9 @@
 //! fills the same plain-data model as YAML and goes through the same checks,
 //! so a builder scenario and its YAML twin behave identically.
 
+use super::expect::{ExpectSpec, TimesSpec};
 use super::model::*;
-use super::{Scenario, ScenarioError};
+use super::{Scenario, ScenarioError, Times};
 use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ fn reply(text: &str) -> Spanned<ReplyText> {
 /// assert!(q307628.plan().routing.is_some());
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use = "a ScenarioBuilder does nothing until .build()"]
 pub struct ScenarioBuilder {
     file: ScenarioFile,
 }
@@ -200,9 +202,15 @@ impl ScenarioBuilder {
         self
     }
 
-    /// Add a rule after the ones already added.
+    /// Add a rule after the ones already added; a rule with
+    /// [`expect`](Rule::expect) also adds an entry to the scenario's
+    /// `expect:` list counting its replies.
     pub fn rule(mut self, rule: Rule) -> Self {
-        self.file.rules.push(sp(rule.spec));
+        let (spec, expect) = rule.into_parts();
+        self.file.rules.push(sp(spec));
+        if let Some((expect, _)) = expect {
+            self.file.expect.push(sp(expect));
+        }
         self
     }
 
@@ -212,10 +220,35 @@ impl ScenarioBuilder {
     }
 }
 
-/// One rule, written in code.
+/// One rule, written in code: what the server answers, and — like a
+/// wiremock-rs `Mock` — optionally how often it must answer.
+///
+/// Add it to a scenario being built ([`ScenarioBuilder::rule`]) or mount it
+/// on a running server (`Rule::mount`, see [`MockServer`](crate::MockServer)):
+///
+/// ```
+/// use smtp_harness::{MockServer, Rule, Scenario};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// Rule::verb("MAIL")
+///     .in_session(1)
+///     .reply("451 4.3.0 try later")
+///     .expect(0) // no client connects here, so it must never answer
+///     .mount(&server);
+/// # Ok(()) }
+/// ```
+///
+/// Words shared with [`Expect`](crate::Expect): `named`, `in_session`,
+/// `expect` (how often it must match, checked on `verify()` and drop).
+/// `up_to(n)` is YAML's `times:`: it answers only the first `n` matches of
+/// each session.
 #[derive(Debug, Clone, Default)]
+#[must_use = "a Rule does nothing until it is mounted or added to a scenario"]
 pub struct Rule {
     spec: RuleSpec,
+    /// How often it must answer, and where the test said so.
+    expect: Option<(Times, &'static std::panic::Location<'static>)>,
 }
 
 impl Rule {
@@ -232,7 +265,7 @@ impl Rule {
             ))),
             ..RuleSpec::default()
         };
-        Rule { spec }
+        Rule { spec, expect: None }
     }
 
     /// A rule for every verb except these (an allow-list filter).
@@ -243,7 +276,7 @@ impl Rule {
             ))),
             ..RuleSpec::default()
         };
-        Rule { spec }
+        Rule { spec, expect: None }
     }
 
     /// A rule for any command.
@@ -251,14 +284,22 @@ impl Rule {
         Rule::default()
     }
 
-    /// Name it, for transcripts.
+    /// Name it, for transcripts and reports.
     pub fn named(mut self, name: &str) -> Rule {
         self.spec.name = Some(name.to_string());
         self
     }
 
     /// A regex the arguments must match.
+    ///
+    /// # Panics
+    /// When the regex does not compile (a mistake in the test), naming the
+    /// test's line, as [`Expect::args`](crate::Expect::args) does.
+    #[track_caller]
     pub fn args(mut self, regex: &str) -> Rule {
+        if let Err(e) = regex::Regex::new(regex) {
+            panic!("bad regex {regex:?} in a rule: {e}");
+        }
         self.spec.args = Some(sp(regex.to_string()));
         self
     }
@@ -275,15 +316,26 @@ impl Rule {
         self
     }
 
-    /// Only the first N matches in a session.
-    pub fn times(mut self, n: u32) -> Rule {
+    /// Only the first `n` matches in each session (YAML's `times:`); later
+    /// ones fall through to the next rule.
+    pub fn up_to(mut self, n: u32) -> Rule {
         self.spec.times = Some(sp(n));
         self
     }
 
-    /// Only in the Nth session.
-    pub fn session(mut self, n: u64) -> Rule {
+    /// Only in the Nth session (1-based; YAML's `session:`).
+    pub fn in_session(mut self, n: u64) -> Rule {
         self.spec.session = Some(sp(n));
+        self
+    }
+
+    /// How many times it must answer: `1`, `0`, `1..`, `..=3`, `2..=4`
+    /// (as [`Expect::expect`](crate::Expect::expect)). Checked by `verify()`
+    /// and when the server drops, whose report names this line. An unnamed
+    /// rule is named after this line, so its replies can be told apart.
+    #[track_caller]
+    pub fn expect(mut self, times: impl Into<Times>) -> Rule {
+        self.expect = Some((times.into(), std::panic::Location::caller()));
         self
     }
 
@@ -303,5 +355,31 @@ impl Rule {
     pub fn then(mut self, then: Then) -> Rule {
         self.spec.then = Some(then);
         self
+    }
+
+    /// The rule as YAML's model, named when it counts (after the test line
+    /// that set `expect`, or `at`, unless it has a name), and the
+    /// expectation on its replies as an `expect:` entry.
+    pub(crate) fn into_parts(
+        mut self,
+    ) -> (
+        RuleSpec,
+        Option<(ExpectSpec, &'static std::panic::Location<'static>)>,
+    ) {
+        let Some((times, said)) = self.expect else {
+            return (self.spec, None);
+        };
+        let name = self
+            .spec
+            .name
+            .get_or_insert_with(|| format!("rule at {said}"))
+            .clone();
+        let expect = ExpectSpec {
+            name: Some(name.clone()),
+            rule: Some(sp(name)),
+            times: Some(sp(TimesSpec(times))),
+            ..ExpectSpec::default()
+        };
+        (self.spec, Some((expect, said)))
     }
 }

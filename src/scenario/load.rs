@@ -74,7 +74,7 @@ impl Layered for ScenarioFile {
     }
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
         let plan = compile::compile(self, source, false).map(|_| ());
-        let expect = crate::expect::spec::compile(&self.expect, source).map(|_| ());
+        let expect = super::expect::check(&self.expect, source);
         match (plan, expect) {
             (Err(mut a), Err(b)) => {
                 a.extend(b);
@@ -242,10 +242,9 @@ fn load_inner<T: Layered>(
                         T::KIND
                     )
                 } else {
-                    format!(
-                        "unknown bundled {} {parent_name:?}; expected one of {names}; {e}",
-                        T::KIND
-                    )
+                    let unknown =
+                        super::problem::unknown_name(T::KIND, parent_name, &T::bundled_names());
+                    format!("{unknown}; {e}")
                 };
                 Problem::at(&name, &parent_ref.referenced, message)
             })?;

@@ -8,6 +8,7 @@
 mod builder;
 pub mod bundled;
 pub mod compile;
+pub mod expect;
 pub mod faults;
 pub mod keep;
 pub mod load;
@@ -18,11 +19,13 @@ mod routing;
 pub mod rules;
 pub mod security;
 pub mod template;
+mod times;
 
 pub use builder::{Rule, ScenarioBuilder};
 pub use compile::Plan;
 pub use load::Origin;
 pub use problem::{Problem, ScenarioError};
+pub use times::Times;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,8 +37,6 @@ pub struct Scenario {
     /// The merged model the plan was compiled from, so the control API can
     /// build a new scenario from this one plus or minus a rule.
     model: Arc<model::ScenarioFile>,
-    /// The `expect:` list, compiled.
-    expect: Arc<Vec<crate::expect::Expect>>,
 }
 
 impl Scenario {
@@ -49,10 +50,7 @@ impl Scenario {
         let text = bundled::text(name).ok_or_else(|| {
             Problem::file(
                 name,
-                format!(
-                    "no bundled scenario named {name:?}; expected one of {}",
-                    bundled::names().join(", ")
-                ),
+                problem::unknown_name("scenario", name, &bundled::names()),
             )
         })?;
         Self::load(text, Origin::Bundled(name.to_string()), None)
@@ -127,10 +125,7 @@ impl Scenario {
                 let parent = bundled::text(&parent).ok_or_else(|| {
                     Problem::file(
                         source,
-                        format!(
-                            "unknown bundled scenario {parent:?}; expected one of {}",
-                            bundled::names().join(", ")
-                        ),
+                        problem::unknown_name("scenario", &parent, &bundled::names()),
                     )
                 })?;
                 let parent = load::load_chain(parent, Origin::Bundled(source.to_string()), None)?;
@@ -148,15 +143,13 @@ impl Scenario {
         mut file: model::ScenarioFile,
         source: &str,
     ) -> Result<Scenario, ScenarioError> {
-        let expect = crate::expect::spec::compile(&file.expect, source)
-            .map_err(|problems| ScenarioError { problems })?;
+        expect::check(&file.expect, source).map_err(|problems| ScenarioError { problems })?;
         // Keep the name the plan got (bundled scenarios without `name:`), so
         // a scenario rebuilt from this model is still called the same.
         file.name = Some(plan.name.clone());
         Ok(Scenario {
             plan: Arc::new(plan),
             model: Arc::new(file),
-            expect: Arc::new(expect),
         })
     }
 
@@ -171,9 +164,9 @@ impl Scenario {
         &self.model
     }
 
-    /// The scenario's `expect:` list.
-    pub fn expectations(&self) -> &[crate::expect::Expect] {
-        &self.expect
+    /// The scenario's `expect:` list, checked; the expect layer counts it.
+    pub fn expectations(&self) -> &[serde_saphyr::Spanned<expect::ExpectSpec>] {
+        &self.model.expect
     }
 
     /// Is this the very same scenario (not merely an equal one)?

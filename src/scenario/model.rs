@@ -70,8 +70,8 @@ pub struct ScenarioFile {
     pub faults: Vec<Spanned<ServerFaultSpec>>,
     /// Assertions about what clients send, checked on `verify()` and at shutdown.
     #[serde(default)]
-    #[schemars(with = "Vec<crate::expect::spec::ExpectSpec>")]
-    pub expect: Vec<Spanned<crate::expect::spec::ExpectSpec>>,
+    #[schemars(with = "Vec<super::expect::ExpectSpec>")]
+    pub expect: Vec<Spanned<super::expect::ExpectSpec>>,
 }
 
 /// One entry of `faults:`: exactly one of `latency`, `bandwidth`, `slice`,

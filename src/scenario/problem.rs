@@ -52,8 +52,73 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Every problem found while loading a scenario (never empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `unknown bundled scenario "pix-mailgaurd"; did you mean "pix-mailguard"?
+/// expected one of …`: the closest names first, then all.
+pub fn unknown_name(kind: &str, name: &str, names: &[&str]) -> String {
+    let near = closest(name, names);
+    let hint = match near.as_slice() {
+        [] => ";".to_string(),
+        [one] => format!("; did you mean {one:?}?"),
+        more => format!("; did you mean one of {}?", more.join(", ")),
+    };
+    format!(
+        "unknown bundled {kind} {name:?}{hint} expected one of {}",
+        names.join(", ")
+    )
+}
+
+/// The names at the smallest edit distance from `name`, if that distance
+/// is small enough to be a typo (at most a third of the name).
+fn closest<'a>(name: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let scored: Vec<(usize, &str)> = names
+        .iter()
+        .map(|n| (edit_distance(&name, &n.to_ascii_lowercase()), *n))
+        .collect();
+    let Some(best) = scored.iter().map(|(d, _)| *d).min() else {
+        return Vec::new();
+    };
+    if best > (name.chars().count() / 3).max(1) {
+        return Vec::new();
+    }
+    scored
+        .into_iter()
+        .filter(|(d, _)| *d == best)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// Levenshtein distance, counting an adjacent swap as one edit (the
+/// commonest typo: `gaurd`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+/// Every problem found while loading a scenario (never empty). Its `Debug`
+/// is its text, so `Scenario::bundled("x").unwrap()` and a test returning
+/// `Result` print sentences, not a struct dump.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The problems, in file order.
     pub problems: Vec<Problem>,
@@ -77,4 +142,43 @@ impl fmt::Display for ScenarioError {
     }
 }
 
+impl fmt::Debug for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl std::error::Error for ScenarioError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelled_name_gets_the_closest_ones() {
+        let names = [
+            "pix-mailguard",
+            "exchange-2003",
+            "exchange-2019",
+            "postfix-default",
+        ];
+        let m = unknown_name("scenario", "pix-mailgaurd", &names);
+        assert!(m.starts_with(r#"unknown bundled scenario "pix-mailgaurd"; did you mean "pix-mailguard"? expected one of pix-mailguard, "#), "{m}");
+        let m = unknown_name("scenario", "exchange-20", &names);
+        assert!(
+            m.contains("did you mean one of exchange-2003, exchange-2019?"),
+            "{m}"
+        );
+        let m = unknown_name("profile", "nothing-like-it", &names);
+        assert_eq!(
+            m,
+            r#"unknown bundled profile "nothing-like-it"; expected one of pix-mailguard, exchange-2003, exchange-2019, postfix-default"#
+        );
+    }
+
+    #[test]
+    fn debug_is_the_sentence() {
+        let e = ScenarioError::from(Problem::file("x.yaml", "no rules"));
+        assert_eq!(format!("{e:?}"), "x.yaml: no rules");
+    }
+}

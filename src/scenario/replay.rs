@@ -80,7 +80,7 @@ pub enum ReplayEnd {
 
 /// What a step expects from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expect {
+pub enum Captured {
     /// This command line (`None`: any line).
     Command(Option<String>),
     /// A message (after a 354), of the captured size if known.
@@ -95,7 +95,7 @@ pub enum Expect {
 #[derive(Debug, Clone)]
 pub struct Step {
     /// What the captured client did.
-    pub expect: Expect,
+    pub expect: Captured,
     /// The captured reply's code.
     pub code: u16,
     /// The captured reply, exact bytes with CRLFs (empty for no reply).
@@ -155,10 +155,10 @@ pub fn compile(spec: &ReplaySpec, file: &str, problems: &mut Vec<Problem>) -> Ve
                 .filter_map(|st| {
                     let v = &st.value;
                     let expect = match (&v.client, v.data, v.starttls) {
-                        (Some(c), None, None) => Expect::Command(c.clone()),
-                        (None, Some(n), None) => Expect::Message(n),
-                        (None, None, Some(true)) => Expect::StartTls,
-                        (None, None, None) if v.reply.is_some() => Expect::Nothing,
+                        (Some(c), None, None) => Captured::Command(c.clone()),
+                        (None, Some(n), None) => Captured::Message(n),
+                        (None, None, Some(true)) => Captured::StartTls,
+                        (None, None, None) if v.reply.is_some() => Captured::Nothing,
                         _ => {
                             problems.push(Problem::at(file, &st.referenced, "a replay step takes one of `client`, `data` or `starttls: true` (or only `reply` for a reply the server sent on its own)"));
                             return None;

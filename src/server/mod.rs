@@ -13,8 +13,8 @@ pub mod maildir;
 pub(crate) mod stall;
 pub mod tls;
 
-use crate::expect::ExpectationSet;
-use crate::scenario::Scenario;
+use crate::scenario::model::ScenarioFile;
+use crate::scenario::{Scenario, ScenarioError};
 use crate::transcript::Recorder;
 use faults::OneShotFaults;
 use maildir::Maildir;
@@ -30,21 +30,29 @@ pub(crate) struct Current {
     pub tls: Option<TlsMaterial>,
 }
 
+/// Told about every scenario swapped in (the harness counts its `expect:`
+/// list); called while the swap holds its lock, so hooks see swaps in order.
+pub type SwapHook = Arc<dyn Fn(&Scenario) + Send + Sync>;
+
 /// Everything a connection needs, shared by all of them.
-#[derive(Debug)]
 pub struct Shared {
     current: RwLock<Current>,
     /// Where sessions and messages are recorded.
     pub recorder: Recorder,
     /// Where accepted mail is also written, if anywhere.
     pub maildir: Option<Maildir>,
-    /// Expectations mounted by tests and the scenario's `expect:` list.
-    pub expectations: ExpectationSet,
     /// One-shot faults armed at runtime (the control API).
     pub faults: OneShotFaults,
-    /// The only directory scenarios sent to the control API may name files
-    /// in (`--control-files`); `None`: they may name none.
-    pub control_files: Option<std::path::PathBuf>,
+    swap_hooks: RwLock<Vec<SwapHook>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("scenario", &self.scenario().name())
+            .field("maildir", &self.maildir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -57,17 +65,21 @@ impl Shared {
     ) -> Result<Shared, TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
         recorder.follow(scenario.plan().limits.keep);
-        let expectations = ExpectationSet::default();
-        expectations.set_scenario(scenario.expectations(), 0);
-        recorder.watch(expectations.counter());
         Ok(Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
-            expectations,
             faults: OneShotFaults::default(),
-            control_files: None,
+            swap_hooks: RwLock::new(Vec::new()),
         })
+    }
+
+    /// Call `hook` with every scenario swapped in from now on.
+    pub fn on_swap(&self, hook: SwapHook) {
+        self.swap_hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
     }
 
     pub(crate) fn current(&self) -> Current {
@@ -88,12 +100,13 @@ impl Shared {
     }
 
     /// Swap the scenario; running sessions finish with the one they started
-    /// with. The new scenario's `expect:` list replaces the old one's and
-    /// counts from now (an identical list keeps counting).
+    /// with. The swap hooks see it (the harness counts its `expect:` list
+    /// from now; an identical list keeps counting).
     pub fn set_scenario(&self, scenario: Scenario) -> Result<(), TlsSetupError> {
         let tls = TlsMaterial::for_plan(scenario.plan())?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         self.follow(&scenario);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Current { scenario, tls };
+        *current = Current { scenario, tls };
         Ok(())
     }
 
@@ -115,13 +128,65 @@ impl Shared {
         Ok(true)
     }
 
+    /// Read-modify-write of the scenario (adding or removing a rule): build
+    /// a new one from the current model, swap it in only if nobody swapped
+    /// in between (else retry a few times). `source` names the result in
+    /// problems.
+    pub fn edit_scenario<T, E>(
+        &self,
+        source: &str,
+        edit: impl Fn(&mut ScenarioFile) -> Result<T, E>,
+    ) -> Result<(Scenario, T), EditError<E>> {
+        for _ in 0..8 {
+            let current = self.scenario();
+            let mut model = current.model().clone();
+            let what = edit(&mut model).map_err(EditError::Edit)?;
+            let next = Scenario::from_model(model, source).map_err(EditError::Invalid)?;
+            match self.replace_scenario(&current, next.clone()) {
+                Ok(true) => return Ok((next, what)),
+                Ok(false) => continue,
+                Err(e) => return Err(EditError::Tls(e)),
+            }
+        }
+        Err(EditError::Busy)
+    }
+
     /// What a swapped-in scenario changes besides the sessions it starts:
-    /// its `expect:` list counts from now, its `limits.keep` bounds the
-    /// recorder.
+    /// the swap hooks hear of it, its `limits.keep` bounds the recorder.
     fn follow(&self, scenario: &Scenario) {
-        self.expectations
-            .set_scenario(scenario.expectations(), self.recorder.now_us());
+        for hook in self
+            .swap_hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            hook(scenario);
+        }
         self.recorder.follow(scenario.plan().limits.keep);
+    }
+}
+
+/// Why [`Shared::edit_scenario`] changed nothing.
+#[derive(Debug)]
+pub enum EditError<E> {
+    /// The edit itself refused.
+    Edit(E),
+    /// The edited scenario does not compile.
+    Invalid(ScenarioError),
+    /// Its TLS material could not be set up.
+    Tls(TlsSetupError),
+    /// Others kept swapping the scenario in between.
+    Busy,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for EditError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditError::Edit(e) => e.fmt(f),
+            EditError::Invalid(e) => e.fmt(f),
+            EditError::Tls(e) => e.fmt(f),
+            EditError::Busy => f.write_str("the scenario kept changing; try again"),
+        }
     }
 }
 

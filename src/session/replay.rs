@@ -6,7 +6,7 @@
 
 use super::{Next, Outcome, Session};
 use crate::protocol::{Command, Reply, sasl};
-use crate::scenario::replay::{Expect, ReplayEnd, Step};
+use crate::scenario::replay::{Captured, ReplayEnd, Step};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -28,14 +28,14 @@ pub(super) struct Cursor {
     pub pos: usize,
 }
 
-fn describe(e: &Expect) -> String {
+fn describe(e: &Captured) -> String {
     match e {
-        Expect::Command(Some(c)) => c.clone(),
-        Expect::Command(None) => "<a line the capture does not show>".to_string(),
-        Expect::Message(Some(n)) => format!("<message of {n} octets>"),
-        Expect::Message(None) => "<message>".to_string(),
-        Expect::StartTls => "<TLS handshake>".to_string(),
-        Expect::Nothing => "<nothing: the server spoke next>".to_string(),
+        Captured::Command(Some(c)) => c.clone(),
+        Captured::Command(None) => "<a line the capture does not show>".to_string(),
+        Captured::Message(Some(n)) => format!("<message of {n} octets>"),
+        Captured::Message(None) => "<message>".to_string(),
+        Captured::StartTls => "<TLS handshake>".to_string(),
+        Captured::Nothing => "<nothing: the server spoke next>".to_string(),
     }
 }
 
@@ -105,7 +105,7 @@ impl Session {
     pub fn unsolicited(&mut self) -> Option<Outcome> {
         let cursor = self.replay?;
         match self.steps(cursor).get(cursor.pos)?.expect {
-            Expect::Nothing => Some(self.play(cursor, cursor.pos, None)),
+            Captured::Nothing => Some(self.play(cursor, cursor.pos, None)),
             _ => None,
         }
     }
@@ -130,8 +130,8 @@ impl Session {
         let current = steps.get(cursor.pos)?;
         let mut divergence = None;
         let target = match &current.expect {
-            Expect::Command(None) => Some(cursor.pos),
-            Expect::Command(Some(expected)) if same(expected) => Some(cursor.pos),
+            Captured::Command(None) => Some(cursor.pos),
+            Captured::Command(Some(expected)) if same(expected) => Some(cursor.pos),
             expected => {
                 divergence = Some(Divergence {
                     step: cursor.pos + 1,
@@ -142,7 +142,7 @@ impl Session {
                 steps[cursor.pos..]
                     .iter()
                     .position(
-                        |s| matches!(&s.expect, Expect::Command(Some(c)) if verb(c) == wanted),
+                        |s| matches!(&s.expect, Captured::Command(Some(c)) if verb(c) == wanted),
                     )
                     .map(|k| cursor.pos + k)
             }
@@ -162,9 +162,9 @@ impl Session {
 
     /// What a divergence may record of the captured client's step: its
     /// AUTH line or SASL response redacted, like the client's own.
-    fn shown_expected(&self, expected: &Expect) -> String {
+    fn shown_expected(&self, expected: &Captured) -> String {
         match expected {
-            Expect::Command(Some(c)) => {
+            Captured::Command(Some(c)) => {
                 String::from_utf8_lossy(&self.shown_line(c.as_bytes())).into_owned()
             }
             other => describe(other),
@@ -179,7 +179,7 @@ impl Session {
         let steps = self.steps(cursor);
         let step = steps.get(cursor.pos)?;
         match step.expect {
-            Expect::Message(_) => {
+            Captured::Message(_) => {
                 let captured = (step.code, step.wire.clone(), step.delay);
                 self.replay = Some(Cursor {
                     pos: cursor.pos + 1,

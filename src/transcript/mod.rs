@@ -2,11 +2,13 @@
 //!
 //! The I/O layers record through a [`SessionLog`]; live [`Sink`]s (the
 //! swaks-style terminal view, JSON Lines) see each event as it happens, and
-//! the [`Recorder`] keeps finished and running sessions for the test API.
+//! the [`Recorder`] keeps finished and running sessions for the test API,
+//! and `query` answers a test's questions about them.
 
 mod end;
 mod event;
 mod live;
+mod query;
 mod recorder;
 mod render;
 mod sink;
@@ -14,6 +16,7 @@ mod sink;
 pub use crate::scenario::keep::Keep;
 pub(crate) use end::{End, InProgress, in_progress};
 pub use event::{Closer, Event, EventKind, Leg, Wire};
+pub use query::{Aborted, Handshake, RecordedReply};
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};

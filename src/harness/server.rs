@@ -24,46 +24,18 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod running;
-
+use super::core::Core;
+use super::{HarnessError, running};
+use crate::control::Kind;
 use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
 use crate::message::Message;
 use crate::scenario::Scenario;
 use crate::server::{self, Shared};
 use crate::transcript::{Recorder, Retention, Transcript};
-pub(crate) use running::Running;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// How long `wait_for_sessions` waits before giving up.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
-
-/// Errors of the test API.
-#[derive(Debug, thiserror::Error)]
-pub enum HarnessError {
-    /// The listener could not be bound or the runtime not started.
-    #[error("cannot start the mock server: {0}")]
-    Io(#[from] std::io::Error),
-    /// The scenario's TLS material could not be set up.
-    #[error(transparent)]
-    Tls(#[from] crate::server::tls::TlsSetupError),
-    /// Fewer sessions ended than awaited.
-    #[error(
-        "waited {waited:?} for {wanted} session(s) to end, {ended} did; transcript so far:\n{transcript}"
-    )]
-    Timeout {
-        /// Sessions awaited.
-        wanted: u64,
-        /// Sessions that had ended.
-        ended: u64,
-        /// How long we waited.
-        waited: Duration,
-        /// The transcript as text.
-        transcript: String,
-    },
-}
 
 /// A fake SMTP server for one test. Dropping it checks its expectations
 /// (panicking with a report when one is unmet, unless the test is already
@@ -71,13 +43,13 @@ pub enum HarnessError {
 /// closed.
 pub struct MockServer {
     shared: Arc<Shared>,
-    running: Running,
+    core: Core,
 }
 
 impl std::fmt::Debug for MockServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockServer")
-            .field("addr", &self.running.addr)
+            .field("addr", &self.core.addr())
             .finish()
     }
 }
@@ -109,41 +81,51 @@ impl MockServer {
         runtime: Option<tokio::runtime::Runtime>,
     ) -> Result<MockServer, HarnessError> {
         let recorder = Recorder::new(Retention::All, Vec::new());
-        let shared = Arc::new(Shared::new(scenario, recorder, None)?);
+        let shared = Arc::new(Shared::new(scenario, recorder.clone(), None)?);
+        let expectations = ExpectationSet::for_server(&shared);
         let serving = Arc::clone(&shared);
-        let running = Running::spawn(listener, runtime, move |listener, stopped| {
-            server::run(listener, serving, stopped)
-        })?;
-        Ok(MockServer { shared, running })
+        let core = Core::spawn(
+            "MockServer",
+            listener,
+            runtime,
+            recorder,
+            expectations,
+            move |listener, stopped| server::run(listener, serving, stopped),
+        )?;
+        Ok(MockServer { shared, core })
     }
 
     /// Where to connect.
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.core.addr()
     }
 
-    /// Check every expectation now (mounted, scoped and the scenario's
-    /// `expect:`): `Err` holds the report. Dropping the server checks again.
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        self.expectation_report().into_result()
+    /// Check every expectation now (mounted, scoped and the scenario's `expect:`):
+    /// panics at the caller's line with the report when one is unmet (use
+    /// [`expectation_report`](Self::expectation_report) to inspect instead).
+    /// Dropping the server checks again.
+    #[track_caller]
+    pub fn verify(&self) {
+        self.core.verify();
     }
 
     /// Every expectation, counted, met or not.
     pub fn expectation_report(&self) -> VerificationReport {
-        self.evaluate_expectations()
+        self.core.expectation_report()
     }
 
     /// Forget recorded sessions, messages and every expectation, and count
     /// sessions from 1 again.
     pub fn reset(&self) {
-        self.reset_recording();
+        self.core.reset();
     }
 
     /// Serve the HTTP control API (`docs/control.md`) on `127.0.0.1:0`;
     /// returns its address. It stops when the server is dropped.
     pub async fn start_control(&mut self) -> Result<SocketAddr, HarnessError> {
-        let target = crate::control::Target::Server(Arc::clone(&self.shared));
-        Ok(self.running.start_control(target).await?)
+        self.core
+            .start_control(Kind::Server(Arc::clone(&self.shared)))
+            .await
     }
 
     /// The state shared with every connection (scenario, recorder, faults),
@@ -154,12 +136,12 @@ impl MockServer {
 
     /// Every session so far, running ones included.
     pub fn transcript(&self) -> Transcript {
-        self.shared.recorder.transcript()
+        self.core.transcript()
     }
 
     /// Every accepted message, in order.
     pub fn messages(&self) -> Vec<Message> {
-        self.shared.recorder.messages()
+        self.core.recorder().messages()
     }
 
     /// Where clients strayed from the replayed capture (empty for scenarios
@@ -168,7 +150,9 @@ impl MockServer {
         self.transcript().divergences()
     }
 
-    /// Replace the scenario for sessions that start from now on.
+    /// Replace the scenario for sessions that start from now on; its
+    /// `expect:` list replaces the old one's and counts from now (an
+    /// identical list keeps counting).
     pub fn set_scenario(&self, scenario: Scenario) -> Result<(), HarnessError> {
         Ok(self.shared.set_scenario(scenario)?)
     }
@@ -179,10 +163,12 @@ impl MockServer {
         self.shared.tls_certificate_pem()
     }
 
-    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`]) and
+    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`](super::DEFAULT_WAIT)) and
     /// return the transcript.
     pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
-        self.wait_for_sessions_within(n, DEFAULT_WAIT).await
+        self.core
+            .wait_for_sessions_within(n, super::DEFAULT_WAIT)
+            .await
     }
 
     /// Wait until `n` sessions have ended, at most `timeout`.
@@ -191,63 +177,17 @@ impl MockServer {
         n: u64,
         timeout: Duration,
     ) -> Result<Transcript, HarnessError> {
-        wait_for(&self.shared.recorder, n, timeout).await
+        self.core.wait_for_sessions_within(n, timeout).await
     }
 
     /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
     pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        wait_for_blocking(&self.shared.recorder, n, self.running.runtime.as_ref())
-    }
-}
-
-/// Wait until `n` sessions recorded by `recorder` have ended, at most
-/// `timeout`; the error carries the transcript so far.
-pub(crate) async fn wait_for(
-    recorder: &Recorder,
-    n: u64,
-    timeout: Duration,
-) -> Result<Transcript, HarnessError> {
-    match tokio::time::timeout(timeout, recorder.wait_ended(n)).await {
-        Ok(()) => Ok(recorder.transcript()),
-        Err(_) => Err(HarnessError::Timeout {
-            wanted: n,
-            ended: recorder.ended(),
-            waited: timeout,
-            transcript: recorder.transcript().to_text(),
-        }),
-    }
-}
-
-/// [`wait_for`] from synchronous code, on the harness's own runtime when it
-/// has one.
-pub(crate) fn wait_for_blocking(
-    recorder: &Recorder,
-    n: u64,
-    runtime: Option<&tokio::runtime::Runtime>,
-) -> Result<Transcript, HarnessError> {
-    let recorder = recorder.clone();
-    let wait = async move { wait_for(&recorder, n, DEFAULT_WAIT).await };
-    match runtime {
-        Some(rt) => rt.block_on(wait),
-        None => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(wait),
+        self.core.wait_for_sessions_blocking(n)
     }
 }
 
 impl ExpectationTarget for MockServer {
     fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
-        (&self.shared.expectations, &self.shared.recorder)
-    }
-}
-
-impl Drop for MockServer {
-    fn drop(&mut self) {
-        let report = self.expectation_report();
-        self.running.shut_down();
-        if !report.is_met() {
-            report.fail("MockServer expectations");
-        }
+        self.core.expectation_parts()
     }
 }

@@ -14,12 +14,18 @@
 //!   - name: the 3rd session sends QUIT
 //!     command: '(?i)^QUIT$'
 //!     session: 3
+//!   - name: the greylisting rule answers once
+//!     rule: greylist
+//!     times: 1
 //! ```
+//!
+//! The scenario keeps these as plain data and checks them here (so
+//! problems carry `file:line:column`); the expect layer builds the matchers.
 //!
 //! [`MockServer`]: crate::MockServer
 
-use super::{Expect, Times};
-use crate::scenario::Problem;
+use super::Problem;
+use super::times::Times;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
@@ -42,6 +48,9 @@ pub struct ExpectSpec {
     /// Count command lines matching this regex (verb included).
     #[schemars(with = "Option<String>")]
     pub command: Option<Spanned<String>>,
+    /// Count the replies of the rule with this `name:` instead of commands.
+    #[schemars(with = "Option<String>")]
+    pub rule: Option<Spanned<String>>,
     /// How many: `1`, `0`, `"1.."`, `"..=3"`, `"2..=4"` (default `"1.."`).
     #[schemars(with = "Option<TimesSpec>")]
     pub times: Option<Spanned<TimesSpec>>,
@@ -88,55 +97,42 @@ impl JsonSchema for TimesSpec {
     }
 }
 
-/// Check every entry (collecting every problem with its location) and build
-/// the expectations.
-pub fn compile(specs: &[Spanned<ExpectSpec>], source: &str) -> Result<Vec<Expect>, Vec<Problem>> {
+/// Check every entry, collecting every problem with its location: a
+/// regex that does not compile, an entry that counts nothing. The expect
+/// layer turns checked entries into matchers.
+pub fn check(specs: &[Spanned<ExpectSpec>], source: &str) -> Result<(), Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut out = Vec::new();
     for spec in specs {
         let s = &spec.value;
-        let regex = |field: &Option<Spanned<String>>,
-                     key: &str,
-                     problems: &mut Vec<Problem>|
-         -> Option<regex::Regex> {
-            let f = field.as_ref()?;
-            match regex::Regex::new(&f.value) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    let msg = e.to_string();
-                    let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
-                    problems.push(Problem::at(
-                        source,
-                        &f.referenced,
-                        format!("bad regex in `expect.{key}`: {last}"),
-                    ));
-                    None
-                }
+        for (field, key) in [(&s.args, "args"), (&s.command, "command")] {
+            let Some(f) = field else { continue };
+            if let Err(e) = regex::Regex::new(&f.value) {
+                let msg = e.to_string();
+                let last = msg.lines().last().unwrap_or("invalid").trim().to_string();
+                problems.push(Problem::at(
+                    source,
+                    &f.referenced,
+                    format!("bad regex in `expect.{key}`: {last}"),
+                ));
             }
-        };
-        let args = regex(&s.args, "args", &mut problems);
-        let line = regex(&s.command, "command", &mut problems);
-        if s.verb.is_none() && s.command.is_none() {
-            problems.push(Problem::at(
+        }
+        let counts_commands = s.verb.is_some() || s.command.is_some();
+        match (&s.rule, counts_commands || s.args.is_some()) {
+            (None, _) if !counts_commands => problems.push(Problem::at(
                 source,
                 &spec.referenced,
                 "an expectation needs `verb:` or `command:` (what to count)",
-            ));
-            continue;
+            )),
+            (Some(rule), true) => problems.push(Problem::at(
+                source,
+                &rule.referenced,
+                "`rule:` counts a rule's replies; it cannot be combined with `verb:`, `args:` or `command:`",
+            )),
+            _ => {}
         }
-        let mut e = Expect::new();
-        e.verb = s.verb.as_ref().map(|v| v.value.trim().to_ascii_uppercase());
-        e.args = args;
-        e.line = line;
-        e.session = s.session;
-        e.name = s.name.clone();
-        if let Some(t) = &s.times {
-            e.times = t.value.0;
-        }
-        out.push(e);
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok(())
     } else {
         Err(problems)
     }

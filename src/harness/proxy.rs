@@ -30,10 +30,11 @@
 //! # Ok(()) }
 //! ```
 
-use super::{Profile, Shared};
+use super::core::Core;
+use super::{HarnessError, running};
+use crate::control::Kind;
 use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
-use crate::harness::running::{self, Running};
-use crate::harness::{DEFAULT_WAIT, HarnessError};
+use crate::proxy::{self, Profile, Shared};
 use crate::transcript::{Recorder, Retention, Transcript};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,13 +46,13 @@ use tokio::net::TcpListener;
 /// sessions get `421` and both their legs are closed.
 pub struct MockProxy {
     shared: Arc<Shared>,
-    running: Running,
+    core: Core,
 }
 
 impl std::fmt::Debug for MockProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockProxy")
-            .field("addr", &self.running.addr)
+            .field("addr", &self.core.addr())
             .field("upstream", &self.shared.upstream)
             .finish()
     }
@@ -90,45 +91,55 @@ impl MockProxy {
         runtime: Option<tokio::runtime::Runtime>,
     ) -> Result<MockProxy, HarnessError> {
         let recorder = Recorder::new(Retention::All, Vec::new());
-        let shared = Arc::new(Shared::new(profile, upstream, recorder));
+        let expectations = ExpectationSet::watching(&recorder);
+        let shared = Arc::new(Shared::new(profile, upstream, recorder.clone()));
         let serving = Arc::clone(&shared);
-        let running = Running::spawn(listener, runtime, move |listener, stopped| {
-            super::run(listener, serving, stopped)
-        })?;
-        Ok(MockProxy { shared, running })
+        let core = Core::spawn(
+            "MockProxy",
+            listener,
+            runtime,
+            recorder,
+            expectations,
+            move |listener, stopped| proxy::run(listener, serving, stopped),
+        )?;
+        Ok(MockProxy { shared, core })
     }
 
     /// Where the client should connect.
     pub fn addr(&self) -> SocketAddr {
-        self.running.addr
+        self.core.addr()
     }
 
-    /// Check every mounted expectation now; `Err` holds the report.
+    /// Check every expectation now (mounted, scoped):
+    /// panics at the caller's line with the report when one is unmet (use
+    /// [`expectation_report`](Self::expectation_report) to inspect instead).
     /// Dropping the proxy checks again.
-    pub fn verify(&self) -> Result<(), VerificationReport> {
-        self.expectation_report().into_result()
+    #[track_caller]
+    pub fn verify(&self) {
+        self.core.verify();
     }
 
     /// Every expectation, counted, met or not.
     pub fn expectation_report(&self) -> VerificationReport {
-        self.evaluate_expectations()
+        self.core.expectation_report()
     }
 
     /// Forget recorded sessions and every expectation.
     pub fn reset(&self) {
-        self.reset_recording();
+        self.core.reset();
     }
 
     /// Serve the HTTP control API on `127.0.0.1:0`; returns its address.
     /// It stops when the proxy is dropped.
     pub async fn start_control(&mut self) -> Result<SocketAddr, HarnessError> {
-        let target = crate::control::Target::Proxy(Arc::clone(&self.shared));
-        Ok(self.running.start_control(target).await?)
+        self.core
+            .start_control(Kind::Proxy(Arc::clone(&self.shared)))
+            .await
     }
 
     /// Every session so far (both legs), running ones included.
     pub fn transcript(&self) -> Transcript {
-        self.shared.recorder.transcript()
+        self.core.transcript()
     }
 
     /// Replace the profile for connections that start from now on.
@@ -136,10 +147,12 @@ impl MockProxy {
         self.shared.set_profile(profile);
     }
 
-    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`]) and
+    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`](super::DEFAULT_WAIT)) and
     /// return the transcript.
     pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
-        self.wait_for_sessions_within(n, DEFAULT_WAIT).await
+        self.core
+            .wait_for_sessions_within(n, super::DEFAULT_WAIT)
+            .await
     }
 
     /// Wait until `n` sessions have ended, at most `timeout`.
@@ -148,27 +161,17 @@ impl MockProxy {
         n: u64,
         timeout: Duration,
     ) -> Result<Transcript, HarnessError> {
-        crate::harness::wait_for(&self.shared.recorder, n, timeout).await
+        self.core.wait_for_sessions_within(n, timeout).await
     }
 
     /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
     pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        crate::harness::wait_for_blocking(&self.shared.recorder, n, self.running.runtime.as_ref())
+        self.core.wait_for_sessions_blocking(n)
     }
 }
 
 impl ExpectationTarget for MockProxy {
     fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
-        (&self.shared.expectations, &self.shared.recorder)
-    }
-}
-
-impl Drop for MockProxy {
-    fn drop(&mut self) {
-        let report = self.expectation_report();
-        self.running.shut_down();
-        if !report.is_met() {
-            report.fail("MockProxy expectations");
-        }
+        self.core.expectation_parts()
     }
 }

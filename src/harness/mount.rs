@@ -1,0 +1,141 @@
+//! Mounting a [`Rule`] on a running [`MockServer`]: new sessions get it
+//! (ahead of the scenario's rules, like a rule added over the control API)
+//! and its `expect` is counted with the server's expectations.
+
+use super::MockServer;
+use crate::expect::{Expect, ExpectGuard, ExpectationTarget, Source};
+use crate::scenario::Rule;
+use crate::scenario::model::RuleSpec;
+use serde_saphyr::{Location as YamlLocation, Spanned};
+use std::convert::Infallible;
+use std::panic::Location;
+
+impl Rule {
+    /// Add this rule to a running server: sessions that start from now on
+    /// try it first. With [`expect`](Rule::expect), its replies are counted
+    /// and checked by `verify()` and when the server drops; the report names
+    /// this line. Synchronous: call it from async and blocking tests alike.
+    /// Swapping the scenario (`set_scenario`, `PUT /scenario`) removes it.
+    ///
+    /// ```
+    /// use smtp_harness::{MockServer, Rule, Scenario};
+    /// use std::io::{Read, Write};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = MockServer::start_blocking(Scenario::default())?;
+    /// Rule::verb("MAIL").reply("451 4.3.0 try later").expect(1).mount(&server);
+    /// let mut sock = std::net::TcpStream::connect(server.addr())?;
+    /// sock.write_all(b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n")?;
+    /// let mut replies = String::new();
+    /// sock.read_to_string(&mut replies)?;
+    /// assert!(replies.contains("451 4.3.0 try later"));
+    /// server.wait_for_sessions_blocking(1)?;
+    /// server.verify(); // the rule answered once
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Panics
+    /// When the rule does not compile into the scenario (a mistake in the
+    /// test), with the reason and the test's line.
+    #[track_caller]
+    pub fn mount(self, server: &MockServer) {
+        let _ = mount(self, server, Source::Mounted, Location::caller());
+    }
+
+    /// [`mount`](Rule::mount) until the returned guard drops: then the rule
+    /// is removed and its expectation checked alone (for helper functions).
+    #[track_caller]
+    pub fn mount_as_scoped(self, server: &MockServer) -> RuleGuard<'_> {
+        let (name, expect) = mount(self, server, Source::Scoped, Location::caller());
+        RuleGuard {
+            server,
+            name,
+            expect,
+        }
+    }
+}
+
+/// Add the rule; returns its name and, when it counts, the guard of its
+/// expectation.
+#[track_caller]
+fn mount<'a>(
+    rule: Rule,
+    server: &'a MockServer,
+    source: Source,
+    at: &'static Location<'static>,
+) -> (String, Option<ExpectGuard<'a>>) {
+    let (mut spec, expect) = rule.into_parts();
+    let name = spec
+        .name
+        .get_or_insert_with(|| format!("rule mounted at {at}"))
+        .clone();
+    let (set, recorder) = server.expectation_parts();
+    // Replies count from before the rule is in, so none is missed.
+    let since = recorder.now_us();
+    let spec = Spanned::new(spec, YamlLocation::UNKNOWN, YamlLocation::UNKNOWN);
+    let added = server.shared().edit_scenario("<mounted rule>", |model| {
+        model.rules.insert(0, spec.clone());
+        Ok::<_, Infallible>(())
+    });
+    if let Err(e) = added {
+        panic!("cannot mount rule {name:?}: {e}");
+    }
+    let id = expect.map(|(e, _)| {
+        let times = e.times.map_or(crate::Times::AT_LEAST_ONCE, |t| t.value.0);
+        let expect = Expect::replies_of_rule(&name).named(&name).expect(times);
+        set.mount(expect, since, source, Some(at))
+    });
+    recorder.control(
+        "rule-added",
+        format!("{name:?} at index 0, mounted at {at}"),
+    );
+    // Only a scoped rule's expectation leaves with its guard; a mounted
+    // one stays until the server drops.
+    let guard = id
+        .filter(|_| source == Source::Scoped)
+        .map(|id| ExpectGuard::new(set, recorder, id));
+    (name, guard)
+}
+
+/// A scoped rule: removed, and its expectation checked alone, when this is
+/// dropped (panicking with a report when unmet, unless the thread is
+/// already panicking).
+#[must_use = "a scoped rule is removed when its guard is dropped"]
+#[derive(Debug)]
+pub struct RuleGuard<'a> {
+    server: &'a MockServer,
+    name: String,
+    /// Dropped after the rule is removed, which checks it.
+    expect: Option<ExpectGuard<'a>>,
+}
+
+impl RuleGuard<'_> {
+    /// Its expectation, counted so far (met when it has none).
+    pub fn report(&self) -> crate::VerificationReport {
+        match &self.expect {
+            Some(e) => e.report(),
+            None => crate::VerificationReport::default(),
+        }
+    }
+}
+
+impl Drop for RuleGuard<'_> {
+    fn drop(&mut self) {
+        let name = self.name.as_str();
+        let named = |r: &Spanned<RuleSpec>| r.value.name.as_deref() == Some(name);
+        let removed = self
+            .server
+            .shared()
+            .edit_scenario("<mounted rule>", |model| {
+                let i = model.rules.iter().position(named).ok_or(())?;
+                model.rules.remove(i);
+                Ok::<_, ()>(())
+            });
+        if removed.is_ok() {
+            self.server
+                .shared()
+                .recorder
+                .control("rule-removed", format!("{name:?}: its scope ended"));
+        }
+    }
+}

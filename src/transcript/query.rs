@@ -1,0 +1,264 @@
+//! Questions a test asks of a transcript, so no test has to match on
+//! [`EventKind`]: notes, replies with the rule that made them, how a
+//! session was cut short, the TLS handshake, the control log.
+
+use super::{Closer, EventKind, Leg, SessionRecord, Transcript};
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// A reply as recorded on one leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedReply {
+    /// Where it was sent.
+    pub leg: Leg,
+    /// Its code.
+    pub code: u16,
+    /// Its wire lines without CRLF (`250-SIZE 100`, `250 OK`).
+    pub lines: Vec<String>,
+    /// The scenario rule (or proxy profile step) that produced it.
+    pub rule: Option<String>,
+    /// What the upstream sent before the proxy changed it.
+    pub original: Option<Vec<String>>,
+}
+
+/// How a session ended in the middle of something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aborted {
+    /// Who ended it.
+    pub by: Closer,
+    /// What was in progress: `line` or `data`.
+    pub during: String,
+    /// What had arrived of it, exact bytes.
+    pub partial: Bytes,
+    /// How many octets had arrived (more than `partial` for discarded lines).
+    pub received: usize,
+}
+
+/// A completed TLS handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    /// Protocol version (`TLSv1_3`).
+    pub version: String,
+    /// Cipher suite.
+    pub cipher: String,
+    /// The server name the client asked for.
+    pub sni: Option<String>,
+}
+
+impl SessionRecord {
+    /// The client's address, from the session's connect event.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Connect { peer, .. } => Some(*peer),
+            _ => None,
+        })
+    }
+
+    /// The notes (limits hit, delays, dropped events), in order.
+    pub fn notes(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Note { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How the session was cut short, if it was.
+    pub fn abort(&self) -> Option<Aborted> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Abort {
+                by,
+                during,
+                partial,
+                received,
+            } => Some(Aborted {
+                by: *by,
+                during: during.clone(),
+                partial: partial.0.clone(),
+                received: *received,
+            }),
+            _ => None,
+        })
+    }
+
+    /// The client's command lines, exact bytes (invalid UTF-8 kept).
+    pub fn raw_commands(&self) -> Vec<Bytes> {
+        self.command_events()
+            .map(|(line, _)| line.clone())
+            .collect()
+    }
+
+    /// The client's command lines that ended in a bare LF, as text.
+    pub fn bare_lf_commands(&self) -> Vec<String> {
+        self.command_events()
+            .filter(|(_, bare_lf)| *bare_lf)
+            .map(|(line, _)| String::from_utf8_lossy(line).into_owned())
+            .collect()
+    }
+
+    fn command_events(&self) -> impl Iterator<Item = (&Bytes, bool)> {
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::Command {
+                leg: Leg::Client,
+                line,
+                bare_lf,
+            } => Some((&line.0, *bare_lf)),
+            _ => None,
+        })
+    }
+
+    /// The replies sent on `leg`, with the rule that made each.
+    pub fn replies_on(&self, leg: Leg) -> Vec<RecordedReply> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Reply {
+                    leg: l,
+                    code,
+                    lines,
+                    rule,
+                    original,
+                } if *l == leg => Some(RecordedReply {
+                    leg,
+                    code: *code,
+                    lines: lines.clone(),
+                    rule: rule.clone(),
+                    original: original.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many replies to the client the rule labelled `rule` made.
+    pub fn replies_by_rule(&self, rule: &str) -> usize {
+        self.replies_on(Leg::Client)
+            .iter()
+            .filter(|r| r.rule.as_deref() == Some(rule))
+            .count()
+    }
+
+    /// The TLS handshake, if one completed.
+    pub fn tls(&self) -> Option<Handshake> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Tls {
+                version,
+                cipher,
+                sni,
+            } => Some(Handshake {
+                version: version.clone(),
+                cipher: cipher.clone(),
+                sni: sni.clone(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// The queue ids of the messages stored in this session.
+    pub fn stored(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Message { queue_id, .. } => Some(queue_id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Did a message on `leg` have a line ending in a bare LF?
+    pub fn bare_lf_data(&self, leg: Leg) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::Data { leg: l, bare_lf: true, .. } if *l == leg))
+    }
+}
+
+impl Transcript {
+    /// The notes of every session, in session order.
+    pub fn notes(&self) -> Vec<String> {
+        self.sessions.iter().flat_map(|s| s.notes()).collect()
+    }
+
+    /// The replies of every session on `leg`, in session order.
+    pub fn replies_on(&self, leg: Leg) -> Vec<RecordedReply> {
+        self.sessions
+            .iter()
+            .flat_map(|s| s.replies_on(leg))
+            .collect()
+    }
+
+    /// The TLS handshakes, in session order.
+    pub fn handshakes(&self) -> Vec<Handshake> {
+        self.sessions.iter().filter_map(|s| s.tls()).collect()
+    }
+
+    /// The control log's actions (`scenario`, `rule-added`, `reset` …), in order.
+    pub fn control_actions(&self) -> Vec<String> {
+        self.control
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Control { action, .. } => Some(action.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Event, Wire};
+    use super::*;
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            session: 1,
+            at_us: 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn queries_read_the_events() {
+        let s = SessionRecord {
+            id: 1,
+            events: vec![
+                event(EventKind::Command {
+                    leg: Leg::Client,
+                    line: Wire(Bytes::from_static(b"HELO \xff")),
+                    bare_lf: true,
+                }),
+                event(EventKind::Reply {
+                    leg: Leg::Client,
+                    code: 451,
+                    lines: vec!["451 later".into()],
+                    rule: Some("greylist".into()),
+                    original: None,
+                }),
+                event(EventKind::Note {
+                    text: "slow".into(),
+                }),
+                event(EventKind::Abort {
+                    by: Closer::Client,
+                    during: "data".into(),
+                    partial: Wire(Bytes::from_static(b"Subj")),
+                    received: 4,
+                }),
+            ],
+            ..SessionRecord::default()
+        };
+        assert_eq!(s.raw_commands(), [Bytes::from_static(b"HELO \xff")]);
+        assert_eq!(s.bare_lf_commands(), ["HELO \u{fffd}"]);
+        assert_eq!(s.replies_by_rule("greylist"), 1);
+        assert_eq!(s.replies_on(Leg::Upstream), []);
+        assert_eq!(s.notes(), ["slow"]);
+        let abort = s.abort().expect("aborted");
+        assert_eq!(
+            (abort.by, abort.during.as_str(), abort.received),
+            (Closer::Client, "data", 4)
+        );
+        assert_eq!(s.peer(), None);
+        assert_eq!(s.tls(), None);
+    }
+}
