@@ -174,7 +174,7 @@ mod tests {
             &crate::import::ScenarioOptions::new("t.jsonl", crate::import::Format::JsonLines),
         );
         let bdat = yaml.find("BDAT 6 LAST").expect("the BDAT step");
-        let quit = yaml.find("\"QUIT\"").expect("the QUIT step");
+        let quit = yaml.find("client: QUIT").expect("the QUIT step");
         assert!(yaml[bdat..quit].contains("250 queued"), "{yaml}");
         assert!(yaml[quit..].contains("221 bye"), "{yaml}");
         assert!(!yaml.contains("data:"), "a chunk is no DATA step: {yaml}");
