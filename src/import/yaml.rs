@@ -233,7 +233,10 @@ impl Assembly<'_, '_> {
                 lines,
                 answers,
             } => return self.reply(*code, lines, *answers, item.at),
-            ItemKind::End(e) => return self.end = *e,
+            ItemKind::End(e) => {
+                self.end = *e;
+                return;
+            }
         };
         self.step(Draft::new(spec, item.at));
     }
@@ -503,9 +506,18 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
     (out, warnings)
 }
 
-/// A comment line cannot hold a line break.
+/// A comment holds printable characters only, and no line break: a label
+/// or a warning quoting the capture can hold anything.
 fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The scenario text for a capture (warnings are in its comments).
@@ -594,7 +606,11 @@ mod tests {
             "",
         ];
         let ms = |n| Some(Duration::from_millis(n));
-        let mut b = SessionBuilder::new(CapturedSession::default(), true);
+        let label = CapturedSession {
+            label: "odd\u{1b}\u{85}\u{2028}\u{feff}\r label".into(),
+            ..CapturedSession::default()
+        };
+        let mut b = SessionBuilder::new(label, true);
         b.server_line(b"220 hi", ms(5));
         for (i, line) in odd.iter().enumerate() {
             b.command(line.as_bytes(), ms(10 + i as u64 * 10));
