@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_saphyr::{Commented, FlowSeq, Location, Spanned};
 use std::time::Duration;
 
-/// `replay:` as written (and as `smtp-harness import` writes it, by
-/// serialising these types).
+/// `replay:` as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaySpec {
