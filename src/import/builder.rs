@@ -1,6 +1,7 @@
 //! Builds a [`CapturedSession`] from lines and replies in wire order, and
-//! keeps the little SMTP state every importer needs: which command each reply
-//! answers, when message data starts (`354` to `DATA`) and when TLS starts
+//! keeps the little SMTP state every importer needs: which step each reply
+//! answers (recorded in the reply, [`Answers`], for everything after to
+//! read), when message data starts (`354` to `DATA`) and when TLS starts
 //! (`220` to `STARTTLS`).
 
 use super::model::{Answers, CapturedSession, End, Item, ItemKind, is_continuation, reply_code};

@@ -53,8 +53,8 @@ pub enum ItemKind {
         code: Option<u16>,
         /// The wire lines (`250-SIZE 100`, `250 OK`).
         lines: Vec<Vec<u8>>,
-        /// What it answers, as [`SessionBuilder`](super::builder::SessionBuilder)
-        /// paired it.
+        /// What it answers, as the importer paired it while reading the
+        /// capture.
         answers: Answers,
     },
     /// A client command line exactly as sent, without its line ending.
