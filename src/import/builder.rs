@@ -1,9 +1,10 @@
 //! Builds a [`CapturedSession`] from lines and replies in wire order, and
-//! keeps the little SMTP state every importer needs: which command each reply
-//! answers, when message data starts (`354` to `DATA`) and when TLS starts
+//! keeps the little SMTP state every importer needs: which step each reply
+//! answers (recorded in the reply, [`Answers`], for everything after to
+//! read), when message data starts (`354` to `DATA`) and when TLS starts
 //! (`220` to `STARTTLS`).
 
-use super::model::{CapturedSession, End, Item, ItemKind, is_continuation, reply_code};
+use super::model::{Answers, CapturedSession, End, Item, ItemKind, is_continuation, reply_code};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -36,7 +37,10 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct SessionBuilder {
     session: CapturedSession,
-    pending: VecDeque<Pending>,
+    /// What the sent commands wait for, in order, and which step each is.
+    pending: VecDeque<(Pending, Answers)>,
+    /// Steps so far ([`ItemKind::is_step`]).
+    steps: usize,
     reply: Vec<Vec<u8>>,
     mode: Mode,
     last_reply_code: Option<u16>,
@@ -80,11 +84,13 @@ impl SessionBuilder {
     pub fn new(session: CapturedSession, tls_shows_lines: bool) -> SessionBuilder {
         let mut pending = VecDeque::new();
         if !session.begin_missing {
-            pending.push_back(Pending::Greeting);
+            pending.push_back((Pending::Greeting, Answers::Greeting));
         }
+        let steps = session.items.iter().filter(|i| i.kind.is_step()).count();
         SessionBuilder {
             session,
             pending,
+            steps,
             reply: Vec::new(),
             mode: Mode::Command,
             last_reply_code: None,
@@ -111,7 +117,24 @@ impl SessionBuilder {
     }
 
     fn push(&mut self, at: Option<Duration>, kind: ItemKind) {
+        if kind.is_step() {
+            self.steps += 1;
+        }
         self.session.items.push(Item { at, kind });
+    }
+
+    /// The step just pushed waits for a reply of this kind.
+    fn awaits(&mut self, kind: Pending) {
+        let step = Answers::Step(self.steps.saturating_sub(1));
+        self.pending.push_back((kind, step));
+    }
+
+    /// The next reply: what it answers, and what that was waiting for.
+    fn answered(&mut self) -> (Answers, Option<Pending>) {
+        match self.pending.pop_front() {
+            Some((pending, answers)) => (answers, Some(pending)),
+            None => (Answers::Unasked, None),
+        }
     }
 
     /// A client command line (without line ending). In [`Mode::Data`] the
@@ -150,13 +173,13 @@ impl SessionBuilder {
         } else {
             Pending::Other
         };
-        self.pending.push_back(kind);
+        self.awaits(kind);
     }
 
     /// The client sent a line the capture leaves out.
     pub fn hidden_command(&mut self, at: Option<Duration>) {
         self.push(at, ItemKind::HiddenCommand);
-        self.pending.push_back(Pending::Other);
+        self.awaits(Pending::Other);
     }
 
     /// Complete message content (DATA) was sent.
@@ -169,7 +192,7 @@ impl SessionBuilder {
                 bdat: false,
             },
         );
-        self.pending.push_back(Pending::DataEnd);
+        self.awaits(Pending::DataEnd);
         if self.mode == Mode::Data {
             self.mode = Mode::Command;
         }
@@ -217,8 +240,15 @@ impl SessionBuilder {
             // An AUTH exchange the capture leaves out: the client answered.
             self.hidden_command(at);
         }
-        let answered = self.pending.pop_front();
-        self.push(at, ItemKind::Reply { code, lines });
+        let (answers, answered) = self.answered();
+        self.push(
+            at,
+            ItemKind::Reply {
+                code,
+                lines,
+                answers,
+            },
+        );
         self.last_reply_code = code;
         match answered {
             Some(Pending::Data) => {
@@ -256,7 +286,15 @@ impl SessionBuilder {
         if !self.reply.is_empty() {
             let lines = std::mem::take(&mut self.reply);
             let code = lines.first().and_then(|l| reply_code(l));
-            self.push(at, ItemKind::Reply { code, lines });
+            let (answers, _) = self.answered();
+            self.push(
+                at,
+                ItemKind::Reply {
+                    code,
+                    lines,
+                    answers,
+                },
+            );
         }
         if self.mode == Mode::Data && !self.data_lines.is_empty() {
             let raw = std::mem::take(&mut self.data_lines);

@@ -165,12 +165,21 @@ pub fn split_ehlo(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     )
 }
 
-/// Parse an Exchange protocol log.
-pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
-    let mut capture = Capture::default();
-    let mut fields_line: Option<String> = None;
-    let mut send_log = false;
-    let mut data_lines: Vec<(usize, &[u8])> = Vec::new();
+/// The `#` header lines and the data rows (numbered from 1) of a log.
+struct Lines<'a> {
+    /// The `#Fields:` header's column names, as written.
+    fields: Option<String>,
+    /// `#Log-type:` says it is a Send log (Exchange is the client).
+    send_log: bool,
+    rows: Vec<(usize, &'a [u8])>,
+}
+
+fn lines(bytes: &[u8]) -> Lines<'_> {
+    let mut lines = Lines {
+        fields: None,
+        send_log: false,
+        rows: Vec::new(),
+    };
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -179,233 +188,283 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
         if let Some(h) = line.strip_prefix(b"#") {
             let h = String::from_utf8_lossy(h);
             if let Some(f) = h.strip_prefix("Fields:") {
-                fields_line = Some(f.trim().to_string());
+                lines.fields = Some(f.trim().to_string());
             } else if let Some(t) = h.strip_prefix("Log-type:") {
-                send_log = t.contains("Send");
+                lines.send_log = t.contains("Send");
             }
             continue;
         }
-        data_lines.push((i + 1, line));
+        lines.rows.push((i + 1, line));
     }
-    let fields = match &fields_line {
-        Some(f) => f.clone(),
-        None => {
-            capture.warnings.push(
-                "no `#Fields:` header; assuming the standard Exchange 2007+ column layout".into(),
-            );
-            DEFAULT_FIELDS.to_string()
-        }
-    };
-    let names: Vec<&str> = fields.split(',').map(str::trim).collect();
-    let col = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
-    let required = ["session-id", "sequence-number", "event", "data"];
-    let missing: Vec<&str> = required
-        .iter()
-        .copied()
-        .filter(|n| col(n).is_none())
-        .collect();
-    if !missing.is_empty() {
-        return Err((
-            format!(
+    lines
+}
+
+/// Where each field is in a row, from the `#Fields:` header.
+struct Columns {
+    count: usize,
+    sid: usize,
+    seq: usize,
+    event: usize,
+    data: usize,
+    time: Option<usize>,
+    local: Option<usize>,
+    remote: Option<usize>,
+    context: Option<usize>,
+}
+
+impl Columns {
+    /// The columns the header names; an error when one a session needs is
+    /// missing.
+    fn new(fields: &str) -> Result<Columns, String> {
+        let names: Vec<&str> = fields.split(',').map(str::trim).collect();
+        let col = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+        let required = ["session-id", "sequence-number", "event", "data"];
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|n| col(n).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
                 "not an Exchange protocol log: the `#Fields:` header lacks the column(s) {} (it names: {})",
                 missing.join(", "),
                 names.join(",")
-            ),
-            capture,
-        ));
+            ));
+        }
+        Ok(Columns {
+            count: names.len(),
+            sid: col("session-id").unwrap_or(0),
+            seq: col("sequence-number").unwrap_or(0),
+            event: col("event").unwrap_or(0),
+            data: col("data").unwrap_or(0),
+            time: col("date-time"),
+            local: col("local-endpoint"),
+            remote: col("remote-endpoint"),
+            context: col("context"),
+        })
     }
-    let (c_sid, c_seq, c_event, c_data) = (
-        col("session-id").unwrap_or(0),
-        col("sequence-number").unwrap_or(0),
-        col("event").unwrap_or(0),
-        col("data").unwrap_or(0),
-    );
-    let (c_time, c_local, c_remote, c_context) = (
-        col("date-time"),
-        col("local-endpoint"),
-        col("remote-endpoint"),
-        col("context"),
-    );
 
-    let mut order: Vec<Vec<u8>> = Vec::new();
-    let mut sessions: HashMap<Vec<u8>, Vec<Row<'_>>> = HashMap::new();
-    let mut bad_rows: Vec<String> = Vec::new();
-    for (line_no, line) in &data_lines {
-        let Some(f) = csv::split(line) else {
-            bad_rows.push(format!("line {line_no}: unclosed quote"));
-            continue;
-        };
-        if f.len() != names.len() {
-            bad_rows.push(format!(
+    /// One data row: its session id and what it says, or why it is skipped.
+    fn row<'a>(&self, line_no: usize, line: &'a [u8]) -> Result<(Vec<u8>, Row<'a>), String> {
+        let f = csv::split(line).ok_or_else(|| format!("line {line_no}: unclosed quote"))?;
+        if f.len() != self.count {
+            return Err(format!(
                 "line {line_no}: {} fields where the header names {} (another log's layout?)",
                 f.len(),
-                names.len()
+                self.count
             ));
-            continue;
         }
-        let seq = std::str::from_utf8(&f[c_seq])
+        let seq = std::str::from_utf8(&f[self.seq])
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok());
-        let event = match &*f[c_event] {
+        let event = match &*f[self.event] {
             [e @ (b'+' | b'-' | b'<' | b'>' | b'*')] => Some(*e),
             _ => None,
         };
         let (Some(seq), Some(event)) = (seq, event) else {
-            bad_rows.push(format!(
+            return Err(format!(
                 "line {line_no}: no sequence number or event where expected"
             ));
-            continue;
         };
         let addr =
             |c: Option<usize>| c.and_then(|c| std::str::from_utf8(&f[c]).ok()?.trim().parse().ok());
         let row = Row {
-            line_no: *line_no,
-            time: c_time.and_then(|c| parse_time(&f[c])),
+            line_no,
+            time: self.time.and_then(|c| parse_time(&f[c])),
             seq,
-            local: addr(c_local),
-            remote: addr(c_remote),
+            local: addr(self.local),
+            remote: addr(self.remote),
             event,
-            data: f[c_data].to_vec(),
-            context: match c_context.map(|c| &f[c]) {
+            data: f[self.data].to_vec(),
+            context: match self.context.map(|c| &f[c]) {
                 Some(std::borrow::Cow::Borrowed(b)) => b,
                 _ => &[],
             },
         };
-        let sid = f[c_sid].to_vec();
-        sessions
-            .entry(sid.clone())
-            .or_insert_with(|| {
-                order.push(sid);
-                Vec::new()
-            })
-            .push(row);
+        Ok((f[self.sid].to_vec(), row))
     }
-    for b in &bad_rows {
-        capture.warnings.push(format!("{b}: skipped"));
+}
+
+/// Rows grouped by session id, sessions in the order they first appear.
+fn group<'a>(
+    columns: &Columns,
+    rows: &[(usize, &'a [u8])],
+    warnings: &mut Vec<String>,
+) -> Vec<(Vec<u8>, Vec<Row<'a>>)> {
+    let mut order: Vec<Vec<u8>> = Vec::new();
+    let mut sessions: HashMap<Vec<u8>, Vec<Row<'a>>> = HashMap::new();
+    for &(line_no, line) in rows {
+        match columns.row(line_no, line) {
+            Ok((sid, row)) => sessions
+                .entry(sid.clone())
+                .or_insert_with(|| {
+                    order.push(sid);
+                    Vec::new()
+                })
+                .push(row),
+            Err(bad) => warnings.push(format!("{bad}: skipped")),
+        }
     }
-    if order.is_empty() {
-        let problem = if data_lines.is_empty() {
+    order
+        .into_iter()
+        .filter_map(|sid| {
+            let rows = sessions.remove(&sid)?;
+            Some((sid, rows))
+        })
+        .collect()
+}
+
+/// A session's rows in sequence order, repeats dropped and gaps warned of.
+fn in_sequence<'a>(sid: &str, mut rows: Vec<Row<'a>>, warnings: &mut Vec<String>) -> Vec<Row<'a>> {
+    rows.sort_by_key(|r| r.seq);
+    let mut kept: Vec<Row<'_>> = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(prev) = kept.last() {
+            if prev.seq == r.seq {
+                warnings.push(format!(
+                    "session {sid}: line {} repeats sequence number {} (first on line {}); skipped",
+                    r.line_no, r.seq, prev.line_no
+                ));
+                continue;
+            }
+            if r.seq > prev.seq + 1 {
+                warnings.push(format!(
+                    "session {sid}: sequence numbers {}..{} are missing (before line {})",
+                    prev.seq + 1,
+                    r.seq - 1,
+                    r.line_no
+                ));
+            }
+        }
+        kept.push(r);
+    }
+    kept
+}
+
+/// Parse an Exchange protocol log.
+pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
+    let mut capture = Capture::default();
+    let lines = lines(bytes);
+    let fields = lines.fields.unwrap_or_else(|| {
+        capture.warnings.push(
+            "no `#Fields:` header; assuming the standard Exchange 2007+ column layout".into(),
+        );
+        DEFAULT_FIELDS.to_string()
+    });
+    let columns = match Columns::new(&fields) {
+        Ok(columns) => columns,
+        Err(problem) => return Err((problem, capture)),
+    };
+    let grouped = group(&columns, &lines.rows, &mut capture.warnings);
+    if grouped.is_empty() {
+        let problem = if lines.rows.is_empty() {
             "the Exchange protocol log has no rows".to_string()
         } else {
             format!(
                 "none of the {} rows is an Exchange protocol log row",
-                data_lines.len()
+                lines.rows.len()
             )
         };
         return Err((problem, capture));
     }
-
-    for sid in order {
-        let Some(mut rows) = sessions.remove(&sid) else {
-            continue;
-        };
+    for (sid, rows) in grouped {
         let sid = String::from_utf8_lossy(&sid).into_owned();
-        rows.sort_by_key(|r| r.seq);
-        let mut kept: Vec<Row<'_>> = Vec::with_capacity(rows.len());
-        for r in rows {
-            if let Some(prev) = kept.last() {
-                if prev.seq == r.seq {
-                    capture.warnings.push(format!(
-                        "session {sid}: line {} repeats sequence number {} (first on line {}); skipped",
-                        r.line_no, r.seq, prev.line_no
-                    ));
-                    continue;
-                }
-                if r.seq > prev.seq + 1 {
-                    capture.warnings.push(format!(
-                        "session {sid}: sequence numbers {}..{} are missing (before line {})",
-                        prev.seq + 1,
-                        r.seq - 1,
-                        r.line_no
-                    ));
-                }
-            }
-            kept.push(r);
+        let rows = in_sequence(&sid, rows, &mut capture.warnings);
+        if let Some(session) = session(&sid, &rows, lines.send_log, &mut capture.warnings) {
+            capture.sessions.push(session);
         }
-        let (server_sent, client_sent) = if send_log { (b'<', b'>') } else { (b'>', b'<') };
-        let first_line = kept.first().map_or(0, |r| r.line_no);
-        let first_seq = kept.first().map_or(0, |r| r.seq);
-        let has_client_line = kept.iter().any(|r| r.event == client_sent);
-        let begin_missing = !kept.iter().any(|r| r.event == b'+') && first_seq > 0;
-        if begin_missing && !has_client_line {
-            capture.warnings.push(format!(
-                "session {sid}: a fragment of {} row(s) from sequence {first_seq} (line {first_line}) with no client line; skipped",
-                kept.len()
-            ));
-            continue;
-        }
-        if begin_missing {
-            capture.warnings.push(format!(
-                "session {sid}: starts at sequence {first_seq} (line {first_line}); the start of the session is not in the log"
-            ));
-        }
-        let start = kept.iter().find_map(|r| r.time);
-        let at = |t: Option<SystemTime>| {
-            let (t, s) = (t?, start?);
-            t.duration_since(s).ok()
-        };
-        let (client, server) = match kept.first() {
-            Some(r) if send_log => (r.local, r.remote),
-            Some(r) => (r.remote, r.local),
-            None => (None, None),
-        };
-        let mut b = SessionBuilder::new(
-            CapturedSession {
-                label: format!("session {sid}"),
-                client,
-                server,
-                started: start,
-                begin_missing,
-                items: Vec::new(),
-            },
-            true,
-        );
-        let mut last_command_ehlo = false;
-        let mut end: Option<(End, Option<SystemTime>)> = None;
-        for r in &kept {
-            match r.event {
-                e if e == client_sent => {
-                    last_command_ehlo =
-                        r.data.len() >= 4 && r.data[..4].eq_ignore_ascii_case(b"EHLO");
-                    b.command(&r.data, at(r.time));
-                }
-                e if e == server_sent => {
-                    let lines = if last_command_ehlo {
-                        split_ehlo(&r.data).unwrap_or_else(|| vec![r.data.clone()])
-                    } else {
-                        vec![r.data.clone()]
-                    };
-                    last_command_ehlo = false;
-                    b.server_reply(lines, at(r.time));
-                }
-                b'-' => {
-                    let local = r.context.starts_with(b"Local");
-                    let remote = r.context.starts_with(b"Remote");
-                    let exchange_is_server = !send_log;
-                    let how = if local == exchange_is_server && (local || remote) {
-                        End::ServerClosed
-                    } else if local || remote {
-                        End::ClientClosed
-                    } else if b.quit_answered() {
-                        End::ServerClosed
-                    } else {
-                        End::ClientClosed
-                    };
-                    end = Some((how, r.time));
-                }
-                _ => {}
-            }
-        }
-        let session = match end {
-            Some((how, t)) => b.finish(how, at(t)),
-            None => b.finish(End::CutOff, None),
-        };
-        capture.sessions.push(session);
     }
     if capture.sessions.is_empty() {
         return Err(("no SMTP session in the protocol log".into(), capture));
     }
     Ok(capture)
+}
+
+/// One session from its rows in order; `None` (with a warning) for a
+/// fragment that holds no client line.
+fn session(
+    sid: &str,
+    rows: &[Row<'_>],
+    send_log: bool,
+    warnings: &mut Vec<String>,
+) -> Option<CapturedSession> {
+    let (server_sent, client_sent) = if send_log { (b'<', b'>') } else { (b'>', b'<') };
+    let first_line = rows.first().map_or(0, |r| r.line_no);
+    let first_seq = rows.first().map_or(0, |r| r.seq);
+    let has_client_line = rows.iter().any(|r| r.event == client_sent);
+    let begin_missing = !rows.iter().any(|r| r.event == b'+') && first_seq > 0;
+    if begin_missing && !has_client_line {
+        warnings.push(format!(
+            "session {sid}: a fragment of {} row(s) from sequence {first_seq} (line {first_line}) with no client line; skipped",
+            rows.len()
+        ));
+        return None;
+    }
+    if begin_missing {
+        warnings.push(format!(
+            "session {sid}: starts at sequence {first_seq} (line {first_line}); the start of the session is not in the log"
+        ));
+    }
+    let start = rows.iter().find_map(|r| r.time);
+    let at = |t: Option<SystemTime>| t?.duration_since(start?).ok();
+    let (client, server) = match rows.first() {
+        Some(r) if send_log => (r.local, r.remote),
+        Some(r) => (r.remote, r.local),
+        None => (None, None),
+    };
+    let mut b = SessionBuilder::new(
+        CapturedSession {
+            label: format!("session {sid}"),
+            client,
+            server,
+            started: start,
+            begin_missing,
+            items: Vec::new(),
+        },
+        true,
+    );
+    let mut last_command_ehlo = false;
+    let mut end: Option<(End, Option<SystemTime>)> = None;
+    for r in rows {
+        match r.event {
+            e if e == client_sent => {
+                last_command_ehlo = r.data.len() >= 4 && r.data[..4].eq_ignore_ascii_case(b"EHLO");
+                b.command(&r.data, at(r.time));
+            }
+            e if e == server_sent => {
+                let lines = if last_command_ehlo {
+                    split_ehlo(&r.data).unwrap_or_else(|| vec![r.data.clone()])
+                } else {
+                    vec![r.data.clone()]
+                };
+                last_command_ehlo = false;
+                b.server_reply(lines, at(r.time));
+            }
+            b'-' => end = Some((closed_by(r.context, send_log, &b), r.time)),
+            _ => {}
+        }
+    }
+    Some(match end {
+        Some((how, t)) => b.finish(how, at(t)),
+        None => b.finish(End::CutOff, None),
+    })
+}
+
+/// Who closed, from a disconnect row's context (`Local`, `Remote`), or
+/// when it does not say, from whether QUIT was answered.
+fn closed_by(context: &[u8], send_log: bool, b: &SessionBuilder) -> End {
+    let local = context.starts_with(b"Local");
+    let remote = context.starts_with(b"Remote");
+    let exchange_is_server = !send_log;
+    if local == exchange_is_server && (local || remote) {
+        End::ServerClosed
+    } else if local || remote {
+        End::ClientClosed
+    } else if b.quit_answered() {
+        End::ServerClosed
+    } else {
+        End::ClientClosed
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! API); a replay of the first steps, said to be cut, is still an honest
 //! replay, where a file nothing can load is not.
 
-use super::model::{Capture, End, Item, ItemKind};
+use super::model::{Answers, Capture, CapturedSession, End, Item, ItemKind};
 use crate::Scenario;
 use crate::scenario::ScenarioError;
 use crate::scenario::load::{self, MAX_DOCUMENT_BYTES};
@@ -119,9 +119,39 @@ fn commands(items: &[Item]) -> usize {
     items.iter().filter(|it| is_command(it)).count()
 }
 
+/// The items up to the `left`-th command and what it sent after it (its
+/// message, its TLS), with the replies to those; the end is left out.
+fn first_commands(items: &[Item], left: usize) -> Vec<Item> {
+    // Kept steps are a prefix of the steps, so a reply's step number says
+    // whether what it answers is kept.
+    let mut sent = 0;
+    let mut steps = 0;
+    let mut kept = Vec::new();
+    for item in items {
+        if is_command(item) {
+            sent += 1;
+        }
+        let keep = match &item.kind {
+            ItemKind::Reply { answers, .. } => match answers {
+                Answers::Greeting => true,
+                Answers::Step(n) => *n < steps,
+                Answers::Unasked => sent <= left,
+            },
+            ItemKind::End(_) => false,
+            _ => sent <= left,
+        };
+        if keep && item.kind.is_step() {
+            steps += 1;
+        }
+        if keep {
+            kept.push(item.clone());
+        }
+    }
+    kept
+}
+
 /// The capture with its first `keep` commands (sessions in order), each
-/// with the reply the importer pairs it with (replies answer commands in
-/// order, after the greeting), and the warning that says so.
+/// with the reply the builder paired it with, and the warning that says so.
 fn cut_after(capture: &Capture, keep: usize, why: &str) -> (Capture, String) {
     let mut cut = Capture {
         sessions: Vec::new(),
@@ -138,21 +168,14 @@ fn cut_after(capture: &Capture, keep: usize, why: &str) -> (Capture, String) {
         }
         let dropped = capture.sessions.len() - i - 1;
         if left > 0 {
-            let replies = left + usize::from(!s.begin_missing);
-            let (mut sent, mut answered) = (0, 0);
-            let mut kept = s.clone();
-            kept.items.retain(|it| match it.kind {
-                ItemKind::Command(_) | ItemKind::HiddenCommand => {
-                    sent += 1;
-                    sent <= left
-                }
-                ItemKind::Reply { .. } => {
-                    answered += 1;
-                    answered <= replies
-                }
-                ItemKind::End(_) => false,
-                ItemKind::Data { .. } | ItemKind::TlsStarted => sent <= left,
-            });
+            let mut kept = CapturedSession {
+                label: s.label.clone(),
+                client: s.client,
+                server: s.server,
+                started: s.started,
+                begin_missing: s.begin_missing,
+                items: first_commands(&s.items, left),
+            };
             kept.items.push(Item {
                 at: None,
                 kind: ItemKind::End(End::CutOff),
@@ -172,4 +195,49 @@ fn cut_after(capture: &Capture, keep: usize, why: &str) -> (Capture, String) {
     }
     cut.warnings.push(note.clone());
     (cut, note)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::builder::SessionBuilder;
+
+    /// A cut keeps each kept command's own reply, wherever the pipelined
+    /// wire put it, and no reply to a command it drops.
+    #[test]
+    fn a_cut_keeps_the_replies_paired_with_what_it_keeps() {
+        let mut b = SessionBuilder::new(CapturedSession::default(), true);
+        b.server_line(b"220 hi", None);
+        b.command(b"EHLO c", None);
+        b.server_line(b"250 hello", None);
+        for line in ["MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA"] {
+            b.command(line.as_bytes(), None);
+        }
+        for line in ["250 sender", "250 recipient", "354 go"] {
+            b.server_line(line.as_bytes(), None);
+        }
+        b.data_end(Some(3), None, None);
+        b.server_line(b"250 queued", None);
+        let s = b.finish(End::ClientClosed, None);
+        let cut = |left| CapturedSession {
+            items: first_commands(&s.items, left),
+            ..CapturedSession::default()
+        };
+        let two = cut(3);
+        assert_eq!(
+            two.commands(),
+            ["EHLO c", "MAIL FROM:<a@b>", "RCPT TO:<c@d>"]
+        );
+        assert_eq!(
+            two.replies(),
+            [["220 hi"], ["250 hello"], ["250 sender"], ["250 recipient"]]
+        );
+        let all = cut(4);
+        assert_eq!(all.data(), [(Some(3), None)]);
+        assert_eq!(
+            all.replies().last().map(|r| r[0].as_str()),
+            Some("250 queued")
+        );
+        assert_eq!(all.end(), None, "the cut adds its own end");
+    }
 }

@@ -104,6 +104,77 @@ fn hold(
 const HOLD_WINDOW: u64 = DEFAULT_PENDING_LIMIT as u64;
 
 impl Flow {
+    /// A connection whose first packet seen is `s`.
+    fn new(index: usize, s: &Segment<'_>, state: State) -> Flow {
+        Flow {
+            index,
+            addrs: [s.src, s.dst],
+            dirs: [
+                Reassembler::new(DEFAULT_PENDING_LIMIT),
+                Reassembler::new(DEFAULT_PENDING_LIMIT),
+            ],
+            syn_from: None,
+            started: s.time,
+            first_close: None,
+            rst: false,
+            state,
+            held: [VecDeque::new(), VecDeque::new()],
+            held_bytes: 0,
+            reordered: 0,
+        }
+    }
+
+    /// Reassemble `s`, sent by `side`, and hand on what it completes (or
+    /// hold it back when it acknowledges bytes the capture shows later).
+    fn take(
+        &mut self,
+        s: &Segment<'_>,
+        side: usize,
+        at: Option<Duration>,
+        missing: usize,
+        notes: &mut Vec<String>,
+    ) {
+        let ctx = self.ctx();
+        let other = 1 - side;
+        // Bytes this segment acknowledges that the capture has not shown
+        // yet: it was captured before them, and must be read after them.
+        let after = (s.ack && !s.payload.is_empty() && !self.dirs[other].finished())
+            .then(|| self.dirs[other].offset_of_ack(s.ack_number))
+            .flatten()
+            .filter(|&a| {
+                let shown = self.dirs[other].delivered();
+                a > shown && a - shown <= HOLD_WINDOW
+            });
+        if after.is_some() && self.held[side].is_empty() {
+            self.reordered += 1;
+        }
+        let Flow {
+            dirs,
+            state,
+            held,
+            held_bytes,
+            ..
+        } = self;
+        let mut hand = |chunk: Chunk<'_>, state: &mut State, notes: &mut Vec<String>| {
+            if after.is_none() && held[side].is_empty() {
+                deliver(state, &ctx, side, chunk, at, notes);
+                return;
+            }
+            hold(&mut held[side], held_bytes, after.unwrap_or(0), at, chunk);
+        };
+        dirs[side].segment(s.seq, s.syn, s.fin, s.payload, &mut |c| {
+            hand(c, state, notes);
+        });
+        if missing > 0 && dirs[side].pending_bytes() == 0 {
+            // The frame was cut short by the capture's snap length: the
+            // stream goes on after the bytes it lacks (else the next frame
+            // would wait behind them as a hole, and be counted lost twice).
+            dirs[side].skip_uncaptured(missing as u64);
+            hand(Chunk::Gap(missing as u64), state, notes);
+        }
+        self.release(&ctx, notes, false);
+    }
+
     fn ctx(&self) -> Ctx {
         Ctx {
             addrs: self.addrs,
@@ -254,48 +325,8 @@ impl Flows {
     pub fn segment(&mut self, s: &Segment<'_>, missing: usize) {
         let k = key(s.src, s.dst);
         let opening = s.syn && !s.ack;
-        if let Some(flow) = self.open.get(&k) {
-            let side = usize::from(flow.addrs[0] != s.src);
-            let reused = opening
-                && (flow.first_close.is_some()
-                    || (flow.dirs[side].delivered() > 0 && flow.syn_from != Some(side)));
-            if reused {
-                if let Some(flow) = self.open.remove(&k) {
-                    self.finish(flow);
-                }
-            }
-        }
-        if !self.open.contains_key(&k) {
-            if self.closed.contains_key(&k) && !opening {
-                return; // stray packet after the close
-            }
-            self.closed.remove(&k);
-            let index = self.next_index;
-            self.next_index += 1;
-            let state = if self.only.is_some_and(|o| o != index) {
-                State::Ignored
-            } else {
-                State::Undecided(Vec::new())
-            };
-            self.open.insert(
-                k,
-                Flow {
-                    index,
-                    addrs: [s.src, s.dst],
-                    dirs: [
-                        Reassembler::new(DEFAULT_PENDING_LIMIT),
-                        Reassembler::new(DEFAULT_PENDING_LIMIT),
-                    ],
-                    syn_from: None,
-                    started: s.time,
-                    first_close: None,
-                    rst: false,
-                    state,
-                    held: [VecDeque::new(), VecDeque::new()],
-                    held_bytes: 0,
-                    reordered: 0,
-                },
-            );
+        if !self.track(k, s, opening) {
+            return; // stray packet after the close
         }
         let Some(flow) = self.open.get_mut(&k) else {
             return;
@@ -320,46 +351,8 @@ impl Flows {
             }
             return;
         }
-        let ctx = flow.ctx();
-        let other = 1 - side;
-        // Bytes this segment acknowledges that the capture has not shown
-        // yet: it was captured before them, and must be read after them.
-        let after = (s.ack && !s.payload.is_empty() && !flow.dirs[other].finished())
-            .then(|| flow.dirs[other].offset_of_ack(s.ack_number))
-            .flatten()
-            .filter(|&a| {
-                let shown = flow.dirs[other].delivered();
-                a > shown && a - shown <= HOLD_WINDOW
-            });
-        if after.is_some() && flow.held[side].is_empty() {
-            flow.reordered += 1;
-        }
         let mut notes: Vec<String> = Vec::new();
-        let Flow {
-            dirs,
-            state,
-            held,
-            held_bytes,
-            ..
-        } = flow;
-        let mut hand = |chunk: Chunk<'_>, state: &mut State, notes: &mut Vec<String>| {
-            if after.is_none() && held[side].is_empty() {
-                deliver(state, &ctx, side, chunk, at, notes);
-                return;
-            }
-            hold(&mut held[side], held_bytes, after.unwrap_or(0), at, chunk);
-        };
-        dirs[side].segment(s.seq, s.syn, s.fin, s.payload, &mut |c| {
-            hand(c, state, &mut notes);
-        });
-        if missing > 0 && dirs[side].pending_bytes() == 0 {
-            // The frame was cut short by the capture's snap length: the
-            // stream goes on after the bytes it lacks (else the next frame
-            // would wait behind them as a hole, and be counted lost twice).
-            dirs[side].skip_uncaptured(missing as u64);
-            hand(Chunk::Gap(missing as u64), state, &mut notes);
-        }
-        flow.release(&ctx, &mut notes, false);
+        flow.take(s, side, at, missing, &mut notes);
         self.not_smtp.extend(notes);
         let done = flow.rst || (flow.dirs[0].finished() && flow.dirs[1].finished());
         if done {
@@ -367,6 +360,39 @@ impl Flows {
                 self.finish(flow);
             }
         }
+    }
+
+    /// Have a flow open for the connection `k` that `s` belongs to: a new
+    /// one when a SYN starts a new connection on the same addresses.
+    /// `false` for a packet of a connection already closed.
+    fn track(&mut self, k: (SocketAddr, SocketAddr), s: &Segment<'_>, opening: bool) -> bool {
+        if let Some(flow) = self.open.get(&k) {
+            let side = usize::from(flow.addrs[0] != s.src);
+            let reused = opening
+                && (flow.first_close.is_some()
+                    || (flow.dirs[side].delivered() > 0 && flow.syn_from != Some(side)));
+            if reused {
+                if let Some(flow) = self.open.remove(&k) {
+                    self.finish(flow);
+                }
+            }
+        }
+        if self.open.contains_key(&k) {
+            return true;
+        }
+        if self.closed.contains_key(&k) && !opening {
+            return false;
+        }
+        self.closed.remove(&k);
+        let index = self.next_index;
+        self.next_index += 1;
+        let state = if self.only.is_some_and(|o| o != index) {
+            State::Ignored
+        } else {
+            State::Undecided(Vec::new())
+        };
+        self.open.insert(k, Flow::new(index, s, state));
+        true
     }
 
     /// Say where reading the capture took a guess.

@@ -37,7 +37,7 @@ pub mod yaml;
 mod tests;
 
 pub use detect::{Format, detect};
-pub use model::{Capture, CapturedSession, End, Item, ItemKind};
+pub use model::{Answers, Capture, CapturedSession, End, Item, ItemKind};
 pub use yaml::{ScenarioOptions, render, to_scenario_yaml};
 
 use std::fmt;

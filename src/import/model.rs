@@ -53,6 +53,9 @@ pub enum ItemKind {
         code: Option<u16>,
         /// The wire lines (`250-SIZE 100`, `250 OK`).
         lines: Vec<Vec<u8>>,
+        /// What it answers, as the importer paired it while reading the
+        /// capture.
+        answers: Answers,
     },
     /// A client command line exactly as sent, without its line ending.
     Command(Vec<u8>),
@@ -76,6 +79,33 @@ pub enum ItemKind {
     TlsStarted,
     /// The session ended.
     End(End),
+}
+
+/// What a reply answers: the pairing is made once, while the session is
+/// built, and everything after reads it from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answers {
+    /// It is the session's greeting.
+    Greeting,
+    /// The client's Nth step (counted from 0 in wire order over the items
+    /// for which [`ItemKind::is_step`] holds).
+    Step(usize),
+    /// Nothing the capture shows: the server spoke on its own (a timeout
+    /// notice), or the capture lost the command.
+    Unasked,
+}
+
+impl ItemKind {
+    /// Something the client did that a replay takes as one step: a command
+    /// (shown or not), a message sent after `354`, or the start of TLS. A
+    /// `BDAT` chunk is part of its command's step.
+    pub fn is_step(&self) -> bool {
+        match self {
+            ItemKind::Command(_) | ItemKind::HiddenCommand | ItemKind::TlsStarted => true,
+            ItemKind::Data { bdat, .. } => !bdat,
+            ItemKind::Reply { .. } | ItemKind::End(_) => false,
+        }
+    }
 }
 
 /// How a session ended.

@@ -35,23 +35,80 @@ fn classify(line: &[u8]) -> Line<'_> {
     Line::Other
 }
 
-/// Parse a swaks transcript. Fails only when nothing in it looks like one.
-pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
-    let mut capture = Capture::default();
-    let mut current: Option<SessionBuilder> = None;
-    let mut recognised = 0usize;
-    let mut skipped: Vec<usize> = Vec::new();
-    let mut raw_chunks = 0usize;
-    let new_session = |n: usize| {
-        SessionBuilder::new(
-            CapturedSession {
-                label: format!("session {n}"),
-                ..CapturedSession::default()
-            },
-            true,
-        )
-    };
-    let finish = |b: SessionBuilder, end: Option<End>, capture: &mut Capture| {
+/// The `n`-th session of the transcript.
+fn new_session(n: usize) -> SessionBuilder {
+    SessionBuilder::new(
+        CapturedSession {
+            label: format!("session {n}"),
+            ..CapturedSession::default()
+        },
+        true,
+    )
+}
+
+/// A transcript being read: the sessions so far and what did not fit.
+#[derive(Default)]
+struct Reader {
+    capture: Capture,
+    current: Option<SessionBuilder>,
+    recognised: usize,
+    skipped: Vec<usize>,
+    raw_chunks: usize,
+}
+
+impl Reader {
+    /// One line (numbered from 1) of the transcript.
+    fn line(&mut self, line_no: usize, line: &[u8]) {
+        match classify(line) {
+            Line::Info(text) => {
+                self.recognised += 1;
+                if text.starts_with(b"Trying ") {
+                    self.close(None);
+                    self.current = Some(self.new_session());
+                } else if text.starts_with(b"Connection closed") {
+                    let quit_answered = self.current.as_ref().is_some_and(|b| b.quit_answered());
+                    self.close(Some(if quit_answered {
+                        End::ServerClosed
+                    } else {
+                        End::ClientClosed
+                    }));
+                }
+            }
+            Line::Error(text) => {
+                self.recognised += 1;
+                if text.starts_with(b"Remote host closed connection") {
+                    self.close(Some(End::ServerClosed));
+                }
+            }
+            Line::Sent(text) => {
+                self.recognised += 1;
+                self.session().client_line(text, None);
+            }
+            Line::Received(text) => {
+                self.recognised += 1;
+                self.session().server_line(text, None);
+            }
+            Line::Raw => self.raw_chunks += 1,
+            Line::Other => self.skipped.push(line_no),
+        }
+    }
+
+    fn new_session(&self) -> SessionBuilder {
+        new_session(self.capture.sessions.len() + 1)
+    }
+
+    /// The open session, opened if a line comes before any `Trying`.
+    fn session(&mut self) -> &mut SessionBuilder {
+        let n = self.capture.sessions.len() + 1;
+        self.current.get_or_insert_with(|| new_session(n))
+    }
+
+    /// End the open session, if any; `end: None` when the transcript does
+    /// not say how (then an answered QUIT means the server closed).
+    fn close(&mut self, end: Option<End>) {
+        let Some(b) = self.current.take() else {
+            return;
+        };
         let end = end.unwrap_or(if b.quit_answered() {
             End::ServerClosed
         } else {
@@ -59,82 +116,51 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
         });
         let s = b.finish(end, None);
         if !s.items.is_empty() {
-            capture.sessions.push(s);
+            self.capture.sessions.push(s);
         }
-    };
+    }
+
+    fn finish(mut self) -> Result<Capture, (String, Capture)> {
+        self.close(None);
+        let mut capture = self.capture;
+        if self.raw_chunks > 0 {
+            capture.warnings.push(format!(
+                "{} raw-chunk line(s) (`  >`/`<  `) ignored; the text lines carry the same content",
+                self.raw_chunks
+            ));
+        }
+        if !self.skipped.is_empty() {
+            let shown: Vec<String> = self.skipped.iter().take(10).map(usize::to_string).collect();
+            let more = if self.skipped.len() > 10 { ", …" } else { "" };
+            capture.warnings.push(format!(
+                "{} line(s) are not swaks transcript lines and were skipped (line {}{more})",
+                self.skipped.len(),
+                shown.join(", ")
+            ));
+        }
+        if self.recognised == 0 {
+            return Err((
+                "not a swaks transcript: no line starts with `===`, ` -> ` or `<- `".into(),
+                capture,
+            ));
+        }
+        if capture.sessions.is_empty() {
+            return Err(("the swaks transcript holds no SMTP session".into(), capture));
+        }
+        Ok(capture)
+    }
+}
+
+/// Parse a swaks transcript. Fails only when nothing in it looks like one.
+pub fn parse(bytes: &[u8]) -> Result<Capture, (String, Capture)> {
+    let mut reader = Reader::default();
     for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
-        if line.is_empty() {
-            continue;
-        }
-        match classify(line) {
-            Line::Info(text) => {
-                recognised += 1;
-                if text.starts_with(b"Trying ") {
-                    if let Some(b) = current.take() {
-                        finish(b, None, &mut capture);
-                    }
-                    current = Some(new_session(capture.sessions.len() + 1));
-                } else if text.starts_with(b"Connection closed") {
-                    if let Some(b) = current.take() {
-                        let end = if b.quit_answered() {
-                            End::ServerClosed
-                        } else {
-                            End::ClientClosed
-                        };
-                        finish(b, Some(end), &mut capture);
-                    }
-                }
-            }
-            Line::Error(text) => {
-                recognised += 1;
-                if text.starts_with(b"Remote host closed connection") {
-                    if let Some(b) = current.take() {
-                        finish(b, Some(End::ServerClosed), &mut capture);
-                    }
-                }
-            }
-            Line::Sent(text) => {
-                recognised += 1;
-                let b = current.get_or_insert_with(|| new_session(capture.sessions.len() + 1));
-                b.client_line(text, None);
-            }
-            Line::Received(text) => {
-                recognised += 1;
-                let b = current.get_or_insert_with(|| new_session(capture.sessions.len() + 1));
-                b.server_line(text, None);
-            }
-            Line::Raw => raw_chunks += 1,
-            Line::Other => skipped.push(index + 1),
+        if !line.is_empty() {
+            reader.line(index + 1, line);
         }
     }
-    if let Some(b) = current.take() {
-        finish(b, None, &mut capture);
-    }
-    if raw_chunks > 0 {
-        capture.warnings.push(format!(
-            "{raw_chunks} raw-chunk line(s) (`  >`/`<  `) ignored; the text lines carry the same content"
-        ));
-    }
-    if !skipped.is_empty() {
-        let shown: Vec<String> = skipped.iter().take(10).map(usize::to_string).collect();
-        let more = if skipped.len() > 10 { ", …" } else { "" };
-        capture.warnings.push(format!(
-            "{} line(s) are not swaks transcript lines and were skipped (line {}{more})",
-            skipped.len(),
-            shown.join(", ")
-        ));
-    }
-    if recognised == 0 {
-        return Err((
-            "not a swaks transcript: no line starts with `===`, ` -> ` or `<- `".into(),
-            capture,
-        ));
-    }
-    if capture.sessions.is_empty() {
-        return Err(("the swaks transcript holds no SMTP session".into(), capture));
-    }
-    Ok(capture)
+    reader.finish()
 }
 
 #[cfg(test)]

@@ -133,10 +133,66 @@ fn script(i: usize, o: &SynthOptions) -> Vec<(bool, Vec<u8>, u8)> {
     s
 }
 
+/// The server every synthetic session connects to.
+const SERVER: [u8; 4] = [192, 0, 2, 25];
+
+impl Conn {
+    /// Session `i`: its handshake written to `buf` at `ts`.
+    fn open(i: usize, o: &SynthOptions, ts: u64, buf: &mut Vec<u8>) -> Conn {
+        let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        let cport = 1024 + (i % 60000) as u16;
+        let cseq = (i as u32).wrapping_mul(2_654_435_761);
+        let sseq = cseq.rotate_left(13);
+        let up = ((client, cport), (SERVER, 25));
+        let down = ((SERVER, 25), (client, cport));
+        frame(buf, ts, up, (cseq, 0), SYN, &[]);
+        frame(buf, ts, down, (sseq, cseq.wrapping_add(1)), SYN | ACK, &[]);
+        let (cseq, sseq) = (cseq.wrapping_add(1), sseq.wrapping_add(1));
+        frame(buf, ts, up, (cseq, sseq), ACK, &[]);
+        Conn {
+            client,
+            cport,
+            cseq,
+            sseq,
+            script: script(i, o).into_iter(),
+        }
+    }
+
+    /// Write the session's next packet at `ts`; `false` when it has none.
+    fn next(&mut self, ts: u64, buf: &mut Vec<u8>) -> bool {
+        let Some((from_client, payload, flags)) = self.script.next() else {
+            return false;
+        };
+        let client = (self.client, self.cport);
+        let sent = payload.len() as u32 + u32::from(flags & FIN != 0);
+        if from_client {
+            frame(
+                buf,
+                ts,
+                (client, (SERVER, 25)),
+                (self.cseq, self.sseq),
+                flags,
+                &payload,
+            );
+            self.cseq = self.cseq.wrapping_add(sent);
+        } else {
+            frame(
+                buf,
+                ts,
+                ((SERVER, 25), client),
+                (self.sseq, self.cseq),
+                flags,
+                &payload,
+            );
+            self.sseq = self.sseq.wrapping_add(sent);
+        }
+        true
+    }
+}
+
 /// Write a pcap with `o.sessions` SMTP sessions to `w`; returns the bytes
 /// written.
 pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
-    let server = [192, 0, 2, 25];
     let mut header = Vec::new();
     file_header(&mut header);
     w.write_all(&header)?;
@@ -147,84 +203,21 @@ pub fn write_pcap<W: Write>(mut w: W, o: &SynthOptions) -> io::Result<u64> {
     let mut buf = Vec::with_capacity(1 << 16);
     loop {
         while open.len() < o.concurrency.max(1) && next < o.sessions {
-            let i = next;
-            next += 1;
-            let client = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
-            let cport = 1024 + (i % 60000) as u16;
-            let cseq = (i as u32).wrapping_mul(2_654_435_761);
-            let sseq = cseq.rotate_left(13);
             ts += 10;
-            frame(
-                &mut buf,
-                ts,
-                ((client, cport), (server, 25)),
-                (cseq, 0),
-                SYN,
-                &[],
-            );
-            frame(
-                &mut buf,
-                ts,
-                ((server, 25), (client, cport)),
-                (sseq, cseq.wrapping_add(1)),
-                SYN | ACK,
-                &[],
-            );
-            frame(
-                &mut buf,
-                ts,
-                ((client, cport), (server, 25)),
-                (cseq.wrapping_add(1), sseq.wrapping_add(1)),
-                ACK,
-                &[],
-            );
-            open.push(Conn {
-                client,
-                cport,
-                cseq: cseq.wrapping_add(1),
-                sseq: sseq.wrapping_add(1),
-                script: script(i, o).into_iter(),
-            });
+            open.push(Conn::open(next, o, ts, &mut buf));
+            next += 1;
         }
         if open.is_empty() {
             break;
         }
+        // One packet from each open session in turn, so they interleave.
         let mut k = 0;
         while k < open.len() {
-            let c = &mut open[k];
-            match c.script.next() {
-                Some((from_client, payload, flags)) => {
-                    ts += 7;
-                    if from_client {
-                        frame(
-                            &mut buf,
-                            ts,
-                            ((c.client, c.cport), (server, 25)),
-                            (c.cseq, c.sseq),
-                            flags,
-                            &payload,
-                        );
-                        c.cseq = c
-                            .cseq
-                            .wrapping_add(payload.len() as u32 + u32::from(flags & FIN != 0));
-                    } else {
-                        frame(
-                            &mut buf,
-                            ts,
-                            ((server, 25), (c.client, c.cport)),
-                            (c.sseq, c.cseq),
-                            flags,
-                            &payload,
-                        );
-                        c.sseq = c
-                            .sseq
-                            .wrapping_add(payload.len() as u32 + u32::from(flags & FIN != 0));
-                    }
-                    k += 1;
-                }
-                None => {
-                    open.swap_remove(k);
-                }
+            if open[k].next(ts + 7, &mut buf) {
+                ts += 7;
+                k += 1;
+            } else {
+                open.swap_remove(k);
             }
         }
         if buf.len() > 1 << 20 {

@@ -229,11 +229,14 @@ fn exchange_pipelining_pcap() {
     // 451 is a reply without a command.
     let yaml = to_scenario_yaml(&c, &ScenarioOptions::new("x.pcap", Format::Pcap));
     assert!(yaml.contains(
-        "        - client: \"RCPT To:<jan.grashofer@cern.ch>\"\n          reply: [\"250 2.1.5 Recipient OK\"]\n        - client: \"DATA\"\n          reply: [\"354 Start mail input; end with <CRLF>.<CRLF>\"]\n"
+        "    - client: RCPT To:<jan.grashofer@cern.ch>\n      reply: [250 2.1.5 Recipient OK]\n    - client: DATA\n      reply: [354 Start mail input; end with <CRLF>.<CRLF>]\n"
     ), "{yaml}");
-    assert!(yaml.contains(
-        "        - reply: [\"451 4.7.0 Timeout waiting for client input\"]  # sent without a command\n      end: server_closed\n"
-    ), "{yaml}");
+    assert!(
+        yaml.contains(
+            "    - reply: [451 4.7.0 Timeout waiting for client input]\n    end: server_closed\n"
+        ),
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -265,7 +268,7 @@ fn postfix_bdat_pcapng_three_sessions() {
     }
     let yaml = to_scenario_yaml(&c, &ScenarioOptions::new("x.pcapng", Format::Pcapng));
     assert_eq!(
-        yaml.matches("        - client: \"QUIT\"\n      end: server_closed")
+        yaml.matches("    - client: QUIT\n    end: server_closed")
             .count(),
         3,
         "{yaml}"
@@ -389,7 +392,7 @@ fn exchange_log_messy_keeps_real_sessions() {
     assert!(w.contains("session 08D7D4D2EFBC3E30: a fragment"), "{w}");
     // The scenario holds the three complete sessions.
     let (yaml, extra) = render(&c, &ScenarioOptions::new("x.LOG", Format::Exchange));
-    assert_eq!(yaml.matches("    - banner:").count(), 3, "{yaml}");
+    assert_eq!(yaml.matches("\n  - banner:").count(), 3, "{yaml}");
     assert_eq!(extra.len(), 2);
 }
 
@@ -473,7 +476,9 @@ fn keep_timing_emits_captured_delays() {
     .unwrap_or_else(|e| panic!("{e}"));
     // The tarpit before "250 2.0.0 Resetting".
     assert!(
-        yaml.contains("        - client: \"RSET\"\n          reply: [\"250 2.0.0 Resetting\"]\n          delay: 5015ms\n"),
+        yaml.contains(
+            "    - client: RSET\n      reply: [250 2.0.0 Resetting]\n      delay: 5015ms\n"
+        ),
         "{yaml}"
     );
     let (yaml, _) = run_import(
@@ -514,7 +519,7 @@ fn redaction_is_consistent_and_complete() {
             "srv-app01",
             "AHZhbGlkdXNlcgB2YWxpZHBhc3N3b3Jk",
             "uprise",
-            "\"EHLO GP\"",
+            "client: EHLO GP\n",
         ] {
             assert!(!yaml.contains(secret), "{name}: {secret} left in\n{yaml}");
         }
@@ -534,11 +539,11 @@ fn redaction_is_consistent_and_complete() {
         "{yaml}"
     );
     assert!(
-        yaml.contains("\"221 host1.example closing connection\""),
+        yaml.contains("[221 host1.example closing connection]"),
         "{yaml}"
     );
     assert!(
-        yaml.contains("\"250 OK id=1Mugho-0003Dg-Un\""),
+        yaml.contains("[250 OK id=1Mugho-0003Dg-Un]"),
         "queue ids are kept\n{yaml}"
     );
 }

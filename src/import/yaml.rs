@@ -1,16 +1,20 @@
 //! A [`Capture`] as a `replay:` scenario (see `docs/import.md`).
 //!
 //! Each session becomes a banner, a list of steps (what the client sent and
-//! the exact reply lines the server answered with) and how it ended.
-//! Commands are paired with replies in order, so pipelined commands get the
-//! replies that were sent for them. Every string is a YAML double-quoted
-//! scalar written by `serde_json` (a JSON string is a valid YAML
-//! double-quoted scalar), so any byte sequence that is UTF-8 round-trips.
+//! the exact reply lines the server answered with) and how it ended. Each
+//! reply goes to the step the builder paired it with while reading the
+//! capture, so pipelined commands get the replies that were sent for them.
+//! The file is written by serialising the scenario's own replay types, so it
+//! cannot drift from what the loader reads.
 
 use super::detect::Format;
-use super::model::{Capture, CapturedSession, End, ItemKind};
+use super::model::{Answers, Capture, CapturedSession, End, Item, ItemKind};
 use super::redact::{REDACTED_BASE64, Redactor};
 use crate::protocol::sasl;
+use crate::scenario::model::DurationSpec;
+use crate::scenario::replay::{ReplayEnd, ReplaySessionSpec, ReplaySpec, StepSpec};
+use serde::Serialize;
+use serde_saphyr::{Location, Spanned};
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -48,34 +52,10 @@ impl ScenarioOptions {
     }
 }
 
-/// Who sent what in a step.
-enum Client {
-    Line(String),
-    Hidden,
-    Data(Option<usize>),
-    StartTls,
-    Nothing,
-}
-
-struct Step {
-    client: Client,
-    at: Option<Duration>,
-    reply: Option<Vec<String>>,
-    delay: Option<Duration>,
-}
-
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
-}
-
-fn list(lines: &[String]) -> String {
-    let items: Vec<String> = lines.iter().map(|l| q(l)).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn ms(d: Duration) -> Option<String> {
-    let n = d.as_millis();
-    (n > 0).then(|| format!("{n}ms"))
+/// A captured wait, in whole milliseconds as captured; none when under one.
+fn ms(d: Duration) -> Option<DurationSpec> {
+    let n = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    (n > 0).then(|| DurationSpec(Duration::from_millis(n)))
 }
 
 /// UTC `yyyy-mm-ddThh:mm:ssZ`.
@@ -196,14 +176,176 @@ fn is_verb(line: &[u8], verb: &[u8]) -> bool {
         && matches!(line.get(verb.len()), None | Some(b' '))
 }
 
-/// Render one session; `None` when it is left out.
-fn session_yaml(
+/// A step being assembled, with what later replies need to know about it.
+struct Draft {
+    spec: StepSpec,
+    /// When the client acted (for the reply's delay).
+    at: Option<Duration>,
+    /// EHLO, HELO or LHLO: the reply's first word after the code is a host.
+    hello: bool,
+}
+
+impl Draft {
+    fn new(spec: StepSpec, at: Option<Duration>) -> Draft {
+        Draft {
+            spec,
+            at,
+            hello: false,
+        }
+    }
+}
+
+/// One session's replay entry, assembled from its items in wire order with
+/// the pairing the builder recorded in each reply.
+struct Assembly<'t, 'a> {
+    text: &'t mut Text<'a>,
+    keep_timing: bool,
+    banner: Option<Vec<String>>,
+    banner_delay: Option<DurationSpec>,
+    steps: Vec<Draft>,
+    /// Where the client's Nth step ([`ItemKind::is_step`]) is in `steps`.
+    step_index: Vec<usize>,
+    last_reply_at: Option<Duration>,
+    /// An AUTH exchange is under way: client lines are SASL responses.
+    in_auth: bool,
+    end: End,
+}
+
+impl Assembly<'_, '_> {
+    fn item(&mut self, item: &Item) {
+        let spec = match &item.kind {
+            ItemKind::Command(line) => return self.command(line, item.at),
+            ItemKind::HiddenCommand => StepSpec {
+                client: Some(None),
+                ..StepSpec::default()
+            },
+            ItemKind::Data { bdat: true, .. } => return,
+            ItemKind::Data { size, .. } => StepSpec {
+                data: Some(*size),
+                ..StepSpec::default()
+            },
+            ItemKind::TlsStarted => StepSpec {
+                starttls: Some(true),
+                ..StepSpec::default()
+            },
+            ItemKind::Reply {
+                code,
+                lines,
+                answers,
+            } => return self.reply(*code, lines, *answers, item.at),
+            ItemKind::End(e) => {
+                self.end = *e;
+                return;
+            }
+        };
+        self.step(Draft::new(spec, item.at));
+    }
+
+    fn step(&mut self, draft: Draft) {
+        self.step_index.push(self.steps.len());
+        self.steps.push(draft);
+    }
+
+    fn command(&mut self, line: &[u8], at: Option<Duration>) {
+        let auth = sasl::is_auth(line);
+        let client = self.text.command(line, self.in_auth && !auth);
+        self.in_auth |= auth;
+        let spec = StepSpec {
+            client: Some(Some(client)),
+            ..StepSpec::default()
+        };
+        self.step(Draft {
+            hello: ["EHLO", "HELO", "LHLO"]
+                .iter()
+                .any(|v| is_verb(line, v.as_bytes())),
+            ..Draft::new(spec, at)
+        });
+    }
+
+    fn reply(
+        &mut self,
+        code: Option<u16>,
+        lines: &[Vec<u8>],
+        answers: Answers,
+        at: Option<Duration>,
+    ) {
+        let target = match answers {
+            Answers::Step(n) => self.step_index.get(n).copied(),
+            Answers::Greeting | Answers::Unasked => None,
+        };
+        let greeting = answers == Answers::Greeting;
+        let host_first = greeting || target.is_some_and(|i| self.steps[i].hello);
+        let rendered: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 && host_first {
+                    self.text.host_reply(l)
+                } else {
+                    self.text.plain(l)
+                }
+            })
+            .collect();
+        if code != Some(334) {
+            self.in_auth = false;
+        }
+        if greeting {
+            self.banner = Some(rendered);
+            self.banner_delay = at.and_then(ms).filter(|_| self.keep_timing);
+            self.last_reply_at = at;
+            return;
+        }
+        let target = target.unwrap_or_else(|| self.unasked(code));
+        let step = &mut self.steps[target];
+        let base = match (step.at, self.last_reply_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if self.keep_timing
+            && let (Some(t), Some(b)) = (at, base)
+        {
+            step.spec.delay = ms(t.saturating_sub(b));
+        }
+        step.spec.reply = Some(rendered);
+        if at.is_some() {
+            self.last_reply_at = at;
+        }
+    }
+
+    /// A step for a reply that answers nothing the capture shows; its index.
+    fn unasked(&mut self, code: Option<u16>) -> usize {
+        // Servers do speak unasked when they give up on a client (421, or
+        // Exchange's 451 timeout); any other reply with no command before
+        // it is one the capture shows early, or whose command it lost.
+        if !matches!(code, Some(421 | 451)) {
+            let warning = format!(
+                "{}: a {} reply answers no command the capture shows before it; replayed as sent unasked (if the capture put it before its command, every later reply is paired with the wrong command)",
+                self.text.label,
+                code.map_or_else(|| "code-less".to_string(), |c| c.to_string())
+            );
+            self.text.warnings.push(warning);
+        }
+        self.steps
+            .push(Draft::new(StepSpec::default(), self.last_reply_at));
+        self.steps.len() - 1
+    }
+}
+
+fn replay_end(end: End) -> ReplayEnd {
+    match end {
+        End::ClientClosed => ReplayEnd::ClientClosed,
+        End::ServerClosed => ReplayEnd::ServerClosed,
+        End::CutOff => ReplayEnd::CutOff,
+    }
+}
+
+/// One session as a replay entry, and a line saying where it came from.
+fn session_spec(
     s: &CapturedSession,
     options: &ScenarioOptions,
     redactor: &mut Option<Redactor>,
     warnings: &mut Vec<String>,
-    out: &mut String,
-) {
+) -> (ReplaySessionSpec, String) {
     let mut text = Text {
         credentials_shown: options.keep_credentials && redactor.is_none(),
         redactor: redactor.as_mut(),
@@ -211,130 +353,35 @@ fn session_yaml(
         label: &s.label,
         lossy_warned: false,
     };
-    let mut banner: Option<(Vec<String>, Option<Duration>)> = None;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut awaiting: std::collections::VecDeque<usize> = Default::default();
-    let mut last_reply_at: Option<Duration> = None;
-    let mut end = End::CutOff;
-    let mut in_auth = false;
-    let mut last_ehlo = false;
-    // The first reply is the greeting even when an impatient client sent
-    // commands before it arrived (they then wait in `awaiting`).
-    let mut replies_seen = 0usize;
+    let mut assembly = Assembly {
+        text: &mut text,
+        keep_timing: options.keep_timing,
+        banner: None,
+        banner_delay: None,
+        steps: Vec::new(),
+        step_index: Vec::new(),
+        last_reply_at: None,
+        in_auth: false,
+        end: End::CutOff,
+    };
     for item in &s.items {
-        match &item.kind {
-            ItemKind::Command(line) => {
-                let auth_data = in_auth && !sasl::is_auth(line);
-                let client = Client::Line(text.command(line, auth_data));
-                if sasl::is_auth(line) {
-                    in_auth = true;
-                }
-                last_ehlo =
-                    is_verb(line, b"EHLO") || is_verb(line, b"HELO") || is_verb(line, b"LHLO");
-                awaiting.push_back(steps.len());
-                steps.push(Step {
-                    client,
-                    at: item.at,
-                    reply: None,
-                    delay: None,
-                });
-            }
-            ItemKind::HiddenCommand => {
-                awaiting.push_back(steps.len());
-                steps.push(Step {
-                    client: Client::Hidden,
-                    at: item.at,
-                    reply: None,
-                    delay: None,
-                });
-            }
-            ItemKind::Data { bdat: true, .. } => {}
-            ItemKind::Data { size, .. } => {
-                awaiting.push_back(steps.len());
-                steps.push(Step {
-                    client: Client::Data(*size),
-                    at: item.at,
-                    reply: None,
-                    delay: None,
-                });
-            }
-            ItemKind::TlsStarted => {
-                awaiting.clear();
-                steps.push(Step {
-                    client: Client::StartTls,
-                    at: item.at,
-                    reply: None,
-                    delay: None,
-                });
-            }
-            ItemKind::Reply { code, lines } => {
-                let greeting = banner.is_none() && replies_seen == 0 && !s.begin_missing;
-                replies_seen += 1;
-                let host_first = greeting || (last_ehlo && awaiting.len() == 1);
-                let rendered: Vec<String> = lines
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        if i == 0 && host_first {
-                            text.host_reply(l)
-                        } else {
-                            text.plain(l)
-                        }
-                    })
-                    .collect();
-                if *code != Some(334) {
-                    in_auth = false;
-                }
-                if greeting {
-                    banner = Some((rendered, item.at));
-                    last_reply_at = item.at;
-                    continue;
-                }
-                let target = match awaiting.pop_front() {
-                    Some(i) => i,
-                    None => {
-                        // Servers do speak unasked when they give up on a
-                        // client (421, or Exchange's 451 timeout); any
-                        // other reply with no command before it is one the
-                        // capture shows early, or whose command it lost.
-                        if !matches!(code, Some(421 | 451)) {
-                            text.warnings.push(format!(
-                                "{}: a {} reply answers no command the capture shows before it; replayed as sent unasked (if the capture put it before its command, every later reply is paired with the wrong command)",
-                                s.label,
-                                code.map_or_else(|| "code-less".to_string(), |c| c.to_string())
-                            ));
-                        }
-                        steps.push(Step {
-                            client: Client::Nothing,
-                            at: last_reply_at,
-                            reply: None,
-                            delay: None,
-                        });
-                        steps.len() - 1
-                    }
-                };
-                if awaiting.is_empty() {
-                    last_ehlo = false;
-                }
-                let step = &mut steps[target];
-                let base = match (step.at, last_reply_at) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                step.delay = match (item.at, base) {
-                    (Some(t), Some(b)) => Some(t.saturating_sub(b)),
-                    _ => None,
-                };
-                step.reply = Some(rendered);
-                if item.at.is_some() {
-                    last_reply_at = item.at;
-                }
-            }
-            ItemKind::End(e) => end = *e,
-        }
+        assembly.item(item);
     }
+    let spec = ReplaySessionSpec {
+        banner: Some(assembly.banner.unwrap_or_default()),
+        delay: assembly.banner_delay,
+        steps: assembly
+            .steps
+            .into_iter()
+            .map(|d| spanned(d.spec))
+            .collect(),
+        end: Some(replay_end(assembly.end)),
+    };
+    (spec, about(s, &mut text))
+}
 
-    // Header comment.
+/// Where a session came from: its label, addresses and start.
+fn about(s: &CapturedSession, text: &mut Text<'_>) -> String {
     let mut about = s.label.clone();
     if let (Some(c), Some(sv)) = (s.client, s.server) {
         let (c, sv) = match text.redactor.as_deref_mut() {
@@ -346,58 +393,14 @@ fn session_yaml(
     if let Some(t) = s.started {
         let _ = write!(about, ", started {}", utc(t));
     }
-    let _ = writeln!(out, "    # {about}");
     if s.begin_missing {
-        let _ = writeln!(
-            out,
-            "    # the start of this session is not in the capture: no banner"
-        );
+        about.push_str("; the start of this session is not in the capture: no banner");
     }
-    let (banner_lines, banner_at) = banner.unwrap_or_default();
-    let _ = writeln!(out, "    - banner: {}", list(&banner_lines));
-    if options.keep_timing {
-        if let Some(d) = banner_at.and_then(ms) {
-            let _ = writeln!(out, "      delay: {d}");
-        }
-    }
-    if steps.is_empty() {
-        let _ = writeln!(out, "      steps: []");
-    } else {
-        let _ = writeln!(out, "      steps:");
-    }
-    for step in &steps {
-        let mut keys: Vec<String> = Vec::new();
-        match &step.client {
-            Client::Line(l) => keys.push(format!("client: {}", q(l))),
-            Client::Hidden => {
-                keys.push("client: null  # the client's line is not in the capture".into())
-            }
-            Client::Data(Some(n)) => keys.push(format!("data: {n}")),
-            Client::Data(None) => {
-                keys.push("data: null  # message content not in the capture".into())
-            }
-            Client::StartTls => keys.push("starttls: true".into()),
-            Client::Nothing => {}
-        }
-        if let Some(reply) = &step.reply {
-            let note = if matches!(step.client, Client::Nothing) {
-                "  # sent without a command"
-            } else {
-                ""
-            };
-            keys.push(format!("reply: {}{note}", list(reply)));
-            if options.keep_timing {
-                if let Some(d) = step.delay.and_then(ms) {
-                    keys.push(format!("delay: {d}"));
-                }
-            }
-        }
-        for (i, k) in keys.iter().enumerate() {
-            let lead = if i == 0 { "        - " } else { "          " };
-            let _ = writeln!(out, "{lead}{k}");
-        }
-    }
-    let _ = writeln!(out, "      end: {}", end.as_str());
+    about
+}
+
+fn spanned<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
 }
 
 fn scenario_name(source: &str) -> String {
@@ -422,12 +425,24 @@ fn scenario_name(source: &str) -> String {
     name
 }
 
+/// What an imported file holds: a name, a description and the replay.
+#[derive(Serialize)]
+struct Imported {
+    name: String,
+    description: String,
+    replay: ReplaySpec,
+}
+
 /// The scenario text and what was left out or changed.
+///
+/// The document is the serialised [`ReplaySpec`]; what YAML has no field
+/// for (the source, warnings, where each session came from) is a comment
+/// block before it.
 pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<String>) {
     let mut warnings = Vec::new();
     let mut redactor = options.redact.then(Redactor::new);
-    let mut body = String::new();
-    let mut emitted = 0;
+    let mut sessions = Vec::new();
+    let mut origins = Vec::new();
     for s in &capture.sessions {
         if s.begin_missing && !options.include_partial {
             warnings.push(format!(
@@ -436,33 +451,15 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
             ));
             continue;
         }
-        session_yaml(s, options, &mut redactor, &mut warnings, &mut body);
-        emitted += 1;
+        let (spec, origin) = session_spec(s, options, &mut redactor, &mut warnings);
+        origins.push(origin);
+        sessions.push(spanned(spec));
     }
     let source = std::path::Path::new(&options.source)
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| options.source.clone());
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# imported from {source} ({}) by smtp-harness import",
-        options.format
-    );
-    if options.redact {
-        let _ = writeln!(
-            out,
-            "# redacted: addresses, host names, IPs and AUTH data are placeholders"
-        );
-    }
-    for w in capture.warnings.iter().chain(warnings.iter()) {
-        let w = match redactor.as_mut() {
-            Some(r) => r.text(w),
-            None => w.clone(),
-        };
-        let _ = writeln!(out, "# warning: {}", w.replace('\n', " "));
-    }
-    let _ = writeln!(out, "name: {}", q(&scenario_name(&source)));
+    let emitted = sessions.len();
     let skipped = capture.sessions.len() - emitted;
     let mut description = format!(
         "{emitted} session(s) replayed from {source} ({})",
@@ -471,18 +468,56 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
     if skipped > 0 {
         let _ = write!(description, "; {skipped} partial session(s) left out");
     }
-    let _ = writeln!(out, "description: {}", q(&description));
-    let _ = writeln!(out, "replay:");
-    if emitted == 0 {
-        let _ = writeln!(out, "  sessions: []");
-    } else {
-        let _ = writeln!(
-            out,
-            "  sessions:            # served in order; connection N uses entry N (wrapping)"
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# imported from {source} ({}) by smtp-harness import",
+        options.format
+    );
+    if options.redact {
+        out.push_str("# redacted: addresses, host names, IPs and AUTH data are placeholders\n");
+    }
+    for w in capture.warnings.iter().chain(warnings.iter()) {
+        let w = match redactor.as_mut() {
+            Some(r) => r.text(w),
+            None => w.clone(),
+        };
+        let _ = writeln!(out, "# warning: {}", one_line(&w));
+    }
+    if emitted > 0 {
+        out.push_str(
+            "# replay.sessions are served in order; connection N uses entry N (wrapping)\n",
         );
     }
-    out.push_str(&body);
+    for (i, origin) in origins.iter().enumerate() {
+        let _ = writeln!(out, "# sessions[{i}]: {}", one_line(origin));
+    }
+    let doc = Imported {
+        name: scenario_name(&source),
+        description,
+        replay: ReplaySpec { sessions },
+    };
+    match serde_saphyr::to_string(&doc) {
+        Ok(yaml) => out.push_str(&yaml),
+        // Only a serialiser bug gets here; the loader check after
+        // rendering then reports the file as not loading.
+        Err(e) => warnings.push(format!("the scenario could not be written: {e}")),
+    }
     (out, warnings)
+}
+
+/// A comment holds printable characters only, and no line break: a label
+/// or a warning quoting the capture can hold anything.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The scenario text for a capture (warnings are in its comments).
@@ -511,19 +546,23 @@ mod tests {
     #[test]
     fn a_reply_before_any_command_is_warned_about() {
         let item = |kind| crate::import::Item { at: None, kind };
-        let reply = |text: &str| {
+        let reply = |text: &str, answers| {
             item(ItemKind::Reply {
                 code: text.get(..3).and_then(|c| c.parse().ok()),
                 lines: vec![text.as_bytes().to_vec()],
+                answers,
             })
         };
         let session = CapturedSession {
             label: "session 0".into(),
             items: vec![
-                reply("220 hi"),
-                reply("250 2.1.0 Sender OK"),
+                reply("220 hi", Answers::Greeting),
+                reply("250 2.1.0 Sender OK", Answers::Unasked),
                 item(ItemKind::Command(b"MAIL FROM:<a@b>".to_vec())),
-                reply("451 4.7.0 Timeout waiting for client input"),
+                reply(
+                    "451 4.7.0 Timeout waiting for client input",
+                    Answers::Step(0),
+                ),
             ],
             ..CapturedSession::default()
         };
@@ -537,5 +576,91 @@ mod tests {
             warnings[0].starts_with("session 0: a 250 reply answers no command"),
             "{warnings:?}"
         );
+    }
+
+    /// What YAML could mistake for something else (a comment, an alias, a
+    /// boolean, a flow separator, a key, edge spaces, escapes) reads back
+    /// as exactly the captured line, and the captured waits and unknowns
+    /// mean what they meant.
+    #[test]
+    fn serialised_replays_load_back_exactly() {
+        use crate::import::builder::SessionBuilder;
+        let odd = [
+            "250 ok # not a comment",
+            "250 *alias &anchor !tag %x @at `tick",
+            "250 a, b: c [d] {e}",
+            "yes",
+            "null",
+            "~",
+            "1e3",
+            "- dash",
+            "? query",
+            "#hash",
+            "'single",
+            "\"double",
+            " leading",
+            "trailing ",
+            "tab\there",
+            "bell\u{7}\u{7f}",
+            "caf\u{e9} \u{feff}",
+            "",
+        ];
+        let ms = |n| Some(Duration::from_millis(n));
+        let label = CapturedSession {
+            label: "odd\u{1b}\u{85}\u{2028}\u{feff}\r label".into(),
+            ..CapturedSession::default()
+        };
+        let mut b = SessionBuilder::new(label, true);
+        b.server_line(b"220 hi", ms(5));
+        for (i, line) in odd.iter().enumerate() {
+            b.command(line.as_bytes(), ms(10 + i as u64 * 10));
+            b.server_line(format!("250 {line}").as_bytes(), ms(12 + i as u64 * 10));
+        }
+        b.hidden_command(ms(500));
+        b.server_line(b"235 ok", ms(501));
+        b.data_end(None, None, ms(600));
+        b.server_line(b"250 queued", ms(1600));
+        let capture = Capture {
+            sessions: vec![b.finish(End::ServerClosed, ms(1700))],
+            warnings: vec!["a warning\nover two lines".into()],
+        };
+        let mut options = ScenarioOptions::new("odd.jsonl", Format::JsonLines);
+        options.keep_timing = true;
+        options.keep_credentials = true;
+        let (yaml, _) = render(&capture, &options);
+        assert!(
+            yaml.contains("# warning: a warning over two lines\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("client: null # the client's line is not in the capture"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("data: null # message content not in the capture"),
+            "{yaml}"
+        );
+        let scenario = crate::Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let replay = &scenario.plan().replay[0];
+        assert_eq!(
+            replay.banner.as_ref().map(|b| b.1.clone()),
+            Some("220 hi\r\n".into())
+        );
+        assert_eq!(replay.banner_delay, Duration::from_millis(5));
+        assert_eq!(replay.end, ReplayEnd::ServerClosed);
+        let steps = &replay.steps;
+        assert_eq!(steps.len(), odd.len() + 2, "{yaml}");
+        for (step, line) in steps.iter().zip(odd) {
+            let expect = format!("{:?}", step.expect);
+            assert_eq!(expect, format!("Command(Some({line:?}))"), "{yaml}");
+            assert_eq!(step.wire, format!("250 {line}\r\n").as_bytes(), "{yaml}");
+            assert_eq!(step.delay, Duration::from_millis(2), "{yaml}");
+        }
+        assert_eq!(format!("{:?}", steps[odd.len()].expect), "Command(None)");
+        assert_eq!(
+            format!("{:?}", steps[odd.len() + 1].expect),
+            "Message(None)"
+        );
+        assert_eq!(steps[odd.len() + 1].delay, Duration::from_millis(1000));
     }
 }

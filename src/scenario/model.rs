@@ -606,3 +606,16 @@ impl<'de> Deserialize<'de> for DurationSpec {
         d.deserialize_any(Visit)
     }
 }
+
+/// Written in whole milliseconds when it is (`250ms`, what the importer
+/// writes), else in seconds (read back to within a nanosecond).
+impl Serialize for DurationSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        if d.subsec_nanos() % 1_000_000 == 0 {
+            format!("{}ms", d.as_millis()).serialize(s)
+        } else {
+            format!("{}s", d.as_secs_f64()).serialize(s)
+        }
+    }
+}

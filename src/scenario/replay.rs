@@ -6,12 +6,12 @@
 
 use super::model::DurationSpec;
 use super::problem::Problem;
-use serde::Deserialize;
-use serde_saphyr::{Location, Spanned};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_saphyr::{Commented, FlowSeq, Location, Spanned};
 use std::time::Duration;
 
 /// `replay:` as written.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaySpec {
     /// Captured sessions; the server's Nth session plays entry N (wrapping).
@@ -20,18 +20,21 @@ pub struct ReplaySpec {
 }
 
 /// One captured session.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaySessionSpec {
     /// The greeting, exact wire lines without CRLF.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "flow")]
     pub banner: Option<Vec<String>>,
     /// Wait before the greeting.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationSpec>,
     /// What happened, in order.
     #[serde(default)]
     #[schemars(with = "Vec<StepSpec>")]
     pub steps: Vec<Spanned<StepSpec>>,
     /// How the captured session ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<ReplayEnd>,
 }
 
@@ -45,29 +48,70 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Reply lines on one line each, `[...]`, as a capture reads best.
+fn flow<S: Serializer>(lines: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    match lines {
+        Some(lines) => FlowSeq(lines).serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+/// A present `null`, with the comment that says what it stands for.
+fn noted<T: Serialize, S: Serializer>(
+    value: &Option<Option<T>>,
+    note: &str,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(Some(v)) => v.serialize(s),
+        _ => Commented(None::<&T>, note.to_string()).serialize(s),
+    }
+}
+
+fn client_noted<S: Serializer>(client: &Option<Option<String>>, s: S) -> Result<S::Ok, S::Error> {
+    noted(client, "the client's line is not in the capture", s)
+}
+
+fn data_noted<S: Serializer>(data: &Option<Option<usize>>, s: S) -> Result<S::Ok, S::Error> {
+    noted(data, "message content not in the capture", s)
+}
+
 /// One step: at most one of `client`, `data` or `starttls`; a step with
 /// only `reply` is a reply the server sent on its own (a timeout notice).
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// The command the captured client sent (`null`: a line the capture
     /// does not show, such as AUTH data in Exchange logs).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "client_noted"
+    )]
     pub client: Option<Option<String>>,
     /// The captured client sent a message of this many octets here (`null`:
     /// of unknown size).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "data_noted"
+    )]
     pub data: Option<Option<usize>>,
     /// TLS started here; the rest of the capture is opaque.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub starttls: Option<bool>,
     /// The captured reply: exact wire lines without CRLF.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "flow")]
     pub reply: Option<Vec<String>>,
     /// Wait before replying.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationSpec>,
 }
 
 /// How a captured session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayEnd {
     /// The server closed after its last reply.

@@ -11,7 +11,7 @@ mod tls;
 
 use super::Shared;
 use super::faults::{Fault, FaultPoint};
-use crate::protocol::codec::{LineEnding, ReadRoom};
+use crate::protocol::codec::{DataBody, LineEnding, ReadRoom};
 use crate::protocol::framer::{Frame, Framer};
 use crate::session::{Next, Outcome, Session, SessionInfo};
 use crate::transcript::{Closer, End, EventKind, Leg, SessionLog, Wire};
@@ -171,22 +171,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     biased;
                     r = self.stream.read_buf(&mut self.rbuf) => break r,
                     _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
-                    _ = &mut deadline => {
-                        let now = tokio::time::Instant::now();
-                        if let (Some(due), Some(d)) = (line.due(), line.limit())
-                            && now >= due
-                        {
-                            self.log.push(EventKind::Note {
-                                text: format!("no complete line within {d:?} of its first octet (limits.line_deadline)"),
-                            });
-                            return self.say_goodbye(Closer::Timeout).await;
-                        }
-                        let due = waiting_since + idle;
-                        if now >= due {
-                            return self.say_goodbye(Closer::Timeout).await;
-                        }
-                        deadline.as_mut().reset(line.due().map_or(due, |l| l.min(due)));
-                    }
+                    _ = &mut deadline => match self.next_deadline(&line, waiting_since + idle) {
+                        Some(next) => deadline.as_mut().reset(next),
+                        None => return self.say_goodbye(Closer::Timeout).await,
+                    },
                 }
             };
             super::busy_poll::activity();
@@ -201,6 +189,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
+    /// The read deadline fired: `None` when the client took too long (for a
+    /// whole line, or idle until `idle_due`), else when to wake next (the
+    /// timer fires early when the deadline it was armed for moved later).
+    fn next_deadline(
+        &mut self,
+        line: &LineClock,
+        idle_due: tokio::time::Instant,
+    ) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        if let (Some(due), Some(d)) = (line.due(), line.limit())
+            && now >= due
+        {
+            self.log.push(EventKind::Note {
+                text: format!(
+                    "no complete line within {d:?} of its first octet (limits.line_deadline)"
+                ),
+            });
+            return None;
+        }
+        if now >= idle_due {
+            return None;
+        }
+        Some(line.due().map_or(idle_due, |l| l.min(idle_due)))
+    }
+
     /// Handle every complete line or message in the buffer.
     async fn process_buffer(&mut self) -> Option<End> {
         loop {
@@ -210,24 +223,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 None => return None,
                 Some(Frame::Line(line, ending)) => self.command(line, ending),
                 Some(Frame::TooLong { len, head }) => self.line_too_long(len, head),
-                Some(Frame::DataEnd { body, .. }) => {
-                    self.log.push(EventKind::Data {
-                        leg: Leg::Client,
-                        size: body.size,
-                        bare_lf: body.bare_lf,
-                    });
-                    self.session.data_done(body)
-                }
+                Some(Frame::DataEnd { body, .. }) => self.data_end(body),
                 Some(Frame::ChunkEnd {
                     data, size, last, ..
-                }) => {
-                    self.log.push(EventKind::Data {
-                        leg: Leg::Client,
-                        size,
-                        bare_lf: false,
-                    });
-                    self.session.chunk_done(data, size, last)
-                }
+                }) => self.chunk_end(data, size, last),
                 // Content is only handed out when relayed, which the
                 // server never asks for.
                 Some(Frame::Content(_)) => continue,
@@ -239,6 +238,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Some(end);
             }
         }
+    }
+
+    /// A DATA message ended: recorded, then answered by the session.
+    fn data_end(&mut self, body: DataBody) -> Outcome {
+        self.log.push(EventKind::Data {
+            leg: Leg::Client,
+            size: body.size,
+            bare_lf: body.bare_lf,
+        });
+        self.session.data_done(body)
+    }
+
+    /// A BDAT chunk ended: recorded, then answered by the session.
+    fn chunk_end(&mut self, data: Bytes, size: usize, last: bool) -> Outcome {
+        self.log.push(EventKind::Data {
+            leg: Leg::Client,
+            size,
+            bare_lf: false,
+        });
+        self.session.chunk_done(data, size, last)
     }
 
     /// A command line: recorded, then answered by a one-shot fault or the

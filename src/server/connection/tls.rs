@@ -13,6 +13,19 @@ use tokio_rustls::server::TlsStream;
 /// scenarios that script a broken STARTTLS.
 const HANDSHAKE_FAILURE_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
+/// What the transcript keeps of a finished handshake.
+fn negotiated(conn: &rustls::ServerConnection) -> EventKind {
+    EventKind::Tls {
+        version: conn
+            .protocol_version()
+            .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
+        sni: conn.server_name().map(str::to_string),
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Hand the stream to rustls and serve the rest of the session over it.
     pub(super) async fn secure(self, tls: Option<TlsMaterial>) -> (End, SessionLog) {
@@ -75,16 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         } = self;
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
-                let (_, conn) = stream.get_ref();
-                log.push(EventKind::Tls {
-                    version: conn
-                        .protocol_version()
-                        .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
-                    cipher: conn
-                        .negotiated_cipher_suite()
-                        .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
-                    sni: conn.server_name().map(str::to_string),
-                });
+                log.push(negotiated(stream.get_ref().1));
                 session.tls_started();
                 Ok(Conn {
                     stream,
