@@ -10,6 +10,9 @@
 //! - [`session`]: the sans-I/O state machine a scenario drives.
 //! - [`routing`]: Exchange mail handling (directory, reroute, relay, IMCEA,
 //!   NDRs) as one pure decision the session asks at RCPT.
+//! - `link`: one direction of a connection with its faults (delay, slices,
+//!   bandwidth, a byte budget), shared by the server's replies and both
+//!   directions of the proxy.
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`harness`]: [`MockServer`] for `cargo test`.
@@ -29,6 +32,7 @@ pub mod dice;
 pub mod expect;
 pub mod harness;
 pub mod import;
+pub(crate) mod link;
 pub mod message;
 pub mod probe;
 pub mod protocol;

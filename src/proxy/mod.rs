@@ -6,7 +6,8 @@
 //!   the scenarios' sibling) and the profiles shipped in the binary.
 //! - `connection`: one relayed connection; `replies` frames the upstream's
 //!   replies keeping their bytes; `rewrite` holds the in-place edits.
-//! - `fault` decides a connection's faults once; `link` applies them to one
+//! - `fault` decides a connection's faults once (the one fault model of
+//!   `scenario::faults`); `crate::link` applies them to one
 //!   direction; `opaque` relays after a passed-through STARTTLS.
 //! - `harness`: [`MockProxy`] for `cargo test`.
 //!
@@ -22,7 +23,6 @@ pub mod compile;
 mod connection;
 pub mod fault;
 mod harness;
-pub mod link;
 pub mod model;
 mod opaque;
 mod profile;

@@ -66,39 +66,58 @@ pub struct ScenarioFile {
     pub xclient: Option<XclientSpec>,
     /// Faults, toxiproxy-style, in the proxy's vocabulary (docs/proxy.md).
     #[serde(default)]
-    #[schemars(with = "Vec<ServerFaultSpec>")]
-    pub faults: Vec<Spanned<ServerFaultSpec>>,
+    #[schemars(with = "Vec<FaultSpec>")]
+    pub faults: Vec<Spanned<FaultSpec>>,
     /// Assertions about what clients send, checked on `verify()` and at shutdown.
     #[serde(default)]
     #[schemars(with = "Vec<crate::expect::spec::ExpectSpec>")]
     pub expect: Vec<Spanned<crate::expect::spec::ExpectSpec>>,
 }
 
-/// One entry of `faults:`: exactly one of `latency`, `bandwidth`, `slice`,
-/// `close_after`, `reply_then_close`, `tarpit` or `flaky`.
+/// Which way bytes flow, in toxiproxy's terms. Only a proxy has two ways;
+/// a fake server's faults are all `downstream` (its replies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Client → upstream: commands and message data.
+    Upstream,
+    /// Upstream → client (or server → client): replies.
+    Downstream,
+}
+
+/// One entry of `faults:`, in a scenario or a proxy profile alike. The kind
+/// is the one key among `latency`, `bandwidth`, `slice`, `close_after`,
+/// `reply_then_close`, `tarpit` and `flaky` that is present (it tags the
+/// entry); the other keys qualify it. Checked into a
+/// [`Fault`](super::faults::Fault) by `faults.rs`.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ServerFaultSpec {
+pub struct FaultSpec {
     /// A name for transcripts (default: the fault's kind).
     pub name: Option<String>,
+    /// Proxy only: `upstream` (client → upstream) or `downstream`
+    /// (upstream → client, the default).
+    #[schemars(with = "Option<Direction>")]
+    pub direction: Option<Spanned<Direction>>,
     /// Chance that a session gets this fault, 0.0–1.0 (default 1.0).
     #[schemars(with = "Option<f64>")]
     pub probability: Option<Spanned<f64>>,
-    /// Seed for the dice (default: the clock, so runs differ).
+    /// Seed for the dice (default: the profile's `seed`, else the clock, so runs differ).
     pub seed: Option<u64>,
-    /// Wait this long before every reply.
+    /// Wait this long before every reply (a proxy: before every chunk relayed).
     #[schemars(with = "Option<DurationSpec>")]
     pub latency: Option<Spanned<DurationSpec>>,
     /// With `latency`: up to this much more, at random.
     #[schemars(with = "Option<DurationSpec>")]
     pub jitter: Option<Spanned<DurationSpec>>,
-    /// Send replies at this many bytes per second (a dribbling server).
+    /// Send at this many bytes per second (a dribbling server or line).
     #[schemars(with = "Option<u64>")]
     pub bandwidth: Option<Spanned<u64>>,
-    /// Send replies in pieces of this many bytes, one write each.
+    /// Send in pieces of this many bytes, one write each.
     #[schemars(with = "Option<usize>")]
     pub slice: Option<Spanned<usize>>,
-    /// Close the connection after writing this many bytes.
+    /// Close the connection after writing this many bytes (a proxy: both
+    /// connections, after this many bytes in this direction).
     #[schemars(with = "Option<u64>")]
     pub close_after: Option<Spanned<u64>>,
     /// Send this reply, then close: at `on` (`banner`, a verb, or `.` for
@@ -108,10 +127,10 @@ pub struct ServerFaultSpec {
     /// With `reply_then_close`: when.
     #[schemars(with = "Option<String>")]
     pub on: Option<Spanned<String>>,
-    /// A tarpit: wait N times this long before the Nth reply.
+    /// Server only: a tarpit, waiting N times this long before the Nth reply.
     #[schemars(with = "Option<DurationSpec>")]
     pub tarpit: Option<Spanned<DurationSpec>>,
-    /// Answer commands with this reply at random (`rate` per command).
+    /// Server only: answer commands with this reply at random (`rate` per command).
     #[schemars(with = "Option<ReplyText>")]
     pub flaky: Option<Spanned<ReplyText>>,
     /// With `flaky`: the chance per command, 0.0–1.0 (default 0.5).

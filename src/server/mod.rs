@@ -7,16 +7,14 @@
 
 pub mod busy_poll;
 mod connection;
-pub mod faults;
 pub mod listener;
 pub mod maildir;
-pub(crate) mod stall;
 pub mod tls;
 
 use crate::expect::ExpectationSet;
 use crate::scenario::Scenario;
+use crate::session::armed::OneShotFaults;
 use crate::transcript::Recorder;
-use faults::OneShotFaults;
 use maildir::Maildir;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -40,8 +38,9 @@ pub struct Shared {
     pub maildir: Option<Maildir>,
     /// Expectations mounted by tests and the scenario's `expect:` list.
     pub expectations: ExpectationSet,
-    /// One-shot faults armed at runtime (the control API).
-    pub faults: OneShotFaults,
+    /// One-shot faults armed at runtime (the control API), handed to every
+    /// session, which takes them as input.
+    pub faults: Arc<OneShotFaults>,
     /// The only directory scenarios sent to the control API may name files
     /// in (`--control-files`); `None`: they may name none.
     pub control_files: Option<std::path::PathBuf>,
@@ -65,7 +64,7 @@ impl Shared {
             recorder,
             maildir,
             expectations,
-            faults: OneShotFaults::default(),
+            faults: Arc::default(),
             control_files: None,
         })
     }

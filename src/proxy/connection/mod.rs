@@ -24,11 +24,11 @@ mod upstream;
 use super::Shared;
 use super::compile::{BannerAction, Rules, StarttlsAction, Trigger};
 use super::fault::{self, ArmedClose, ConnFaults};
-use super::link::{Link, LinkError};
 use super::model::{Direction, FilterAction};
 use super::opaque;
 use super::replies::{ReplyReader, Upstream};
 use super::rewrite::{mask_banner, mask_verb, rewrite_address, rewrite_ehlo, wire_lines};
+use crate::link::{Link, LinkError, Shaper};
 use crate::protocol::codec::{DataBody, LineEnding, ReadRoom};
 use crate::protocol::framer::{Frame, Framer};
 use crate::protocol::{Command, Reply, Verb};
@@ -176,7 +176,7 @@ pub(super) async fn serve(
             shared.upstream
         ),
     });
-    let faults = fault::decide(profile.rules(), log.id());
+    let mut faults = fault::decide(profile.rules(), log.id());
     for text in &faults.notes {
         log.push(EventKind::Note { text: text.clone() });
     }
@@ -196,19 +196,17 @@ pub(super) async fn serve(
     }
     let (client_r, client_w) = client.into_split();
     let (upstream_r, upstream_w) = upstream.into_split();
-    // Jitter dice per direction, derived from the session so seeded runs repeat.
-    let jitter_seed = profile.rules().seed.unwrap_or(0) ^ log.id();
+    // Jitter dice per direction, from the session's so seeded runs repeat.
+    let shaper = |shape, dice| Shaper::new(shape, dice, timeouts.write);
+    let to_client = shaper(faults.downstream, faults.dice.fork());
+    let to_upstream = shaper(faults.upstream, faults.dice.fork());
     let mut relay = Relay {
         rules: profile.rules_arc(),
         vars,
         client_r,
         upstream_r,
-        to_client: Link::new(client_w, faults.downstream.clone(), jitter_seed)
-            .write_timeout(timeouts.write),
-        to_upstream: Some(
-            Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
-                .write_timeout(timeouts.write),
-        ),
+        to_client: Link::new(client_w, to_client),
+        to_upstream: Some(Link::new(upstream_w, to_upstream)),
         crbuf: BytesMut::new(),
         urbuf: BytesMut::new(),
         client_room: ReadRoom::new(RELAY_FIRST_READ),

@@ -70,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             framer,
             stop,
             greeted,
-            written,
+            out,
             cut,
         } = self;
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
@@ -97,7 +97,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     framer,
                     stop,
                     greeted,
-                    written,
+                    out,
                     cut,
                 })
             }
