@@ -40,7 +40,7 @@ pub struct ProfileFile {
     pub replies: Vec<Spanned<ReplyRuleSpec>>,
     /// Toxiproxy-style faults, each decided once per connection.
     #[serde(default)]
-    #[schemars(with = "Vec<FaultSpec>")]
+    #[schemars(with = "Vec<crate::scenario::model::ProxyFaultSchema>")]
     pub faults: Vec<Spanned<FaultSpec>>,
     /// How long the proxy waits on the upstream, and on a peer that does not read.
     pub timeouts: Option<TimeoutsSpec>,

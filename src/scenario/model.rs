@@ -66,7 +66,7 @@ pub struct ScenarioFile {
     pub xclient: Option<XclientSpec>,
     /// Faults, toxiproxy-style, in the proxy's vocabulary (docs/proxy.md).
     #[serde(default)]
-    #[schemars(with = "Vec<FaultSpec>")]
+    #[schemars(with = "Vec<ServerFaultSchema>")]
     pub faults: Vec<Spanned<FaultSpec>>,
     /// Assertions about what clients send, checked on `verify()` and at shutdown.
     #[serde(default)]
@@ -88,8 +88,8 @@ pub enum Direction {
 /// One entry of `faults:`, in a scenario or a proxy profile alike. The kind
 /// is the one key among `latency`, `bandwidth`, `slice`, `close_after`,
 /// `reply_then_close`, `tarpit` and `flaky` that is present (it tags the
-/// entry); the other keys qualify it. Checked into a
-/// [`Fault`](super::faults::Fault) by `faults.rs`.
+/// entry); the other keys qualify it. A proxy has `direction` but no
+/// `tarpit` or `flaky`. Checked by `faults.rs`.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
@@ -139,6 +139,64 @@ pub struct FaultSpec {
     /// With `flaky`: only these verbs (default all).
     #[schemars(with = "Option<OneOrMany<String>>")]
     pub verbs: Option<Spanned<OneOrMany<String>>>,
+}
+
+/// The schema of a scenario's `faults:` entry: [`FaultSpec`] without the
+/// proxy's `direction`.
+pub(crate) struct ServerFaultSchema;
+
+/// The schema of a proxy profile's `faults:` entry: [`FaultSpec`] without
+/// what only a fake server does.
+pub(crate) struct ProxyFaultSchema;
+
+impl schemars::JsonSchema for ServerFaultSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ServerFault".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        fault_schema(generator, &["direction"])
+    }
+}
+
+impl schemars::JsonSchema for ProxyFaultSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ProxyFault".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        fault_schema(generator, &["tarpit", "flaky", "rate", "verbs"])
+    }
+}
+
+/// [`FaultSpec`]'s schema without the keys `absent`, tagged as the loader
+/// reads it: exactly one kind key per entry.
+fn fault_schema(generator: &mut schemars::SchemaGenerator, absent: &[&str]) -> schemars::Schema {
+    const KINDS: [&str; 7] = [
+        "latency",
+        "bandwidth",
+        "slice",
+        "close_after",
+        "reply_then_close",
+        "tarpit",
+        "flaky",
+    ];
+    let mut schema = <FaultSpec as schemars::JsonSchema>::json_schema(generator);
+    if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(|p| p.as_object_mut())
+    {
+        for key in absent {
+            props.remove(*key);
+        }
+    }
+    let one_of: Vec<_> = KINDS
+        .iter()
+        .filter(|k| !absent.contains(k))
+        .map(|k| serde_json::json!({ "required": [k] }))
+        .collect();
+    schema.insert("oneOf".into(), one_of.into());
+    schema
 }
 
 /// `auth:` — SMTP AUTH (RFC 4954).
