@@ -6,7 +6,7 @@
 //!
 //! Which faults a session gets is decided once, when it starts (toxiproxy's
 //! "toxicity"), by [`decide`]: each fault rolls dice from
-//! [`session_dice`](crate::dice::session_dice), so a seeded run is
+//! [`session_dice`], so a seeded run is
 //! repeatable session by session.
 
 use super::compile::{Checker, ReplyTemplate, parse_reply};

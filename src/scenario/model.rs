@@ -182,10 +182,7 @@ fn fault_schema(generator: &mut schemars::SchemaGenerator, absent: &[&str]) -> s
         "flaky",
     ];
     let mut schema = <FaultSpec as schemars::JsonSchema>::json_schema(generator);
-    if let Some(props) = schema
-        .get_mut("properties")
-        .and_then(|p| p.as_object_mut())
-    {
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
         for key in absent {
             props.remove(*key);
         }

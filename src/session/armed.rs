@@ -320,8 +320,10 @@ impl Session {
     /// session as any reply would. `line` is matched on its first word as
     /// sent (bytes: a command line need not be UTF-8).
     pub(super) fn one_shot_command(&mut self, line: &[u8]) -> Option<Outcome> {
-        let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
-        let armed = self.one_shot(|t| t.fires_at_command(verb))?;
+        // The verb is only cut out once a fault is armed: this runs for
+        // every command.
+        let verb = || line.split(|b| *b == b' ').next().unwrap_or_default();
+        let armed = self.one_shot(|t| t.fires_at_command(verb()))?;
         let (_, reply, close) = armed.parts();
         let cmd = Command::parse(line);
         let next = match &reply {
@@ -365,6 +367,64 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::model::StateName;
+    use crate::session::tests::code;
+    use std::sync::Arc;
+
+    /// A session whose one-shot faults are `armed`, before its greeting.
+    fn armed(json: &[&str]) -> (Session, Arc<OneShotFaults>) {
+        let faults = Arc::new(OneShotFaults::default());
+        for j in json {
+            faults.arm(req(j)).expect("armed");
+        }
+        let scenario = crate::Scenario::from_yaml("{}").expect("scenario");
+        let info = crate::session::SessionInfo {
+            id: 1,
+            peer: "127.0.0.1:40000".parse().expect("addr"),
+            local: "127.0.0.1:25".parse().expect("addr"),
+        };
+        let s = Session::new(scenario.plan_arc(), info).with_one_shots(Arc::clone(&faults));
+        (s, faults)
+    }
+
+    #[test]
+    fn an_armed_reply_moves_the_state_as_any_reply_would() {
+        let (mut s, faults) = armed(&[r#"{"verb":"MAIL","reply":"250 2.1.0 armed"}"#]);
+        assert_eq!(s.greeting().reply.map(|r| r.code), Some(220));
+        assert!(s.unsolicited().is_none() && s.take_fired().is_none());
+        assert_eq!(code(&mut s, "EHLO x"), 250);
+        let out = s.command(b"mail FROM:<a@b>");
+        assert_eq!(out.rule.as_deref(), Some("fault #1"));
+        assert_eq!(s.state(), StateName::Mail);
+        assert_eq!(
+            s.take_fired().as_deref(),
+            Some("#1 next MAIL: reply 250 2.1.0 armed")
+        );
+        assert_eq!(s.take_fired(), None, "recorded once");
+        assert_eq!(code(&mut s, "RCPT TO:<c@d>"), 250);
+        assert!(faults.armed().is_empty());
+    }
+
+    #[test]
+    fn armed_greetings_refuse_or_close() {
+        let (mut s, _) = armed(&[r#"{"on":"connect","reply":"554 5.3.2 no"}"#]);
+        let out = s.greeting();
+        assert_eq!(
+            (out.reply.map(|r| r.code), out.next),
+            (Some(554), Next::Command)
+        );
+        assert_eq!(
+            code(&mut s, "EHLO x"),
+            503,
+            "refused, as the client was told"
+        );
+
+        let (mut s, _) = armed(&[r#"{"on":"banner","action":"close"}"#]);
+        assert_eq!(s.greeting().next, Next::Command);
+        let out = s.unsolicited().expect("the close after the banner");
+        assert_eq!((out.reply, out.next), (None, Next::Close));
+        assert!(s.unsolicited().is_none());
+    }
 
     fn req(json: &str) -> FaultRequest {
         serde_json::from_str(json).expect("valid request")
