@@ -64,7 +64,7 @@ pub struct ScenarioFile {
     pub ndr: Option<NdrSpec>,
     /// Accept Postfix's XCLIENT from these clients.
     pub xclient: Option<XclientSpec>,
-    /// Faults, toxiproxy-style, in the proxy's vocabulary (docs/proxy.md).
+    /// Faults, toxiproxy-style: the one fault model proxy profiles share (docs/scenarios.md).
     #[serde(default)]
     #[schemars(with = "Vec<ServerFaultSchema>")]
     pub faults: Vec<Spanned<FaultSpec>>,
