@@ -10,6 +10,9 @@
 //! - [`session`]: the sans-I/O state machine a scenario drives.
 //! - [`routing`]: Exchange mail handling (directory, reroute, relay, IMCEA,
 //!   NDRs) as one pure decision the session asks at RCPT.
+//! - `link`: one direction of a connection with its faults (delay, slices,
+//!   bandwidth, a byte budget), shared by the server's replies and both
+//!   directions of the proxy.
 //! - [`server`]: tokio I/O around sessions; never stops accepting.
 //! - [`transcript`]: what happened, as events; text and JSON Lines views.
 //! - [`proxy`]: the interfering middlebox and its [`Profile`]s.
@@ -43,7 +46,7 @@ macro_rules! internal {
 }
 
 internal!(
-    client, control, dice, expect, harness, import, message, probe, protocol, proxy, routing,
+    client, control, dice, expect, harness, import, link, message, probe, protocol, proxy, routing,
     scenario, schema, server, session, transcript,
 );
 

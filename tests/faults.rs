@@ -228,3 +228,62 @@ async fn a_rule_can_dribble_its_own_reply() {
         "other replies are not paced"
     );
 }
+
+/// Arm a one-shot fault as the control API does.
+fn arm(s: &MockServer, json: &str) {
+    let request = serde_json::from_str(json).expect("fault request");
+    s.shared().faults.arm(request).expect("armed");
+}
+
+/// A one-shot fault is input to the session: the reply the client got is
+/// the one the session acted on, so what follows on the wire, the stored
+/// message and the transcript all agree with it. (When the I/O layer
+/// answered in the session's place, the session stayed in `greeted` after
+/// an armed 250 to MAIL and refused the RCPT with 503.)
+#[tokio::test]
+async fn an_armed_reply_moves_the_session_as_the_wire_says() {
+    let s = server("{}").await;
+    arm(
+        &s,
+        r#"{"verb":"MAIL","reply":"250 2.1.0 Sender ok (armed)"}"#,
+    );
+    let mut c = RawClient::connect(s.addr()).await;
+    c.reply().await;
+    assert_eq!(c.cmd("EHLO client.test").await, 250);
+    c.send(b"MAIL FROM:<armed@example.test>\r\n").await;
+    assert_eq!(c.reply().await, ["250 2.1.0 Sender ok (armed)"]);
+    assert_eq!(c.cmd("RCPT TO:<to@example.test>").await, 250);
+    assert_eq!(c.cmd("DATA").await, 354);
+    c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n").await;
+    assert_eq!(c.code().await, 250);
+    assert_eq!(c.cmd("QUIT").await, 221);
+    let t = s.wait_for_sessions(1).await.unwrap();
+    let messages = s.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].mail_from, "armed@example.test");
+    // The session recorded the fault where it fired, and its reply as the
+    // fault's.
+    let text = t.to_text();
+    let fired = "*** #1 control: fault-fired: #1 next MAIL: reply 250 2.1.0 Sender ok (armed)\n\
+                 #1 <-  250 2.1.0 Sender ok (armed)\n\
+                 #1     (by fault #1)\n";
+    assert!(text.contains(fired), "{text}");
+    assert!(s.shared().faults.armed().is_empty());
+}
+
+/// An armed greeting other than 220 refuses service as the scenario's own
+/// would: the session answers 503 to everything but QUIT, as the client
+/// was told (before, the session went on as if greeted with 220).
+#[tokio::test]
+async fn an_armed_refusal_greeting_refuses_the_session() {
+    let s = server("{}").await;
+    arm(&s, r#"{"on":"connect","reply":"554 5.3.2 not now"}"#);
+    let mut c = RawClient::connect(s.addr()).await;
+    assert_eq!(c.reply().await, ["554 5.3.2 not now"]);
+    assert_eq!(c.cmd("EHLO client.test").await, 503);
+    assert_eq!(c.cmd("MAIL FROM:<a@example.test>").await, 503);
+    assert_eq!(c.cmd("QUIT").await, 221);
+    assert!(c.closed().await);
+    let t = s.wait_for_sessions(1).await.unwrap();
+    assert!(t.to_text().contains("fault-fired"), "{}", t.to_text());
+}

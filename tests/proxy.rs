@@ -490,6 +490,29 @@ async fn close_after_cuts_downstream_at_exactly_n_bytes() {
     assert!(t.to_text().contains("cut after 10 octets upstream→client"));
 }
 
+/// The proxy's links are the server's: a `slice` fault (once only the fake
+/// server's) relays the upstream's replies in pieces, paced by `bandwidth`.
+#[tokio::test]
+async fn slice_relays_replies_in_pieces() {
+    use tokio::io::AsyncReadExt;
+    let up = server("postfix-default").await;
+    let px = proxy(&up, yaml("faults:\n  - slice: 4\n  - bandwidth: 200\n")).await;
+    let mut sock = tokio::net::TcpStream::connect(px.addr()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = sock.read(&mut buf).await.unwrap();
+    assert!(n <= 4, "the first read got {n} bytes, slices are 4");
+    let mut banner = buf[..n].to_vec();
+    while !banner.ends_with(b"\r\n") {
+        let m = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(m > 0, "closed mid-banner: {banner:?}");
+        banner.extend_from_slice(&buf[..m]);
+    }
+    assert!(banner.starts_with(b"220 "), "{banner:?}");
+}
+
 #[tokio::test]
 async fn reply_then_close_downstream_after_data_makes_a_duplicate() {
     // The upstream accepts the message, the client is told 421: it will

@@ -97,6 +97,7 @@ fn the_schema_refuses_what_the_loader_refuses() {
         "rules: [{verb: [MAIL, RCPT], reply: 250}]",
         "rules: [{verb: RCPT, state: rcpt, reply: ['250-a', '250 b'], delay: 1.5}]",
         "expect: [{verb: EHLO, times: 1}, {command: '^QUIT', times: '1..', session: 3}]",
+        "faults: [{latency: 1s, jitter: 200ms}, {flaky: 451 busy, rate: 0.5, verbs: [RCPT]}]",
     ];
     for yaml in ok {
         assert!(
@@ -111,6 +112,9 @@ fn the_schema_refuses_what_the_loader_refuses() {
         "limits: {idle_timeout: soon}",
         "rules: [{state: nowhere}]",
         "expect: [{verb: EHLO, times: lots}]",
+        "faults: [{latency: 1s, bandwidth: 3}]",
+        "faults: [{jitter: 1s}]",
+        "faults: [{latency: 1s, direction: upstream}]",
     ];
     for yaml in bad {
         assert!(

@@ -447,7 +447,7 @@ fn arm_fault(state: &State, req: &Request) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let request: crate::server::faults::FaultRequest = match serde_json::from_slice(bytes) {
+    let request: crate::session::armed::FaultRequest = match serde_json::from_slice(bytes) {
         Ok(r) => r,
         Err(e) => {
             return Response::error(

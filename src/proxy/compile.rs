@@ -6,6 +6,7 @@ use super::model::*;
 use crate::protocol::mask::BannerMask;
 use crate::scenario::Problem;
 use crate::scenario::compile::{Checker, ReplyTemplate, VerbMatch};
+use crate::scenario::faults::{FaultEntry, Runner};
 use crate::scenario::model::DurationSpec;
 use regex::Regex;
 use serde_saphyr::Spanned;
@@ -105,44 +106,6 @@ pub struct ReplyRule {
 /// server's faults.
 pub use crate::scenario::faults::Trigger;
 
-/// What a fault does.
-#[derive(Debug, Clone)]
-pub enum FaultKind {
-    /// Delay each chunk.
-    Latency {
-        /// Fixed part.
-        delay: Duration,
-        /// Random extra, up to this.
-        jitter: Duration,
-    },
-    /// Bytes per second.
-    Bandwidth(u64),
-    /// Cut both connections after this many bytes.
-    CloseAfter(u64),
-    /// Answer the client with this reply, then close both connections.
-    ReplyThenClose {
-        /// The reply.
-        reply: ReplyTemplate,
-        /// When.
-        on: Trigger,
-    },
-}
-
-/// A compiled entry of `faults:`.
-#[derive(Debug, Clone)]
-pub struct Fault {
-    /// For transcripts.
-    pub name: String,
-    /// Which way.
-    pub direction: Direction,
-    /// Chance per connection.
-    pub probability: f64,
-    /// Seed for the dice; `None`: the profile's, else random.
-    pub seed: Option<u64>,
-    /// What it does.
-    pub kind: FaultKind,
-}
-
 /// How long the proxy waits, each bound answered as its doc says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -200,7 +163,7 @@ pub struct Rules {
     /// Reply rewriting, in order.
     pub replies: Vec<ReplyRule>,
     /// Faults, in order.
-    pub faults: Vec<Fault>,
+    pub faults: Vec<FaultEntry>,
     /// Bounds on every wait.
     pub timeouts: Timeouts,
 }
@@ -321,88 +284,6 @@ impl Checker<'_> {
             reply: self.reply(r.reply.as_ref(), DEFAULT_FILTER_REPLY),
         }
     }
-
-    fn fault(&mut self, spec: &Spanned<FaultSpec>) -> Option<Fault> {
-        let f = &spec.value;
-        let probability = match &f.probability {
-            Some(p) if !(0.0..=1.0).contains(&p.value) => {
-                self.problem(
-                    &p.referenced,
-                    "`probability` is a chance between 0.0 and 1.0",
-                );
-                1.0
-            }
-            Some(p) => p.value,
-            None => 1.0,
-        };
-        let set = [
-            f.latency.is_some(),
-            f.bandwidth.is_some(),
-            f.close_after.is_some(),
-            f.reply_then_close.is_some(),
-        ];
-        if set.iter().filter(|b| **b).count() != 1 {
-            self.problem(
-                &spec.referenced,
-                "a fault takes exactly one of `latency`, `bandwidth`, `close_after`, `reply_then_close`",
-            );
-            return None;
-        }
-        if let Some(j) = &f.jitter
-            && f.latency.is_none()
-        {
-            self.problem(&j.referenced, "`jitter` only goes with `latency`");
-        }
-        if let Some(on) = &f.on
-            && f.reply_then_close.is_none()
-        {
-            self.problem(&on.referenced, "`on` only goes with `reply_then_close`");
-        }
-        let kind = if let Some(l) = &f.latency {
-            FaultKind::Latency {
-                delay: l.value.0,
-                jitter: f.jitter.as_ref().map_or(Duration::ZERO, |j| j.value.0),
-            }
-        } else if let Some(b) = &f.bandwidth {
-            if b.value == 0 {
-                self.problem(
-                    &b.referenced,
-                    "`bandwidth` is bytes per second and must be above 0",
-                );
-            }
-            FaultKind::Bandwidth(b.value.max(1))
-        } else if let Some(c) = &f.close_after {
-            FaultKind::CloseAfter(c.value)
-        } else {
-            let on = match &f.on {
-                None => Trigger::Banner,
-                Some(on) => Trigger::parse(&on.value).unwrap_or_else(|e| {
-                    self.problem(&on.referenced, e);
-                    Trigger::Banner
-                }),
-            };
-            FaultKind::ReplyThenClose {
-                reply: self.reply(f.reply_then_close.as_ref(), ""),
-                on,
-            }
-        };
-        let name = f.name.clone().unwrap_or_else(|| {
-            match kind {
-                FaultKind::Latency { .. } => "latency",
-                FaultKind::Bandwidth(_) => "bandwidth",
-                FaultKind::CloseAfter(_) => "close_after",
-                FaultKind::ReplyThenClose { .. } => "reply_then_close",
-            }
-            .to_string()
-        });
-        Some(Fault {
-            name,
-            direction: f.direction.unwrap_or(Direction::Downstream),
-            probability,
-            seed: f.seed,
-            kind,
-        })
-    }
 }
 
 /// Check `file` and build its [`Rules`], or list every problem.
@@ -449,7 +330,7 @@ pub fn compile(file: &ProfileFile, source: &str) -> Result<Rules, Vec<Problem>> 
         .enumerate()
         .map(|(i, r)| c.reply_rule(i, r))
         .collect();
-    let faults = file.faults.iter().filter_map(|f| c.fault(f)).collect();
+    let faults = c.faults(&file.faults, Runner::Proxy);
     let timeouts = file
         .timeouts
         .as_ref()

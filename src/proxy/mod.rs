@@ -8,7 +8,8 @@
 //!   `rewrite` holds its in-place edits.
 //! - `connection`: one relayed connection, carrying the policy's actions
 //!   out; `replies` frames the upstream's replies keeping their bytes.
-//! - `fault` decides a connection's faults once; `link` applies them to one
+//! - `fault` decides a connection's faults once (the one fault model of
+//!   `scenario::faults`); `crate::link` applies them to one
 //!   direction; `opaque` relays after a passed-through STARTTLS.
 //!
 //! Words: the *client leg* is between the client and the proxy, the
@@ -22,7 +23,6 @@ pub mod bundled;
 pub mod compile;
 mod connection;
 pub mod fault;
-pub mod link;
 pub mod model;
 mod opaque;
 mod policy;

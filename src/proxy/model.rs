@@ -40,7 +40,7 @@ pub struct ProfileFile {
     pub replies: Vec<Spanned<ReplyRuleSpec>>,
     /// Toxiproxy-style faults, each decided once per connection.
     #[serde(default)]
-    #[schemars(with = "Vec<FaultSpec>")]
+    #[schemars(with = "Vec<crate::scenario::model::ProxyFaultSchema>")]
     pub faults: Vec<Spanned<FaultSpec>>,
     /// How long the proxy waits on the upstream, and on a peer that does not read.
     pub timeouts: Option<TimeoutsSpec>,
@@ -179,47 +179,6 @@ pub struct ReplyRuleSpec {
     pub reply: Option<Spanned<ReplyText>>,
 }
 
-/// Which way bytes flow, in toxiproxy's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Client → upstream: commands and message data.
-    Upstream,
-    /// Upstream → client: replies.
-    Downstream,
-}
-
-/// One entry of `faults:`; exactly one of `latency`, `bandwidth`,
-/// `close_after`, `reply_then_close`.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FaultSpec {
-    /// A name for transcripts (default: the fault's kind).
-    pub name: Option<String>,
-    /// `upstream` (client → upstream) or `downstream` (upstream → client, the default).
-    pub direction: Option<Direction>,
-    /// Chance that a connection gets this fault, 0.0–1.0 (default 1.0).
-    #[schemars(with = "Option<f64>")]
-    pub probability: Option<Spanned<f64>>,
-    /// Seed for this fault's dice (default: the profile's `seed`).
-    pub seed: Option<u64>,
-    /// Delay every chunk by this long.
-    #[schemars(with = "Option<DurationSpec>")]
-    pub latency: Option<Spanned<DurationSpec>>,
-    /// With `latency`: add up to this much more, at random.
-    #[schemars(with = "Option<DurationSpec>")]
-    pub jitter: Option<Spanned<DurationSpec>>,
-    /// Limit the rate to this many bytes per second.
-    #[schemars(with = "Option<u64>")]
-    pub bandwidth: Option<Spanned<u64>>,
-    /// Close both connections after this many bytes in this direction.
-    #[schemars(with = "Option<u64>")]
-    pub close_after: Option<Spanned<u64>>,
-    /// Send this reply to the client, then close both connections.
-    #[schemars(with = "Option<ReplyText>")]
-    pub reply_then_close: Option<Spanned<ReplyText>>,
-    /// With `reply_then_close`: when (`banner`, a verb such as `DATA`, or
-    /// `.` for the end of message data). Default `banner`.
-    #[schemars(with = "Option<String>")]
-    pub on: Option<Spanned<String>>,
-}
+/// `faults:` entries and their directions: the one fault model's YAML
+/// shape, shared with scenarios.
+pub use crate::scenario::model::{Direction, FaultSpec};

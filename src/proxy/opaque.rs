@@ -6,7 +6,7 @@
 //! that closed (or, when its writes stalled, a timeout). Each finished direction is half-closed
 //! so TLS's close_notify exchange completes.
 
-use crate::server::stall;
+use crate::link::stall;
 use crate::transcript::Closer;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

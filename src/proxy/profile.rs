@@ -216,7 +216,8 @@ impl Layered for ProfileFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::compile::{BannerAction, FaultKind, StarttlsAction, Trigger};
+    use crate::proxy::compile::{BannerAction, StarttlsAction, Trigger};
+    use crate::scenario::faults::Fault;
     use rstest::rstest;
 
     #[test]
@@ -297,8 +298,8 @@ mod tests {
         assert!(verbs.filtered.matches("EHLO") && !verbs.filtered.matches("HELO"));
         assert!(matches!(r.starttls, StarttlsAction::Strip(_)));
         assert!(matches!(
-            &r.faults[0].kind,
-            FaultKind::ReplyThenClose { on: Trigger::Verb(v), .. } if v == "DATA"
+            &r.faults[0].fault,
+            Fault::Answer { on: Trigger::Verb(v), close: true, .. } if v == "DATA"
         ));
     }
 

@@ -132,7 +132,7 @@ pub struct Plan {
     /// Clients allowed to use XCLIENT (`None`: XCLIENT not implemented).
     pub xclient: Option<Vec<crate::routing::Cidr>>,
     /// Faults.
-    pub faults: Vec<super::faults::ServerFault>,
+    pub faults: Vec<super::faults::FaultEntry>,
 }
 
 /// The keywords a scenario advertises when it names none: what this server
@@ -433,7 +433,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     let plan = Plan {
         routing: mail.routing,
         xclient: mail.xclient,
-        faults: super::faults::compile(&file.faults, source, &mut c.problems),
+        faults: c.faults(&file.faults, super::faults::Runner::Server),
         name: file.name.clone().unwrap_or_else(|| "unnamed".into()),
         description: file.description.clone().unwrap_or_default(),
         hostname: file

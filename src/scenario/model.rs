@@ -64,41 +64,60 @@ pub struct ScenarioFile {
     pub ndr: Option<NdrSpec>,
     /// Accept Postfix's XCLIENT from these clients.
     pub xclient: Option<XclientSpec>,
-    /// Faults, toxiproxy-style, in the proxy's vocabulary (docs/proxy.md).
+    /// Faults, toxiproxy-style: the one fault model proxy profiles share (docs/scenarios.md).
     #[serde(default)]
-    #[schemars(with = "Vec<ServerFaultSpec>")]
-    pub faults: Vec<Spanned<ServerFaultSpec>>,
+    #[schemars(with = "Vec<ServerFaultSchema>")]
+    pub faults: Vec<Spanned<FaultSpec>>,
     /// Assertions about what clients send, checked on `verify()` and at shutdown.
     #[serde(default)]
     #[schemars(with = "Vec<super::expect::ExpectSpec>")]
     pub expect: Vec<Spanned<super::expect::ExpectSpec>>,
 }
 
-/// One entry of `faults:`: exactly one of `latency`, `bandwidth`, `slice`,
-/// `close_after`, `reply_then_close`, `tarpit` or `flaky`.
+/// Which way bytes flow, in toxiproxy's terms. Only a proxy has two ways;
+/// a fake server's faults are all `downstream` (its replies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Client → upstream: commands and message data.
+    Upstream,
+    /// Upstream → client (or server → client): replies.
+    Downstream,
+}
+
+/// One entry of `faults:`, in a scenario or a proxy profile alike. The kind
+/// is the one key among `latency`, `bandwidth`, `slice`, `close_after`,
+/// `reply_then_close`, `tarpit` and `flaky` that is present (it tags the
+/// entry); the other keys qualify it. A proxy has `direction` but no
+/// `tarpit` or `flaky`. Checked by `faults.rs`.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ServerFaultSpec {
+pub struct FaultSpec {
     /// A name for transcripts (default: the fault's kind).
     pub name: Option<String>,
+    /// Proxy only: `upstream` (client → upstream) or `downstream`
+    /// (upstream → client, the default).
+    #[schemars(with = "Option<Direction>")]
+    pub direction: Option<Spanned<Direction>>,
     /// Chance that a session gets this fault, 0.0–1.0 (default 1.0).
     #[schemars(with = "Option<f64>")]
     pub probability: Option<Spanned<f64>>,
-    /// Seed for the dice (default: the clock, so runs differ).
+    /// Seed for the dice (default: the profile's `seed`, else the clock, so runs differ).
     pub seed: Option<u64>,
-    /// Wait this long before every reply.
+    /// Wait this long before every reply (a proxy: before every chunk relayed).
     #[schemars(with = "Option<DurationSpec>")]
     pub latency: Option<Spanned<DurationSpec>>,
     /// With `latency`: up to this much more, at random.
     #[schemars(with = "Option<DurationSpec>")]
     pub jitter: Option<Spanned<DurationSpec>>,
-    /// Send replies at this many bytes per second (a dribbling server).
+    /// Send at this many bytes per second (a dribbling server or line).
     #[schemars(with = "Option<u64>")]
     pub bandwidth: Option<Spanned<u64>>,
-    /// Send replies in pieces of this many bytes, one write each.
+    /// Send in pieces of this many bytes, one write each.
     #[schemars(with = "Option<usize>")]
     pub slice: Option<Spanned<usize>>,
-    /// Close the connection after writing this many bytes.
+    /// Close the connection after writing this many bytes (a proxy: both
+    /// connections, after this many bytes in this direction).
     #[schemars(with = "Option<u64>")]
     pub close_after: Option<Spanned<u64>>,
     /// Send this reply, then close: at `on` (`banner`, a verb, or `.` for
@@ -108,10 +127,10 @@ pub struct ServerFaultSpec {
     /// With `reply_then_close`: when.
     #[schemars(with = "Option<String>")]
     pub on: Option<Spanned<String>>,
-    /// A tarpit: wait N times this long before the Nth reply.
+    /// Server only: a tarpit, waiting N times this long before the Nth reply.
     #[schemars(with = "Option<DurationSpec>")]
     pub tarpit: Option<Spanned<DurationSpec>>,
-    /// Answer commands with this reply at random (`rate` per command).
+    /// Server only: answer commands with this reply at random (`rate` per command).
     #[schemars(with = "Option<ReplyText>")]
     pub flaky: Option<Spanned<ReplyText>>,
     /// With `flaky`: the chance per command, 0.0–1.0 (default 0.5).
@@ -120,6 +139,61 @@ pub struct ServerFaultSpec {
     /// With `flaky`: only these verbs (default all).
     #[schemars(with = "Option<OneOrMany<String>>")]
     pub verbs: Option<Spanned<OneOrMany<String>>>,
+}
+
+/// The schema of a scenario's `faults:` entry: [`FaultSpec`] without the
+/// proxy's `direction`.
+pub(crate) struct ServerFaultSchema;
+
+/// The schema of a proxy profile's `faults:` entry: [`FaultSpec`] without
+/// what only a fake server does.
+pub(crate) struct ProxyFaultSchema;
+
+impl schemars::JsonSchema for ServerFaultSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ServerFault".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        fault_schema(generator, &["direction"])
+    }
+}
+
+impl schemars::JsonSchema for ProxyFaultSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ProxyFault".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        fault_schema(generator, &["tarpit", "flaky", "rate", "verbs"])
+    }
+}
+
+/// [`FaultSpec`]'s schema without the keys `absent`, tagged as the loader
+/// reads it: exactly one kind key per entry.
+fn fault_schema(generator: &mut schemars::SchemaGenerator, absent: &[&str]) -> schemars::Schema {
+    const KINDS: [&str; 7] = [
+        "latency",
+        "bandwidth",
+        "slice",
+        "close_after",
+        "reply_then_close",
+        "tarpit",
+        "flaky",
+    ];
+    let mut schema = <FaultSpec as schemars::JsonSchema>::json_schema(generator);
+    if let Some(props) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        for key in absent {
+            props.remove(*key);
+        }
+    }
+    let one_of: Vec<_> = KINDS
+        .iter()
+        .filter(|k| !absent.contains(k))
+        .map(|k| serde_json::json!({ "required": [k] }))
+        .collect();
+    schema.insert("oneOf".into(), one_of.into());
+    schema
 }
 
 /// `auth:` — SMTP AUTH (RFC 4954).

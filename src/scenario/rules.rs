@@ -2,6 +2,7 @@
 //! conditions, and the check that no rule is shadowed by an earlier one.
 
 use super::compile::{Checker, ReplyTemplate};
+use super::faults::LinkShape;
 use super::model::{OneOrMany, RuleSpec, StateName, Then};
 use regex::Regex;
 use serde_saphyr::Spanned;
@@ -66,7 +67,7 @@ pub struct CompiledRule {
     /// What happens after.
     pub then: Then,
     /// Pacing for this reply (bandwidth, slices).
-    pub pace: Option<crate::session::Pace>,
+    pub pace: Option<LinkShape>,
 }
 
 impl Checker<'_> {
@@ -177,7 +178,7 @@ impl Checker<'_> {
         }
     }
 
-    fn rule_pace(&mut self, r: &RuleSpec) -> Option<crate::session::Pace> {
+    fn rule_pace(&mut self, r: &RuleSpec) -> Option<LinkShape> {
         for (what, v) in [
             (
                 "bandwidth",
@@ -192,10 +193,10 @@ impl Checker<'_> {
                 self.problem(&at, format!("`{what}` must be at least 1"));
             }
         }
-        (r.bandwidth.is_some() || r.slice.is_some()).then(|| crate::session::Pace {
+        (r.bandwidth.is_some() || r.slice.is_some()).then(|| LinkShape {
             bandwidth: r.bandwidth.as_ref().map(|b| b.value.max(1)),
             slice: r.slice.as_ref().map(|s| s.value.max(1)),
-            close_after: None,
+            ..LinkShape::default()
         })
     }
 

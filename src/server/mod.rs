@@ -7,16 +7,14 @@
 
 pub mod busy_poll;
 mod connection;
-pub mod faults;
 pub mod listener;
 pub mod maildir;
-pub(crate) mod stall;
 pub mod tls;
 
 use crate::scenario::model::ScenarioFile;
 use crate::scenario::{Scenario, ScenarioError};
+use crate::session::armed::OneShotFaults;
 use crate::transcript::Recorder;
-use faults::OneShotFaults;
 use maildir::Maildir;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -41,8 +39,9 @@ pub struct Shared {
     pub recorder: Recorder,
     /// Where accepted mail is also written, if anywhere.
     pub maildir: Option<Maildir>,
-    /// One-shot faults armed at runtime (the control API).
-    pub faults: OneShotFaults,
+    /// One-shot faults armed at runtime (the control API), handed to every
+    /// session, which takes them as input.
+    pub faults: Arc<OneShotFaults>,
     swap_hooks: RwLock<Vec<SwapHook>>,
 }
 
@@ -69,7 +68,7 @@ impl Shared {
             current: RwLock::new(Current { scenario, tls }),
             recorder,
             maildir,
-            faults: OneShotFaults::default(),
+            faults: Arc::default(),
             swap_hooks: RwLock::new(Vec::new()),
         })
     }

@@ -43,14 +43,6 @@ impl Session {
         self.chunk_of(&Command::parse(line))
     }
 
-    /// Something outside the session (a one-shot fault of the server's)
-    /// answered the command `line` in its place: as for a rule's answer,
-    /// a BDAT's chunk is read first and the answer given by
-    /// [`Session::chunk_done`] once it is in.
-    pub fn answered_for(&mut self, line: &[u8], outcome: Outcome) -> Outcome {
-        self.after_chunk(&Command::parse(line), outcome)
-    }
-
     /// How much of the chunk being read [`Session::chunk_done`] will use:
     /// none when an answer is already waiting for it, else up to the
     /// message size limit.

@@ -1,32 +1,12 @@
-//! The faults a session got, decided once when it starts (toxiproxy's
-//! "toxicity"), then consulted at each reply.
+//! The faults a session got, decided once when it starts by the one fault
+//! model ([`crate::scenario::faults::decide`]), then consulted at each reply.
 
 use super::{Next, Outcome, Session};
-use crate::dice::{Dice, clock_seed, session_seed};
+use crate::dice::Dice;
 use crate::protocol::Reply;
 use crate::scenario::Plan;
-use crate::scenario::compile::ReplyTemplate;
-use crate::scenario::faults::{FaultKind, Trigger};
+use crate::scenario::faults::{self, ArmedAnswer, Flaky, LinkShape, Trigger};
 use std::time::Duration;
-
-/// How the I/O layer must write this session's replies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pace {
-    /// Bytes per second.
-    pub bandwidth: Option<u64>,
-    /// Write in pieces of this many bytes.
-    pub slice: Option<usize>,
-    /// Close after this many bytes in all.
-    pub close_after: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-struct Flaky {
-    name: String,
-    reply: ReplyTemplate,
-    rate: f64,
-    verbs: Option<Vec<String>>,
-}
 
 /// The faults of one session.
 #[derive(Debug, Clone)]
@@ -35,9 +15,11 @@ pub(super) struct Active {
     latency: Option<(Duration, Duration)>,
     tarpit: Option<Duration>,
     replies: u32,
-    closes: Vec<(Trigger, ReplyTemplate, String)>,
+    answers: Vec<ArmedAnswer>,
     flaky: Vec<Flaky>,
-    pace: Pace,
+    /// How replies are written; latency is not the link's here but a wait
+    /// before each reply (with the tarpit's), so the transcript shows it.
+    shape: LinkShape,
 }
 
 impl Active {
@@ -46,52 +28,24 @@ impl Active {
         if plan.faults.is_empty() {
             return None;
         }
-        let mut active = Active {
-            dice: Dice::new(session_seed(clock_seed(), id)),
-            latency: None,
-            tarpit: None,
+        let mut d = faults::decide(&plan.faults, None, id);
+        let latency = d.downstream.latency.take();
+        Some(Active {
+            dice: d.dice,
+            latency,
+            tarpit: d.tarpit,
             replies: 0,
-            closes: Vec::new(),
-            flaky: Vec::new(),
-            pace: Pace::default(),
-        };
-        for (i, fault) in plan.faults.iter().enumerate() {
-            let seed = fault.seed.unwrap_or_else(clock_seed).wrapping_add(i as u64);
-            let mut dice = Dice::new(session_seed(seed, id));
-            if dice.unit() >= fault.probability {
-                continue;
-            }
-            if fault.seed.is_some() {
-                // Seeded runs stay repeatable all the way down (jitter, flaky).
-                active.dice = dice.clone();
-            }
-            match &fault.kind {
-                FaultKind::Latency { base, jitter } => active.latency = Some((*base, *jitter)),
-                FaultKind::Bandwidth(b) => active.pace.bandwidth = Some(*b),
-                FaultKind::Slice(s) => active.pace.slice = Some(*s),
-                FaultKind::CloseAfter(n) => active.pace.close_after = Some(*n),
-                FaultKind::ReplyThenClose { reply, on } => {
-                    active
-                        .closes
-                        .push((on.clone(), reply.clone(), fault.name.clone()))
-                }
-                FaultKind::Tarpit(step) => active.tarpit = Some(*step),
-                FaultKind::Flaky { reply, rate, verbs } => active.flaky.push(Flaky {
-                    name: fault.name.clone(),
-                    reply: reply.clone(),
-                    rate: *rate,
-                    verbs: verbs.clone(),
-                }),
-            }
-        }
-        Some(active)
+            answers: d.answers,
+            flaky: d.flaky,
+            shape: d.downstream,
+        })
     }
 }
 
 impl Session {
     /// How replies must be written (bandwidth, slices, a byte budget).
-    pub fn pace(&self) -> Pace {
-        self.faults.as_ref().map(|f| f.pace).unwrap_or_default()
+    pub fn link_shape(&self) -> LinkShape {
+        self.faults.as_ref().map(|f| f.shape).unwrap_or_default()
     }
 
     /// Extra wait before the next reply: latency, jitter, tarpit.
@@ -115,11 +69,18 @@ impl Session {
     /// needs no `Trigger::Verb(String)` built for it.
     pub(super) fn fault_close(&mut self, fires: impl Fn(&Trigger) -> bool) -> Option<Outcome> {
         let f = self.faults.as_ref()?;
-        let (_, reply, name) = f.closes.iter().find(|(t, _, _)| fires(t))?.clone();
+        let answer = f.answers.iter().find(|a| fires(&a.on))?;
+        let (reply, close, name) = (answer.reply.clone(), answer.close, answer.name.clone());
+        let reply = reply.map(|r| self.render(&r));
         Some(Outcome {
-            next: Next::Close,
+            next: if close || reply.is_none() {
+                Next::Close
+            } else {
+                Next::Command
+            },
             rule: Some(name),
-            ..Outcome::reply(self.render(&reply))
+            reply,
+            ..Outcome::reply(Reply::new(0, ""))
         })
     }
 

@@ -11,6 +11,7 @@
 //! what happens to the session (a 250 to MAIL starts a transaction, a 354 to
 //! DATA starts the message, a 421 closes), exactly as a client reads it.
 
+pub mod armed;
 mod auth;
 mod builtin;
 mod chunking;
@@ -18,7 +19,6 @@ mod faults;
 mod replay;
 mod vars;
 
-pub use faults::Pace;
 pub use replay::Divergence;
 
 use crate::message::{Message, Recipient};
@@ -28,7 +28,7 @@ use crate::protocol::{Command, Reply, Verb};
 use crate::routing::{Decision, NdrReason, ndr};
 use crate::scenario::Plan;
 use crate::scenario::compile::CompiledRule;
-use crate::scenario::faults::Trigger;
+use crate::scenario::faults::{LinkShape, Trigger};
 use crate::scenario::model::{StateName, Then};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -87,15 +87,15 @@ pub struct Outcome {
     pub wire: Option<bytes::Bytes>,
     /// The client strayed from the captured conversation here.
     pub divergence: Option<Divergence>,
-    /// Write this reply with this pacing (a rule's `bandwidth`/`slice`).
-    pub pace: Option<Pace>,
+    /// Write this reply with this pacing (a rule's `bandwidth`/`slice`);
+    /// boxed, as every connection's task holds outcomes and few have one.
+    pub pace: Option<Box<LinkShape>>,
 }
 
 impl Outcome {
-    /// What the I/O layer answers on its own, without asking the session (a
-    /// one-shot fault armed through the control API): the session's state
-    /// does not change.
-    pub fn injected(reply: Option<Reply>, next: Next, rule: Option<String>) -> Outcome {
+    /// An answer the session gives without a rule or built-in reply of its
+    /// own (a one-shot fault, the wait for a BDAT chunk).
+    fn injected(reply: Option<Reply>, next: Next, rule: Option<String>) -> Outcome {
         let mut outcome = Outcome::reply(Reply::new(0, ""));
         outcome.reply = reply;
         outcome.next = next;
@@ -163,6 +163,14 @@ pub struct Session {
     /// A rule's or fault's answer to a BDAT, due once its chunk is read.
     chunk_answer: Option<Box<Outcome>>,
     faults: Option<faults::Active>,
+    /// Faults armed at runtime, taken as they fire.
+    one_shots: Option<Arc<armed::OneShotFaults>>,
+    /// The greeting was just given: a fault armed for right after it is due.
+    just_greeted: bool,
+    /// The one-shot fault that gave the last answer, for the transcript
+    /// ([`Session::take_fired`]); kept here, not in every [`Outcome`], which
+    /// every connection's task holds.
+    fired: Option<String>,
 }
 
 impl Session {
@@ -182,6 +190,9 @@ impl Session {
             bdat: None,
             chunk_answer: None,
             faults: faults::Active::decide(&plan, info.id),
+            one_shots: None,
+            just_greeted: false,
+            fired: None,
             replay,
             plan,
             info,
@@ -249,6 +260,10 @@ impl Session {
     /// The greeting. A code other than 220 refuses service: every command but
     /// QUIT then gets 503 (RFC 5321 3.1).
     pub fn greeting(&mut self) -> Outcome {
+        self.just_greeted = true;
+        if let Some(out) = self.one_shot_greeting() {
+            return out;
+        }
         if let Some(out) = self.fault_close(|t| *t == Trigger::Banner) {
             return out;
         }
@@ -276,7 +291,10 @@ impl Session {
     /// Answer one command line (without its line ending).
     pub fn command(&mut self, line: &[u8]) -> Outcome {
         let exchange = self.sasl || crate::protocol::sasl::is_auth(line);
-        let outcome = self.answer(line);
+        let outcome = match self.one_shot_command(line) {
+            Some(fired) => fired,
+            None => self.answer(line),
+        };
         self.sasl = exchange
             && outcome.next == Next::Command
             && outcome.reply.as_ref().is_some_and(|r| r.code == 334);
@@ -541,7 +559,7 @@ impl Session {
             delay,
             next,
             rule: Some(label),
-            pace,
+            pace: pace.map(Box::new),
             ..Outcome::reply(Reply::new(0, ""))
         }
     }

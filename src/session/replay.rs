@@ -102,7 +102,13 @@ impl Session {
 
     /// A reply the captured server sent on its own, due now (after the
     /// previous reply): the I/O layer asks after every outcome.
+    /// A one-shot fault armed for right after the greeting comes first.
     pub fn unsolicited(&mut self) -> Option<Outcome> {
+        if std::mem::take(&mut self.just_greeted)
+            && let Some(out) = self.one_shot_after_greeting()
+        {
+            return Some(out);
+        }
         let cursor = self.replay?;
         match self.steps(cursor).get(cursor.pos)?.expect {
             Captured::Nothing => Some(self.play(cursor, cursor.pos, None)),

@@ -21,13 +21,13 @@ mod timeouts;
 use super::Shared;
 use super::compile::Timeouts;
 use super::fault::{self, ConnFaults};
-use super::link::{Link, LinkError};
 use super::opaque;
 use super::policy::{self, MAX_LINE, Policy};
 use super::replies::{ReplyReader, Upstream};
 use super::rewrite::wire_lines;
 use crate::protocol::Reply;
 use crate::protocol::codec::ReadRoom;
+use crate::link::{Link, LinkError, Shaper};
 use crate::protocol::framer::{Frame, Framer};
 use crate::transcript::{Closer, End, EventKind, Leg, SessionLog, Wire};
 use bytes::{Bytes, BytesMut};
@@ -222,19 +222,17 @@ impl Relay {
         upstream: TcpStream,
         log: SessionLog,
         profile: &super::Profile,
-        faults: ConnFaults,
+        mut faults: ConnFaults,
         peer: SocketAddr,
         stop: watch::Receiver<bool>,
     ) -> Relay {
         let timeouts = profile.rules().timeouts;
         let (client_r, client_w) = client.into_split();
         let (upstream_r, upstream_w) = upstream.into_split();
-        // Jitter dice per direction, derived from the session so seeded runs repeat.
-        let jitter_seed = profile.rules().seed.unwrap_or(0) ^ log.id();
-        let to_client = Link::new(client_w, faults.downstream.clone(), jitter_seed)
-            .write_timeout(timeouts.write);
-        let to_upstream = Link::new(upstream_w, faults.upstream.clone(), !jitter_seed)
-            .write_timeout(timeouts.write);
+        // Jitter dice per direction, from the session's so seeded runs repeat.
+        let shaper = |shape, dice| Shaper::new(shape, dice, timeouts.write);
+        let to_client = Link::new(client_w, shaper(faults.downstream, faults.dice.fork()));
+        let to_upstream = Link::new(upstream_w, shaper(faults.upstream, faults.dice.fork()));
         Relay {
             policy: Policy::new(profile.rules_arc(), faults, peer, log.id()),
             timeouts,

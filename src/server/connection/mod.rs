@@ -10,7 +10,7 @@ mod output;
 mod tls;
 
 use super::Shared;
-use super::faults::{Fault, FaultPoint};
+use crate::link::Shaper;
 use crate::protocol::codec::{DataBody, LineEnding, ReadRoom};
 use crate::protocol::framer::{Frame, Framer};
 use crate::session::{Next, Outcome, Session, SessionInfo};
@@ -34,8 +34,9 @@ struct Conn<S> {
     framer: Framer,
     stop: watch::Receiver<bool>,
     greeted: bool,
-    /// Bytes written to the client so far (for `close_after`).
-    written: u64,
+    /// How replies are written: the session's faults (bandwidth, slices, a
+    /// byte budget) and the bound on a client that reads nothing.
+    out: Shaper,
     /// The server cut the session while writing: `Server` for a
     /// `close_after` fault, `Timeout` for a client that stopped reading.
     cut: Option<Closer>,
@@ -65,7 +66,15 @@ pub(super) async fn serve<S>(
         peer,
         local,
     };
-    let session = Session::new(current.scenario.plan_arc(), info);
+    let session =
+        Session::new(current.scenario.plan_arc(), info).with_one_shots(Arc::clone(&shared.faults));
+    // The session's latency is its own wait before a reply, so the link's
+    // dice draw nothing.
+    let out = Shaper::new(
+        session.link_shape(),
+        crate::dice::Dice::new(0),
+        session.plan().limits.idle_timeout,
+    );
     let limit = session.plan().limits.command_line;
     let implicit = session.plan().tls.as_ref().is_some_and(|t| t.implicit);
     let tls = current.tls;
@@ -80,7 +89,7 @@ pub(super) async fn serve<S>(
         framer: Framer::new(limit),
         stop,
         greeted: false,
-        written: 0,
+        out,
         cut: None,
     };
     // The TLS part is boxed: its future holds a `Conn<TlsStream<S>>` and a
@@ -119,18 +128,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         // After STARTTLS the session goes on without a new greeting (RFC 3207).
         if !self.greeted {
             self.greeted = true;
-            let greeting = match self.shared.faults.take(FaultPoint::Connect, None) {
-                Some(fault) => self.fault_outcome(fault),
-                None => self.session.greeting(),
-            };
+            let greeting = self.session.greeting();
             if let Some(end) = self.apply(greeting).await {
                 return end;
-            }
-            if let Some(fault) = self.shared.faults.take(FaultPoint::Banner, None) {
-                let outcome = self.fault_outcome(fault);
-                if let Some(end) = self.apply(outcome).await {
-                    return end;
-                }
             }
             if let Some(end) = self.apply_unsolicited().await {
                 return end;
@@ -260,8 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.session.chunk_done(data, size, last)
     }
 
-    /// A command line: recorded, then answered by a one-shot fault or the
-    /// session.
+    /// A command line: recorded, then answered by the session.
     fn command(&mut self, line: Bytes, ending: LineEnding) -> Outcome {
         // A copy, not a slice of the read buffer: the transcript keeps
         // 1,000 sessions, and a slice pins the buffer it came from (up to
@@ -272,14 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             line: Wire(shown),
             bare_lf: ending == LineEnding::Lf,
         });
-        let verb = line.split(|b| *b == b' ').next().unwrap_or_default();
-        let Some(fault) = self.shared.faults.take(FaultPoint::Command, Some(verb)) else {
-            return self.session.command(&line);
-        };
-        let outcome = self.fault_outcome(fault);
-        // A BDAT's chunk follows it on the wire whatever the answer (RFC
-        // 3030): the session has it read first, then answers.
-        self.session.answered_for(&line, outcome)
+        self.session.command(&line)
     }
 
     /// A command line longer than the limit ended (its rest discarded).
@@ -297,23 +289,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         outcome
     }
 
-    /// A one-shot fault fires here: record it, and answer for the session.
-    fn fault_outcome(&mut self, fault: Fault) -> Outcome {
-        let detail = fault.describe();
-        self.log.push(EventKind::Control {
-            action: "fault-fired".into(),
-            detail: detail.clone(),
-        });
+    /// The session answered with a one-shot fault armed at runtime: the
+    /// session and the control log both record it.
+    fn record_fired(&mut self, detail: String) {
         self.shared.recorder.control(
             "fault-fired",
             format!("{detail} (session {})", self.log.id()),
         );
-        let next = if fault.close {
-            Next::Close
-        } else {
-            Next::Command
-        };
-        Outcome::injected(fault.reply, next, Some(format!("fault #{}", fault.id)))
+        self.log.push(EventKind::Control {
+            action: "fault-fired".into(),
+            detail,
+        });
     }
 
     /// Replies a replayed server sent on its own (a timeout notice), due
@@ -329,6 +315,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Carry out an outcome: wait, queue the reply, switch mode or close.
     async fn apply(&mut self, mut outcome: Outcome) -> Option<End> {
+        if let Some(detail) = self.session.take_fired() {
+            self.record_fired(detail);
+        }
         if outcome.reply.is_some() || outcome.wire.is_some() {
             outcome.delay += self.session.reply_delay();
         }
@@ -354,18 +343,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 got: d.got,
             });
         }
-        if let Some(pace) = outcome.pace {
+        if let Some(pace) = outcome.pace.take() {
             // Earlier replies of the batch go out at the session's pace,
             // this one at the rule's.
             if self.flush().await.is_err() {
                 return Some(self.vanished(Closer::Error));
             }
-            let mut paced = pace;
-            paced.close_after = self.session.pace().close_after;
             if let Some(reply) = &outcome.reply {
                 self.queue(reply, outcome.rule.clone());
             }
-            if self.flush_paced(paced).await.is_err() {
+            if self.flush_as(Some(&pace)).await.is_err() {
                 return Some(self.vanished(Closer::Error));
             }
         } else {

@@ -1,13 +1,13 @@
 //! What goes back to the client: replies queued for the batch, written
-//! at once or paced as a fault says, and each recorded as it is queued.
+//! through the connection's link (at once, or shaped as a fault or rule
+//! says), and each recorded as it is queued.
 
 use super::Conn;
+use crate::link::LinkError;
 use crate::protocol::Reply;
-use crate::server::stall;
-use crate::session::Pace;
+use crate::scenario::faults::LinkShape;
 use crate::transcript::{Closer, EventKind, Leg};
 use std::io::ErrorKind;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -68,73 +68,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
-        let pace = self.session.pace();
-        self.flush_paced(pace).await
+        self.flush_as(None).await
     }
 
-    /// Write what is queued, paced as a fault or rule says.
-    pub(super) async fn flush_paced(&mut self, pace: Pace) -> std::io::Result<()> {
+    /// Write what is queued, shaped as the session's faults or a rule's
+    /// `bandwidth`/`slice` say (within the session's byte budget either way).
+    pub(super) async fn flush_as(&mut self, rule: Option<&LinkShape>) -> std::io::Result<()> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let mut out = self.wbuf.split();
-        // RFC 5321 bounds only the server's wait for commands; a client that
-        // never reads would otherwise hold the session (and the replies of
-        // its whole pipelined batch) for ever.
-        let limit = self.session.plan().limits.idle_timeout;
-        if pace == Pace::default() {
-            let written = stall::write_all(&mut self.stream, &out, limit).await;
-            self.note_stall(&written, limit, out.len());
-            return written;
-        }
-        // A faulty server: a byte budget, pieces, a slow line.
-        let mut cut = false;
-        if let Some(budget) = pace.close_after {
-            let left = budget.saturating_sub(self.written) as usize;
-            if out.len() > left {
-                out.truncate(left);
-                cut = true;
+        let out = self.wbuf.split();
+        let Err(e) = self.out.send_as(&mut self.stream, &out, rule).await else {
+            return Ok(());
+        };
+        match e {
+            LinkError::Cut(n) => {
+                self.cut = Some(Closer::Server);
+                self.log.push(EventKind::Note {
+                    text: format!("closed after {n} octets (close_after fault)"),
+                });
+                Err(std::io::Error::other("close_after fault"))
             }
-        }
-        let piece = pace.slice.unwrap_or(out.len().max(1));
-        // At a bandwidth, write about ten pieces a second.
-        let piece = pace
-            .bandwidth
-            .map_or(piece, |bw| piece.min((bw as usize / 10).max(1)));
-        for chunk in out.chunks(piece) {
-            let written = stall::write_all(&mut self.stream, chunk, limit).await;
-            self.note_stall(&written, limit, chunk.len());
-            written?;
-            self.written += chunk.len() as u64;
-            if let Some(bw) = pace.bandwidth {
-                tokio::time::sleep(std::time::Duration::from_secs_f64(
-                    chunk.len() as f64 / bw as f64,
-                ))
-                .await;
+            // RFC 5321 bounds only the server's wait for commands; a client
+            // that never reads would otherwise hold the session (and the
+            // replies of its whole pipelined batch) for ever.
+            LinkError::Io(e) if e.kind() == ErrorKind::TimedOut => {
+                self.cut = Some(Closer::Timeout);
+                let limit = self.out.write_timeout();
+                self.log.push(EventKind::Note {
+                    text: format!(
+                        "the client read nothing for {limit:?} (limits.idle_timeout) of a {}-octet write of replies; closing",
+                        out.len()
+                    ),
+                });
+                Err(e)
             }
-        }
-        if cut {
-            self.cut = Some(Closer::Server);
-            self.log.push(EventKind::Note {
-                text: format!("closed after {} octets (close_after fault)", self.written),
-            });
-            return Err(std::io::Error::other("close_after fault"));
-        }
-        Ok(())
-    }
-
-    /// A write that failed because the client read none of it for `limit`
-    /// ends the session as timed out, and the transcript says why.
-    fn note_stall(&mut self, result: &std::io::Result<()>, limit: Duration, len: usize) {
-        if let Err(e) = result
-            && e.kind() == ErrorKind::TimedOut
-        {
-            self.cut = Some(Closer::Timeout);
-            self.log.push(EventKind::Note {
-                text: format!(
-                    "the client read nothing for {limit:?} (limits.idle_timeout) of a {len}-octet write of replies; closing"
-                ),
-            });
+            LinkError::Io(e) => Err(e),
         }
     }
 }

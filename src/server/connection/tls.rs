@@ -83,7 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             framer,
             stop,
             greeted,
-            written,
+            out,
             cut,
         } = self;
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
@@ -101,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     framer,
                     stop,
                     greeted,
-                    written,
+                    out,
                     cut,
                 })
             }
