@@ -207,8 +207,8 @@ expect:
 "#,
     )
     .expect("valid");
-    assert_eq!(scenario.expectations().len(), 3);
     let server = MockServer::start_blocking(scenario).expect("start");
+    assert_eq!(server.expectation_report().results.len(), 3);
     for _ in 0..3 {
         talk(server.addr(), &["EHLO c", "QUIT"]);
     }
@@ -375,8 +375,8 @@ fn a_builder_rule_with_expect_adds_to_the_scenarios_expect_list() {
         .rule(Rule::verb("NOOP").named("noop").reply("250 fine").expect(2))
         .build()
         .expect("valid");
-    assert_eq!(scenario.expectations().len(), 1);
     let server = MockServer::start_blocking(scenario).expect("start");
+    assert_eq!(server.expectation_report().results.len(), 1);
     talk(server.addr(), &["EHLO c", "NOOP", "NOOP", "QUIT"]);
     server.wait_for_sessions_blocking(1).expect("session");
     server.verify();

@@ -52,7 +52,8 @@ mod set;
 
 pub use crate::scenario::Times;
 pub use report::{ExpectationResult, MatchedLine, VerificationReport};
-pub use set::{ExpectGuard, ExpectationSet, ExpectationTarget, Source};
+pub(crate) use set::sealed;
+pub use set::{ExpectGuard, ExpectationSet, ExpectationTarget, ExpectationSource};
 
 use crate::scenario::Scenario;
 use crate::scenario::expect::ExpectSpec;
@@ -192,11 +193,11 @@ impl Expect {
     /// blocking tests alike.
     #[track_caller]
     pub fn mount(self, target: &impl ExpectationTarget) {
-        let (set, recorder) = target.expectation_parts();
+        let sealed::Mount { set, recorder } = target.expectation_parts();
         set.mount(
             self,
             recorder.now_us(),
-            Source::Mounted,
+            ExpectationSource::Mounted,
             Some(Location::caller()),
         );
     }
@@ -205,11 +206,11 @@ impl Expect {
     /// expectation alone when it goes (for helper functions).
     #[track_caller]
     pub fn mount_as_scoped(self, target: &impl ExpectationTarget) -> ExpectGuard<'_> {
-        let (set, recorder) = target.expectation_parts();
+        let sealed::Mount { set, recorder } = target.expectation_parts();
         let id = set.mount(
             self,
             recorder.now_us(),
-            Source::Scoped,
+            ExpectationSource::Scoped,
             Some(Location::caller()),
         );
         ExpectGuard::new(set, recorder, id)

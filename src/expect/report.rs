@@ -1,7 +1,7 @@
 //! The verification report: every expectation, met or not; each unmet one
 //! beside the transcript lines that explain it.
 
-use super::{Source, Times};
+use super::{ExpectationSource, Times};
 use crate::transcript::{EventKind, Leg, Transcript};
 use serde::Serialize;
 use std::fmt::{self, Write};
@@ -66,7 +66,7 @@ pub struct ExpectationResult {
     /// What it counts: `verb RCPT, args /x@y/ in session 3`.
     pub what: String,
     /// Where it came from.
-    pub source: Source,
+    pub source: ExpectationSource,
     /// How many matches were required.
     pub expected: Times,
     /// How many there were.

@@ -15,7 +15,7 @@ const MATCHES_KEPT: usize = 100;
 /// Where an expectation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub enum ExpectationSource {
     /// [`Expect::mount`].
     Mounted,
     /// [`Expect::mount_as_scoped`]; checked when its guard drops.
@@ -30,7 +30,7 @@ struct Mounted {
     expect: Expect,
     /// Only commands recorded at or after this (recorder clock, µs) count.
     since_us: u64,
-    source: Source,
+    source: ExpectationSource,
     /// Matching commands seen so far, counted as they were recorded.
     count: u64,
     /// The first [`MATCHES_KEPT`] of them, for the report.
@@ -60,7 +60,7 @@ impl Inner {
         &mut self,
         expect: Expect,
         since_us: u64,
-        source: Source,
+        source: ExpectationSource,
         at: Option<&'static Location<'static>>,
     ) -> u64 {
         self.next_id += 1;
@@ -171,7 +171,7 @@ impl ExpectationSet {
         &self,
         expect: Expect,
         since_us: u64,
-        source: Source,
+        source: ExpectationSource,
         at: Option<&'static Location<'static>>,
     ) -> u64 {
         let mut inner = self.lock();
@@ -186,7 +186,7 @@ impl ExpectationSet {
         let i = inner.mounted.iter().position(|m| m.id == id)?;
         let m = inner.mounted.remove(i);
         self.changed(&inner);
-        Some(result(&m, Source::Scoped))
+        Some(result(&m, ExpectationSource::Scoped))
     }
 
     /// Install a scenario's `expect:` list, replacing the previous
@@ -197,15 +197,15 @@ impl ExpectationSet {
         let current: Vec<&Expect> = inner
             .mounted
             .iter()
-            .filter(|m| m.source == Source::Scenario)
+            .filter(|m| m.source == ExpectationSource::Scenario)
             .map(|m| &m.expect)
             .collect();
         if current.len() == list.len() && current.iter().zip(list).all(|(a, b)| *a == b) {
             return;
         }
-        inner.mounted.retain(|m| m.source != Source::Scenario);
+        inner.mounted.retain(|m| m.source != ExpectationSource::Scenario);
         for expect in list {
-            inner.add(expect.clone(), since_us, Source::Scenario, None);
+            inner.add(expect.clone(), since_us, ExpectationSource::Scenario, None);
         }
         self.changed(&inner);
     }
@@ -255,12 +255,12 @@ impl ExpectationSet {
             .mounted
             .iter()
             .find(|m| m.id == id)
-            .map(|m| result(m, Source::Scoped))?;
+            .map(|m| result(m, ExpectationSource::Scoped))?;
         Some(VerificationReport::new(vec![result], transcript))
     }
 }
 
-fn result(m: &Mounted, source: Source) -> ExpectationResult {
+fn result(m: &Mounted, source: ExpectationSource) -> ExpectationResult {
     let expect = &m.expect;
     ExpectationResult {
         id: m.id,
@@ -281,10 +281,24 @@ fn result(m: &Mounted, source: Source) -> ExpectationResult {
     }
 }
 
-/// A server or proxy expectations can be mounted on.
-pub trait ExpectationTarget {
+/// What an [`Expect`](crate::Expect) can be mounted on:
+/// [`MockServer`](crate::MockServer) and [`MockProxy`](crate::MockProxy).
+/// Sealed: the crate implements it, a test only names it.
+pub trait ExpectationTarget: sealed::Parts {}
+
+pub(crate) mod sealed {
+    use super::{ExpectationSet, Recorder};
+
     /// Where expectations live and where commands are recorded.
-    fn expectation_parts(&self) -> (&ExpectationSet, &Recorder);
+    pub trait Parts {
+        fn expectation_parts(&self) -> Mount<'_>;
+    }
+
+    /// Opaque outside the crate: its fields are what mounting needs.
+    pub struct Mount<'a> {
+        pub(crate) set: &'a ExpectationSet,
+        pub(crate) recorder: &'a Recorder,
+    }
 }
 
 /// A scoped expectation: checked alone, and removed, when this is dropped.

@@ -5,7 +5,7 @@
 use super::HarnessError;
 use super::running::{Running, Stopped};
 use crate::control::{Kind, Target};
-use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
+use crate::expect::{ExpectationSet, VerificationReport};
 use crate::transcript::{Recorder, Transcript};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -126,9 +126,12 @@ async fn wait_for(
     }
 }
 
-impl ExpectationTarget for Core {
-    fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
-        (&self.expectations, &self.recorder)
+impl crate::expect::sealed::Parts for Core {
+    fn expectation_parts(&self) -> crate::expect::sealed::Mount<'_> {
+        crate::expect::sealed::Mount {
+            set: &self.expectations,
+            recorder: &self.recorder,
+        }
     }
 }
 

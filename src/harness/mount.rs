@@ -3,7 +3,8 @@
 //! and its `expect` is counted with the server's expectations.
 
 use super::MockServer;
-use crate::expect::{Expect, ExpectGuard, ExpectationTarget, Source};
+use crate::expect::sealed::Parts;
+use crate::expect::{Expect, ExpectGuard, ExpectationSource};
 use crate::scenario::Rule;
 use crate::scenario::model::RuleSpec;
 use serde_saphyr::{Location as YamlLocation, Spanned};
@@ -39,14 +40,14 @@ impl Rule {
     /// test), with the reason and the test's line.
     #[track_caller]
     pub fn mount(self, server: &MockServer) {
-        let _ = mount(self, server, Source::Mounted, Location::caller());
+        let _ = mount(self, server, ExpectationSource::Mounted, Location::caller());
     }
 
     /// [`mount`](Rule::mount) until the returned guard drops: then the rule
     /// is removed and its expectation checked alone (for helper functions).
     #[track_caller]
     pub fn mount_as_scoped(self, server: &MockServer) -> RuleGuard<'_> {
-        let (name, expect) = mount(self, server, Source::Scoped, Location::caller());
+        let (name, expect) = mount(self, server, ExpectationSource::Scoped, Location::caller());
         RuleGuard {
             server,
             name,
@@ -61,7 +62,7 @@ impl Rule {
 fn mount<'a>(
     rule: Rule,
     server: &'a MockServer,
-    source: Source,
+    source: ExpectationSource,
     at: &'static Location<'static>,
 ) -> (String, Option<ExpectGuard<'a>>) {
     let (mut spec, expect) = rule.into_parts();
@@ -69,7 +70,7 @@ fn mount<'a>(
         .name
         .get_or_insert_with(|| format!("rule mounted at {at}"))
         .clone();
-    let (set, recorder) = server.expectation_parts();
+    let crate::expect::sealed::Mount { set, recorder } = server.expectation_parts();
     // Replies count from before the rule is in, so none is missed.
     let since = recorder.now_us();
     let spec = Spanned::new(spec, YamlLocation::UNKNOWN, YamlLocation::UNKNOWN);
@@ -92,7 +93,7 @@ fn mount<'a>(
     // Only a scoped rule's expectation leaves with its guard; a mounted
     // one stays until the server drops.
     let guard = id
-        .filter(|_| source == Source::Scoped)
+        .filter(|_| source == ExpectationSource::Scoped)
         .map(|id| ExpectGuard::new(set, recorder, id));
     (name, guard)
 }

@@ -170,8 +170,10 @@ impl MockProxy {
     }
 }
 
-impl ExpectationTarget for MockProxy {
-    fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
+impl ExpectationTarget for MockProxy {}
+
+impl crate::expect::sealed::Parts for MockProxy {
+    fn expectation_parts(&self) -> crate::expect::sealed::Mount<'_> {
         self.core.expectation_parts()
     }
 }

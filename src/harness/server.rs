@@ -130,7 +130,14 @@ impl MockServer {
 
     /// The state shared with every connection (scenario, recorder, faults),
     /// for wiring extra front ends.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
     pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    #[cfg(not(feature = "internals"))]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
@@ -186,8 +193,10 @@ impl MockServer {
     }
 }
 
-impl ExpectationTarget for MockServer {
-    fn expectation_parts(&self) -> (&ExpectationSet, &Recorder) {
+impl ExpectationTarget for MockServer {}
+
+impl crate::expect::sealed::Parts for MockServer {
+    fn expectation_parts(&self) -> crate::expect::sealed::Mount<'_> {
         self.core.expectation_parts()
     }
 }

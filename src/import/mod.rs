@@ -37,8 +37,12 @@ pub mod yaml;
 mod tests;
 
 pub use detect::{Format, detect};
-pub use model::{Answers, Capture, CapturedSession, End, Item, ItemKind};
-pub use yaml::{ScenarioOptions, render, to_scenario_yaml};
+pub use model::Capture;
+#[cfg(any(test, feature = "internals"))]
+pub use model::{Answers, CapturedSession, End, Item, ItemKind};
+pub use yaml::{ScenarioOptions, render};
+#[cfg(any(test, feature = "internals"))]
+pub use yaml::to_scenario_yaml;
 
 use std::fmt;
 use std::io::Read;

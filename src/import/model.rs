@@ -121,6 +121,7 @@ pub enum End {
 
 impl End {
     /// The name used in scenario files.
+    #[cfg(any(test, feature = "internals"))]
     pub fn as_str(self) -> &'static str {
         match self {
             End::ClientClosed => "client_closed",
@@ -132,6 +133,7 @@ impl End {
 
 impl CapturedSession {
     /// The client command lines, lossy UTF-8 (for tests and messages).
+    #[cfg(any(test, feature = "internals"))]
     pub fn commands(&self) -> Vec<String> {
         self.items
             .iter()
@@ -143,6 +145,7 @@ impl CapturedSession {
     }
 
     /// Every reply, each as its lines in lossy UTF-8.
+    #[cfg(any(test, feature = "internals"))]
     pub fn replies(&self) -> Vec<Vec<String>> {
         self.items
             .iter()
@@ -159,6 +162,7 @@ impl CapturedSession {
     }
 
     /// How the session ended, if an `End` item is present.
+    #[cfg(any(test, feature = "internals"))]
     pub fn end(&self) -> Option<End> {
         self.items.iter().rev().find_map(|i| match i.kind {
             ItemKind::End(e) => Some(e),
@@ -172,6 +176,7 @@ impl CapturedSession {
     }
 
     /// Message data items: (size, raw length).
+    #[cfg(any(test, feature = "internals"))]
     pub fn data(&self) -> Vec<(Option<usize>, Option<usize>)> {
         self.items
             .iter()

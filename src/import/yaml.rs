@@ -521,6 +521,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// The scenario text for a capture (warnings are in its comments).
+#[cfg(any(test, feature = "internals"))]
 pub fn to_scenario_yaml(capture: &Capture, options: &ScenarioOptions) -> String {
     render(capture, options).0
 }

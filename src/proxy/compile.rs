@@ -52,6 +52,7 @@ pub struct EhloRewrite {
 
 impl EhloRewrite {
     /// Does this change anything?
+    #[cfg(any(test, feature = "internals"))]
     pub fn is_active(&self) -> bool {
         !self.remove.is_empty() || self.mask_except.is_some() || !self.add.is_empty()
     }

@@ -30,7 +30,6 @@ mod profile;
 pub mod replies;
 pub mod rewrite;
 
-pub use policy::MAX_LINE;
 pub use profile::Profile;
 
 use crate::transcript::Recorder;

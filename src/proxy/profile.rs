@@ -101,7 +101,7 @@ impl Profile {
     }
 
     /// The compiled rules the proxy applies.
-    pub fn rules(&self) -> &Rules {
+    pub(crate) fn rules(&self) -> &Rules {
         &self.rules
     }
 

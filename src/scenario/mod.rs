@@ -115,6 +115,8 @@ impl Scenario {
         Self::assemble(plan, file, &name)
     }
 
+    /// Compile a (merged) model, as the control API does after adding or
+    /// removing a rule; `source` names it in problems.
     pub(crate) fn from_file_model(
         file: model::ScenarioFile,
         source: &str,
@@ -153,24 +155,18 @@ impl Scenario {
         })
     }
 
-    /// Compile a (merged) model, as the control API does after adding or
-    /// removing a rule; `source` names it in problems.
-    pub fn from_model(file: model::ScenarioFile, source: &str) -> Result<Scenario, ScenarioError> {
-        Self::from_file_model(file, source)
-    }
-
     /// The merged model this scenario was compiled from (`extends:` resolved).
-    pub fn model(&self) -> &model::ScenarioFile {
+    pub(crate) fn model(&self) -> &model::ScenarioFile {
         &self.model
     }
 
     /// The scenario's `expect:` list, checked; the expect layer counts it.
-    pub fn expectations(&self) -> &[serde_saphyr::Spanned<expect::ExpectSpec>] {
+    pub(crate) fn expectations(&self) -> &[serde_saphyr::Spanned<expect::ExpectSpec>] {
         &self.model.expect
     }
 
     /// Is this the very same scenario (not merely an equal one)?
-    pub fn same_as(&self, other: &Scenario) -> bool {
+    pub(crate) fn same_as(&self, other: &Scenario) -> bool {
         Arc::ptr_eq(&self.plan, &other.plan)
     }
 
@@ -179,7 +175,15 @@ impl Scenario {
         &self.plan.name
     }
 
-    /// The compiled plan the session engine runs.
+    /// The compiled plan the session engine runs (public only to this
+    /// crate's own tests, through the hidden `internals` feature).
+    #[cfg(not(feature = "internals"))]
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
     pub fn plan(&self) -> &Plan {
         &self.plan
     }

@@ -36,6 +36,7 @@ impl Maildir {
     }
 
     /// The root folder.
+    #[cfg(any(test, feature = "internals"))]
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -140,7 +140,7 @@ impl Shared {
             let current = self.scenario();
             let mut model = current.model().clone();
             let what = edit(&mut model).map_err(EditError::Edit)?;
-            let next = Scenario::from_model(model, source).map_err(EditError::Invalid)?;
+            let next = Scenario::from_file_model(model, source).map_err(EditError::Invalid)?;
             match self.replace_scenario(&current, next.clone()) {
                 Ok(true) => return Ok((next, what)),
                 Ok(false) => continue,

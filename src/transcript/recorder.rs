@@ -220,6 +220,7 @@ impl Recorder {
     }
 
     /// Octets of message bodies kept in memory, and in files.
+    #[cfg(any(test, feature = "internals"))]
     pub fn message_octets(&self) -> (usize, u64) {
         let m = lock(&self.inner.messages);
         (m.memory, m.disk)
