@@ -1,29 +1,44 @@
 //! smtp-harness: a scriptable fake SMTP server and an interfering SMTP proxy
 //! for end-to-end tests of mail software.
 //!
-//! # Layout
+//! Start a [`MockServer`] running a [`Scenario`] (a bundled product, a YAML
+//! file, or built in Rust), point the code under test at
+//! [`MockServer::addr`], then assert on the [`Transcript`] and the
+//! [`Message`]s it received. Put a [`MockProxy`] running a [`Profile`] in
+//! front of any SMTP server to test what a middlebox does to your client.
+//! A [`Rule`] both answers and counts, an [`Expect`] only counts; both are
+//! checked when the server is dropped.
 //!
-//! Data flows one way:
+//! ```
+//! use smtp_harness::{MockServer, Rule, Scenario};
+//! use std::io::{BufRead, BufReader, Write};
 //!
-//! - [`protocol`]: bytes ↔ commands and replies; framing with every read bounded.
-//! - [`scenario`]: the YAML model, its checks, and the compiled [`scenario::Plan`].
-//! - [`session`]: the sans-I/O state machine a scenario drives.
-//! - [`routing`]: Exchange mail handling (directory, reroute, relay, IMCEA,
-//!   NDRs) as one pure decision the session asks at RCPT.
-//! - `link`: one direction of a connection with its faults (delay, slices,
-//!   bandwidth, a byte budget), shared by the server's replies and both
-//!   directions of the proxy.
-//! - [`server`]: tokio I/O around sessions; never stops accepting.
-//! - [`transcript`]: what happened, as events; text and JSON Lines views.
-//! - [`proxy`]: the interfering middlebox and its [`Profile`]s.
-//! - [`expect`]: [`Expect`]ations counted as the transcript is recorded, wiremock-style.
-//! - [`control`]: the HTTP control API (`--control`), for suites in any language.
-//! - [`harness`]: [`MockServer`] and [`MockProxy`] for `cargo test`, over one
-//!   running core that owns the recorder, the expectations and the control API.
-//! - [`schema`]: JSON Schemas of scenario and profile files.
-//! - [`import`]: captures (swaks, Exchange logs, pcap/pcapng, transcripts) → `replay:` scenarios.
-//! - [`probe`]: a reference detector for SMTP interference (`smtp-harness probe`).
-//! - [`cli`] (feature `cli`): `serve`, `proxy`, `probe`, `demo`, `replay`, `import`, `validate`, `scenarios`, `profiles`.
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = MockServer::start_blocking(Scenario::bundled("postfix-default")?)?;
+//! Rule::verb("MAIL").reply("451 4.3.0 try again later").expect(1).mount(&server);
+//!
+//! // The code under test; a raw socket keeps the example short.
+//! let mut sock = std::net::TcpStream::connect(server.addr())?;
+//! let mut replies = BufReader::new(sock.try_clone()?);
+//! sock.write_all(b"HELO client.example\r\nMAIL FROM:<a@example.com>\r\nQUIT\r\n")?;
+//! let mut lines = Vec::new();
+//! for _ in 0..4 {
+//!     let mut line = String::new();
+//!     replies.read_line(&mut line)?;
+//!     lines.push(line);
+//! }
+//! assert!(lines[2].starts_with("451 4.3.0"));
+//!
+//! let transcript = server.wait_for_sessions_blocking(1)?;
+//! assert!(transcript.client_sent("QUIT"));
+//! # Ok(()) }
+//! ```
+//!
+//! The crate's inside (the framer, the sans-I/O session and proxy policy,
+//! the I/O drivers, the recorder, the control API) is private; how it is
+//! laid out is in `docs/architecture.md`. The `cli` feature (on by
+//! default) adds the command line, [`cli::main`]; a test suite turns it off
+//! (`default-features = false`).
 
 #![warn(missing_docs)]
 // Without the CLI, a few helpers only it calls (live terminal view, JSON
@@ -76,7 +91,7 @@ pub use expect::{
 };
 pub use harness::{HarnessError, MockProxy, MockServer, RuleGuard};
 pub use message::{Body, Message, Recipient};
-pub use protocol::Reply;
+
 pub use proxy::Profile;
 pub use routing::NdrMode;
 pub use scenario::model::{StateName, Then};

@@ -9,6 +9,48 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// One recipient of an accepted message.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Recipient, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &[
+///     "EHLO client.example",
+///     "MAIL FROM:<alice@example.com>",
+///     "RCPT TO:<bob@example.net>",
+///     "DATA",
+///     "Subject: hello\r\n\r\nHi Bob.\r\n.",
+///     "QUIT",
+/// ])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let Recipient { original, delivered_to } = server.messages()[0].recipients[0].clone();
+/// assert_eq!((original.as_str(), delivered_to.as_str()), ("bob@example.net", "bob@example.net"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recipient {
     /// The address the client gave in RCPT TO.
@@ -18,6 +60,52 @@ pub struct Recipient {
 }
 
 /// An accepted message.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &[
+///     "EHLO client.example",
+///     "MAIL FROM:<alice@example.com>",
+///     "RCPT TO:<bob@example.net>",
+///     "DATA",
+///     "Subject: hello\r\n\r\nHi Bob.\r\n.",
+///     "QUIT",
+/// ])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let messages = server.messages();
+/// let m = &messages[0];
+/// assert_eq!(m.mail_from, "alice@example.com"); // fields
+/// assert_eq!(m.rcpt_to(), ["bob@example.net"]); // methods
+/// assert_eq!(m.header("Subject")?.as_deref(), Some("hello"));
+/// assert!(m.text()?.ends_with("Hi Bob.\r\n"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
     /// The session that delivered it.
@@ -85,6 +173,49 @@ impl Message {
 /// A message's content: in memory, or in a file of the recorder's private
 /// temporary directory, removed when the last copy of the message is
 /// dropped (so when the recorder forgets it and no caller holds it).
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &[
+///     "EHLO client.example",
+///     "MAIL FROM:<alice@example.com>",
+///     "RCPT TO:<bob@example.net>",
+///     "DATA",
+///     "Subject: hello\r\n\r\nHi Bob.\r\n.",
+///     "QUIT",
+/// ])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let body = &server.messages()[0].data;
+/// assert_eq!(body.len(), body.read()?.len());
+/// assert!(body.path().is_none()); // small: kept in memory, not in a file
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Body(Stored);
 

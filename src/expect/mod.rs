@@ -65,6 +65,42 @@ use std::panic::Location;
 /// One expectation: which client commands (or which rule's replies) count,
 /// how many there must be, and a name for the report. It counts nothing
 /// until it is mounted.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// // A spy: counts, answers nothing (the scenario answers).
+/// Expect::verb("EHLO").expect(1).named("one EHLO").mount(&server);
+/// talk(server.addr(), &["EHLO client.example", "QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// server.verify(); // panics here, naming the mount line, when unmet
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "an Expect counts nothing until it is mounted: call .mount(&server)"]
 pub struct Expect {

@@ -11,6 +11,46 @@ const SHOWN_LINES: usize = 20;
 
 /// A command line that counted (or, for an unmet expectation nothing
 /// matched, one the client sent instead).
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, Leg, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// Expect::verb("HELO").expect(1).mount(&server);
+/// talk(server.addr(), &["EHLO client.example", "QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let report = server.expectation_report();
+/// // Nothing matched: the report shows what the client sent instead.
+/// let instead = &report.results[0].instead[0];
+/// assert_eq!((instead.session, instead.leg), (1, Leg::Client));
+/// assert_eq!(instead.to_string(), "#1  -> EHLO client.example");
+/// server.reset(); // forget it, so dropping the server does not fail the test
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MatchedLine {
     /// Session id.
@@ -57,6 +97,46 @@ impl fmt::Display for MatchedLine {
 }
 
 /// One expectation, counted.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, ExpectationSource, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// Expect::verb("RCPT").expect(1..).named("a recipient").mount(&server);
+/// talk(server.addr(), &["EHLO c", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>", "QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let report = server.expectation_report();
+/// let result = &report.results[0];
+/// assert_eq!(result.name, "a recipient");
+/// assert_eq!(result.source, ExpectationSource::Mounted);
+/// assert_eq!((result.actual, result.met), (1, true));
+/// assert_eq!(result.matched[0].line, "RCPT TO:<b@example.net>");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpectationResult {
     /// Mount order, 1-based.
@@ -91,6 +171,44 @@ pub struct ExpectationResult {
 
 /// Every expectation of a server or proxy, counted. Its `Display` (and
 /// `Debug`) is the text a failing test prints.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// Expect::verb("STARTTLS").expect(1).named("upgrades to TLS").mount(&server);
+/// talk(server.addr(), &["EHLO c", "QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let report = server.expectation_report();
+/// assert!(!report.is_met());
+/// assert!(report.to_string().contains("upgrades to TLS"));
+/// server.reset(); // forget it, so dropping the server does not fail the test
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Default, Serialize)]
 pub struct VerificationReport {
     /// In mount order.

@@ -13,6 +13,42 @@ use std::sync::{Arc, Mutex, MutexGuard};
 const MATCHES_KEPT: usize = 100;
 
 /// Where an expectation came from.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{ExpectationSource, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let scenario = Scenario::from_yaml("expect:\n  - verb: QUIT\n    times: 1\n")?;
+/// let server = MockServer::start_blocking(scenario)?;
+/// talk(server.addr(), &["QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let report = server.expectation_report();
+/// assert_eq!(report.results[0].source, ExpectationSource::Scenario);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpectationSource {
@@ -284,6 +320,45 @@ fn result(m: &Mounted, source: ExpectationSource) -> ExpectationResult {
 /// What an [`Expect`](crate::Expect) can be mounted on:
 /// [`MockServer`](crate::MockServer) and [`MockProxy`](crate::MockProxy).
 /// Sealed: the crate implements it, a test only names it.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, ExpectationTarget, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// /// One helper for servers and proxies alike.
+/// fn greets_once(target: &impl ExpectationTarget) {
+///     Expect::verb("EHLO").expect(1).mount(target);
+/// }
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// greets_once(&server);
+/// talk(server.addr(), &["EHLO c", "QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// server.verify();
+/// # Ok(()) }
+/// ```
 pub trait ExpectationTarget: sealed::Parts {}
 
 pub(crate) mod sealed {
@@ -304,6 +379,44 @@ pub(crate) mod sealed {
 /// A scoped expectation: checked alone, and removed, when this is dropped.
 /// Panics with a report when unmet, unless the thread is already panicking
 /// (then the report goes to stderr).
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// {
+///     let guard = Expect::verb("NOOP").expect(2).mount_as_scoped(&server);
+///     talk(server.addr(), &["NOOP", "NOOP", "QUIT"])?;
+///     server.wait_for_sessions_blocking(1)?;
+///     assert!(guard.report().is_met());
+/// } // checked (and removed) here
+/// talk(server.addr(), &["NOOP", "QUIT"])?; // no longer counted
+/// # Ok(()) }
+/// ```
 #[must_use = "a scoped expectation is checked when its guard is dropped"]
 #[derive(Debug)]
 pub struct ExpectGuard<'a> {

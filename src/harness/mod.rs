@@ -21,6 +21,22 @@ use std::time::Duration;
 
 /// Errors of the test API. Its `Debug` is its text, so a test returning
 /// `Result` prints a sentence.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{HarnessError, MockServer, Scenario};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// // Nobody connects: waiting for a session gives up with what happened so far.
+/// let rt = tokio::runtime::Runtime::new()?;
+/// let waited = rt.block_on(server.wait_for_sessions_within(1, std::time::Duration::from_millis(50)));
+/// match waited {
+///     Err(HarnessError::Timeout { wanted, ended, .. }) => assert_eq!((wanted, ended), (1, 0)),
+///     other => panic!("expected a timeout, got {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(thiserror::Error)]
 pub enum HarnessError {
     /// The listener could not be bound or the runtime not started.

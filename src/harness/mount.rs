@@ -101,6 +101,45 @@ fn mount<'a>(
 /// A scoped rule: removed, and its expectation checked alone, when this is
 /// dropped (panicking with a report when unmet, unless the thread is
 /// already panicking).
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Rule, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// {
+///     let _busy = Rule::verb("MAIL").reply("451 4.3.0 try again later").expect(1).mount_as_scoped(&server);
+///     let replies = talk(server.addr(), &["EHLO c", "MAIL FROM:<a@example.com>", "QUIT"])?;
+///     assert!(replies[2].starts_with("451"));
+///     server.wait_for_sessions_blocking(1)?;
+/// } // removed (and checked) here: new sessions get the scenario's answer again
+/// let replies = talk(server.addr(), &["EHLO c", "MAIL FROM:<a@example.com>", "QUIT"])?;
+/// assert!(replies[2].starts_with("250"));
+/// # Ok(()) }
+/// ```
 #[must_use = "a scoped rule is removed when its guard is dropped"]
 #[derive(Debug)]
 pub struct RuleGuard<'a> {

@@ -44,6 +44,46 @@ use tokio::net::TcpListener;
 /// An interfering proxy for one test. Dropping it checks its expectations
 /// (as [`MockServer`](crate::MockServer) does) and shuts it down: running
 /// sessions get `421` and both their legs are closed.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Leg, MockProxy, MockServer, Profile, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A fake Exchange 2003 behind a PIX.
+/// let server = MockServer::start_blocking(Scenario::bundled("exchange-2003")?)?;
+/// let proxy = MockProxy::start_blocking(server.addr(), Profile::bundled("pix-mailguard")?)?;
+/// let replies = talk(proxy.addr(), &["EHLO client.example", "QUIT"])?;
+/// assert!(replies[0].starts_with("220 ***"));
+/// assert!(replies[1].starts_with("500 5.5.1"));
+/// let t = proxy.wait_for_sessions_blocking(1)?;
+/// assert!(t.client_sent("EHLO"));
+/// assert!(!t.upstream_received("EHLO")); // refused by the proxy itself
+/// assert!(t.sessions[0].reply_codes_on(Leg::Client).contains(&500));
+/// # Ok(()) }
+/// ```
 pub struct MockProxy {
     shared: Arc<Shared>,
     core: Core,
@@ -147,7 +187,7 @@ impl MockProxy {
         self.shared.set_profile(profile);
     }
 
-    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`](super::DEFAULT_WAIT)) and
+    /// Wait until `n` sessions have ended (at most 10 seconds) and
     /// return the transcript.
     pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
         self.core

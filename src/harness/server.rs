@@ -41,6 +41,45 @@ use tokio::net::TcpListener;
 /// (panicking with a report when one is unmet, unless the test is already
 /// panicking) and shuts it down: sessions still running get `421` and are
 /// closed.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Arrange: a fake server behind a PIX (masked banner, EHLO refused).
+/// let server = MockServer::start_blocking(Scenario::bundled("pix-mailguard")?)?;
+/// // Act: any SMTP client would do.
+/// let replies = talk(server.addr(), &["EHLO client.example", "HELO client.example", "QUIT"])?;
+/// // Assert
+/// assert!(replies[0].starts_with("220 ***"));
+/// assert!(replies[1].starts_with("500"));
+/// let transcript = server.wait_for_sessions_blocking(1)?;
+/// assert!(transcript.client_sent("HELO"));
+/// # Ok(()) }
+/// ```
 pub struct MockServer {
     shared: Arc<Shared>,
     core: Core,
@@ -170,7 +209,7 @@ impl MockServer {
         self.shared.tls_certificate_pem()
     }
 
-    /// Wait until `n` sessions have ended (at most [`DEFAULT_WAIT`](super::DEFAULT_WAIT)) and
+    /// Wait until `n` sessions have ended (at most 10 seconds) and
     /// return the transcript.
     pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
         self.core

@@ -135,8 +135,8 @@ impl SeenReply {
     }
 }
 
-impl From<&crate::Reply> for SeenReply {
-    fn from(r: &crate::Reply) -> SeenReply {
+impl From<&crate::protocol::Reply> for SeenReply {
+    fn from(r: &crate::protocol::Reply) -> SeenReply {
         SeenReply {
             code: r.code,
             lines: r.lines.clone(),

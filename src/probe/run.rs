@@ -11,7 +11,7 @@ use super::report::{
     TestMessage, VerbProbe, VerbStatus,
 };
 use super::verbs::{self, CONTROL, PROBES, Probe};
-use crate::Reply;
+use crate::protocol::Reply;
 use crate::client::{ClientError, SmtpClient};
 use std::net::SocketAddr;
 use tokio::time::Instant;

@@ -14,6 +14,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A checked profile, ready to run; cheap to clone.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::Profile;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pix = Profile::bundled("pix-mailguard")?;
+/// assert_eq!(pix.name(), "pix-mailguard");
+/// let own = Profile::from_yaml("name: no-starttls\nstarttls:\n  mode: strip\n")?;
+/// assert_eq!(own.name(), "no-starttls");
+/// // A misspelled name says which ones exist.
+/// let err = Profile::bundled("pix-mailgaurd").unwrap_err();
+/// assert!(err.to_string().contains("pix-mailguard"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Profile {
     rules: Arc<Rules>,

@@ -88,6 +88,20 @@ impl NdrReason {
 }
 
 /// When undeliverable mail is refused.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{NdrMode, Scenario};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let bounce = Scenario::builder()
+///     .local_domain("adatum.com")
+///     .mailbox("kim@adatum.com", &[])
+///     .ndr_mode(NdrMode::Bounce) // accept unknown recipients, then send an NDR
+///     .build()?;
+/// assert_eq!(bounce.name(), "unnamed");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NdrMode {

@@ -243,6 +243,42 @@ impl ScenarioBuilder {
 /// `expect` (how often it must match, checked on `verify()` and drop).
 /// `up_to(n)` is YAML's `times:`: it answers only the first `n` matches of
 /// each session.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Rule, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// // Answer the first MAIL with a temporary failure; it must happen once.
+/// Rule::verb("MAIL").up_to(1).reply("451 4.3.0 try later").expect(1).mount(&server);
+/// let replies = talk(server.addr(), &["EHLO c", "MAIL FROM:<a@example.com>", "MAIL FROM:<a@example.com>", "QUIT"])?;
+/// assert!(replies[2].starts_with("451"));
+/// assert!(replies[3].starts_with("250"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 #[must_use = "a Rule does nothing until it is mounted or added to a scenario"]
 pub struct Rule {

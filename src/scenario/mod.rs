@@ -31,6 +31,46 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// A checked scenario, ready to serve.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Only what differs from a correct ESMTP server.
+/// let scenario = Scenario::from_yaml(r#"
+/// name: slow-banner
+/// banner:
+///   reply: "220 {hostname} ESMTP ready"
+///   delay: 10ms
+/// "#)?;
+/// let server = MockServer::start_blocking(scenario)?;
+/// let replies = talk(server.addr(), &["QUIT"])?;
+/// assert!(replies[0].contains("ESMTP ready"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Scenario {
     plan: Arc<Plan>,

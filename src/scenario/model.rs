@@ -509,6 +509,43 @@ pub struct LimitsSpec {
 }
 
 /// A session state a rule can be limited to.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Rule, Scenario, StateName};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Refuse RCPT only inside a transaction, not as a first command.
+/// let scenario = Scenario::builder()
+///     .rule(Rule::verb("RCPT").state([StateName::Mail, StateName::Rcpt]).reply("452 4.5.3 too many"))
+///     .build()?;
+/// let server = MockServer::start_blocking(scenario)?;
+/// let replies = talk(server.addr(), &["EHLO c", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>", "QUIT"])?;
+/// assert!(replies[3].starts_with("452"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StateName {
@@ -523,6 +560,45 @@ pub enum StateName {
 }
 
 /// What happens after a reply.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Rule, Scenario, Then};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Answer the first MAIL with a 421 and hang up, as an overloaded MTA does.
+/// let scenario = Scenario::builder()
+///     .rule(Rule::verb("MAIL").reply("421 4.3.2 busy").then(Then::Close))
+///     .build()?;
+/// let server = MockServer::start_blocking(scenario)?;
+/// let replies = talk(server.addr(), &["EHLO c", "MAIL FROM:<a@example.com>"])?;
+/// assert!(replies[2].starts_with("421"));
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// assert_eq!(t.sessions[0].closed_by(), Some(smtp_harness::Closer::Server));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Then {

@@ -4,6 +4,18 @@ use serde_saphyr::Location;
 use std::fmt;
 
 /// One problem found in a scenario file.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::Scenario;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let err = Scenario::from_yaml("banner:\n  reply: 220 hi\n  delay: soon\n").unwrap_err();
+/// let problem = &err.problems[0];
+/// assert_eq!(problem.line, 3);
+/// assert!(problem.message.contains("expected a duration"), "{problem}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The file (or `<inline>`, `<builder>`, `bundled:NAME`).
@@ -118,6 +130,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Every problem found while loading a scenario (never empty). Its `Debug`
 /// is its text, so `Scenario::bundled("x").unwrap()` and a test returning
 /// `Result` print sentences, not a struct dump.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::Scenario;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let err = Scenario::from_yaml("banner: {reply: 220 hi, colour: red}\n").unwrap_err();
+/// // One sentence per problem, each with file:line:column.
+/// assert!(err.to_string().starts_with("<inline>:1:"), "{err}");
+/// assert!(err.to_string().contains("colour"), "{err}");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The problems, in file order.

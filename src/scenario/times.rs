@@ -8,6 +8,18 @@ use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToIncl
 use std::str::FromStr;
 
 /// An inclusive range of match counts.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Expect, Times};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// assert!(Times::from(2).contains(2));
+/// assert!(!Times::from(2).contains(3));
+/// assert!(Times::from(1..).contains(40)); // at least once
+/// let _count_all_mail = Expect::verb("MAIL").expect(1..);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Times {
     /// At least this many.

@@ -24,6 +24,23 @@ impl std::fmt::Debug for TlsMaterial {
 }
 
 /// Why TLS could not be set up.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{HarnessError, MockServer, Scenario};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let scenario = Scenario::from_yaml("tls:\n  cert_pem: \"not a certificate\"\n  key_pem: \"nor a key\"\n");
+/// // A scenario whose certificate cannot be used fails to load or to start,
+/// // with a sentence saying which.
+/// if let Ok(scenario) = scenario {
+///     match MockServer::start_blocking(scenario) {
+///         Err(HarnessError::Tls(e)) => assert!(!e.to_string().is_empty()),
+///         other => panic!("expected a TLS error, got {other:?}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     /// A certificate or key file could not be read.

@@ -11,6 +11,52 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// Where the client under test behaved differently from the captured one.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let capture = r#"
+/// replay:
+///   sessions:
+///   - banner: ["220 mx.example ESMTP"]
+///     steps:
+///     - client: EHLO captured.example
+///       reply: ["250 mx.example"]
+///     - client: QUIT
+///       reply: ["221 bye"]
+/// "#;
+/// let server = MockServer::start_blocking(Scenario::from_yaml(capture)?)?;
+/// talk(server.addr(), &["HELO other.example", "QUIT"])?;
+/// server.wait_for_sessions_blocking(1)?;
+/// let (session, d) = &server.divergences()[0];
+/// assert_eq!((*session, d.step), (1, 1));
+/// assert_eq!((d.expected.as_str(), d.got.as_str()), ("EHLO captured.example", "HELO other.example"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Divergence {
     /// The captured step (1-based) that was expected.

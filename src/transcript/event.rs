@@ -9,6 +9,43 @@ use serde::{Serialize, Serializer};
 use std::net::SocketAddr;
 
 /// Which connection an event belongs to.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Leg, MockProxy, MockServer, Profile, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// let proxy = MockProxy::start_blocking(server.addr(), Profile::bundled("pix-mailguard")?)?;
+/// talk(proxy.addr(), &["EHLO c", "HELO c", "QUIT"])?;
+/// let t = proxy.wait_for_sessions_blocking(1)?;
+/// let session = &t.sessions[0];
+/// assert!(session.reply_codes_on(Leg::Client).contains(&500)); // the proxy's answer to EHLO
+/// assert!(!session.reply_codes_on(Leg::Upstream).contains(&500)); // the server never saw it
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
@@ -19,6 +56,18 @@ pub enum Leg {
 }
 
 /// Who ended a session.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Closer, MockServer, Scenario};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// drop(std::net::TcpStream::connect(server.addr())?); // connect, then vanish
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// assert_eq!(t.sessions[0].closed_by(), Some(Closer::Client));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Closer {
@@ -38,6 +87,46 @@ pub enum Closer {
 }
 
 /// A byte string shown as text; kept exact in memory.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{EventKind, MockServer, Scenario, Wire};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &["NOOP caf\u{e9}", "QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let line: Option<&Wire> = t.sessions[0].events.iter().find_map(|e| match &e.kind {
+///     EventKind::Command { line, .. } => Some(line),
+///     _ => None,
+/// });
+/// let line = line.expect("a command");
+/// assert_eq!(&line.0[..], "NOOP caf\u{e9}".as_bytes()); // exact octets
+/// assert_eq!(line.text(), "NOOP caf\u{e9}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wire(pub Bytes);
 
@@ -55,6 +144,45 @@ impl Serialize for Wire {
 }
 
 /// What happened.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{EventKind, Leg, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &["NOOP", "QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// // The query helpers cover most needs; the events are there for the rest.
+/// let noop = t.sessions[0].events.iter().find_map(|e| match &e.kind {
+///     EventKind::Command { leg: Leg::Client, line, .. } => Some(line.text()),
+///     _ => None,
+/// });
+/// assert_eq!(noop.as_deref(), Some("NOOP"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
@@ -166,6 +294,42 @@ pub enum EventKind {
 }
 
 /// One event with its place in time.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{EventKind, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &["QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let first = &t.sessions[0].events[0];
+/// assert_eq!(first.session, 1);
+/// assert!(matches!(first.kind, EventKind::Connect { .. }));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     /// Session id.

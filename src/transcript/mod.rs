@@ -27,6 +27,43 @@ use serde::Serialize;
 pub use live::LiveWriter;
 
 /// One session's events.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Closer, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &["EHLO c", "QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let session = &t.sessions[0];
+/// assert_eq!(session.id, 1);
+/// assert!(session.ended && !session.aborted);
+/// assert_eq!(session.closed_by(), Some(Closer::Server)); // after QUIT
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionRecord {
     /// Session id (1-based, accept order).
@@ -111,6 +148,43 @@ impl SessionRecord {
 }
 
 /// A snapshot of all recorded sessions.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Leg, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &["EHLO client.example", "NOOP", "QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// assert!(t.client_sent("NOOP"));
+/// assert_eq!(t.sessions[0].commands(), ["EHLO client.example", "NOOP", "QUIT"]);
+/// assert_eq!(t.sessions[0].reply_codes_on(Leg::Client), [220, 250, 250, 221]);
+/// println!("{}", t.to_text()); // the swaks-style view
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Transcript {
     /// Sessions in id order.

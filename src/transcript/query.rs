@@ -7,6 +7,46 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 
 /// A reply as recorded on one leg.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Leg, MockServer, RecordedReply, Rule, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let scenario = Scenario::builder()
+///     .rule(Rule::verb("NOOP").named("slow noop").reply("250 2.0.0 eventually"))
+///     .build()?;
+/// let server = MockServer::start_blocking(scenario)?;
+/// talk(server.addr(), &["NOOP", "QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let replies: Vec<RecordedReply> = t.sessions[0].replies_on(Leg::Client);
+/// let noop = &replies[1];
+/// assert_eq!((noop.code, noop.rule.as_deref()), (250, Some("slow noop")));
+/// assert_eq!(noop.lines, ["250 2.0.0 eventually"]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedReply {
     /// Where it was sent.
@@ -22,6 +62,25 @@ pub struct RecordedReply {
 }
 
 /// How a session ended in the middle of something.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Aborted, Closer, MockServer, Scenario};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// {
+///     let mut sock = std::net::TcpStream::connect(server.addr())?;
+///     std::io::Write::write_all(&mut sock, b"EHLO c\r\nMAIL FROM:<a@exam")?;
+///     sock.shutdown(std::net::Shutdown::Write)?; // gone mid-line
+///     std::io::Read::read_to_end(&mut sock, &mut Vec::new())?;
+/// }
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let Aborted { by, during, partial, .. } = t.sessions[0].abort().expect("aborted");
+/// assert_eq!((by, during.as_str()), (Closer::Client, "line"));
+/// assert_eq!(&partial[..], b"MAIL FROM:<a@exam");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Aborted {
     /// Who ended it.
@@ -35,6 +94,42 @@ pub struct Aborted {
 }
 
 /// A completed TLS handshake.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Handshake, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &["QUIT"])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// // No STARTTLS here; after one, `tls()` says how it was negotiated.
+/// let tls: Option<Handshake> = t.sessions[0].tls();
+/// assert!(tls.is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handshake {
     /// Protocol version (`TLSv1_3`).
