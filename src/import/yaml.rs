@@ -295,13 +295,18 @@ impl Assembly<'_, '_> {
             self.last_reply_at = at;
             return;
         }
+        let unasked = target.is_none();
         let target = target.unwrap_or_else(|| self.unasked(code));
         let step = &mut self.steps[target];
         let base = match (step.at, self.last_reply_at) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        if self.keep_timing
+        // A reply the server sent on its own came after the client had been
+        // quiet this long: the replay waits for the same quiet time, with
+        // or without --keep-timing, or the client would read it as the
+        // answer to its next command.
+        if (self.keep_timing || unasked)
             && let (Some(t), Some(b)) = (at, base)
         {
             step.spec.delay = ms(t.saturating_sub(b));
@@ -430,8 +435,16 @@ fn scenario_name(source: &str) -> String {
 struct Imported {
     name: String,
     description: String,
+    /// `tls: {}` when a captured session started TLS: the replay does the
+    /// handshake there (with a self-signed certificate) and goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<NoKeys>,
     replay: ReplaySpec,
 }
+
+/// `{}`: a section with every key at its default.
+#[derive(Serialize)]
+struct NoKeys {}
 
 /// The scenario text and what was left out or changed.
 ///
@@ -492,9 +505,17 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
     for (i, origin) in origins.iter().enumerate() {
         let _ = writeln!(out, "# sessions[{i}]: {}", one_line(origin));
     }
+    let tls = capture
+        .sessions
+        .iter()
+        .any(|s| s.tls_started() && (options.include_partial || !s.begin_missing));
+    if tls {
+        out.push_str("# tls: a captured session started TLS; the replay does the handshake with a self-signed certificate\n");
+    }
     let doc = Imported {
         name: scenario_name(&source),
         description,
+        tls: tls.then_some(NoKeys {}),
         replay: ReplaySpec { sessions },
     };
     match serde_saphyr::to_string(&doc) {
