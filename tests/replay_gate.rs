@@ -187,7 +187,10 @@ fn a_message_of_another_size_fails_the_gate() {
     assert_eq!(status.code(), Some(1), "{lines:?}");
     let divergence = &lines[0];
     assert_eq!(divergence["event"], "divergence", "{lines:?}");
-    assert_eq!(divergence["step"], 8, "the message is the 8th step: {lines:?}");
+    assert_eq!(
+        divergence["step"], 8,
+        "the message is the 8th step: {lines:?}"
+    );
     assert_eq!(divergence["expected"], "<message of 261 octets>");
     assert_ne!(divergence["got"], divergence["expected"]);
     assert_eq!(lines.last().unwrap()["matched"], false);
@@ -392,4 +395,40 @@ fn lettre_over_starttls_matches_the_swaks_capture() {
     let t = server.wait_for_sessions_blocking(1).unwrap();
     assert_eq!(t.handshakes().len(), 1);
     assert_eq!(t.divergences(), []);
+}
+
+/// A gate that was stopped before the sessions it waited for fails, even
+/// when the ones that came matched: the client came too few times.
+#[test]
+fn stopped_before_its_sessions_the_gate_fails() {
+    let dir = scratch("short");
+    let scenario = dir.join("quit.yaml");
+    std::fs::write(
+        &scenario,
+        "replay:\n  sessions:\n    - banner: [\"220 mx\"]\n      steps:\n        - client: QUIT\n          reply: [\"221 bye\"]\n      end: server_closed\n",
+    )
+    .unwrap();
+    let mut server = Launched::start(&[
+        "replay",
+        scenario.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--sessions",
+        "2",
+        "--json",
+        "--quiet",
+    ]);
+    let one = common::launch::session(&server.addr, "QUIT\r\n");
+    assert_eq!(one, "220 mx\r\n221 bye\r\n");
+    // The session was served, so the signal handlers are in place.
+    let status = server.stop("TERM");
+    let lines = report(&rest_of_stdout(&mut server));
+    assert_eq!(status.code(), Some(1), "{lines:?}");
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"event": "session", "session": 1, "capture": 0, "divergences": 0, "matched": true}),
+            serde_json::json!({"event": "summary", "sessions": 1, "wanted": 2, "diverged": 0, "matched": false}),
+        ]
+    );
 }
