@@ -125,7 +125,7 @@ fn captured_message(dir: &Path) -> PathBuf {
 const SWAKS_TLS: &str = "aiosmtpd-swaks-starttls.txt";
 
 /// The recorded client's own command line, replayed over real TLS.
-fn swaks_as_recorded<'a>(data: &'a str) -> Vec<&'a str> {
+fn swaks_as_recorded(data: &str) -> Vec<&str> {
     vec![
         "--tls",
         "--from",

@@ -494,6 +494,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
+/// Wait for `sleep`, or forever when there is none.
+async fn until(sleep: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match sleep {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A replayed session that ends before the captured client had done all it
+/// did diverges there ([`Session::replay_unfinished`]).
+pub(super) fn record_unfinished(session: &Session, log: &SessionLog) {
+    if let Some(d) = session.replay_unfinished() {
+        log.push(EventKind::Divergence {
+            step: d.step,
+            expected: d.expected,
+            got: d.got,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,25 +535,5 @@ mod tests {
         let size = std::mem::size_of_val(&fut);
         eprintln!("connection future: {size} bytes");
         assert!(size <= 4096, "connection future is {size} bytes");
-    }
-}
-
-/// Wait for `sleep`, or forever when there is none.
-async fn until(sleep: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
-    match sleep {
-        Some(sleep) => sleep.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// A replayed session that ends before the captured client had done all it
-/// did diverges there ([`Session::replay_unfinished`]).
-pub(super) fn record_unfinished(session: &Session, log: &SessionLog) {
-    if let Some(d) = session.replay_unfinished() {
-        log.push(EventKind::Divergence {
-            step: d.step,
-            expected: d.expected,
-            got: d.got,
-        });
     }
 }
