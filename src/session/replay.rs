@@ -128,6 +128,11 @@ impl Session {
         if last && server_closed {
             next = Next::Close;
         }
+        if next == Next::Close {
+            // The captured server hung up here: the client owes nothing
+            // more (a QUIT the capture shows after it was never read).
+            self.replay = None;
+        }
         Outcome {
             reply: (!wire.is_empty()).then_some(reply),
             wire: (!wire.is_empty()).then_some(wire),
