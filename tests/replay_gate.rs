@@ -432,3 +432,49 @@ fn stopped_before_its_sessions_the_gate_fails() {
         ]
     );
 }
+
+/// `--sessions 1` judges the first session: a second connection, cut short
+/// by the stop that follows it, is reported but does not fail the gate.
+#[test]
+fn a_connection_after_the_sessions_asked_for_is_not_counted() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = scratch("extra");
+    let scenario = dir.join("quit.yaml");
+    std::fs::write(
+        &scenario,
+        "replay:\n  sessions:\n    - banner: [\"220 mx\"]\n      steps:\n        - client: QUIT\n          reply: [\"221 bye\"]\n      end: server_closed\n",
+    )
+    .unwrap();
+    let mut server = replay(&scenario, &["--json", "--quiet"]);
+    let connect = || {
+        let s = std::net::TcpStream::connect(&server.addr).unwrap();
+        s.set_read_timeout(Some(common::STEP)).unwrap();
+        let mut r = BufReader::new(s);
+        let mut banner = String::new();
+        r.read_line(&mut banner).unwrap();
+        assert_eq!(banner, "220 mx\r\n");
+        r
+    };
+    let mut first = connect();
+    let mut second = connect();
+    first.get_mut().write_all(b"QUIT\r\n").unwrap();
+    let mut rest = String::new();
+    first.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "221 bye\r\n");
+    // The stop after the first session ends the second one.
+    let mut cut = String::new();
+    let _ = second.read_to_string(&mut cut);
+    let status = exit_of(&mut server);
+    let lines = report(&rest_of_stdout(&mut server));
+    assert_eq!(status.code(), Some(0), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "session" && l["session"] == 2 && l["matched"] == false),
+        "the cut session is reported: {lines:?}"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &serde_json::json!({"event": "summary", "sessions": 1, "wanted": 1, "diverged": 0, "matched": true})
+    );
+}

@@ -77,10 +77,16 @@ impl Sink for DivergenceReport {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&session.id)
             .unwrap_or(0);
+        // With `--sessions N` the verdict is the first N sessions (accept
+        // order); one that began after them is cut short by the stop and
+        // reported, not counted.
+        let counted = self.enough.as_ref().is_none_or(|(n, _)| session.id <= *n);
         let tally = {
             let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-            tally.ended += 1;
-            tally.diverged += u64::from(count > 0);
+            if counted {
+                tally.ended += 1;
+                tally.diverged += u64::from(count > 0);
+            }
             *tally
         };
         let capture = (session.id.max(1) - 1) % self.captured.max(1) as u64;
