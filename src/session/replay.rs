@@ -374,6 +374,41 @@ pub(super) struct CapturedAnswer {
 #[cfg(test)]
 mod tests {
     use super::canonical;
+    use crate::session::Next;
+    use crate::session::tests::session;
+    use std::time::Duration;
+
+    const TLS_THEN_OPAQUE: &str = "tls: {}\nreplay:\n  sessions:\n    - banner: [\"220 mx\"]\n      steps:\n        - client: STARTTLS\n          reply: [\"220 go\"]\n        - starttls: true\n      end: server_closed\n";
+
+    /// After the captured STARTTLS the handshake is the next step; with
+    /// nothing captured after it the built-in server answers, unchecked.
+    #[test]
+    fn an_encrypted_rest_hands_over_to_the_built_in_server() {
+        let mut s = session(TLS_THEN_OPAQUE);
+        assert_eq!(s.command(b"STARTTLS").next, Next::StartTls);
+        let note = s.tls_started().expect("a note says the replay ends");
+        assert!(note.contains("nothing after step 2"), "{note}");
+        let ehlo = s.command(b"EHLO x");
+        assert_eq!(ehlo.reply.map(|r| r.code), Some(250));
+        assert!(ehlo.divergence.is_none() && ehlo.wire.is_none());
+        assert!(s.replay_unfinished().is_none());
+    }
+
+    /// A reply sent unprompted after a quiet time is not due at once: the
+    /// I/O layer waits for the quiet time, then asks for it.
+    #[test]
+    fn an_unprompted_reply_waits_for_the_quiet_time() {
+        let mut s = session(
+            "replay:\n  sessions:\n    - banner: [\"220 mx\"]\n      steps:\n        - client: NOOP\n          reply: [\"250 ok\"]\n        - reply: [\"451 4.7.0 Timeout\"]\n          delay: 2s\n      end: server_closed\n",
+        );
+        s.command(b"NOOP");
+        assert!(s.unsolicited().is_none(), "not at once");
+        assert_eq!(s.idle_reply(), Some(Duration::from_secs(2)));
+        let out = s.idle_elapsed().expect("due after the quiet time");
+        assert_eq!(out.wire.as_deref(), Some(&b"451 4.7.0 Timeout\r\n"[..]));
+        assert_eq!((out.delay, out.next), (Duration::ZERO, Next::Close));
+        assert!(s.idle_reply().is_none() && s.replay_unfinished().is_none());
+    }
 
     /// SMTP's own rule (RFC 5321 2.4): verbs, `FROM:`/`TO:` and parameter
     /// names in any case; paths and values exactly.
