@@ -107,8 +107,8 @@ fn swaks(swaks: &str, addr: &str, args: &[&str]) -> String {
 
 /// The message the recorded swaks sent (its ` ~> ` lines between the 354
 /// and the `.`), as a file for `swaks --data`, which adds the `CRLF.CRLF`.
-fn captured_message(dir: &Path) -> PathBuf {
-    let transcript = std::fs::read_to_string(Path::new(FIXTURES).join(SWAKS_TLS)).unwrap();
+fn captured_message(dir: &Path, fixture: &str) -> PathBuf {
+    let transcript = std::fs::read_to_string(Path::new(FIXTURES).join(fixture)).unwrap();
     let lines: Vec<&str> = transcript
         .lines()
         .skip_while(|l| !l.starts_with("<~  354"))
@@ -123,6 +123,9 @@ fn captured_message(dir: &Path) -> PathBuf {
 
 /// swaks 20201014.0 over STARTTLS against aiosmtpd 1.4.6 (tests/fixtures/README.md).
 const SWAKS_TLS: &str = "aiosmtpd-swaks-starttls.txt";
+
+/// The same, over TLS from the first byte (`swaks --tlsc`, port 465 style).
+const SWAKS_SMTPS: &str = "aiosmtpd-swaks-smtps.txt";
 
 /// The recorded client's own command line, replayed over real TLS.
 fn swaks_as_recorded(data: &str) -> Vec<&str> {
@@ -146,7 +149,7 @@ fn a_swaks_starttls_transcript_replays_completely_and_the_gate_passes() {
     };
     let dir = scratch("tls-pass");
     let scenario = import(SWAKS_TLS, &dir);
-    let data = captured_message(&dir);
+    let data = captured_message(&dir, SWAKS_TLS);
     let mut server = replay(&scenario, &["--json", "--quiet"]);
     let out = swaks(
         swaks_bin,
@@ -168,6 +171,30 @@ fn a_swaks_starttls_transcript_replays_completely_and_the_gate_passes() {
             serde_json::json!({"event": "summary", "sessions": 1, "wanted": 1, "diverged": 0, "matched": true}),
         ]
     );
+}
+
+#[test]
+fn a_swaks_implicit_tls_transcript_replays_over_implicit_tls() {
+    let Some(swaks_bin) = tools::require(&SWAKS, "swaks_implicit_tls_gate_passes") else {
+        return;
+    };
+    let dir = scratch("smtps");
+    let scenario = import(SWAKS_SMTPS, &dir);
+    let yaml = std::fs::read_to_string(&scenario).unwrap();
+    assert!(yaml.contains("\ntls:\n  implicit: true\n"), "{yaml}");
+    let data = captured_message(&dir, SWAKS_SMTPS);
+    let mut server = replay(&scenario, &["--json", "--quiet"]);
+    let mut args = swaks_as_recorded(data.to_str().unwrap());
+    args[0] = "--tlsc";
+    let out = swaks(swaks_bin, &server.addr, &args);
+    assert!(
+        out.contains("=== TLS started") && out.contains("<~  220 localhost Python SMTP 1.4.6"),
+        "{out}"
+    );
+    let status = exit_of(&mut server);
+    let lines = report(&rest_of_stdout(&mut server));
+    assert_eq!(status.code(), Some(0), "{lines:?}");
+    assert_eq!(lines.last().unwrap()["matched"], true, "{lines:?}");
 }
 
 #[test]
@@ -372,7 +399,7 @@ fn lettre_over_starttls_matches_the_swaks_capture() {
     use lettre::{SmtpTransport, Transport};
     let dir = scratch("lettre");
     let scenario = import(SWAKS_TLS, &dir);
-    let message = std::fs::read(captured_message(&dir)).unwrap();
+    let message = std::fs::read(captured_message(&dir, SWAKS_TLS)).unwrap();
     let server = MockServer::start_blocking(Scenario::from_file(&scenario).unwrap()).unwrap();
     let pem = server.tls_certificate_pem().expect("the import wrote tls:");
     let params = TlsParameters::builder("localhost".into())

@@ -436,15 +436,19 @@ struct Imported {
     name: String,
     description: String,
     /// `tls: {}` when a captured session started TLS: the replay does the
-    /// handshake there (with a self-signed certificate) and goes on.
+    /// handshake there (with a self-signed certificate) and goes on;
+    /// `tls: {implicit: true}` when it spoke TLS from the first byte.
     #[serde(skip_serializing_if = "Option::is_none")]
-    tls: Option<NoKeys>,
+    tls: Option<TlsKeys>,
     replay: ReplaySpec,
 }
 
-/// `{}`: a section with every key at its default.
+/// The `tls:` an imported scenario needs.
 #[derive(Serialize)]
-struct NoKeys {}
+struct TlsKeys {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    implicit: Option<bool>,
+}
 
 /// The scenario text and what was left out or changed.
 ///
@@ -505,17 +509,11 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
     for (i, origin) in origins.iter().enumerate() {
         let _ = writeln!(out, "# sessions[{i}]: {}", one_line(origin));
     }
-    let tls = capture
-        .sessions
-        .iter()
-        .any(|s| s.tls_started() && (options.include_partial || !s.begin_missing));
-    if tls {
-        out.push_str("# tls: a captured session started TLS; the replay does the handshake with a self-signed certificate\n");
-    }
+    let tls = tls_keys(capture, options, &mut out, &mut warnings);
     let doc = Imported {
         name: scenario_name(&source),
         description,
-        tls: tls.then_some(NoKeys {}),
+        tls,
         replay: ReplaySpec { sessions },
     };
     match serde_saphyr::to_string(&doc) {
@@ -525,6 +523,46 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
         Err(e) => warnings.push(format!("the scenario could not be written: {e}")),
     }
     (out, warnings)
+}
+
+/// The `tls:` section the emitted sessions need, with a comment saying why
+/// (added to `out`, and to `warnings` for a mix): none without TLS, `{}` for STARTTLS, `{implicit:
+/// true}` for TLS from the first byte. One scenario serves every session
+/// the same way, so sessions that mix both are served with implicit TLS,
+/// and the comment says so.
+fn tls_keys(
+    capture: &Capture,
+    options: &ScenarioOptions,
+    out: &mut String,
+    warnings: &mut Vec<String>,
+) -> Option<TlsKeys> {
+    let emitted = || {
+        capture
+            .sessions
+            .iter()
+            .filter(|s| options.include_partial || !s.begin_missing)
+    };
+    let implicit = emitted().filter(|s| s.implicit_tls).count();
+    if implicit > 0 {
+        let _ = writeln!(
+            out,
+            "# tls: TLS from the first byte (swaks --tlsc), with a self-signed certificate"
+        );
+        if implicit < emitted().count() {
+            let warning = format!(
+                "only {implicit} of the sessions used TLS from the first byte; the replay serves all of them so"
+            );
+            let _ = writeln!(out, "# warning: {warning}");
+            warnings.push(warning);
+        }
+        return Some(TlsKeys {
+            implicit: Some(true),
+        });
+    }
+    emitted().any(|s| s.tls_started()).then(|| {
+        out.push_str("# tls: a captured session started TLS; the replay does the handshake with a self-signed certificate\n");
+        TlsKeys { implicit: None }
+    })
 }
 
 /// A comment holds printable characters only, and no line break: a label
