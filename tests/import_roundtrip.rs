@@ -36,6 +36,9 @@ async fn replay_as_the_captured_client(scenario: &Scenario, index: usize) -> usi
     server.wait_for_sessions(index as u64).await.unwrap();
     let mut c = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let mut compared = 0;
+    // Where this client stops before the captured one did (the TLS
+    // handshake, a minute's wait for a timeout notice).
+    let mut stopped = false;
     if let Some((_, banner)) = &captured.banner {
         assert_eq!(
             read_exactly(&mut c, banner.len()).await,
@@ -50,12 +53,18 @@ async fn replay_as_the_captured_client(scenario: &Scenario, index: usize) -> usi
                 c.write_all(format!("{line}\r\n").as_bytes()).await.unwrap()
             }
             Captured::Command(None) => c.write_all(b"dW5zZWVu\r\n").await.unwrap(),
-            Captured::Message(_) => c
-                .write_all(b"Subject: replayed\r\n\r\nbody\r\n.\r\n")
-                .await
-                .unwrap(),
+            Captured::Message(size) => c.write_all(&message(*size)).await.unwrap(),
+            Captured::Nothing if !step.delay.is_zero() => {
+                // Sent once the client has been quiet that long
+                // (the_exchange_timeout_notice_… checks it).
+                stopped = true;
+                break;
+            }
             Captured::Nothing => {}
-            Captured::StartTls => break,
+            Captured::StartTls => {
+                stopped = true;
+                break;
+            }
         }
         if !step.wire.is_empty() {
             let got = read_exactly(&mut c, step.wire.len()).await;
@@ -73,13 +82,49 @@ async fn replay_as_the_captured_client(scenario: &Scenario, index: usize) -> usi
     }
     drop(c);
     let t = server.wait_for_sessions(index as u64 + 1).await.unwrap();
-    assert!(t.divergences().is_empty(), "{:?}", t.divergences());
+    // The empty connections before ours diverge (they said nothing).
+    let ours: Vec<_> = t
+        .divergences()
+        .into_iter()
+        .filter(|(session, _)| *session == index as u64 + 1)
+        .map(|(_, d)| d)
+        .collect();
+    if stopped {
+        assert!(
+            ours.len() <= 1 && ours.iter().all(|d| d.got == "<end of session>"),
+            "only where this client stopped: {ours:?}"
+        );
+    } else {
+        assert!(ours.is_empty(), "{ours:?}");
+    }
     compared
+}
+
+/// A message of the captured size (any when the capture does not say),
+/// with its end of data.
+fn message(size: Option<usize>) -> Vec<u8> {
+    let Some(size) = size else {
+        return b"Subject: replayed\r\n\r\nbody\r\n.\r\n".to_vec();
+    };
+    if size < 2 {
+        return b".\r\n".to_vec();
+    }
+    let mut m = Vec::with_capacity(size + 5);
+    // Whole lines while more than one line's worth is left, so the last
+    // line gets at least its CRLF.
+    while size - m.len() > 74 {
+        m.extend_from_slice(&[b'b'; 70]);
+        m.extend_from_slice(b"\r\n");
+    }
+    m.extend(std::iter::repeat_n(b'c', size - m.len() - 2));
+    m.extend_from_slice(b"\r\n.\r\n");
+    m
 }
 
 #[rstest]
 #[case("zeek-smtp-exim-auth-login.pcap", 0, 9)]
-#[case("zeek-smtp-exchange-pipelining.pcap", 0, 7)]
+// The 451 after a minute of quiet: the_exchange_timeout_notice_… below.
+#[case("zeek-smtp-exchange-pipelining.pcap", 0, 6)]
 #[case("zeek-smtp-postfix-bdat-invalid.pcapng", 2, 5)]
 #[case("zeek-smtp-gmail-starttls.pcap", 0, 3)]
 #[case("swaks-regression-00600-auth-plain.txt", 0, 8)]
@@ -119,6 +164,11 @@ async fn the_exchange_timeout_notice_is_sent_unprompted_and_the_server_hangs_up(
         false,
     )
     .unwrap();
+    // Exchange said it after a minute of quiet; the import keeps that wait
+    // (replay waits for it), shortened here to keep the test quick.
+    let quiet = "      delay: 60584ms\n";
+    assert!(yaml.contains(quiet), "{yaml}");
+    let yaml = yaml.replace(quiet, "      delay: 200ms\n");
     let server = MockServer::start(Scenario::from_yaml(&yaml).unwrap())
         .await
         .unwrap();

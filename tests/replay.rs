@@ -50,7 +50,7 @@ async fn the_same_client_gets_identical_bytes_and_no_divergence() {
     assert_eq!(c.cmd("MAIL FROM: <gurpartap@patriots.in>").await, 250);
     assert_eq!(c.cmd("RCPT TO: <raj_deol2002in@yahoo.co.in>").await, 250);
     assert_eq!(c.cmd("DATA").await, 354);
-    c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n").await;
+    c.send(&message_of(20345)).await;
     assert_eq!(c.reply().await, ["250 OK id=1Mugho-0003Dg-Un"]);
     c.send(b"QUIT\r\n").await;
     assert_eq!(
@@ -65,6 +65,58 @@ async fn the_same_client_gets_identical_bytes_and_no_divergence() {
         server.divergences()
     );
     assert_eq!(server.messages().len(), 1);
+}
+
+/// A message of exactly `size` octets (unstuffed, without the final
+/// `.CRLF`, as captures count them), with its end of data.
+fn message_of(size: usize) -> Vec<u8> {
+    let mut m = b"Subject: x\r\n\r\n".to_vec();
+    while m.len() + 100 <= size {
+        m.extend_from_slice(&[b'b'; 98]);
+        m.extend_from_slice(b"\r\n");
+    }
+    let rest = size - m.len();
+    assert!(rest >= 2, "sizes chosen to end in a whole line");
+    m.extend(std::iter::repeat_n(b'c', rest - 2));
+    m.extend_from_slice(b"\r\n.\r\n");
+    m
+}
+
+/// The captured client sent 20,345 octets; one that sends another size,
+/// and one that leaves before the capture's end, diverge (the captured
+/// reply is still played).
+#[tokio::test]
+async fn another_message_size_and_an_early_end_diverge() {
+    let server = MockServer::start(Scenario::from_yaml(EXIM).unwrap())
+        .await
+        .unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    c.reply().await;
+    c.send(b"EHLO GP\r\n").await;
+    c.reply().await;
+    assert_eq!(c.cmd("MAIL FROM: <gurpartap@patriots.in>").await, 250);
+    assert_eq!(c.cmd("RCPT TO: <raj_deol2002in@yahoo.co.in>").await, 250);
+    assert_eq!(c.cmd("DATA").await, 354);
+    c.send(&message_of(20344)).await;
+    assert_eq!(c.reply().await, ["250 OK id=1Mugho-0003Dg-Un"]);
+    drop(c);
+    let t = server.wait_for_sessions(1).await.unwrap();
+    let d: Vec<_> = t
+        .divergences()
+        .into_iter()
+        .map(|(_, d)| (d.step, d.expected, d.got))
+        .collect();
+    assert_eq!(
+        d,
+        [
+            (
+                5,
+                "<message of 20345 octets>".to_string(),
+                "<message of 20344 octets>".to_string()
+            ),
+            (6, "QUIT".to_string(), "<end of session>".to_string()),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -56,7 +56,9 @@ fn follow(outcome: &Outcome, session: &mut Session, framer: &mut Framer) -> bool
         Next::Data => framer.expect_data(limits.message_size, limits.text_line, false),
         Next::Chunk { size, last } => framer.expect_chunk(size, last, session.chunk_kept(), false),
         // No handshake here: go on as if it had succeeded.
-        Next::StartTls => session.tls_started(),
+        Next::StartTls => {
+            let _ = session.tls_started();
+        }
     }
     if let Some(reply) = &outcome.reply {
         assert!(

@@ -49,7 +49,11 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         smtp-harness import customer.pcap -o customer.yaml\n  \
         smtp-harness replay customer.yaml --listen 127.0.0.1:2525\n  \
-        smtp-harness replay customer.yaml --json --quiet   # one JSON object per divergence on stdout")]
+        smtp-harness replay customer.yaml --json --quiet   # the report as JSON Lines on stdout\n  \
+        smtp-harness replay customer.yaml --sessions 1 --quiet   # a CI gate: stops after one session\n\n\
+        Exit status: 0 when every session did what the captured client did, 1 when one diverged \
+        (or fewer than --sessions N ended, or an `expect:` entry is unmet), 2 when the \
+        --transcript file could not be written.")]
     Replay(ReplayArgs),
     /// List the bundled scenarios.
     Scenarios,
@@ -325,9 +329,14 @@ pub struct ServeArgs {
 pub struct ReplayArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
-    /// Report divergences as JSON Lines on stdout instead of text.
+    /// Report divergences as JSON Lines on stdout instead of text: one
+    /// object per divergence, per ended session and a summary (docs/import.md).
     #[arg(long)]
     pub json: bool,
+    /// Stop after this many sessions have ended, then exit 0 when every one
+    /// did what the captured client did, 1 when one diverged.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sessions: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -75,10 +75,12 @@ pub fn report(
 pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Run the SMTP side (`smtp`, given a stop future) and, when asked for, the
-/// control API, until Ctrl-C or SIGTERM; both stop together.
+/// control API, until Ctrl-C or SIGTERM (or `done`, when given: `replay
+/// --sessions N` after its Nth session); both stop together.
 pub async fn until_signal<Fut>(
     control: Option<Api>,
     target: crate::control::Target,
+    done: Option<Stopped>,
     smtp: impl FnOnce(Stopped) -> Fut,
 ) where
     Fut: std::future::Future<Output = ()>,
@@ -97,8 +99,12 @@ pub async fn until_signal<Fut>(
             stopped(stop_rx.clone()),
         ))
     });
+    let done = done.unwrap_or_else(|| Box::pin(std::future::pending()));
     let signal = async {
-        super::serve::shutdown_signal().await;
+        tokio::select! {
+            _ = super::serve::shutdown_signal() => {}
+            _ = done => {}
+        }
         let _ = stop_tx.send(true);
     };
     tokio::join!(smtp(stopped(stop_rx)), signal);

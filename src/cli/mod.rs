@@ -40,7 +40,7 @@ pub fn main(release_freed_memory: Option<fn()>) -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(a) => serve::run(a, Vec::new()),
+        Command::Serve(a) => serve::run(a, Vec::new(), None),
         Command::Replay(a) => replay::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Scenarios => scenarios::run(),

@@ -53,7 +53,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        super::control::until_signal(control, target, |stopped| {
+        super::control::until_signal(control, target, None, |stopped| {
             proxy::run(listener, Arc::clone(&shared), stopped)
         })
         .await;

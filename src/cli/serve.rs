@@ -36,8 +36,12 @@ pub fn color_enabled(choice: ColorChoice) -> bool {
     }
 }
 
-/// Serve until a signal; `extra` sinks see every event too.
-pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCode> {
+/// Serve until a signal (or `done`); `extra` sinks see every event too.
+pub fn run(
+    args: ServeArgs,
+    extra: Vec<Arc<dyn Sink>>,
+    done: Option<super::control::Stopped>,
+) -> anyhow::Result<ExitCode> {
     if args.busy_poll > 0 && args.threads > 1 {
         anyhow::bail!("--busy-poll works with one event loop; drop --threads or --busy-poll");
     }
@@ -83,7 +87,7 @@ pub fn run(args: ServeArgs, extra: Vec<Arc<dyn Sink>>) -> anyhow::Result<ExitCod
                 scenario.name()
             );
         }
-        super::control::until_signal(control, target, |stopped| {
+        super::control::until_signal(control, target, done, |stopped| {
             server::run(listener, Arc::clone(&shared), stopped)
         })
         .await;

@@ -419,6 +419,7 @@ fn session(
             server,
             started: start,
             begin_missing,
+            implicit_tls: false,
             items: Vec::new(),
         },
         true,

@@ -174,6 +174,7 @@ fn cut_after(capture: &Capture, keep: usize, why: &str) -> (Capture, String) {
                 server: s.server,
                 started: s.started,
                 begin_missing: s.begin_missing,
+                implicit_tls: s.implicit_tls,
                 items: first_commands(&s.items, left),
             };
             kept.items.push(Item {

@@ -629,6 +629,7 @@ fn decide(state: &mut State, ctx: &Ctx, notes: &mut Vec<String>) {
         server: Some(ctx.addrs[server_side]),
         started: Some(ctx.started),
         begin_missing,
+        implicit_tls: false,
         items: Vec::new(),
     };
     let mut stream = Box::new(SmtpStream::new(session));

@@ -31,6 +31,8 @@ pub struct CapturedSession {
     /// The capture does not hold the start of the session (no greeting), so
     /// it cannot be replayed from the beginning.
     pub begin_missing: bool,
+    /// TLS from the first byte (SMTPS, port 465): swaks' `--tlsc`.
+    pub implicit_tls: bool,
     /// What happened, in wire order.
     pub items: Vec<Item>,
 }

@@ -2,7 +2,8 @@
 //! and ` ~> ` are lines the client sent (in the clear / over TLS), `<- `
 //! and `<~ ` lines it received, `<** `/`<~* ` error replies, `**> `
 //! unexpected lines sent. swaks shows the decrypted lines after STARTTLS, so
-//! they are imported like the others. swaks prints no times.
+//! they are imported like the others; `=== TLS started` before the greeting
+//! is TLS from the first byte (`--tlsc`). swaks prints no times.
 
 use super::builder::SessionBuilder;
 use super::model::{Capture, CapturedSession, End};
@@ -65,6 +66,9 @@ impl Reader {
                 if text.starts_with(b"Trying ") {
                     self.close(None);
                     self.current = Some(self.new_session());
+                } else if text.starts_with(b"TLS started") && self.session().session().items.is_empty() {
+                    // Before the greeting: TLS from the first byte (`--tlsc`).
+                    self.session().session_mut().implicit_tls = true;
                 } else if text.starts_with(b"Connection closed") {
                     let quit_answered = self.current.as_ref().is_some_and(|b| b.quit_answered());
                     self.close(Some(if quit_answered {
@@ -172,6 +176,16 @@ mod tests {
         let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
         assert!(parse(&junk).is_err());
         assert!(parse(b"").is_err());
+    }
+
+    #[test]
+    fn tls_before_the_greeting_is_implicit_tls() {
+        let t = b"=== Trying a:465...\n=== Connected to a.\n=== TLS started with cipher TLSv1.3\n<~  220 a\n ~> QUIT\n<~  221 bye\n";
+        let c = parse(t).expect("parses");
+        assert!(c.sessions[0].implicit_tls);
+        let t = b"=== Trying a:25...\n<-  220 a\n -> STARTTLS\n<-  220 go\n=== TLS started\n ~> QUIT\n<~  221 bye\n";
+        let c = parse(t).expect("parses");
+        assert!(!c.sessions[0].implicit_tls && c.sessions[0].tls_started());
     }
 
     #[test]

@@ -295,13 +295,18 @@ impl Assembly<'_, '_> {
             self.last_reply_at = at;
             return;
         }
+        let unasked = target.is_none();
         let target = target.unwrap_or_else(|| self.unasked(code));
         let step = &mut self.steps[target];
         let base = match (step.at, self.last_reply_at) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        if self.keep_timing
+        // A reply the server sent on its own came after the client had been
+        // quiet this long: the replay waits for the same quiet time, with
+        // or without --keep-timing, or the client would read it as the
+        // answer to its next command.
+        if (self.keep_timing || unasked)
             && let (Some(t), Some(b)) = (at, base)
         {
             step.spec.delay = ms(t.saturating_sub(b));
@@ -430,7 +435,19 @@ fn scenario_name(source: &str) -> String {
 struct Imported {
     name: String,
     description: String,
+    /// `tls: {}` when a captured session started TLS: the replay does the
+    /// handshake there (with a self-signed certificate) and goes on;
+    /// `tls: {implicit: true}` when it spoke TLS from the first byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsKeys>,
     replay: ReplaySpec,
+}
+
+/// The `tls:` an imported scenario needs.
+#[derive(Serialize)]
+struct TlsKeys {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    implicit: Option<bool>,
 }
 
 /// The scenario text and what was left out or changed.
@@ -492,9 +509,11 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
     for (i, origin) in origins.iter().enumerate() {
         let _ = writeln!(out, "# sessions[{i}]: {}", one_line(origin));
     }
+    let tls = tls_keys(capture, options, &mut out, &mut warnings);
     let doc = Imported {
         name: scenario_name(&source),
         description,
+        tls,
         replay: ReplaySpec { sessions },
     };
     match serde_saphyr::to_string(&doc) {
@@ -504,6 +523,46 @@ pub fn render(capture: &Capture, options: &ScenarioOptions) -> (String, Vec<Stri
         Err(e) => warnings.push(format!("the scenario could not be written: {e}")),
     }
     (out, warnings)
+}
+
+/// The `tls:` section the emitted sessions need, with a comment saying why
+/// (added to `out`, and to `warnings` for a mix): none without TLS, `{}` for STARTTLS, `{implicit:
+/// true}` for TLS from the first byte. One scenario serves every session
+/// the same way, so sessions that mix both are served with implicit TLS,
+/// and the comment says so.
+fn tls_keys(
+    capture: &Capture,
+    options: &ScenarioOptions,
+    out: &mut String,
+    warnings: &mut Vec<String>,
+) -> Option<TlsKeys> {
+    let emitted = || {
+        capture
+            .sessions
+            .iter()
+            .filter(|s| options.include_partial || !s.begin_missing)
+    };
+    let implicit = emitted().filter(|s| s.implicit_tls).count();
+    if implicit > 0 {
+        let _ = writeln!(
+            out,
+            "# tls: TLS from the first byte (swaks --tlsc), with a self-signed certificate"
+        );
+        if implicit < emitted().count() {
+            let warning = format!(
+                "only {implicit} of the sessions used TLS from the first byte; the replay serves all of them so"
+            );
+            let _ = writeln!(out, "# warning: {warning}");
+            warnings.push(warning);
+        }
+        return Some(TlsKeys {
+            implicit: Some(true),
+        });
+    }
+    emitted().any(|s| s.tls_started()).then(|| {
+        out.push_str("# tls: a captured session started TLS; the replay does the handshake with a self-signed certificate\n");
+        TlsKeys { implicit: None }
+    })
 }
 
 /// A comment holds printable characters only, and no line break: a label

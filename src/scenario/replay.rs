@@ -99,13 +99,18 @@ pub struct StepSpec {
         serialize_with = "data_noted"
     )]
     pub data: Option<Option<usize>>,
-    /// TLS started here; the rest of the capture is opaque.
+    /// TLS started here (after the step before it got `220`): the replay
+    /// does the handshake (the scenario needs `tls:`). The steps after it
+    /// are what was said over TLS (swaks shows it); when it is the last
+    /// step, the capture saw only ciphertext and the built-in server
+    /// answers the rest of the session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starttls: Option<bool>,
     /// The captured reply: exact wire lines without CRLF.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "flow")]
     pub reply: Option<Vec<String>>,
-    /// Wait before replying.
+    /// Wait before replying. On a step with only `reply` (sent unprompted):
+    /// how long the client must stay quiet before it goes out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<DurationSpec>,
 }

@@ -226,8 +226,10 @@ impl Session {
     }
 
     /// The handshake completed: back to the state right after the greeting,
-    /// the EHLO forgotten (RFC 3207 4.2).
-    pub fn tls_started(&mut self) {
+    /// the EHLO forgotten (RFC 3207 4.2). Returns a note for the transcript
+    /// when a replayed capture ends here (it shows nothing after STARTTLS).
+    pub fn tls_started(&mut self) -> Option<String> {
+        let note = self.replay_tls_started();
         self.tls_active = true;
         self.helo = None;
         self.dialog = None;
@@ -235,6 +237,7 @@ impl Session {
         self.chunking_offered = false;
         self.authenticated = None;
         self.reset_transaction();
+        note
     }
 
     /// The client address relay decisions use: the real peer's, or the one
@@ -376,10 +379,11 @@ impl Session {
             self.reset_transaction();
             return out;
         }
-        let captured = self.replay_message();
-        let (wire, delay, divergence) = match captured {
-            Some((code, wire, delay, None)) if code != 0 => (Some((code, wire)), Some(delay), None),
-            Some((_, _, _, divergence)) => (None, None, divergence),
+        let (wire, delay, divergence) = match self.replay_message(body.size) {
+            Some(answer) => match answer.reply {
+                Some((code, wire, delay)) => (Some((code, wire)), Some(delay), answer.divergence),
+                None => (None, None, answer.divergence),
+            },
             None => (None, None, None),
         };
         let reply = if let Some((code, _)) = &wire {

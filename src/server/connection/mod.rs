@@ -109,6 +109,7 @@ pub(super) async fn serve<S>(
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn close(mut self, end: End) -> (End, SessionLog) {
+        record_unfinished(&self.session, &self.log);
         // TLS ends with a close_notify alert. Plain TCP needs nothing: the
         // socket's drop sends the FIN, and an explicit shutdown(2) first was
         // one more system call per session for the same packets.
@@ -166,11 +167,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             {
                 deadline.as_mut().reset(due);
             }
+            // A replayed server's own reply after the client's captured
+            // quiet time; boxed, as only replays have one.
+            let mut quiet = self
+                .session
+                .idle_reply()
+                .map(|d| Box::pin(tokio::time::sleep(d)));
             let read = loop {
                 tokio::select! {
                     biased;
-                    r = self.stream.read_buf(&mut self.rbuf) => break r,
+                    r = self.stream.read_buf(&mut self.rbuf) => break Some(r),
                     _ = &mut stopped => return self.say_goodbye(Closer::Shutdown).await,
+                    _ = until(&mut quiet) => break None,
                     _ = &mut deadline => match self.next_deadline(&line, waiting_since + idle) {
                         Some(next) => deadline.as_mut().reset(next),
                         None => return self.say_goodbye(Closer::Timeout).await,
@@ -178,6 +186,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             };
             super::busy_poll::activity();
+            let Some(read) = read else {
+                // Quiet long enough: the replayed reply goes out, then the
+                // loop flushes it and reads on.
+                if let Some(end) = self.quiet_elapsed().await {
+                    return end;
+                }
+                continue;
+            };
             match read {
                 Ok(0) => return self.vanished(Closer::Client),
                 Ok(n) => {
@@ -300,6 +316,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             action: "fault-fired".into(),
             detail,
         });
+    }
+
+    /// The client stayed quiet as long as the captured one before the
+    /// captured server spoke on its own: that reply now, and any due after it.
+    async fn quiet_elapsed(&mut self) -> Option<End> {
+        let outcome = self.session.idle_elapsed()?;
+        if let Some(end) = self.apply(outcome).await {
+            return Some(end);
+        }
+        self.apply_unsolicited().await
     }
 
     /// Replies a replayed server sent on its own (a timeout notice), due
@@ -465,6 +491,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             }
         }
+    }
+}
+
+/// Wait for `sleep`, or forever when there is none.
+async fn until(sleep: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match sleep {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A replayed session that ends before the captured client had done all it
+/// did diverges there ([`Session::replay_unfinished`]).
+pub(super) fn record_unfinished(session: &Session, log: &SessionLog) {
+    if let Some(d) = session.replay_unfinished() {
+        log.push(EventKind::Divergence {
+            step: d.step,
+            expected: d.expected,
+            got: d.got,
+        });
     }
 }
 

@@ -89,7 +89,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
                 log.push(negotiated(stream.get_ref().1));
-                session.tls_started();
+                if let Some(text) = session.tls_started() {
+                    log.push(EventKind::Note { text });
+                }
                 Ok(Conn {
                     stream,
                     session,
@@ -105,24 +107,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     cut,
                 })
             }
-            Ok(Err(e)) => Err((
-                End::Aborted {
-                    by: Closer::Error,
-                    during: "tls",
-                    partial: Bytes::from(e.to_string()),
-                    received: 0,
-                },
-                log,
-            )),
-            Err(_) => Err((
-                End::Aborted {
-                    by: Closer::Timeout,
-                    during: "tls",
-                    partial: Bytes::new(),
-                    received: 0,
-                },
-                log,
-            )),
+            failed => {
+                // The capture's TLS handshake (and all after it) never happened.
+                super::record_unfinished(&session, &log);
+                let (by, partial) = match failed {
+                    Ok(Err(e)) => (Closer::Error, Bytes::from(e.to_string())),
+                    _ => (Closer::Timeout, Bytes::new()),
+                };
+                Err((
+                    End::Aborted {
+                        by,
+                        during: "tls",
+                        partial,
+                        received: 0,
+                    },
+                    log,
+                ))
+            }
         }
     }
 }
