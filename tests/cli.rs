@@ -520,8 +520,56 @@ fn replay_text_report_says_when_the_client_matched() {
         smtp_session(&replay.addr, &["QUIT"]),
         "220 captured.example ESMTP\r\n221 bye\r\n"
     );
+    // The whole line, newline included: a report line that did not end
+    // would run into whatever the terminal prints next.
     assert_eq!(
-        replay.next_line().trim(),
-        "session 1: the client did what the captured client did"
+        replay.next_line(),
+        "session 1: the client did what the captured client did\n"
     );
+}
+
+/// A misspelled bundled name is answered with the closest names, in one
+/// sentence, not with "cannot read …: No such file or directory".
+#[rstest]
+#[case(&["serve", "pix-mailgaurd"], r#"pix-mailgaurd: no such file, and no bundled scenario has that name; did you mean "pix-mailguard"? (`smtp-harness scenarios` lists them)"#)]
+#[case(&["proxy", "--upstream", "127.0.0.1:25", "--profile", "pix-mailgaurd"], r#"pix-mailgaurd: no such file, and no bundled profile has that name; did you mean "pix-mailguard"? (`smtp-harness profiles` lists them)"#)]
+#[case(&["demo", "--profile", "startls-strip"], r#"did you mean "starttls-strip"?"#)]
+#[case(&["replay", "exchange-2003x"], r#"did you mean "exchange-2003"?"#)]
+fn a_misspelled_bundled_name_gets_the_closest_ones(#[case] args: &[&str], #[case] said: &str) {
+    let out = bin().args(args).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(said), "{stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
+}
+
+/// A path that does not exist is still reported as a missing file.
+#[test]
+fn a_missing_file_is_still_a_missing_file() {
+    let out = bin().args(["serve", "./nothere.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read ./nothere.yaml"), "{stderr}");
+}
+
+/// Addresses without a port (or a port without an address) are refused
+/// before anything starts, with the form expected: a proxy whose upstream
+/// has no port would answer every client 421.
+#[rstest]
+#[case(&["serve", "--listen", "2525"], "a port alone is not enough: give the address too, e.g. 127.0.0.1:2525")]
+#[case(&["serve", "--listen", "localhost:2525"], r#""localhost" is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:2525"#)]
+#[case(&["serve", "--control", "8025"], "e.g. 127.0.0.1:8025")]
+#[case(&["proxy", "--upstream", "127.0.0.1"], "no port: expected HOST:PORT, e.g. 127.0.0.1:25")]
+#[case(&["proxy", "--upstream", "mx.example.com:smtp"], r#""smtp" is not a port number"#)]
+#[case(&["proxy", "--upstream", "::1:25"], "an IPv6 address goes in brackets")]
+#[case(&["proxy", "--upstream", "127.0.0.1:25", "--listen", "2525"], "e.g. 127.0.0.1:2525")]
+fn addresses_without_the_expected_form_are_refused_at_start(
+    #[case] args: &[&str],
+    #[case] said: &str,
+) {
+    let out = bin().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(said), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
