@@ -181,7 +181,9 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         && port.parse::<u16>().is_ok()
         && !host.contains(':')
     {
-        format!("{host:?} is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:{port} or [::1]:{port}")
+        format!(
+            "{host:?} is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:{port} or [::1]:{port}"
+        )
     } else {
         "expected IP:PORT, e.g. 127.0.0.1:2525 or [::1]:2525 (port 0 picks a free port)".to_string()
     };
