@@ -573,3 +573,101 @@ fn addresses_without_the_expected_form_are_refused_at_start(
     assert!(stderr.contains(said), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// The YAML block that follows `heading` in a doc file.
+fn doc_yaml(doc: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(doc).unwrap();
+    let after = &text[text.find(heading).expect("heading")..];
+    let start = after.find("```yaml\n").expect("a yaml block") + 8;
+    let len = after[start..].find("```").expect("its end");
+    after[start..start + len].to_string()
+}
+
+/// `validate` decides scenario or profile by what only one kind can say,
+/// and says which it assumed: the docs' faults-only scenario is a scenario
+/// (as `serve` runs it), not a profile.
+#[rstest]
+#[case(
+    "docs faults",
+    "",
+    "ok (scenario unnamed; by default: it has only keys both kinds have"
+)]
+#[case(
+    "kind profile",
+    "kind: profile\nfaults:\n  - latency: 1ms\n",
+    "ok (profile p.yaml; as its `kind:` says)"
+)]
+#[case(
+    "kind scenario",
+    "kind: scenario\nfaults:\n  - latency: 1ms\n",
+    "ok (scenario unnamed; as its `kind:` says)"
+)]
+#[case(
+    "profile keys",
+    "verbs: {action: mask}\n",
+    "ok (profile p.yaml; by its keys only profiles have: `verbs`)"
+)]
+#[case(
+    "scenario keys",
+    "faults: [{latency: 1ms}]\nlimits: {recipients: 5}\n",
+    "ok (scenario unnamed; by its keys only scenarios have: `limits`)"
+)]
+#[case(
+    "bundled profile parent",
+    "extends: starttls-strip\n",
+    "ok (profile starttls-strip; as it extends the bundled profile starttls-strip)"
+)]
+#[case(
+    "both",
+    "verbs: {action: mask}\nrules: []\n",
+    "p.yaml: checked as a scenario, although it has keys of both kinds (scenario: `rules`; profile: `verbs`): add `kind:` to say"
+)]
+fn validate_says_which_kind_it_assumed(#[case] what: &str, #[case] yaml: &str, #[case] said: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = if yaml.is_empty() {
+        doc_yaml("docs/scenarios.md", "## `faults`")
+    } else {
+        yaml.to_string()
+    };
+    let f = write(dir.path(), "p.yaml", &yaml);
+    let (_, out) = validate(&[&f]);
+    let shown = out.replace(&format!("{}/", dir.path().display()), "");
+    assert!(
+        shown.contains(said),
+        "{what}: expected {said:?} in\n{shown}"
+    );
+}
+
+/// The docs' faults example runs under `serve` and checks as a scenario;
+/// a file that says `kind: profile` is refused by `serve` with where it says so.
+#[test]
+fn a_kind_key_is_checked_by_the_loaders() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = write(
+        dir.path(),
+        "f.yaml",
+        &doc_yaml("docs/scenarios.md", "## `faults`"),
+    );
+    let (code, out) = validate(&[&docs]);
+    assert_eq!(code, 0, "{out}");
+    let p = write(dir.path(), "p.yaml", "kind: profile\nbanner: {mask: pix}\n");
+    let out = bin().arg("serve").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("p.yaml:1:7: `kind: profile`: this file is a proxy profile; `smtp-harness proxy --profile FILE` runs it"),
+        "{stderr}"
+    );
+    let s = write(dir.path(), "s.yaml", "kind: scenario\nname: x\n");
+    let out = bin()
+        .args(["proxy", "--upstream", "127.0.0.1:25", "--profile"])
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("s.yaml:1:7: `kind: scenario`: this file is a server scenario"),
+        "{stderr}"
+    );
+}

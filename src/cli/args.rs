@@ -39,9 +39,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check scenario and profile files; prints file:line:column for every problem.
     #[command(
-        after_help = "A file is checked as a profile when --kind profile is given, when it \
-        lies in a directory named `profiles`, or when it has a key only profiles have (verbs, \
-        starttls, addresses, faults, seed); otherwise as a scenario.\n\n\
+        after_help = "A file's kind is decided by --kind; else by its own `kind: scenario` or \
+        `kind: profile`; else by keys only one kind has (scenarios: rules, limits, tls, auth, \
+        replay …; profiles: verbs, starttls, addresses, seed, timeouts); else by what its \
+        `extends:` names; else by a directory named `profiles`; otherwise it is a scenario. \
+        Each result says which kind was assumed and why.\n\n\
         Exit status: 0 when every file is valid, 1 otherwise."
     )]
     Validate(ValidateArgs),

@@ -148,7 +148,17 @@ impl Layered for ProfileFile {
     }
 
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
-        compile::compile(self, source).map(|_| ())
+        use crate::scenario::model::DocKind;
+        let kind = DocKind::check(self.kind.as_ref(), DocKind::Profile, source);
+        match (compile::compile(self, source).map(|_| ()), kind) {
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(k)) => Err(vec![k]),
+            (Err(p), None) => Err(p),
+            (Err(mut p), Some(k)) => {
+                p.insert(0, k);
+                Err(p)
+            }
+        }
     }
 
     /// Sections merge field by field, child first; the child's reply rules
@@ -165,6 +175,7 @@ impl Layered for ProfileFile {
         let mut faults = child.faults;
         faults.extend(parent.faults);
         ProfileFile {
+            kind: None,
             name: child.name.or(parent.name),
             description: child.description.or(parent.description),
             extends: None,

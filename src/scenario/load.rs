@@ -73,14 +73,16 @@ impl Layered for ScenarioFile {
         bundled::names()
     }
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
+        let kind = DocKind::check(self.kind.as_ref(), DocKind::Scenario, source);
         let plan = compile::compile(self, source, false).map(|_| ());
         let expect = super::expect::check(&self.expect, source);
-        match (plan, expect) {
-            (Err(mut a), Err(b)) => {
-                a.extend(b);
-                Err(a)
-            }
-            (a, b) => a.and(b),
+        let mut problems: Vec<Problem> = kind.into_iter().collect();
+        problems.extend(plan.err().unwrap_or_default());
+        problems.extend(expect.err().unwrap_or_default());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
         }
     }
     fn merge(child: Self, parent: Self) -> Self {
@@ -450,6 +452,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
     let mut expect = child.expect;
     expect.extend(parent.expect);
     ScenarioFile {
+        kind: None,
         name: child.name.or(parent.name),
         description: child.description.or(parent.description),
         extends: None,
