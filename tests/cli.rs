@@ -63,7 +63,7 @@ fn every_bundled_scenario_validates_and_is_listed() {
 #[case(
     "wrong type",
     "limits:\n  recipients: lots\n",
-    "bad.yaml:2:15: invalid"
+    "bad.yaml:2:15: `recipients`: expected a whole number ≥ 0, found lots"
 )]
 #[case(
     "bad regex",
@@ -110,7 +110,11 @@ fn every_bundled_scenario_validates_and_is_listed() {
     "banner:\n  delay: 5 parsecs\n",
     "bad.yaml:2:10: unknown duration unit"
 )]
-#[case("boolean", "limits: {recipients: yes}\n", "bad.yaml:1:22: invalid")]
+#[case(
+    "boolean",
+    "limits: {recipients: yes}\n",
+    "bad.yaml:1:22: `recipients`: expected a whole number ≥ 0, found yes"
+)]
 #[case(
     "mixed codes",
     "helo:\n  reply: ['250-a', '251 b']\n",

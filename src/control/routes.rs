@@ -460,7 +460,7 @@ fn add_rule(state: &State, req: &Request) -> Response {
     // JSON is YAML, so one parser gives both the same line:column errors.
     let rule: Spanned<RuleSpec> = match crate::scenario::load::parse(text, &Origin::Inline) {
         Ok(r) => r,
-        Err(p) => return problems(&ScenarioError::from(p)),
+        Err(e) => return problems(&e),
     };
     let at = match req.query_param("at") {
         None => 0,

@@ -10,6 +10,7 @@ pub mod bundled;
 pub mod compile;
 pub mod expect;
 pub mod faults;
+mod humane;
 pub mod keep;
 pub mod load;
 pub mod model;
