@@ -675,3 +675,159 @@ fn a_kind_key_is_checked_by_the_loaders() {
         "{stderr}"
     );
 }
+
+/// The text view never cuts a reply short: the masked banner is the point
+/// of the PIX demo, all of it, as long as the server's own banner.
+#[test]
+fn demo_text_shows_the_whole_masked_banner() {
+    let out = bin().args(["demo", "--color", "never"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('…'), "{text}");
+    let banner: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("<- 220"))
+        .take_while(|l| !l.trim_start().starts_with('↳'))
+        .collect();
+    // Each column's rows joined again: a row break was a space.
+    let column = |right: bool| -> Vec<String> {
+        let rows: Vec<String> = banner
+            .iter()
+            .map(|l| {
+                let at = l.char_indices().nth(38).map_or(l.len(), |(i, _)| i);
+                let (left, rest) = l.split_at(at);
+                // The arrow (or its indent) is 3 characters; the separator
+                // between the columns (` ≠ `) 3 more.
+                let side: String = if right {
+                    rest.chars().skip(6).collect()
+                } else {
+                    left.chars().skip(3).collect()
+                };
+                side.trim_end().to_string()
+            })
+            .collect();
+        rows
+    };
+    // The masked text has no spaces after the code (PIX masks them too), so
+    // it was cut anywhere; the server's was broken at spaces.
+    let (client, server) = (column(false).concat(), column(true).join(" "));
+    assert!(client.starts_with("220 ***"), "{client}");
+    assert!(!client[4..].contains(' '), "{client}");
+    assert!(server.starts_with("220 mail.adatum.com"), "{server}");
+    // PIX replaces characters one for one: as long as the server's banner.
+    assert_eq!(
+        client.chars().count(),
+        server.chars().count(),
+        "{client}\n{server}"
+    );
+}
+
+/// `starttls-strip` took one word from the EHLO reply: that word is
+/// marked, on its row only, in the text and in the HTML; the rest of the
+/// reply is shown as relayed.
+#[test]
+fn demo_marks_the_word_that_vanished_not_the_whole_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("story.html");
+    let out = bin()
+        .args([
+            "demo",
+            "--profile",
+            "starttls-strip",
+            "--color",
+            "never",
+            "--html",
+        ])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let changed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" ≠ ") && !l.contains("marks every change"))
+        .collect();
+    assert_eq!(changed.len(), 1, "{text}");
+    assert!(changed[0].contains("[-STARTTLS-]"), "{text}");
+    assert!(
+        text.contains("↳ the proxy removed STARTTLS from the reply to EHLO (ehlo-rewrite)"),
+        "{text}"
+    );
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    let marks: Vec<&str> = page
+        .split(r#"<tspan class="mark">"#)
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap_or_default())
+        .collect();
+    assert_eq!(marks, ["STARTTLS"], "only the vanished word is marked");
+    // The reply the client saw is an orange arrow, its label not.
+    assert_eq!(page.matches(r#"class="msg changed words""#).count(), 1);
+    assert_eq!(page.matches(r#"class="msg changed""#).count(), 0);
+}
+
+/// Every lane title fits its box and the page; every caption under an
+/// arrow is wrapped to the room between two lanes and counted in the
+/// arrow's height, so it never runs into a lifeline or the next arrow.
+#[test]
+fn demo_html_titles_fit_and_captions_stay_between_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    for profile in ["pix-mailguard", "starttls-strip", "asa-inspect-esmtp"] {
+        let html = dir.path().join(format!("{profile}.html"));
+        let out = bin()
+            .args(["demo", "--profile", profile, "--color", "never", "--html"])
+            .arg(&html)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let page = std::fs::read_to_string(&html).unwrap();
+        let svg = page
+            .split("<svg")
+            .nth(1)
+            .unwrap()
+            .split("</svg>")
+            .next()
+            .unwrap();
+        assert!(!svg.contains('…'), "{profile}: something was cut");
+        let attr = |tag: &str, name: &str| -> u32 {
+            let at = tag.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+            tag[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        for lane in page.split(r#"<g class="lane""#).skip(1) {
+            let lane = lane.split("</g>").next().unwrap();
+            let rect = lane.split("<rect").nth(1).unwrap();
+            let (x, w, h) = (attr(rect, "x"), attr(rect, "width"), attr(rect, "height"));
+            assert!(x + w <= 1200, "{profile}: a lane box leaves the page");
+            let titles: Vec<&str> = lane
+                .split(r#"class="lanetitle">"#)
+                .skip(1)
+                .map(|t| t.split('<').next().unwrap())
+                .collect();
+            assert!(!titles.is_empty());
+            for t in &titles {
+                // 13px bold: at most 8px a character.
+                assert!(
+                    t.chars().count() as u32 * 8 + 16 <= w,
+                    "{profile}: {t:?} in {w}px"
+                );
+            }
+            assert!(
+                titles.len() as u32 * 16 + 18 <= h,
+                "{profile}: {titles:?} in {h}px"
+            );
+        }
+        for caption in page.split(r#"class="why">"#).skip(1) {
+            let caption = caption.split('<').next().unwrap();
+            // 56 characters of 12px: the room between two lanes.
+            assert!(caption.chars().count() <= 56, "{profile}: {caption:?}");
+        }
+    }
+}
