@@ -274,6 +274,21 @@ impl Body {
         }
     }
 
+    /// At most the first `cap` octets, reading no more of a file than that.
+    pub fn head(&self, cap: usize) -> io::Result<Bytes> {
+        use std::io::Read;
+        match &self.0 {
+            Stored::Memory(b) => Ok(b.slice(..b.len().min(cap))),
+            Stored::File(f) => {
+                let mut data = Vec::with_capacity(cap.min(f.len));
+                std::fs::File::open(&f.path)?
+                    .take(cap as u64)
+                    .read_to_end(&mut data)?;
+                Ok(Bytes::from(data))
+            }
+        }
+    }
+
     /// The same content in a new file of `dir`; memory is freed once every
     /// copy of the in-memory body is dropped.
     pub(crate) fn to_file(&self, dir: &Arc<tempfile::TempDir>) -> io::Result<Body> {

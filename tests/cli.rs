@@ -63,7 +63,7 @@ fn every_bundled_scenario_validates_and_is_listed() {
 #[case(
     "wrong type",
     "limits:\n  recipients: lots\n",
-    "bad.yaml:2:15: invalid"
+    "bad.yaml:2:15: `recipients`: expected a whole number ≥ 0, found lots"
 )]
 #[case(
     "bad regex",
@@ -110,7 +110,11 @@ fn every_bundled_scenario_validates_and_is_listed() {
     "banner:\n  delay: 5 parsecs\n",
     "bad.yaml:2:10: unknown duration unit"
 )]
-#[case("boolean", "limits: {recipients: yes}\n", "bad.yaml:1:22: invalid")]
+#[case(
+    "boolean",
+    "limits: {recipients: yes}\n",
+    "bad.yaml:1:22: `recipients`: expected a whole number ≥ 0, found yes"
+)]
 #[case(
     "mixed codes",
     "helo:\n  reply: ['250-a', '251 b']\n",
@@ -520,8 +524,310 @@ fn replay_text_report_says_when_the_client_matched() {
         smtp_session(&replay.addr, &["QUIT"]),
         "220 captured.example ESMTP\r\n221 bye\r\n"
     );
+    // The whole line, newline included: a report line that did not end
+    // would run into whatever the terminal prints next.
     assert_eq!(
-        replay.next_line().trim(),
-        "session 1: the client did what the captured client did"
+        replay.next_line(),
+        "session 1: the client did what the captured client did\n"
     );
+}
+
+/// A misspelled bundled name is answered with the closest names, in one
+/// sentence, not with "cannot read …: No such file or directory".
+#[rstest]
+#[case(&["serve", "pix-mailgaurd"], r#"pix-mailgaurd: no such file, and no bundled scenario has that name; did you mean "pix-mailguard"? (`smtp-harness scenarios` lists them)"#)]
+#[case(&["proxy", "--upstream", "127.0.0.1:25", "--profile", "pix-mailgaurd"], r#"pix-mailgaurd: no such file, and no bundled profile has that name; did you mean "pix-mailguard"? (`smtp-harness profiles` lists them)"#)]
+#[case(&["demo", "--profile", "startls-strip"], r#"did you mean "starttls-strip"?"#)]
+#[case(&["replay", "exchange-2003x"], r#"did you mean "exchange-2003"?"#)]
+fn a_misspelled_bundled_name_gets_the_closest_ones(#[case] args: &[&str], #[case] said: &str) {
+    let out = bin().args(args).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(said), "{stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
+}
+
+/// A path that does not exist is still reported as a missing file.
+#[test]
+fn a_missing_file_is_still_a_missing_file() {
+    let out = bin().args(["serve", "./nothere.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read ./nothere.yaml"), "{stderr}");
+}
+
+/// Addresses without a port (or a port without an address) are refused
+/// before anything starts, with the form expected: a proxy whose upstream
+/// has no port would answer every client 421.
+#[rstest]
+#[case(&["serve", "--listen", "2525"], "a port alone is not enough: give the address too, e.g. 127.0.0.1:2525")]
+#[case(&["serve", "--listen", "localhost:2525"], r#""localhost" is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:2525"#)]
+#[case(&["serve", "--control", "8025"], "e.g. 127.0.0.1:8025")]
+#[case(&["proxy", "--upstream", "127.0.0.1"], "no port: expected HOST:PORT, e.g. 127.0.0.1:25")]
+#[case(&["proxy", "--upstream", "mx.example.com:smtp"], r#""smtp" is not a port number"#)]
+#[case(&["proxy", "--upstream", "::1:25"], "an IPv6 address goes in brackets")]
+#[case(&["proxy", "--upstream", "127.0.0.1:25", "--listen", "2525"], "e.g. 127.0.0.1:2525")]
+fn addresses_without_the_expected_form_are_refused_at_start(
+    #[case] args: &[&str],
+    #[case] said: &str,
+) {
+    let out = bin().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(said), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// The YAML block that follows `heading` in a doc file.
+fn doc_yaml(doc: &str, heading: &str) -> String {
+    let text = std::fs::read_to_string(doc).unwrap();
+    let after = &text[text.find(heading).expect("heading")..];
+    let start = after.find("```yaml\n").expect("a yaml block") + 8;
+    let len = after[start..].find("```").expect("its end");
+    after[start..start + len].to_string()
+}
+
+/// `validate` decides scenario or profile by what only one kind can say,
+/// and says which it assumed: the docs' faults-only scenario is a scenario
+/// (as `serve` runs it), not a profile.
+#[rstest]
+#[case(
+    "docs faults",
+    "",
+    "ok (scenario unnamed; by default: it has only keys both kinds have"
+)]
+#[case(
+    "kind profile",
+    "kind: profile\nfaults:\n  - latency: 1ms\n",
+    "ok (profile p.yaml; as its `kind:` says)"
+)]
+#[case(
+    "kind scenario",
+    "kind: scenario\nfaults:\n  - latency: 1ms\n",
+    "ok (scenario unnamed; as its `kind:` says)"
+)]
+#[case(
+    "profile keys",
+    "verbs: {action: mask}\n",
+    "ok (profile p.yaml; by its keys only profiles have: `verbs`)"
+)]
+#[case(
+    "scenario keys",
+    "faults: [{latency: 1ms}]\nlimits: {recipients: 5}\n",
+    "ok (scenario unnamed; by its keys only scenarios have: `limits`)"
+)]
+#[case(
+    "bundled profile parent",
+    "extends: starttls-strip\n",
+    "ok (profile starttls-strip; as it extends the bundled profile starttls-strip)"
+)]
+#[case(
+    "both",
+    "verbs: {action: mask}\nrules: []\n",
+    "p.yaml: checked as a scenario, although it has keys of both kinds (scenario: `rules`; profile: `verbs`): add `kind:` to say"
+)]
+fn validate_says_which_kind_it_assumed(#[case] what: &str, #[case] yaml: &str, #[case] said: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = if yaml.is_empty() {
+        doc_yaml("docs/scenarios.md", "## `faults`")
+    } else {
+        yaml.to_string()
+    };
+    let f = write(dir.path(), "p.yaml", &yaml);
+    let (_, out) = validate(&[&f]);
+    let shown = out.replace(&format!("{}/", dir.path().display()), "");
+    assert!(
+        shown.contains(said),
+        "{what}: expected {said:?} in\n{shown}"
+    );
+}
+
+/// The docs' faults example runs under `serve` and checks as a scenario;
+/// a file that says `kind: profile` is refused by `serve` with where it says so.
+#[test]
+fn a_kind_key_is_checked_by_the_loaders() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = write(
+        dir.path(),
+        "f.yaml",
+        &doc_yaml("docs/scenarios.md", "## `faults`"),
+    );
+    let (code, out) = validate(&[&docs]);
+    assert_eq!(code, 0, "{out}");
+    let p = write(dir.path(), "p.yaml", "kind: profile\nbanner: {mask: pix}\n");
+    let out = bin().arg("serve").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("p.yaml:1:7: `kind: profile`: this file is a proxy profile; `smtp-harness proxy --profile FILE` runs it"),
+        "{stderr}"
+    );
+    let s = write(dir.path(), "s.yaml", "kind: scenario\nname: x\n");
+    let out = bin()
+        .args(["proxy", "--upstream", "127.0.0.1:25", "--profile"])
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("s.yaml:1:7: `kind: scenario`: this file is a server scenario"),
+        "{stderr}"
+    );
+}
+
+/// The text view never cuts a reply short: the masked banner is the point
+/// of the PIX demo, all of it, as long as the server's own banner.
+#[test]
+fn demo_text_shows_the_whole_masked_banner() {
+    let out = bin().args(["demo", "--color", "never"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('…'), "{text}");
+    let banner: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("<- 220"))
+        .take_while(|l| !l.trim_start().starts_with('↳'))
+        .collect();
+    // Each column's rows joined again: a row break was a space.
+    let column = |right: bool| -> Vec<String> {
+        let rows: Vec<String> = banner
+            .iter()
+            .map(|l| {
+                let at = l.char_indices().nth(38).map_or(l.len(), |(i, _)| i);
+                let (left, rest) = l.split_at(at);
+                // The arrow (or its indent) is 3 characters; the separator
+                // between the columns (` ≠ `) 3 more.
+                let side: String = if right {
+                    rest.chars().skip(6).collect()
+                } else {
+                    left.chars().skip(3).collect()
+                };
+                side.trim_end().to_string()
+            })
+            .collect();
+        rows
+    };
+    // The masked text has no spaces after the code (PIX masks them too), so
+    // it was cut anywhere; the server's was broken at spaces.
+    let (client, server) = (column(false).concat(), column(true).join(" "));
+    assert!(client.starts_with("220 ***"), "{client}");
+    assert!(!client[4..].contains(' '), "{client}");
+    assert!(server.starts_with("220 mail.adatum.com"), "{server}");
+    // PIX replaces characters one for one: as long as the server's banner.
+    assert_eq!(
+        client.chars().count(),
+        server.chars().count(),
+        "{client}\n{server}"
+    );
+}
+
+/// `starttls-strip` took one word from the EHLO reply: that word is
+/// marked, on its row only, in the text and in the HTML; the rest of the
+/// reply is shown as relayed.
+#[test]
+fn demo_marks_the_word_that_vanished_not_the_whole_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("story.html");
+    let out = bin()
+        .args([
+            "demo",
+            "--profile",
+            "starttls-strip",
+            "--color",
+            "never",
+            "--html",
+        ])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let changed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" ≠ ") && !l.contains("marks every change"))
+        .collect();
+    assert_eq!(changed.len(), 1, "{text}");
+    assert!(changed[0].contains("[-STARTTLS-]"), "{text}");
+    assert!(
+        text.contains("↳ the proxy removed STARTTLS from the reply to EHLO (ehlo-rewrite)"),
+        "{text}"
+    );
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    let marks: Vec<&str> = page
+        .split(r#"<tspan class="mark">"#)
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap_or_default())
+        .collect();
+    assert_eq!(marks, ["STARTTLS"], "only the vanished word is marked");
+    // The reply the client saw is an orange arrow, its label not.
+    assert_eq!(page.matches(r#"class="msg changed words""#).count(), 1);
+    assert_eq!(page.matches(r#"class="msg changed""#).count(), 0);
+}
+
+/// Every lane title fits its box and the page; every caption under an
+/// arrow is wrapped to the room between two lanes and counted in the
+/// arrow's height, so it never runs into a lifeline or the next arrow.
+#[test]
+fn demo_html_titles_fit_and_captions_stay_between_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    for profile in ["pix-mailguard", "starttls-strip", "asa-inspect-esmtp"] {
+        let html = dir.path().join(format!("{profile}.html"));
+        let out = bin()
+            .args(["demo", "--profile", profile, "--color", "never", "--html"])
+            .arg(&html)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let page = std::fs::read_to_string(&html).unwrap();
+        let svg = page
+            .split("<svg")
+            .nth(1)
+            .unwrap()
+            .split("</svg>")
+            .next()
+            .unwrap();
+        assert!(!svg.contains('…'), "{profile}: something was cut");
+        let attr = |tag: &str, name: &str| -> u32 {
+            let at = tag.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+            tag[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        for lane in page.split(r#"<g class="lane""#).skip(1) {
+            let lane = lane.split("</g>").next().unwrap();
+            let rect = lane.split("<rect").nth(1).unwrap();
+            let (x, w, h) = (attr(rect, "x"), attr(rect, "width"), attr(rect, "height"));
+            assert!(x + w <= 1200, "{profile}: a lane box leaves the page");
+            let titles: Vec<&str> = lane
+                .split(r#"class="lanetitle">"#)
+                .skip(1)
+                .map(|t| t.split('<').next().unwrap())
+                .collect();
+            assert!(!titles.is_empty());
+            for t in &titles {
+                // 13px bold: at most 8px a character.
+                assert!(
+                    t.chars().count() as u32 * 8 + 16 <= w,
+                    "{profile}: {t:?} in {w}px"
+                );
+            }
+            assert!(
+                titles.len() as u32 * 16 + 18 <= h,
+                "{profile}: {titles:?} in {h}px"
+            );
+        }
+        for caption in page.split(r#"class="why">"#).skip(1) {
+            let caption = caption.split('<').next().unwrap();
+            // 56 characters of 12px: the room between two lanes.
+            assert!(caption.chars().count() <= 56, "{profile}: {caption:?}");
+        }
+    }
 }

@@ -513,7 +513,9 @@ fn cli_lists_profiles_and_validates_profile_files() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (profile pix-mailguard)"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok (profile pix-mailguard; as --kind says)")
+    );
 
     // Scenarios are still scenarios.
     let scenario = dir.path().join("s.yaml");

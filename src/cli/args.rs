@@ -39,9 +39,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check scenario and profile files; prints file:line:column for every problem.
     #[command(
-        after_help = "A file is checked as a profile when --kind profile is given, when it \
-        lies in a directory named `profiles`, or when it has a key only profiles have (verbs, \
-        starttls, addresses, faults, seed); otherwise as a scenario.\n\n\
+        after_help = "A file's kind is decided by --kind; else by its own `kind: scenario` or \
+        `kind: profile`; else by keys only one kind has (scenarios: rules, limits, tls, auth, \
+        replay …; profiles: verbs, starttls, addresses, seed, timeouts); else by what its \
+        `extends:` names; else by a directory named `profiles`; otherwise it is a scenario. \
+        Each result says which kind was assumed and why.\n\n\
         Exit status: 0 when every file is valid, 1 otherwise."
     )]
     Validate(ValidateArgs),
@@ -173,16 +175,58 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// An address to listen on: an IP address and a port. A port alone or a
+/// host name is refused with the form expected, rather than guessed.
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let hint = if s.parse::<u16>().is_ok() {
+        format!("a port alone is not enough: give the address too, e.g. 127.0.0.1:{s}")
+    } else if let Some((host, port)) = s.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+        && !host.contains(':')
+    {
+        format!(
+            "{host:?} is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:{port} or [::1]:{port}"
+        )
+    } else {
+        "expected IP:PORT, e.g. 127.0.0.1:2525 or [::1]:2525 (port 0 picks a free port)".to_string()
+    };
+    Err(hint)
+}
+
+/// The upstream server: a host (name or IP address) and a port, which the
+/// proxy dials for every client. Without a port every client would get
+/// 421, so it is refused here.
+fn parse_upstream(s: &str) -> Result<String, String> {
+    let expected = "expected HOST:PORT, e.g. 127.0.0.1:25, mail.example.com:25 or [::1]:25";
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("no port: {expected}"));
+    };
+    if host.is_empty() {
+        return Err(format!("no host: {expected}"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!("an IPv6 address goes in brackets: {expected}"));
+    }
+    match port.parse::<u16>() {
+        Ok(0) => Err(format!("port 0 cannot be dialled: {expected}")),
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err(format!("{port:?} is not a port number: {expected}")),
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
     /// The real server, HOST:PORT. Every client is relayed there and only there.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_upstream)]
     pub upstream: String,
     /// A bundled profile name (see `smtp-harness profiles`) or a YAML file.
     #[arg(long, default_value = "transparent", value_name = "NAME|FILE")]
     pub profile: String,
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:2525")]
+    #[arg(long, default_value = "127.0.0.1:2525", value_name = "IP:PORT", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// Also write every event of both legs as JSON Lines to this file.
     #[arg(long, value_name = "FILE")]
@@ -211,7 +255,7 @@ pub struct ProxyArgs {
 pub struct ControlArgs {
     /// Serve the HTTP control API on this address (off by default; e.g.
     /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
-    #[arg(id = "control", long = "control", value_name = "ADDR")]
+    #[arg(id = "control", long = "control", value_name = "IP:PORT", value_parser = parse_listen)]
     pub addr: Option<SocketAddr>,
     /// Allow --control on an address other hosts can reach (anyone who can
     /// reach it can change what the harness does).
@@ -294,7 +338,7 @@ pub struct ServeArgs {
     #[arg(default_value = "postfix-default")]
     pub scenario: String,
     /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:2525")]
+    #[arg(long, default_value = "127.0.0.1:2525", value_name = "IP:PORT", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// Also write every event as JSON Lines to this file. A write error is
     /// reported at once; serving goes on and the exit status is 2.

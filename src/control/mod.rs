@@ -15,6 +15,7 @@
 
 mod events;
 mod guard;
+pub(crate) mod mime;
 pub mod http;
 pub mod routes;
 mod stream;

@@ -29,6 +29,8 @@ enum Handler {
     Events,
     Messages,
     Message,
+    MessageParsed,
+    MessagePart,
     Expectations,
     GetScenario,
     PutScenario,
@@ -72,6 +74,13 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/events", Mode::Both, Handler::Events),
     route("GET", "/messages", Mode::Server, Handler::Messages),
     route("GET", "/messages/{n}.eml", Mode::Server, Handler::Message),
+    route("GET", "/messages/{n}", Mode::Server, Handler::MessageParsed),
+    route(
+        "GET",
+        "/messages/{n}/parts/{part}",
+        Mode::Server,
+        Handler::MessagePart,
+    ),
     route("GET", "/expectations", Mode::Both, Handler::Expectations),
     route("GET", "/scenario", Mode::Server, Handler::GetScenario),
     route("PUT", "/scenario", Mode::Server, Handler::PutScenario),
@@ -100,27 +109,39 @@ pub(crate) enum Outcome {
     EventStream,
 }
 
-/// Match `path` against a pattern; returns the value of its one parameter
-/// (or an empty string for a pattern without one).
-fn matches<'a>(pattern: &str, path: &'a str) -> Option<&'a str> {
+/// Match `path` against a pattern; returns the values of its parameters
+/// in order (none for a pattern without one).
+fn matches<'a>(pattern: &str, path: &'a str) -> Option<Vec<&'a str>> {
     let pat: Vec<&str> = pattern.split('/').collect();
     let got: Vec<&str> = path.split('/').collect();
     if pat.len() != got.len() {
         return None;
     }
-    let mut param = "";
+    let mut params = Vec::new();
     for (p, g) in pat.iter().zip(&got) {
         if let Some(rest) = p.strip_prefix('{') {
             let (_, suffix) = rest.split_once('}')?;
-            param = g.strip_suffix(suffix)?;
+            let param = g.strip_suffix(suffix)?;
             if param.is_empty() {
                 return None;
             }
+            params.push(param);
         } else if p != g {
             return None;
         }
     }
-    Some(param)
+    Some(params)
+}
+
+/// A message number from the path: numbered from 1.
+fn message_number(param: &str) -> Result<usize, Response> {
+    match param.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Response::error(
+            400,
+            format!("messages are numbered from 1, not {param:?}"),
+        )),
+    }
 }
 
 fn mode_of(target: &Target) -> Mode {
@@ -133,12 +154,12 @@ fn mode_of(target: &Target) -> Mode {
 /// Route a request.
 pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
     let mode = mode_of(&state.target);
-    let served: Vec<(&Route, &str)> = ROUTES
+    let served: Vec<(&Route, Vec<&str>)> = ROUTES
         .iter()
         .filter(|r| r.mode == Mode::Both || r.mode == mode)
         .filter_map(|r| matches(r.path, &req.path).map(|p| (r, p)))
         .collect();
-    let Some((route, param)) = served.iter().find(|(r, _)| r.method == req.method) else {
+    let Some((route, params)) = served.iter().find(|(r, _)| r.method == req.method) else {
         if served.is_empty() {
             let elsewhere = ROUTES.iter().any(|r| matches(r.path, &req.path).is_some());
             let hint = if elsewhere {
@@ -164,6 +185,7 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
         response.headers.push(("Allow", allow.join(", ")));
         return Outcome::Respond(response);
     };
+    let param = params.first().copied().unwrap_or("");
     let response = match route.handler {
         Handler::Events => return Outcome::EventStream,
         Handler::Sessions => return Outcome::Run(Job::Sessions),
@@ -176,6 +198,20 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
         },
         Handler::Messages => return Outcome::Run(Job::Messages),
         Handler::Message => message(state, param),
+        Handler::MessageParsed => match message_number(param) {
+            Ok(n) => return Outcome::Run(Job::Message { n, part: None }),
+            Err(response) => response,
+        },
+        Handler::MessagePart => match message_number(param) {
+            Ok(n) => {
+                let part = params.get(1).copied().unwrap_or("").to_string();
+                return Outcome::Run(Job::Message {
+                    n,
+                    part: Some(part),
+                });
+            }
+            Err(response) => response,
+        },
         Handler::Expectations => return Outcome::Run(Job::Expectations),
         Handler::GetScenario => get_scenario(state),
         Handler::PutScenario => put_scenario(state, req),
@@ -221,6 +257,61 @@ fn message(state: &State, n: &str) -> Response {
             format!("no message {n}; {} kept, numbered from 1", messages.len()),
         ),
     }
+}
+
+/// `GET /messages/{n}` (the parsed view) or `GET /messages/{n}/parts/{p}`
+/// (one part's content, transfer encoding undone). A part is always sent
+/// as a download (`application/octet-stream`, `attachment`, `nosniff`):
+/// received HTML or SVG must never run on the control API's origin, which
+/// can change what the harness does; its type is in the parsed view.
+pub(crate) fn parsed_message(
+    kept: &[crate::message::Message],
+    n: usize,
+    part: Option<&str>,
+) -> Response {
+    let Some(m) = n.checked_sub(1).and_then(|i| kept.get(i)) else {
+        return Response::error(
+            404,
+            format!("no message {n}; {} kept, numbered from 1", kept.len()),
+        );
+    };
+    let raw = match m.bytes() {
+        Ok(raw) => raw,
+        Err(e) => return Response::error(500, format!("cannot read message {n}: {e}")),
+    };
+    let Some(part) = part else {
+        return Response::json(200, &super::mime::detail(n, m, &raw));
+    };
+    match super::mime::part_content(&raw, part) {
+        Ok((_, filename, bytes)) => {
+            let mut response = Response::bytes(200, "application/octet-stream", bytes);
+            let name = filename
+                .map(|f| safe_filename(&f))
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| format!("message-{n}-part-{part}"));
+            response.headers.push((
+                "Content-Disposition",
+                format!("attachment; filename=\"{name}\""),
+            ));
+            response
+                .headers
+                .push(("X-Content-Type-Options", "nosniff".to_string()));
+            response
+        }
+        Err(e) => Response::error(404, format!("message {n}: {e}")),
+    }
+}
+
+/// A file name that can go between the quotes of a header: printable
+/// ASCII without quotes, backslashes or path separators.
+fn safe_filename(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '"' | '\\' | '/' => '_',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 /// Every expectation's result: counted as commands were recorded; the
@@ -369,7 +460,7 @@ fn add_rule(state: &State, req: &Request) -> Response {
     // JSON is YAML, so one parser gives both the same line:column errors.
     let rule: Spanned<RuleSpec> = match crate::scenario::load::parse(text, &Origin::Inline) {
         Ok(r) => r,
-        Err(p) => return problems(&ScenarioError::from(p)),
+        Err(e) => return problems(&e),
     };
     let at = match req.query_param("at") {
         None => 0,
@@ -513,10 +604,17 @@ mod tests {
 
     #[test]
     fn patterns_capture_one_parameter() {
-        assert_eq!(matches("/sessions/{id}", "/sessions/12"), Some("12"));
-        assert_eq!(matches("/messages/{n}.eml", "/messages/3.eml"), Some("3"));
+        assert_eq!(matches("/sessions/{id}", "/sessions/12"), Some(vec!["12"]));
+        assert_eq!(
+            matches("/messages/{n}.eml", "/messages/3.eml"),
+            Some(vec!["3"])
+        );
+        assert_eq!(
+            matches("/messages/{n}/parts/{part}", "/messages/3/parts/2"),
+            Some(vec!["3", "2"])
+        );
         assert_eq!(matches("/messages/{n}.eml", "/messages/3"), None);
-        assert_eq!(matches("/sessions", "/sessions"), Some(""));
+        assert_eq!(matches("/sessions", "/sessions"), Some(vec![]));
         assert_eq!(matches("/sessions/{id}", "/sessions/"), None);
         assert_eq!(matches("/sessions", "/sessions/1"), None);
     }

@@ -19,7 +19,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 const SLICE: usize = 256;
 
 /// What is answered away from the route table's synchronous handlers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Job {
     /// `GET /sessions`.
     Sessions,
@@ -27,6 +27,10 @@ pub(crate) enum Job {
     Session { id: u64, text: bool },
     /// `GET /messages`.
     Messages,
+    /// `GET /messages/{n}` (parsed) or, with a part, its content: on a
+    /// blocking thread, since the message may be read from a file and is
+    /// parsed whole.
+    Message { n: usize, part: Option<String> },
     /// `GET /expectations`: on a blocking thread, since its report copies
     /// every kept event (what was sent instead of an unmet expectation).
     Expectations,
@@ -43,6 +47,18 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Job::Sessions => sessions(out, state, req).await,
         Job::Session { id, text } => session(out, state, req, id, text).await,
         Job::Messages => messages(out, state, req).await,
+        Job::Message { n, part } => {
+            let Some(shared) = super::routes::server(state) else {
+                return super::routes::not_here().write(out).await;
+            };
+            let kept = shared.recorder.messages();
+            let response = tokio::task::spawn_blocking(move || {
+                super::routes::parsed_message(&kept, n, part.as_deref())
+            })
+            .await
+            .unwrap_or_else(|_| Response::error(500, "parsing the message failed"));
+            response.write(out).await
+        }
         Job::Expectations => {
             let target = state.target.clone();
             let response =
@@ -272,10 +288,22 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
         return super::routes::not_here().write(out).await;
     };
     let kept = shared.recorder.messages();
+    let search = super::mime::Search::from_request(req);
     let mut body = Body::start(out, req, "application/json").await?;
     body.buf.extend_from_slice(b"{\"messages\": [");
+    let mut first = true;
     for (i, m) in kept.iter().enumerate() {
-        let line = json!({
+        // The header fields are read from the first 64 KiB of the message,
+        // which may be a file: off the event loop.
+        let owned = m.clone();
+        let summary = tokio::task::spawn_blocking(move || super::mime::summary(&owned))
+            .await
+            .unwrap_or_default();
+        if !search.matches(m, &summary) {
+            body.pace().await?;
+            continue;
+        }
+        let mut line = json!({
             "n": i + 1,
             "session": m.session,
             "queue_id": m.queue_id,
@@ -285,8 +313,13 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
             "recipients": m.recipients,
             "size": m.data.len(),
             "eml": format!("/messages/{}.eml", i + 1),
+            "href": format!("/messages/{}", i + 1),
         });
-        element(&mut body.buf, i == 0, &line);
+        if let (Value::Object(o), Value::Object(s)) = (&mut line, summary.json()) {
+            o.extend(s);
+        }
+        element(&mut body.buf, first, &line);
+        first = false;
         body.pace().await?;
     }
     body.buf.extend_from_slice(b"\n]}\n");

@@ -15,6 +15,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileFile {
+    /// `profile` (optional): says what this file is, so `validate` need
+    /// not guess from its keys.
+    #[schemars(with = "Option<crate::scenario::model::ProfileKindSchema>")]
+    pub kind: Option<Spanned<crate::scenario::model::DocKind>>,
     /// Short name, shown by `smtp-harness profiles`.
     pub name: Option<String>,
     /// One line saying what the profile reproduces.

@@ -83,11 +83,22 @@ impl Profile {
 
     /// A bundled name or a path: what the CLI accepts.
     pub fn resolve(name_or_path: &str) -> Result<Profile, ScenarioError> {
-        if bundled::text(name_or_path).is_some() && !Path::new(name_or_path).exists() {
-            Self::bundled(name_or_path)
-        } else {
-            Self::from_file(name_or_path)
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            return Self::from_file(name_or_path);
         }
+        if bundled::text(name_or_path).is_some() {
+            return Self::bundled(name_or_path);
+        }
+        if crate::scenario::problem::looks_like_a_name(name_or_path) {
+            // Neither: most likely a misspelled bundled name.
+            return Err(Problem::file(
+                name_or_path,
+                crate::scenario::problem::not_found("profile", name_or_path, &bundled::names()),
+            )
+            .into());
+        }
+        Self::from_file(name_or_path)
     }
 
     fn load(text: &str, origin: Origin, root: Option<&Path>) -> Result<Profile, ScenarioError> {
@@ -152,7 +163,17 @@ impl Layered for ProfileFile {
     }
 
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
-        compile::compile(self, source).map(|_| ())
+        use crate::scenario::model::DocKind;
+        let kind = DocKind::check(self.kind.as_ref(), DocKind::Profile, source);
+        match (compile::compile(self, source).map(|_| ()), kind) {
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(k)) => Err(vec![k]),
+            (Err(p), None) => Err(p),
+            (Err(mut p), Some(k)) => {
+                p.insert(0, k);
+                Err(p)
+            }
+        }
     }
 
     /// Sections merge field by field, child first; the child's reply rules
@@ -169,6 +190,7 @@ impl Layered for ProfileFile {
         let mut faults = child.faults;
         faults.extend(parent.faults);
         ProfileFile {
+            kind: None,
             name: child.name.or(parent.name),
             description: child.description.or(parent.description),
             extends: None,

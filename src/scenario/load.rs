@@ -73,14 +73,16 @@ impl Layered for ScenarioFile {
         bundled::names()
     }
     fn check(&self, source: &str) -> Result<(), Vec<Problem>> {
+        let kind = DocKind::check(self.kind.as_ref(), DocKind::Scenario, source);
         let plan = compile::compile(self, source, false).map(|_| ());
         let expect = super::expect::check(&self.expect, source);
-        match (plan, expect) {
-            (Err(mut a), Err(b)) => {
-                a.extend(b);
-                Err(a)
-            }
-            (a, b) => a.and(b),
+        let mut problems: Vec<Problem> = kind.into_iter().collect();
+        problems.extend(plan.err().unwrap_or_default());
+        problems.extend(expect.err().unwrap_or_default());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
         }
     }
     fn merge(child: Self, parent: Self) -> Self {
@@ -105,7 +107,8 @@ pub(crate) fn budget() -> serde_saphyr::Budget {
     b
 }
 
-/// Parse one document, without following `extends:`.
+/// Parse one document, without following `extends:`; every problem that
+/// can be found at once.
 ///
 /// The budget is checked over the whole text first, then again while
 /// deserializing (where alias replays count too). The first pass exists
@@ -113,8 +116,74 @@ pub(crate) fn budget() -> serde_saphyr::Budget {
 /// under an unknown or mistyped key would be reported as that type error,
 /// and whether a document is refused for its size would depend on where
 /// its first mistake is.
-pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Problem> {
+///
+/// Deserializing stops at the first mistake, so after one the block it is
+/// in (its list item, or its top-level entry) is set aside and the rest
+/// read again, up to [`MAX_PROBLEMS`] times: a file with a bad rule and a
+/// bad limit gets both reported. A problem on the key whose block was set
+/// aside is the setting aside's doing, and ends the search.
+pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, ScenarioError> {
     let name = origin.display();
+    syntax_and_budget(text, &name)?;
+    let first = match deserialize::<T>(text, &name) {
+        Ok(v) => return Ok(v),
+        Err(p) => p,
+    };
+    let mut problems = vec![first.clone()];
+    if !worth_reading_on(text, &first) {
+        return Err(first.into());
+    }
+    let mut rest = text.to_string();
+    let mut parents = Vec::new();
+    let mut at = first.line;
+    // Each round blanks at least one line, so this ends; the count only
+    // bounds the work on a long file full of mistakes.
+    for _ in 0..MAX_PROBLEMS * 4 {
+        if problems.len() >= MAX_PROBLEMS || at == 0 {
+            break;
+        }
+        let Some((next, parent)) = super::humane::set_aside(&rest, at) else {
+            break;
+        };
+        parents.push(parent as u64);
+        rest = next;
+        match deserialize::<T>(&rest, &name) {
+            Ok(_) => break,
+            // An emptied list or mapping under a key whose entry was set
+            // aside: that key's block goes too, unreported.
+            Err(p) if parents.contains(&p.line) => at = p.line,
+            Err(p) if p.line == 0 || problems.contains(&p) || !worth_reading_on(&rest, &p) => break,
+            Err(p) => {
+                at = p.line;
+                problems.push(p);
+            }
+        }
+    }
+    problems.sort_by_key(|p| (p.line, p.column));
+    Err(ScenarioError { problems })
+}
+
+/// The most problems one document's reading reports.
+const MAX_PROBLEMS: usize = 20;
+/// Past this size a document is read again for more problems no more: such
+/// files are written by `import`, not by hand, and each reading costs the
+/// whole text.
+const READ_ON_BYTES: usize = 256 * 1024;
+
+/// Whether the rest of `text` is read again after `problem`: not for a
+/// large file, nor after a limit (reading again would cost as much again)
+/// or an anchor problem (setting a block aside can orphan an alias, which
+/// would then be reported as a problem of its own).
+fn worth_reading_on(text: &str, problem: &Problem) -> bool {
+    let m = problem.message.to_ascii_lowercase();
+    text.len() <= READ_ON_BYTES
+        && !["alias", "anchor", "budget", "limit exceeded", "recursion"]
+            .iter()
+            .any(|w| m.contains(w))
+}
+
+/// The YAML itself (before any type is asked of it) and the budget.
+fn syntax_and_budget(text: &str, name: &str) -> Result<(), Problem> {
     match serde_saphyr::budget::check_yaml_budget(
         text,
         budget(),
@@ -124,7 +193,7 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
             if let Some(breach) = report.breached {
                 let b = budget();
                 return Err(Problem::file(
-                    &name,
+                    name,
                     format!(
                         "{BUDGET_BREACHED}: {breach:?}; a scenario or profile document may hold at most \
                          {} levels of nesting, {} anchors, {} aliases, {} YAML events, {} nodes and \
@@ -138,16 +207,19 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
                     ),
                 ));
             }
+            Ok(())
         }
-        Err(e) => {
-            return Err(Problem {
-                file: name,
-                line: e.marker().line() as u64,
-                column: e.marker().col() as u64 + 1,
-                message: e.info(),
-            });
-        }
+        Err(e) => Err(Problem {
+            file: name.to_string(),
+            line: e.marker().line() as u64,
+            column: e.marker().col() as u64 + 1,
+            message: e.info(),
+        }),
     }
+}
+
+/// One deserializing pass; its first problem in plain words.
+fn deserialize<T: DeserializeOwned>(text: &str, name: &str) -> Result<T, Problem> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
         budget: Some(budget()),
@@ -160,8 +232,11 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &Origin) -> Result<T, Prob
     serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let message = strip_location(&e.without_snippet().to_string());
         match e.location() {
-            Some(loc) if loc.line() > 0 => Problem::at(&name, &loc, message),
-            _ => Problem::file(&name, message),
+            Some(loc) if loc.line() > 0 => {
+                let message = super::humane::explain(&message, text, loc.line(), loc.column());
+                Problem::at(name, &loc, message)
+            }
+            _ => Problem::file(name, message),
         }
     })
 }
@@ -450,6 +525,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
     let mut expect = child.expect;
     expect.extend(parent.expect);
     ScenarioFile {
+        kind: None,
         name: child.name.or(parent.name),
         description: child.description.or(parent.description),
         extends: None,

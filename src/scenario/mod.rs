@@ -10,6 +10,7 @@ pub mod bundled;
 pub mod compile;
 pub mod expect;
 pub mod faults;
+mod humane;
 pub mod keep;
 pub mod load;
 pub mod model;
@@ -130,11 +131,22 @@ impl Scenario {
 
     /// A bundled name or a path: what the CLI accepts.
     pub fn resolve(name_or_path: &str) -> Result<Scenario, ScenarioError> {
-        if bundled::text(name_or_path).is_some() && !Path::new(name_or_path).exists() {
-            Self::bundled(name_or_path)
-        } else {
-            Self::from_file(name_or_path)
+        let path = Path::new(name_or_path);
+        if path.exists() {
+            return Self::from_file(name_or_path);
         }
+        if bundled::text(name_or_path).is_some() {
+            return Self::bundled(name_or_path);
+        }
+        if crate::scenario::problem::looks_like_a_name(name_or_path) {
+            // Neither: most likely a misspelled bundled name.
+            return Err(Problem::file(
+                name_or_path,
+                crate::scenario::problem::not_found("scenario", name_or_path, &bundled::names()),
+            )
+            .into());
+        }
+        Self::from_file(name_or_path)
     }
 
     /// Start writing a scenario in Rust.

@@ -13,10 +13,68 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+/// What a file says it is (`kind:`): for `validate`, and so a profile
+/// given to `serve` (or a scenario to `proxy`) is named as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocKind {
+    /// A fake server's scenario (`serve`, `replay`, `MockServer`).
+    Scenario,
+    /// A proxy profile (`proxy`, `demo`, `MockProxy`).
+    Profile,
+}
+
+impl DocKind {
+    /// The problem, if any, of a file of kind `expected` that says `kind:`.
+    pub fn check(
+        said: Option<&Spanned<DocKind>>,
+        expected: DocKind,
+        source: &str,
+    ) -> Option<super::Problem> {
+        let said = said?;
+        if said.value == expected {
+            return None;
+        }
+        let message = match said.value {
+            DocKind::Profile => {
+                "`kind: profile`: this file is a proxy profile; `smtp-harness proxy --profile FILE` \
+                 runs it (`serve` and `MockServer` run scenarios)"
+            }
+            DocKind::Scenario => {
+                "`kind: scenario`: this file is a server scenario; `smtp-harness serve FILE` runs it \
+                 (`proxy --profile` and `MockProxy` take profiles)"
+            }
+        };
+        Some(super::Problem::at(source, &said.referenced, message))
+    }
+}
+
+/// `kind:` as a scenario's schema shows it.
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum ScenarioKindSchema {
+    /// This file is a scenario.
+    Scenario,
+}
+
+/// `kind:` as a profile's schema shows it.
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum ProfileKindSchema {
+    /// This file is a proxy profile.
+    Profile,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
+    /// `scenario` (optional): says what this file is, so `validate` need
+    /// not guess from its keys.
+    #[schemars(with = "Option<ScenarioKindSchema>")]
+    pub kind: Option<Spanned<DocKind>>,
     /// Short name, shown by `smtp-harness scenarios`.
     pub name: Option<String>,
     /// One line saying what the scenario reproduces.

@@ -67,16 +67,46 @@ impl fmt::Display for Problem {
 /// `unknown bundled scenario "pix-mailgaurd"; did you mean "pix-mailguard"?
 /// expected one of …`: the closest names first, then all.
 pub fn unknown_name(kind: &str, name: &str, names: &[&str]) -> String {
-    let near = closest(name, names);
-    let hint = match near.as_slice() {
-        [] => ";".to_string(),
-        [one] => format!("; did you mean {one:?}?"),
-        more => format!("; did you mean one of {}?", more.join(", ")),
+    let hint = match did_you_mean(name, names) {
+        Some(h) => format!("; {h}"),
+        None => ";".to_string(),
     };
     format!(
         "unknown bundled {kind} {name:?}{hint} expected one of {}",
         names.join(", ")
     )
+}
+
+/// What a command line says for a name that is neither a file nor a
+/// bundled document: one sentence, the closest names first.
+/// Shown after the name: `pix-mailgaurd: no such file, and no bundled
+/// scenario has that name; did you mean "pix-mailguard"? (`smtp-harness
+/// scenarios` lists them)`
+pub fn not_found(kind: &str, name: &str, names: &[&str]) -> String {
+    let hint = did_you_mean(name, names).map_or(String::new(), |h| format!("; {h}"));
+    format!(
+        "no such file, and no bundled {kind} has that name{hint} (`smtp-harness {kind}s` lists them)"
+    )
+}
+
+/// A command-line argument with no directory and no `.yaml`/`.yml`
+/// ending: meant as a bundled name rather than a file.
+pub fn looks_like_a_name(arg: &str) -> bool {
+    let path = std::path::Path::new(arg);
+    path.components().count() == 1
+        && !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        )
+}
+
+/// `did you mean "x"?` when some names are a typo away from `name`.
+fn did_you_mean(name: &str, names: &[&str]) -> Option<String> {
+    match closest(name, names).as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean {one:?}?")),
+        more => Some(format!("did you mean one of {}?", more.join(", "))),
+    }
 }
 
 /// The names at the smallest edit distance from `name`, if that distance

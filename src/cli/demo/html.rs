@@ -14,6 +14,20 @@ const LANES: [(&str, u32); 3] = [("client", 170), ("proxy", 600), ("server", 103
 /// Characters per label line between two lanes (12px monospace ≈ 7.3px each).
 const LABEL: usize = 56;
 const LINE_H: u32 = 15;
+/// The pixels a lane title's character takes (13px bold), and its line height.
+const TITLE_PX: u32 = 8;
+const TITLE_H: u32 = 16;
+
+/// The widest the title box of the lane at `x` may be: the room between
+/// two lanes, and within the page on either side.
+fn lane_room(x: u32) -> u32 {
+    420.min(2 * x.min(WIDTH - x) - 8)
+}
+
+/// Characters per line of the title of the lane at `x`.
+fn title_chars(x: u32) -> usize {
+    ((lane_room(x) - 24) / TITLE_PX) as usize
+}
 
 /// Escape for HTML text and attribute values.
 pub fn esc(s: &str) -> String {
@@ -43,6 +57,12 @@ struct Arrow {
     changed: bool,
     /// Under the arrow, for changed ones.
     note: Option<String>,
+    /// Words to mark in the label (the proxy took or put these), when the
+    /// change was a few words and not the whole label.
+    marks: Vec<String>,
+    /// Changed by a few words ([`Arrow::marks`]): the arrow is marked, its
+    /// label only where the words are.
+    by_words: bool,
     /// `client` or `upstream`.
     leg: &'static str,
 }
@@ -51,13 +71,15 @@ fn label_lines(lines: &[String]) -> Vec<String> {
     let Some(first) = lines.first() else {
         return Vec::new();
     };
-    let mut out = wrap(first, LABEL, 2);
+    // Whole, however long: a masked banner or a stripped keyword list is
+    // what the page is there to show.
+    let mut out = wrap(first, LABEL, usize::MAX);
     if lines.len() > 1 {
         let rest: Vec<&str> = lines[1..]
             .iter()
             .map(|l| l.get(4..).unwrap_or(""))
             .collect();
-        out.extend(wrap(&rest.join(" · "), LABEL, 5));
+        out.extend(wrap(&rest.join(" · "), LABEL, usize::MAX));
     }
     out
 }
@@ -74,6 +96,8 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
                 full: sent.clone(),
                 changed: false,
                 note: None,
+                marks: Vec::new(),
+                by_words: false,
                 leg: "client",
             });
             match &x.server_received {
@@ -84,6 +108,8 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
                     full: r.clone(),
                     changed: x.command_changed(),
                     note: x.command_changed().then(|| why.clone()).flatten(),
+                    marks: Vec::new(),
+                    by_words: false,
                     leg: "upstream",
                 }),
                 None => out.push(Arrow {
@@ -93,10 +119,13 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
                     full: "the proxy did not relay this command".into(),
                     changed: true,
                     note: None,
+                    marks: Vec::new(),
+                    by_words: false,
                     leg: "upstream",
                 }),
             }
         }
+        let words = x.word_change();
         if let Some(a) = &x.server_answered {
             out.push(Arrow {
                 from: 2,
@@ -105,6 +134,9 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
                 full: a.join("\n"),
                 changed: false,
                 note: None,
+                // What the client will not see, struck out where it was.
+                marks: words.as_ref().map(|w| w.lost.clone()).unwrap_or_default(),
+                by_words: false,
                 leg: "upstream",
             });
         }
@@ -121,6 +153,8 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
                 } else {
                     None
                 },
+                marks: words.as_ref().map(|w| w.got.clone()).unwrap_or_default(),
+                by_words: words.is_some(),
                 leg: "client",
             });
         }
@@ -132,6 +166,8 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
                 full: n.clone(),
                 changed: false,
                 note: None,
+                marks: Vec::new(),
+                by_words: false,
                 leg: "client",
             });
         }
@@ -141,10 +177,34 @@ fn arrows(story: &[Exchange]) -> Vec<Arrow> {
 
 fn svg(story: &[Exchange], profile: &str, server: &str) -> String {
     let arrows = arrows(story);
-    let top = 70u32;
+    let titles = [
+        "Client".to_string(),
+        format!("Proxy: {profile}"),
+        format!("Server: {server}"),
+    ];
+    let heads: Vec<Vec<String>> = LANES
+        .iter()
+        .zip(&titles)
+        .map(|((_, x), t)| wrap(t, title_chars(*x), 2))
+        .collect();
+    let head_lines = heads.iter().map(Vec::len).max().unwrap_or(1) as u32;
+    let head_h = 34 + TITLE_H * (head_lines - 1);
+    let top = 36 + head_h;
+    // A caption is wrapped like a label, so it stays between its lanes,
+    // and its lines are counted, so the next arrow starts below it.
+    let notes: Vec<Vec<String>> = arrows
+        .iter()
+        .map(|a| {
+            a.note
+                .as_ref()
+                .map(|n| wrap(&format!("▲ {n}"), LABEL, usize::MAX))
+                .unwrap_or_default()
+        })
+        .collect();
     let heights: Vec<u32> = arrows
         .iter()
-        .map(|a| 26 + LINE_H * a.lines.len() as u32 + if a.note.is_some() { LINE_H } else { 0 })
+        .zip(&notes)
+        .map(|(a, n)| 26 + LINE_H * (a.lines.len() + n.len()) as u32)
         .collect();
     let height = top + heights.iter().sum::<u32>() + 30;
     let mut s = String::new();
@@ -153,25 +213,37 @@ fn svg(story: &[Exchange], profile: &str, server: &str) -> String {
         r#"<svg class="seq" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="sequence diagram">"#
     );
     s.push_str(r##"<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#334"/></marker><marker id="headc" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#d9480f"/></marker></defs>"##);
-    let titles = [
-        "Client".to_string(),
-        format!("Proxy: {profile}"),
-        format!("Server: {server}"),
-    ];
-    for ((name, x), title) in LANES.iter().zip(titles.iter()) {
+    for ((name, x), lines) in LANES.iter().zip(&heads) {
+        // Wide enough for its longest line (13px bold ≈ 8px a character),
+        // never wider than the room between two lanes.
+        let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+        let w = (longest * TITLE_PX + 24).clamp(300, lane_room(*x));
         let _ = write!(
             s,
-            r#"<g class="lane" data-lane="{name}"><line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}" class="lifeline"/><rect x="{rx}" y="10" width="300" height="34" rx="6" class="lanehead lanehead-{name}"/><text x="{x}" y="32" class="lanetitle">{t}</text></g>"#,
-            y1 = 44,
+            r#"<g class="lane" data-lane="{name}"><line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}" class="lifeline"/><rect x="{rx}" y="10" width="{w}" height="{head_h}" rx="6" class="lanehead lanehead-{name}"/>"#,
+            y1 = 10 + head_h,
             y2 = height - 10,
-            rx = x - 150,
-            t = esc(&super::text::wrap(title, 44, 1).join("")),
+            rx = x - w / 2,
         );
+        for (i, l) in lines.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text x="{x}" y="{}" class="lanetitle">{}</text>"#,
+                // Centred in a box made for the tallest title.
+                32 + TITLE_H * i as u32 + TITLE_H * (head_lines - lines.len() as u32) / 2,
+                esc(l)
+            );
+        }
+        s.push_str("</g>");
     }
     let mut y = top;
-    for (a, h) in arrows.iter().zip(heights) {
+    for ((a, h), note) in arrows.iter().zip(heights).zip(&notes) {
         let (x1, x2) = (LANES[a.from].1, LANES[a.to].1);
-        let class = if a.changed { "msg changed" } else { "msg" };
+        let class = match (a.changed, a.by_words) {
+            (true, true) => "msg changed words",
+            (true, false) => "msg changed",
+            _ => "msg",
+        };
         let _ = write!(
             s,
             r#"<g class="{class}" data-leg="{}" data-from="{}" data-to="{}"><title>{}</title>"#,
@@ -208,7 +280,7 @@ fn svg(story: &[Exchange], profile: &str, server: &str) -> String {
                     s,
                     r#"<text x="{mid}" y="{}" class="label">{}</text>"#,
                     text_y + LINE_H * i as u32,
-                    esc(l)
+                    marked(l, &a.marks)
                 );
             }
             let (sx, ex) = if x2 > x1 {
@@ -221,11 +293,11 @@ fn svg(story: &[Exchange], profile: &str, server: &str) -> String {
                 s,
                 r##"<line x1="{sx}" y1="{arrow_y}" x2="{ex}" y2="{arrow_y}" class="arrow" marker-end="url(#{marker})"/>"##
             );
-            if let Some(n) = &a.note {
+            for (i, n) in note.iter().enumerate() {
                 let _ = write!(
                     s,
-                    r#"<text x="{mid}" y="{}" class="why">▲ {}</text>"#,
-                    arrow_y + LINE_H,
+                    r#"<text x="{mid}" y="{}" class="why">{}</text>"#,
+                    arrow_y + LINE_H * (i as u32 + 1),
                     esc(n)
                 );
             }
@@ -235,6 +307,20 @@ fn svg(story: &[Exchange], profile: &str, server: &str) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// A label line with the words in `marks` in a `mark` span.
+fn marked(line: &str, marks: &[String]) -> String {
+    line.split(' ')
+        .map(|w| {
+            if marks.iter().any(|m| m == w) {
+                format!(r#"<tspan class="mark">{}</tspan>"#, esc(w))
+            } else {
+                esc(w)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn verdict_card(title: &str, r: &Report) -> String {
@@ -281,6 +367,9 @@ svg.seq{display:block;margin:0 auto;font-family:ui-monospace,"SFMono-Regular",Me
 .arrow{stroke:#334;stroke-width:1.6}
 .changed .arrow{stroke:#d9480f;stroke-width:2.6}.changed .label{fill:#d9480f;font-weight:700}
 .why{text-anchor:middle;fill:#d9480f;font-style:italic;font-family:system-ui,sans-serif}
+.changed.words .label{fill:#1d2330;font-weight:400}
+.mark{fill:#d9480f;font-weight:700;text-decoration:underline}
+[data-from="server"] .mark{text-decoration:line-through}
 .note{fill:#eef6ee;stroke:#2b8a3e}.note.kept{fill:#fff0e6;stroke:#d9480f}
 .notetext{text-anchor:middle;fill:#1d2330}.kept + .notetext{fill:#d9480f;font-weight:700}
 table.codes{border-collapse:collapse;font-size:13px;background:#fff}

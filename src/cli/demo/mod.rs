@@ -134,7 +134,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let profile = match Profile::resolve(&args.profile) {
         Ok(p) => p,
         Err(e) => {
-            errln!("{e}\n(see `smtp-harness profiles` for the bundled ones)");
+            errln!("{e}");
             return Ok(ExitCode::from(2));
         }
     };

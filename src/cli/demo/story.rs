@@ -59,6 +59,48 @@ impl Exchange {
             .and_then(|l| l.get(..3))
     }
 
+    /// When the proxy changed a few words of a reply (an EHLO keyword
+    /// removed or added) rather than the whole of it: the words the client
+    /// lost and the words it got instead, so a view can mark those words
+    /// and not the whole reply. `None` for a reply replaced or masked
+    /// throughout (then the whole reply is the change).
+    pub fn word_change(&self) -> Option<WordChange> {
+        if !self.reply_changed() {
+            return None;
+        }
+        let words = |lines: &Vec<String>| -> Vec<String> {
+            lines
+                .iter()
+                .flat_map(|l| l.get(4..).unwrap_or("").split_whitespace())
+                .map(str::to_string)
+                .collect()
+        };
+        let (server, client) = (
+            words(self.server_answered.as_ref()?),
+            words(self.client_saw.as_ref()?),
+        );
+        let code = |lines: &Vec<String>| lines.last().and_then(|l| l.get(..3)).map(str::to_string);
+        if code(self.server_answered.as_ref()?) != code(self.client_saw.as_ref()?) {
+            return None;
+        }
+        let lost: Vec<String> = server
+            .iter()
+            .filter(|w| !client.contains(w))
+            .cloned()
+            .collect();
+        let got: Vec<String> = client
+            .iter()
+            .filter(|w| !server.contains(w))
+            .cloned()
+            .collect();
+        let changed = lost.len() + got.len();
+        // A few words out of many: beyond a third it is a new reply.
+        if changed == 0 || changed * 3 > server.len().max(client.len()) {
+            return None;
+        }
+        Some(WordChange { lost, got })
+    }
+
     /// What the proxy did here, in words, when it did something.
     pub fn explain(&self) -> Option<String> {
         if !self.changed() {
@@ -82,9 +124,29 @@ impl Exchange {
                 s
             }
             _ if label == "banner" => format!("the proxy changed the banner{by}"),
-            _ => format!("the proxy changed the reply to {label}{by}"),
+            _ => match self.word_change() {
+                Some(w) => {
+                    let (lost, got) = (w.lost.join(", "), w.got.join(", "));
+                    let what = match (lost.is_empty(), got.is_empty()) {
+                        (false, true) => format!("removed {lost} from"),
+                        (true, false) => format!("added {got} to"),
+                        _ => format!("replaced {lost} with {got} in"),
+                    };
+                    format!("the proxy {what} the reply to {label}{by}")
+                }
+                None => format!("the proxy changed the reply to {label}{by}"),
+            },
         })
     }
+}
+
+/// The words of a reply the proxy changed ([`Exchange::word_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordChange {
+    /// In the server's reply, not in what the client saw.
+    pub lost: Vec<String>,
+    /// In what the client saw, not in the server's reply.
+    pub got: Vec<String>,
 }
 
 fn open(out: &mut Vec<Exchange>, sent: Option<String>) {

@@ -74,10 +74,12 @@ fn reply_lines(lines: &[String], width: usize) -> Vec<String> {
     let Some(first) = lines.first() else {
         return Vec::new();
     };
+    // The first line whole, however long: for a masked banner the
+    // masking is the point.
     let mut out = wrap(
         &first.replacen('-', " ", usize::from(lines.len() > 1)),
         width,
-        3,
+        usize::MAX,
     );
     if lines.len() > 1 {
         let rest: Vec<&str> = lines[1..]
@@ -85,7 +87,7 @@ fn reply_lines(lines: &[String], width: usize) -> Vec<String> {
             .map(|l| l.get(4..).unwrap_or(""))
             .collect();
         out.extend(
-            wrap(&rest.join(" "), width.saturating_sub(2), 4)
+            wrap(&rest.join(" "), width.saturating_sub(2), usize::MAX)
                 .into_iter()
                 .map(|l| format!("  {l}")),
         );
@@ -136,6 +138,44 @@ fn rows(out: &mut String, left: Vec<String>, right: Vec<String>, changed: bool, 
     }
 }
 
+/// Reply lines with each word of `words` (after the code) between
+/// `open` and `close`.
+fn mark(lines: &[String], words: &[String], open: &str, close: &str) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            let (code, text) = l.split_at(l.len().min(4));
+            let text: Vec<String> = text
+                .split(' ')
+                .map(|w| {
+                    if words.iter().any(|m| m == w) {
+                        format!("{open}{w}{close}")
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            format!("{code}{}", text.join(" "))
+        })
+        .collect()
+}
+
+/// [`rows`] for a reply changed by a few words: `≠` on the rows holding a
+/// marked word, `│` on the others.
+fn marked_rows(out: &mut String, left: Vec<String>, right: Vec<String>, color: bool) {
+    let has_mark = |s: Option<&String>| s.is_some_and(|s| s.contains("[-") || s.contains("{+"));
+    for i in 0..left.len().max(right.len()) {
+        let changed = has_mark(left.get(i)) || has_mark(right.get(i));
+        rows(
+            out,
+            left.get(i).cloned().into_iter().collect(),
+            vec![right.get(i).cloned().unwrap_or_default()],
+            changed,
+            color,
+        );
+    }
+}
+
 fn exchange(out: &mut String, x: &Exchange, color: bool) {
     if let Some(sent) = &x.client_sent {
         let left = side("->", wrap(sent, TEXT, 2));
@@ -146,17 +186,28 @@ fn exchange(out: &mut String, x: &Exchange, color: bool) {
         rows(out, left, right, x.command_changed(), color);
     }
     if x.client_saw.is_some() || x.server_answered.is_some() {
+        // A few words changed: mark them, wdiff-style (`[-lost-]`,
+        // `{+added+}`), and `≠` only the rows they are on.
+        let words = x.word_change();
+        let (lost, got) = words
+            .as_ref()
+            .map(|w| (w.lost.as_slice(), w.got.as_slice()))
+            .unwrap_or_default();
         let left = x
             .client_saw
             .as_ref()
-            .map(|l| side("<-", reply_lines(l, TEXT)))
+            .map(|l| side("<-", reply_lines(&mark(l, got, "{+", "+}"), TEXT)))
             .unwrap_or_default();
         let right = x
             .server_answered
             .as_ref()
-            .map(|l| side("<-", reply_lines(l, TEXT)))
+            .map(|l| side("<-", reply_lines(&mark(l, lost, "[-", "-]"), TEXT)))
             .unwrap_or_default();
-        rows(out, left, right, x.reply_changed(), color);
+        if words.is_some() {
+            marked_rows(out, left, right, color);
+        } else {
+            rows(out, left, right, x.reply_changed(), color);
+        }
     }
     for n in &x.notes {
         let _ = writeln!(out, "   * {n}");
