@@ -24,6 +24,7 @@ pub use replay::Divergence;
 use crate::message::{Message, Recipient};
 use crate::protocol::address::parse_path;
 use crate::protocol::codec::DataBody;
+use crate::protocol::eod::{Break, Seq};
 use crate::protocol::{Command, Reply, Verb};
 use crate::routing::{Decision, NdrReason, ndr};
 use crate::scenario::Plan;
@@ -372,6 +373,16 @@ impl Session {
 
     /// The message ended (`.CRLF` arrived).
     pub fn data_done(&mut self, body: DataBody) -> Outcome {
+        if let Some(kind) = body.refused {
+            // A refused bare newline ends the session, as Postfix's
+            // `smtpd_forbid_bare_newline` does: nothing after it is read.
+            let reply = self.render(&self.plan.bare_reply[usize::from(kind == Break::Cr)]);
+            self.reset_transaction();
+            return Outcome {
+                next: Next::Close,
+                ..Outcome::reply(reply)
+            };
+        }
         if let Some(out) = self.fault_close(|t| *t == Trigger::EndOfData) {
             self.reset_transaction();
             return out;
@@ -422,6 +433,8 @@ impl Session {
                 peer: self.info.peer,
                 helo: self.helo.clone(),
                 mail_from: self.mail_from.clone().unwrap_or_default(),
+                end_of_data: (body.ended_by != Seq::STANDARD).then(|| body.ended_by.wire()),
+                bare_newlines: body.bare_count,
                 recipients,
                 data: body.bytes.into(),
                 received_at,
@@ -492,6 +505,8 @@ impl Session {
             peer: self.info.local,
             helo: None,
             mail_from: String::new(),
+            end_of_data: None,
+            bare_newlines: 0,
             recipients: vec![Recipient {
                 delivered_to: routing
                     .local_mailbox(&sender)
