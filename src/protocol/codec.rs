@@ -127,8 +127,7 @@ impl LineReader {
 pub enum DataStatus {
     /// The end-of-data line has not arrived yet.
     Incomplete,
-    /// The message ended (an end-of-data sequence, or a bare newline the
-    /// reader was told to refuse); call [`DataReader::finish`].
+    /// An end-of-data sequence arrived; call [`DataReader::finish`].
     Done,
 }
 
@@ -164,7 +163,8 @@ pub struct DataBody {
     pub bare: Vec<Bare>,
     /// How many bare CRs and LFs it held in all.
     pub bare_count: usize,
-    /// Reading stopped at a bare newline of this kind, refused.
+    /// The first refused bare newline it held: the session refuses the
+    /// message.
     pub refused: Option<Break>,
 }
 
@@ -349,8 +349,12 @@ impl DataReader {
             {
                 match after_dot(&rest[1..]) {
                     AfterDot::NeedMore => return (pos, DataStatus::Incomplete),
+                    // A refused bare newline is never part of an end: the
+                    // message goes on to a standard one (Postfix's
+                    // `reject` requires `<CRLF>.<CRLF>`).
                     AfterDot::Break(after, len)
-                        if !self.eod.refuses(after)
+                        if !self.eod.refuses(before)
+                            && !self.eod.refuses(after)
                             && self.eod.ends_at(Seq { before, after }) =>
                     {
                         self.ended_by = Seq { before, after };
@@ -368,9 +372,6 @@ impl DataReader {
             let (take, brk) = next_run(rest);
             self.take(&rest[..take], brk);
             pos += skip + take;
-            if self.refused.is_some() {
-                return (pos, DataStatus::Done);
-            }
             if brk.is_none() && pos < input.len() {
                 // A CR held back until the octet after it arrives.
                 return (pos, DataStatus::Incomplete);
@@ -388,7 +389,7 @@ impl DataReader {
                     self.bare.push(Bare { at, kind });
                 }
                 self.bare_count += 1;
-                if self.eod.refuses(kind) {
+                if self.eod.refuses(kind) && self.refused.is_none() {
                     self.refused = Some(kind);
                 }
             }

@@ -120,8 +120,9 @@ impl fmt::Display for Seq {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndOfData {
     ends: u16,
-    /// A bare LF in the content ends the reading at once (the session
-    /// refuses it), as Postfix's `smtpd_forbid_bare_newline = yes`.
+    /// A message holding a bare LF is refused at its end, which must be
+    /// `<CRLF>.<CRLF>` (no sequence with a bare LF ends it), as Postfix's
+    /// `smtpd_forbid_bare_newline = reject`.
     pub refuse_bare_lf: bool,
     /// Same for a bare CR (as sendmail 8.18's `srv_features` option `u`).
     pub refuse_bare_cr: bool,

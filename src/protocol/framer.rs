@@ -34,8 +34,7 @@ pub enum Frame {
     /// Message content consumed, exactly as received (DATA still stuffed);
     /// only when the content is relayed, and only while it goes on.
     Content(Bytes),
-    /// The end-of-data line of a DATA message arrived (or a bare newline
-    /// the framer was told to refuse: `body.refused`).
+    /// The end-of-data line of a DATA message arrived.
     DataEnd {
         /// The message (what the size limit let it keep), its flags and
         /// the sequence that ended it.
@@ -127,7 +126,7 @@ impl Framer {
     }
 
     /// Read DATA content next, up to an end-of-data sequence `eod` takes
-    /// (or a bare newline it refuses): keep at most `keep` octets of it,
+    /// (flagging the bare newlines it refuses): keep at most `keep` octets of it,
     /// flag lines over `text_line` octets, and hand out the raw octets as
     /// [`Frame::Content`] if `relay`. What follows the end is read as
     /// command lines, whichever sequence ended it.

@@ -464,20 +464,20 @@ pub struct DataSpec {
     #[schemars(with = "Option<OneOrMany<String>>")]
     pub end_of_data: Option<Spanned<OneOrMany<String>>>,
     /// Bare CR or LF in the message refused, as Postfix's
-    /// `smtpd_forbid_bare_newline = yes`.
+    /// `smtpd_forbid_bare_newline = reject`.
     pub bare_newline: Option<BareNewlineSpec>,
 }
 
-/// `data.bare_newline:` — refuse a message at its first bare CR or LF.
+/// `data.bare_newline:` — refuse a message holding a bare CR or LF.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BareNewlineSpec {
     /// Which bare newlines are refused: `lf`, `cr`, or both (`[lf, cr]`).
     #[schemars(with = "Option<OneOrMany<String>>")]
     pub refuse: Option<Spanned<OneOrMany<String>>>,
-    /// The reply, after which the server closes the connection (default
-    /// Postfix 3.7's `550 5.5.2 {hostname} Error: bare <LF> received`, or
-    /// `<CR>` for a bare CR).
+    /// The reply at the message's end (default Postfix 3.7's
+    /// `550 5.5.2 {hostname} Error: bare <LF> received`, or `<CR>` for a
+    /// bare CR); the session goes on.
     #[schemars(with = "Option<ReplyText>")]
     pub reply: Option<Spanned<ReplyText>>,
 }

@@ -374,14 +374,12 @@ impl Session {
     /// The message ended (`.CRLF` arrived).
     pub fn data_done(&mut self, body: DataBody) -> Outcome {
         if let Some(kind) = body.refused {
-            // A refused bare newline ends the session, as Postfix's
-            // `smtpd_forbid_bare_newline` does: nothing after it is read.
+            // Refused at its end, the session going on, as Postfix 3.7.11
+            // does with `smtpd_forbid_bare_newline = reject` (measured:
+            // tests/smuggling_postfix.rs).
             let reply = self.render(&self.plan.bare_reply[usize::from(kind == Break::Cr)]);
             self.reset_transaction();
-            return Outcome {
-                next: Next::Close,
-                ..Outcome::reply(reply)
-            };
+            return Outcome::reply(reply);
         }
         if let Some(out) = self.fault_close(|t| *t == Trigger::EndOfData) {
             self.reset_transaction();

@@ -116,7 +116,8 @@ pub enum EventKind {
         bare_lf: bool,
         /// The sequence that ended it when it was not `<CRLF>.<CRLF>`
         /// (`<LF>.<CRLF>`): what followed was read as commands; or
-        /// `bare <LF> refused` when a refused bare newline ended it.
+        /// `bare <LF> refused` when it held a bare newline the scenario
+        /// refuses (it then ended at `<CRLF>.<CRLF>`, and was refused).
         #[serde(skip_serializing_if = "Option::is_none")]
         end_of_data: Option<String>,
         /// Where its bare CRs and LFs were (the first 100).

@@ -171,23 +171,40 @@ fn bare_newlines_are_kept_with_their_offsets() {
 }
 
 #[test]
-fn a_refused_bare_newline_ends_the_reading_at_once() {
+fn a_refused_bare_newline_is_flagged_and_no_end_holds_one() {
     let mut refuse_lf = EndOfData::preset("postfix").expect("preset");
     refuse_lf.refuse_bare_lf = true;
     let mut refuse_cr = EndOfData::STRICT;
     refuse_cr.refuse_bare_cr = true;
     for (wire, eod, kind, kept) in [
-        (&b"DATA\r\nab\ncd\r\n.\r\n"[..], refuse_lf, Break::Lf, &b"ab\n"[..]),
-        // `<CRLF>.<LF>` ends a Postfix message, but not one that refuses
-        // bare LFs: the "." line itself is refused, as Postfix does.
-        (b"DATA\r\nab\r\n.\nQUIT\r\n", refuse_lf, Break::Lf, b"ab\r\n\n"),
-        (b"DATA\r\nab\r\r\n.\r\n", refuse_cr, Break::Cr, b"ab\r"),
+        (
+            &b"DATA\r\nab\ncd\r\n.\r\nNOOP\r\n"[..],
+            refuse_lf,
+            Break::Lf,
+            &b"ab\ncd\r\n"[..],
+        ),
+        // `<CRLF>.<LF>` and `<LF>.<CRLF>` end a Postfix message, but not
+        // one that refuses bare LFs: it goes on to `<CRLF>.<CRLF>`.
+        (
+            b"DATA\r\nab\r\n.\nx\n.\r\ny\r\n.\r\nNOOP\r\n",
+            refuse_lf,
+            Break::Lf,
+            b"ab\r\n\nx\n\r\ny\r\n",
+        ),
+        (
+            b"DATA\r\nab\r\r\n.\r\nNOOP\r\n",
+            refuse_cr,
+            Break::Cr,
+            b"ab\r\r\n",
+        ),
     ] {
         for cuts in every_split(wire) {
             let got = frames(wire, &cuts, eod);
             let body = data_end(&got);
             assert_eq!(body.refused, Some(kind), "{cuts:?}");
+            assert_eq!(body.ended_by, Seq::STANDARD, "{cuts:?}");
             assert_eq!(&body.bytes[..], kept, "{cuts:?}");
+            assert_eq!(lines(&got), [&b"DATA"[..], b"NOOP"], "{cuts:?}");
         }
     }
 }
