@@ -288,6 +288,7 @@ impl DataReader {
     /// A reader storing at most `max_size` bytes; lines over
     /// `text_line_limit` octets (with CRLF) are flagged; it ends at
     /// `<CRLF>.<CRLF>` only.
+    #[cfg(any(test, feature = "internals"))]
     pub fn new(max_size: usize, text_line_limit: usize) -> DataReader {
         DataReader::with_end(max_size, text_line_limit, EndOfData::STRICT)
     }
@@ -382,18 +383,15 @@ impl DataReader {
     /// Keep `run` (ending in `brk`, if any) and account for it.
     fn take(&mut self, run: &[u8], brk: Option<Break>) {
         self.line_len += run.len();
-        match brk {
-            Some(kind @ (Break::Lf | Break::Cr)) => {
-                let at = self.size + run.len() - 1;
-                if self.bare.len() < BARE_KEPT {
-                    self.bare.push(Bare { at, kind });
-                }
-                self.bare_count += 1;
-                if self.eod.refuses(kind) && self.refused.is_none() {
-                    self.refused = Some(kind);
-                }
+        if let Some(kind @ (Break::Lf | Break::Cr)) = brk {
+            let at = self.size + run.len() - 1;
+            if self.bare.len() < BARE_KEPT {
+                self.bare.push(Bare { at, kind });
             }
-            _ => {}
+            self.bare_count += 1;
+            if self.eod.refuses(kind) && self.refused.is_none() {
+                self.refused = Some(kind);
+            }
         }
         match brk {
             Some(b @ (Break::Crlf | Break::Lf)) => {
