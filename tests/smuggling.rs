@@ -123,3 +123,37 @@ fn a_refused_bare_lf_is_answered_at_the_end_and_the_session_goes_on() {
     let ends = t.data_ends(Leg::Client);
     assert!(ends[0].refused() && !ends[0].non_standard(), "{ends:?}");
 }
+
+#[test]
+fn the_proxy_relays_a_non_standard_end_as_text() {
+    let (rt, upstream) = start(Scenario::from_yaml("{}").expect("scenario"));
+    let profile = smtp_harness::Profile::bundled("transparent").expect("profile");
+    let proxy = rt
+        .block_on(smtp_harness::MockProxy::start(upstream.addr(), profile))
+        .expect("proxy");
+    let mut c = rt.block_on(RawClient::connect(proxy.addr()));
+    let codes = rt.block_on(async {
+        assert_eq!(c.code().await, 220);
+        for cmd in [
+            "EHLO c.example",
+            "MAIL FROM:<u@c.example>",
+            "RCPT TO:<v@dest.example>",
+        ] {
+            assert_eq!(c.cmd(cmd).await, 250, "{cmd}");
+        }
+        assert_eq!(c.cmd("DATA").await, 354);
+        c.send(&[&b"hello\n.\r\n"[..], SMUGGLED, b"QUIT\r\n"].concat())
+            .await;
+        vec![c.code().await, c.code().await]
+    });
+    assert_eq!(codes, [250, 221]);
+    let got = upstream.messages();
+    assert_eq!(got.len(), 1);
+    // Byte for byte as the client sent it: the upstream unstuffed the dot.
+    let text = got[0].text().expect("text");
+    assert!(
+        text.starts_with("hello\n\r\nMAIL FROM:<admin@bank.example>"),
+        "{text:?}"
+    );
+    assert_eq!(got[0].bare_newlines, 1);
+}
