@@ -157,3 +157,27 @@ fn the_proxy_relays_a_non_standard_end_as_text() {
     );
     assert_eq!(got[0].bare_newlines, 1);
 }
+
+#[test]
+fn a_command_ending_in_a_bare_lf_is_refused_and_the_connection_closed() {
+    let scenario = Scenario::from_yaml("hostname: mx.test\ndata: {bare_newline: {refuse: lf}}");
+    let (rt, server) = start(scenario.expect("scenario"));
+    let (reply, closed) = rt.block_on(async {
+        let mut c = RawClient::connect(server.addr()).await;
+        assert_eq!(c.code().await, 220);
+        assert_eq!(c.cmd("EHLO c.example").await, 250);
+        c.send(b"NOOP\n").await;
+        (c.reply().await, c.closed().await)
+    });
+    assert_eq!(reply, ["550 5.5.2 mx.test Error: bare <LF> received"]);
+    assert!(closed);
+    // Without the key, the same line is a NOOP.
+    let (rt, server) = start(Scenario::from_yaml("{}").expect("scenario"));
+    let code = rt.block_on(async {
+        let mut c = RawClient::connect(server.addr()).await;
+        assert_eq!(c.code().await, 220);
+        c.send(b"NOOP\n").await;
+        c.code().await
+    });
+    assert_eq!(code, 250);
+}

@@ -12,7 +12,9 @@
 //!   at `<CRLF>.<CRLF>`, turns bare LFs into CRLFs and drops the
 //!   non-standard "." line: one message, the smuggled commands as text;
 //! - with `smtpd_forbid_bare_newline = reject` it answers
-//!   `550 5.5.2 <host> Error: bare <LF> received` and relays nothing;
+//!   `550 5.5.2 <host> Error: bare <LF> received` at the end of the
+//!   message and relays nothing (and to a command ending in a bare LF the
+//!   same, then closes the connection);
 //! - a bare CR it turns into a space, so `<CR>.<CR>` never reaches the
 //!   receiver: one message, although the receiver would have split it.
 
@@ -199,6 +201,46 @@ fn postfix_forbidding_bare_newlines_relays_nothing() {
     // then QUIT answered), but for the greeting and EHLO list.
     assert_eq!(mock.replies[2..], seen.replies[2..], "{:?}", mock.replies);
     assert!(harness.messages().is_empty());
+
+    // A command ending in a bare LF: refused and the connection closed,
+    // by both.
+    for addr in [pf.addr(), ours.addr()] {
+        let (reply, closed) = bare_lf_noop(addr);
+        assert_eq!(reply, refusal, "{addr}");
+        assert!(closed, "{addr}: the connection stays open");
+    }
+}
+
+/// `NOOP<LF>` after EHLO: the reply's first line, and whether the server
+/// then closed the connection.
+fn bare_lf_noop(addr: SocketAddr) -> (String, bool) {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(STEP)).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let mut reply = |reader: &mut BufReader<TcpStream>| {
+        let mut first = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return first;
+            }
+            if first.is_empty() {
+                first = line.trim_end().to_string();
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return first;
+            }
+        }
+    };
+    reply(&mut reader);
+    writer.write_all(b"EHLO client.example\r\n").expect("write");
+    reply(&mut reader);
+    writer.write_all(b"NOOP\n").expect("write");
+    let refused = reply(&mut reader);
+    let mut rest = String::new();
+    let closed = matches!(reader.read_line(&mut rest), Ok(0));
+    (refused, closed)
 }
 
 #[test]

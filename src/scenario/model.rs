@@ -473,6 +473,8 @@ pub struct DataSpec {
 #[serde(deny_unknown_fields)]
 pub struct BareNewlineSpec {
     /// Which bare newlines are refused: `lf`, `cr`, or both (`[lf, cr]`).
+    /// A message holding one is refused at its end; with `lf`, a command
+    /// line ending in a bare LF is refused and the connection closed.
     #[schemars(with = "Option<OneOrMany<String>>")]
     pub refuse: Option<Spanned<OneOrMany<String>>>,
     /// The reply at the message's end (default Postfix 3.7's

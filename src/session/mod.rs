@@ -289,6 +289,21 @@ impl Session {
         }
     }
 
+    /// A command line ended in a bare LF: refused, and the connection
+    /// closed, when the scenario refuses bare LFs (Postfix 3.7.11's
+    /// `smtpd_forbid_bare_newline = reject` does so, measured in
+    /// tests/smuggling_postfix.rs); `None` to answer it as usual.
+    pub fn bare_lf_command(&mut self) -> Option<Outcome> {
+        if !self.plan.end_of_data.refuse_bare_lf {
+            return None;
+        }
+        let reply = self.render(&self.plan.bare_reply[0]);
+        Some(Outcome {
+            next: Next::Close,
+            ..Outcome::reply(reply)
+        })
+    }
+
     /// Answer one command line (without its line ending).
     pub fn command(&mut self, line: &[u8]) -> Outcome {
         let exchange = self.sasl || crate::protocol::sasl::is_auth(line);

@@ -263,6 +263,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             line: Wire(shown),
             bare_lf: ending == LineEnding::Lf,
         });
+        if ending == LineEnding::Lf
+            && let Some(refused) = self.session.bare_lf_command()
+        {
+            return refused;
+        }
         self.session.command(&line)
     }
 
