@@ -218,7 +218,7 @@ fn bare_lf_noop(addr: SocketAddr) -> (String, bool) {
     stream.set_read_timeout(Some(STEP)).expect("timeout");
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
-    let mut reply = |reader: &mut BufReader<TcpStream>| {
+    let reply = |reader: &mut BufReader<TcpStream>| {
         let mut first = String::new();
         loop {
             let mut line = String::new();
