@@ -125,9 +125,22 @@ pub struct Message {
     pub data: Body,
     /// When the end of DATA arrived.
     pub received_at: SystemTime,
+    /// The non-standard sequence that ended it (`<LF>.<CRLF>`), when the
+    /// scenario's `data.end_of_data` took one: what followed it in the
+    /// client's stream was read as commands (SMTP smuggling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_of_data: Option<String>,
+    /// How many bare CRs and LFs it held (offsets in the transcript's
+    /// `data` event).
+    pub bare_newlines: usize,
 }
 
 impl Message {
+    /// Did a sequence other than `<CRLF>.<CRLF>` end it?
+    pub fn ended_non_standard(&self) -> bool {
+        self.end_of_data.is_some()
+    }
+
     /// The message content, exactly as received (read from its file when
     /// it is kept in one).
     pub fn bytes(&self) -> io::Result<Bytes> {

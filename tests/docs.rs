@@ -32,6 +32,18 @@ fn scenario_docs_examples_are_valid() {
 }
 
 #[test]
+fn smuggling_docs_examples_are_valid() {
+    let doc = std::fs::read_to_string("docs/smuggling.md").unwrap();
+    let blocks = yaml_blocks(&doc);
+    assert!(!blocks.is_empty());
+    for (line, yaml) in blocks {
+        let scenario = Scenario::from_yaml(&yaml)
+            .unwrap_or_else(|e| panic!("docs/smuggling.md line {line}: {e}"));
+        assert_eq!(scenario.plan().end_of_data.sequences().len(), 2);
+    }
+}
+
+#[test]
 fn readme_example_is_valid() {
     let doc = std::fs::read_to_string("README.md").unwrap();
     for (line, yaml) in yaml_blocks(&doc) {

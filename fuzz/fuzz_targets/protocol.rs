@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use smtp_harness::protocol::Command;
 use smtp_harness::protocol::Reply;
 use smtp_harness::protocol::codec::{DataReader, DataStatus, LineReader, ReadLine};
+use smtp_harness::protocol::eod::EndOfData;
 use smtp_harness::protocol::reply::ReplyAssembler;
 
 fuzz_target!(|data: &[u8]| {
@@ -49,7 +50,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(framed <= input.len());
 
     // DATA: the same input as a message body, with a small size limit.
-    let mut reader = DataReader::new(limit * 4, limit);
+    // Every end-of-data preset in turn, refusing bare newlines or not.
+    let presets = ["strict", "postfix", "exchange", "lenient"];
+    let mut eod = EndOfData::preset(presets[step % presets.len()]).expect("preset");
+    eod.refuse_bare_lf = step % 3 == 0;
+    eod.refuse_bare_cr = step % 5 == 0;
+    let mut reader = DataReader::with_end(limit * 4, limit, eod);
     let mut buf = BytesMut::new();
     for piece in input.chunks(step) {
         buf.extend_from_slice(piece);
@@ -57,6 +63,9 @@ fuzz_target!(|data: &[u8]| {
             let body = reader.finish();
             assert!(body.bytes.len() <= limit * 4);
             assert!(body.bytes.len() <= body.size);
+            assert!(body.bare.len() <= body.bare_count);
+            // A refused bare newline is never part of the end.
+            assert!(!eod.refuses(body.ended_by.before) && !eod.refuses(body.ended_by.after));
             return;
         }
     }

@@ -53,7 +53,12 @@ fn follow(outcome: &Outcome, session: &mut Session, framer: &mut Framer) -> bool
     match outcome.next {
         Next::Close => return false,
         Next::Command => {}
-        Next::Data => framer.expect_data(limits.message_size, limits.text_line, false),
+        Next::Data => framer.expect_data(
+                    limits.message_size,
+                    limits.text_line,
+                    false,
+                    session.plan().end_of_data,
+                ),
         Next::Chunk { size, last } => framer.expect_chunk(size, last, session.chunk_kept(), false),
         // No handshake here: go on as if it had succeeded.
         Next::StartTls => {

@@ -9,6 +9,7 @@
 //! fuzz target use them through [`super::framer::Framer`] (the protocol
 //! fuzz target drives them directly).
 
+use super::eod::{Break, EndOfData, Seq};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// How a line was terminated. Bare LF is accepted (as Postfix does for
@@ -126,8 +127,20 @@ impl LineReader {
 pub enum DataStatus {
     /// The end-of-data line has not arrived yet.
     Incomplete,
-    /// `.CRLF` arrived; call [`DataReader::finish`].
+    /// An end-of-data sequence arrived; call [`DataReader::finish`].
     Done,
+}
+
+/// How many bare newlines a message keeps the place of.
+pub const BARE_KEPT: usize = 100;
+
+/// A bare CR or LF in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bare {
+    /// Its offset in the (unstuffed) message.
+    pub at: usize,
+    /// [`Break::Lf`] or [`Break::Cr`].
+    pub kind: Break,
 }
 
 /// The message a [`DataReader`] collected.
@@ -143,6 +156,33 @@ pub struct DataBody {
     pub line_too_long: bool,
     /// Some line ended in a bare LF.
     pub bare_lf: bool,
+    /// The sequence that ended it ([`Seq::STANDARD`] unless the reader
+    /// was told to take others).
+    pub ended_by: Seq,
+    /// The first [`BARE_KEPT`] bare CRs and LFs, in order.
+    pub bare: Vec<Bare>,
+    /// How many bare CRs and LFs it held in all.
+    pub bare_count: usize,
+    /// The first refused bare newline it held: the session refuses the
+    /// message.
+    pub refused: Option<Break>,
+}
+
+impl DataBody {
+    /// A message of `bytes`, ended by `<CRLF>.<CRLF>`, with no flags.
+    pub fn plain(bytes: Bytes) -> DataBody {
+        DataBody {
+            size: bytes.len(),
+            bytes,
+            too_big: false,
+            line_too_long: false,
+            bare_lf: false,
+            ended_by: Seq::STANDARD,
+            bare: Vec::new(),
+            bare_count: 0,
+            refused: None,
+        }
+    }
 }
 
 /// How much room the next socket read gets. It starts small, because an
@@ -185,36 +225,90 @@ impl Default for ReadRoom {
     }
 }
 
-/// Reads DATA content up to `<CRLF>.<CRLF>`, undoing dot-stuffing
-/// (RFC 5321 4.5.2) and enforcing the size and text-line limits.
+/// Reads DATA content up to an end-of-data sequence (`<CRLF>.<CRLF>`, and
+/// whichever others its [`EndOfData`] takes), undoing dot-stuffing (RFC 5321
+/// 4.5.2) and enforcing the size and text-line limits.
+///
+/// Text lines end at LF (CRLF or bare); a dot opening one is stuffing unless
+/// it is an end. A bare CR ends no line, but may come before or after the
+/// dot of a non-standard end (`<CR>.<CR>`). A CR is consumed only once the
+/// octet after it is known, so a CRLF split between reads is still one.
 #[derive(Debug)]
 pub struct DataReader {
     body: BytesMut,
     max_size: usize,
     text_line_limit: usize,
+    eod: EndOfData,
     size: usize,
     line_len: usize,
-    at_line_start: bool,
+    /// The break just read, if the next octet opens a line (the message
+    /// start counts as a CRLF).
+    start: Option<Break>,
     line_too_long: bool,
+    bare: Vec<Bare>,
+    bare_count: usize,
     bare_lf: bool,
-    // The CR of a CRLF may arrive in an earlier read than its LF.
-    last_was_cr: bool,
+    ended_by: Seq,
+    refused: Option<Break>,
+}
+
+/// What follows a dot that opens a line.
+enum AfterDot {
+    NeedMore,
+    Break(Break, usize),
+    Text,
+}
+
+fn after_dot(rest: &[u8]) -> AfterDot {
+    match (rest.first(), rest.get(1)) {
+        (None, _) | (Some(b'\r'), None) => AfterDot::NeedMore,
+        (Some(b'\r'), Some(b'\n')) => AfterDot::Break(Break::Crlf, 2),
+        (Some(b'\r'), Some(_)) => AfterDot::Break(Break::Cr, 1),
+        (Some(b'\n'), _) => AfterDot::Break(Break::Lf, 1),
+        _ => AfterDot::Text,
+    }
+}
+
+/// The next run of `rest` up to and including a line break: its length and
+/// the break, or `None` at the end of the input (a CR last in it is left
+/// for the next read, as it may be half a CRLF).
+fn next_run(rest: &[u8]) -> (usize, Option<Break>) {
+    match memchr::memchr2(b'\r', b'\n', rest) {
+        None => (rest.len(), None),
+        Some(i) if rest[i] == b'\n' => (i + 1, Some(Break::Lf)),
+        Some(i) => match rest.get(i + 1) {
+            None => (i, None),
+            Some(b'\n') => (i + 2, Some(Break::Crlf)),
+            Some(_) => (i + 1, Some(Break::Cr)),
+        },
+    }
 }
 
 impl DataReader {
     /// A reader storing at most `max_size` bytes; lines over
-    /// `text_line_limit` octets (with CRLF) are flagged.
+    /// `text_line_limit` octets (with CRLF) are flagged; it ends at
+    /// `<CRLF>.<CRLF>` only.
+    #[cfg(any(test, feature = "internals"))]
     pub fn new(max_size: usize, text_line_limit: usize) -> DataReader {
+        DataReader::with_end(max_size, text_line_limit, EndOfData::STRICT)
+    }
+
+    /// The same, ending where `eod` says.
+    pub fn with_end(max_size: usize, text_line_limit: usize, eod: EndOfData) -> DataReader {
         DataReader {
             body: BytesMut::new(),
             max_size,
             text_line_limit,
+            eod,
             size: 0,
             line_len: 0,
-            at_line_start: true,
+            start: Some(Break::Crlf),
             line_too_long: false,
+            bare: Vec::new(),
+            bare_count: 0,
             bare_lf: false,
-            last_was_cr: false,
+            ended_by: Seq::STANDARD,
+            refused: None,
         }
     }
 
@@ -232,8 +326,8 @@ impl DataReader {
     }
 
     /// Read the message from the front of `input`; returns how many octets
-    /// of it belong to the message (all of them up to `.CRLF` when `Done`)
-    /// and were consumed. The rest must be offered again, with more.
+    /// of it belong to the message (all of them up to the end sequence when
+    /// `Done`) and were consumed. The rest must be offered again, with more.
     pub fn scan(&mut self, input: &[u8]) -> (usize, DataStatus) {
         // Walk the input by index and let the caller advance once:
         // splitting a line off at a time turned the read buffer into a
@@ -245,20 +339,30 @@ impl DataReader {
             self.body.reserve(input.len().min(self.max_size).max(256));
         }
         let mut pos = 0;
-        let status = loop {
+        loop {
             let rest = &input[pos..];
             if rest.is_empty() {
-                break DataStatus::Incomplete;
+                return (pos, DataStatus::Incomplete);
             }
             let mut skip = 0;
-            if self.at_line_start && rest[0] == b'.' {
-                // Need up to three bytes to tell ".\r\n" from a stuffed dot.
-                match (rest.get(1), rest.get(2)) {
-                    (Some(b'\r'), Some(b'\n')) => {
-                        pos += 3;
-                        break DataStatus::Done;
+            if let Some(before) = self.start
+                && rest[0] == b'.'
+            {
+                match after_dot(&rest[1..]) {
+                    AfterDot::NeedMore => return (pos, DataStatus::Incomplete),
+                    // A refused bare newline is never part of an end: the
+                    // message goes on to a standard one (Postfix's
+                    // `reject` requires `<CRLF>.<CRLF>`).
+                    AfterDot::Break(after, len)
+                        if !self.eod.refuses(before)
+                            && !self.eod.refuses(after)
+                            && self.eod.ends_at(Seq { before, after }) =>
+                    {
+                        self.ended_by = Seq { before, after };
+                        return (pos + 1 + len, DataStatus::Done);
                     }
-                    (None, _) | (Some(b'\r'), None) => break DataStatus::Incomplete,
+                    // After a bare CR the dot does not open a text line.
+                    _ if before == Break::Cr => {}
                     _ => {
                         skip = 1;
                         self.line_len = 1;
@@ -266,33 +370,45 @@ impl DataReader {
                 }
             }
             let rest = &rest[skip..];
-            let (take, line_done) = match memchr::memchr(b'\n', rest) {
-                Some(i) => (i + 1, true),
-                None => (rest.len(), false),
-            };
-            let chunk = &rest[..take];
-            self.line_len += take;
-            if line_done {
-                let cr = match chunk.len() {
-                    1 => self.last_was_cr,
-                    n => chunk[n - 2] == b'\r',
-                };
-                if !cr {
-                    self.bare_lf = true;
-                }
+            let (take, brk) = next_run(rest);
+            self.take(&rest[..take], brk);
+            pos += skip + take;
+            if brk.is_none() && pos < input.len() {
+                // A CR held back until the octet after it arrives.
+                return (pos, DataStatus::Incomplete);
+            }
+        }
+    }
+
+    /// Keep `run` (ending in `brk`, if any) and account for it.
+    fn take(&mut self, run: &[u8], brk: Option<Break>) {
+        self.line_len += run.len();
+        if let Some(kind @ (Break::Lf | Break::Cr)) = brk {
+            let at = self.size + run.len() - 1;
+            if self.bare.len() < BARE_KEPT {
+                self.bare.push(Bare { at, kind });
+            }
+            self.bare_count += 1;
+            if self.eod.refuses(kind) && self.refused.is_none() {
+                self.refused = Some(kind);
+            }
+        }
+        match brk {
+            Some(b @ (Break::Crlf | Break::Lf)) => {
+                self.bare_lf |= b == Break::Lf;
                 if self.line_len > self.text_line_limit {
                     self.line_too_long = true;
                 }
                 self.line_len = 0;
+                self.start = Some(b);
             }
-            self.at_line_start = line_done;
-            self.last_was_cr = chunk.last() == Some(&b'\r');
-            self.size += take;
-            let room = self.max_size.saturating_sub(self.body.len());
-            self.body.extend_from_slice(&chunk[..take.min(room)]);
-            pos += skip + take;
-        };
-        (pos, status)
+            Some(Break::Cr) => self.start = Some(Break::Cr),
+            None if !run.is_empty() => self.start = None,
+            None => {}
+        }
+        self.size += run.len();
+        let room = self.max_size.saturating_sub(self.body.len());
+        self.body.extend_from_slice(&run[..run.len().min(room)]);
     }
 
     /// The collected message; the reader is spent.
@@ -303,6 +419,10 @@ impl DataReader {
             bytes: self.body.freeze(),
             line_too_long: self.line_too_long,
             bare_lf: self.bare_lf,
+            ended_by: self.ended_by,
+            bare: self.bare,
+            bare_count: self.bare_count,
+            refused: self.refused,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! so memory does not grow with it.
 
 use super::codec::{DataBody, DataReader, DataStatus, LineEnding, LineReader, ReadLine};
+use super::eod::EndOfData;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// One unit of input.
@@ -35,10 +36,11 @@ pub enum Frame {
     Content(Bytes),
     /// The end-of-data line of a DATA message arrived.
     DataEnd {
-        /// The message (what the size limit let it keep) and its flags.
+        /// The message (what the size limit let it keep), its flags and
+        /// the sequence that ended it.
         body: DataBody,
-        /// The last octets of it as received, `.CRLF` included (relayed
-        /// content only; empty otherwise).
+        /// The last octets of it as received, the end sequence included
+        /// (relayed content only; empty otherwise).
         raw: Bytes,
     },
     /// The last octet of a BDAT chunk arrived.
@@ -123,12 +125,14 @@ impl Framer {
         }
     }
 
-    /// Read DATA content next, up to `.CRLF`: keep at most `keep` octets of
-    /// it, flag lines over `text_line` octets, and hand out the raw octets
-    /// as [`Frame::Content`] if `relay`.
-    pub fn expect_data(&mut self, keep: usize, text_line: usize, relay: bool) {
+    /// Read DATA content next, up to an end-of-data sequence `eod` takes
+    /// (flagging the bare newlines it refuses): keep at most `keep` octets of it,
+    /// flag lines over `text_line` octets, and hand out the raw octets as
+    /// [`Frame::Content`] if `relay`. What follows the end is read as
+    /// command lines, whichever sequence ended it.
+    pub fn expect_data(&mut self, keep: usize, text_line: usize, relay: bool, eod: EndOfData) {
         self.mode = Mode::Data {
-            reader: Box::new(DataReader::new(keep, text_line)),
+            reader: Box::new(DataReader::with_end(keep, text_line, eod)),
             relay,
             consumed: 0,
         };
@@ -254,5 +258,7 @@ fn take(buf: &mut BytesMut, n: usize, relay: bool) -> Bytes {
     }
 }
 
+#[cfg(test)]
+mod eod_tests;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ pub mod address;
 pub mod codec;
 pub mod command;
 pub(crate) mod date;
+pub mod eod;
 // Public only so that the fuzz targets (a separate crate) and the property
 // tests in tests/framing_props drive the real framing, not a copy; not part
 // of the API a test suite uses.

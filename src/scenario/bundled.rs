@@ -51,6 +51,10 @@ const BUNDLED: &[(&str, &str)] = &[
         "exchange2003-eas-proxy-address",
         include_str!("../../scenarios/exchange2003-eas-proxy-address.yaml"),
     ),
+    (
+        "smtp-smuggling-receiver",
+        include_str!("../../scenarios/smtp-smuggling-receiver.yaml"),
+    ),
 ];
 
 /// The YAML of a bundled scenario.

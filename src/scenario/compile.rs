@@ -115,6 +115,10 @@ pub struct Plan {
     pub replies: Replies,
     /// Delay before the end-of-data reply.
     pub data_delay: Duration,
+    /// Which sequences end a message; which bare newlines are refused.
+    pub end_of_data: crate::protocol::eod::EndOfData,
+    /// The replies to a refused bare LF and bare CR.
+    pub bare_reply: [ReplyTemplate; 2],
     /// Limits.
     pub limits: Limits,
     /// Rules, in order.
@@ -452,6 +456,16 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         ehlo_keywords,
         replies,
         data_delay: Checker::duration(data.delay.as_ref()),
+        end_of_data: super::eod::compile(&mut c, &data),
+        bare_reply: {
+            // Postfix 3.7.11's text (`smtpd_forbid_bare_newline_reject_code`
+            // 550); the CR one is ours: Postfix does not refuse bare CRs.
+            let given = data.bare_newline.as_ref().and_then(|b| b.reply.as_ref());
+            [
+                c.reply(given, "550 5.5.2 {hostname} Error: bare <LF> received"),
+                c.reply(given, "550 5.5.2 {hostname} Error: bare <CR> received"),
+            ]
+        },
         limits,
         rules,
         tls,

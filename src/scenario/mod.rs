@@ -8,6 +8,7 @@
 mod builder;
 pub mod bundled;
 pub mod compile;
+mod eod;
 pub mod expect;
 pub mod faults;
 mod humane;

@@ -512,6 +512,34 @@ pub struct DataSpec {
     /// Wait this long before that reply.
     #[schemars(with = "Option<DurationSpec>")]
     pub delay: Option<Spanned<DurationSpec>>,
+    /// Which sequences end a message (default `strict`): a preset
+    /// (`strict`, `postfix`, `exchange`, `lenient`), a sequence named
+    /// before and after the dot (`crlf.crlf`, `lf.crlf`, `lf.lf`,
+    /// `crlf.lf`, `cr.cr`, `cr.crlf`, `crlf.cr`, `lf.cr`, `cr.lf`; also
+    /// spelt `<LF>.<CRLF>`), or a list of them; `<CRLF>.<CRLF>` always
+    /// ends a message. What follows the end is read as commands (SMTP
+    /// smuggling).
+    #[schemars(with = "Option<OneOrMany<String>>")]
+    pub end_of_data: Option<Spanned<OneOrMany<String>>>,
+    /// Bare CR or LF in the message refused, as Postfix's
+    /// `smtpd_forbid_bare_newline = reject`.
+    pub bare_newline: Option<BareNewlineSpec>,
+}
+
+/// `data.bare_newline:` — refuse a message holding a bare CR or LF.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BareNewlineSpec {
+    /// Which bare newlines are refused: `lf`, `cr`, or both (`[lf, cr]`).
+    /// A message holding one is refused at its end; with `lf`, a command
+    /// line ending in a bare LF is refused and the connection closed.
+    #[schemars(with = "Option<OneOrMany<String>>")]
+    pub refuse: Option<Spanned<OneOrMany<String>>>,
+    /// The reply at the message's end (default Postfix 3.7's
+    /// `550 5.5.2 {hostname} Error: bare <LF> received`, or `<CR>` for a
+    /// bare CR); the session goes on.
+    #[schemars(with = "Option<ReplyText>")]
+    pub reply: Option<Spanned<ReplyText>>,
 }
 
 /// `limits:` — every read is bounded; each bound has its RFC reply.

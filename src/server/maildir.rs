@@ -194,6 +194,8 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             helo: None,
             mail_from: "a@b.c".into(),
+            end_of_data: None,
+            bare_newlines: 0,
             recipients: to
                 .iter()
                 .map(|t| Recipient {

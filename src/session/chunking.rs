@@ -130,10 +130,7 @@ impl Session {
         let chunks = self.bdat.take().unwrap_or_default();
         self.data_done(DataBody {
             size: chunks.size,
-            bytes: chunks.body.freeze(),
-            too_big: false,
-            line_too_long: false,
-            bare_lf: false,
+            ..DataBody::plain(chunks.body.freeze())
         })
     }
 }

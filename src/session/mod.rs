@@ -24,6 +24,7 @@ pub use replay::Divergence;
 use crate::message::{Message, Recipient};
 use crate::protocol::address::parse_path;
 use crate::protocol::codec::DataBody;
+use crate::protocol::eod::{Break, Seq};
 use crate::protocol::{Command, Reply, Verb};
 use crate::routing::{Decision, NdrReason, ndr};
 use crate::scenario::Plan;
@@ -291,6 +292,21 @@ impl Session {
         }
     }
 
+    /// A command line ended in a bare LF: refused, and the connection
+    /// closed, when the scenario refuses bare LFs (Postfix 3.7.11's
+    /// `smtpd_forbid_bare_newline = reject` does so, measured in
+    /// tests/smuggling_postfix.rs); `None` to answer it as usual.
+    pub fn bare_lf_command(&mut self) -> Option<Outcome> {
+        if !self.plan.end_of_data.refuse_bare_lf {
+            return None;
+        }
+        let reply = self.render(&self.plan.bare_reply[0]);
+        Some(Outcome {
+            next: Next::Close,
+            ..Outcome::reply(reply)
+        })
+    }
+
     /// Answer one command line (without its line ending).
     pub fn command(&mut self, line: &[u8]) -> Outcome {
         let exchange = self.sasl || crate::protocol::sasl::is_auth(line);
@@ -375,6 +391,14 @@ impl Session {
 
     /// The message ended (`.CRLF` arrived).
     pub fn data_done(&mut self, body: DataBody) -> Outcome {
+        if let Some(kind) = body.refused {
+            // Refused at its end, the session going on, as Postfix 3.7.11
+            // does with `smtpd_forbid_bare_newline = reject` (measured:
+            // tests/smuggling_postfix.rs).
+            let reply = self.render(&self.plan.bare_reply[usize::from(kind == Break::Cr)]);
+            self.reset_transaction();
+            return Outcome::reply(reply);
+        }
         if let Some(out) = self.fault_close(|t| *t == Trigger::EndOfData) {
             self.reset_transaction();
             return out;
@@ -426,6 +450,8 @@ impl Session {
                 peer: self.info.peer,
                 helo: self.helo.clone(),
                 mail_from: self.mail_from.clone().unwrap_or_default(),
+                end_of_data: (body.ended_by != Seq::STANDARD).then(|| body.ended_by.wire()),
+                bare_newlines: body.bare_count,
                 recipients,
                 data: body.bytes.into(),
                 received_at,
@@ -496,6 +522,8 @@ impl Session {
             peer: self.info.local,
             helo: None,
             mail_from: String::new(),
+            end_of_data: None,
+            bare_newlines: 0,
             recipients: vec![Recipient {
                 delivered_to: routing
                     .local_mailbox(&sender)

@@ -25,13 +25,7 @@ pub(super) fn code(s: &mut Session, line: &str) -> u16 {
 }
 
 fn body(text: &str) -> DataBody {
-    DataBody {
-        bytes: Bytes::from(text.to_string()),
-        size: text.len(),
-        too_big: false,
-        line_too_long: false,
-        bare_lf: false,
-    }
+    DataBody::plain(Bytes::from(text.to_string()))
 }
 
 #[rstest]

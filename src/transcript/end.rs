@@ -142,12 +142,14 @@ mod tests {
         in_progress(&framer, &buf, keeps, shown)
     }
 
+    use crate::protocol::eod::EndOfData;
+
     fn lines(_: &mut Framer) {}
     fn data(f: &mut Framer) {
-        f.expect_data(1000, 1000, false);
+        f.expect_data(1000, 1000, false, EndOfData::STRICT);
     }
     fn relayed_data(f: &mut Framer) {
-        f.expect_data(0, 1000, true);
+        f.expect_data(0, 1000, true, EndOfData::STRICT);
     }
     fn chunk(f: &mut Framer) {
         f.expect_chunk(10, false, 10, false);

@@ -143,6 +143,19 @@ impl Serialize for Wire {
     }
 }
 
+/// A bare CR or LF in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BareMark {
+    /// Its offset in the unstuffed message.
+    pub at: usize,
+    /// `lf` or `cr`.
+    pub kind: &'static str,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// What happened.
 ///
 /// # Example
@@ -220,7 +233,7 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         original: Option<Vec<String>>,
     },
-    /// Message content ended with `.CRLF`.
+    /// Message content ended (with `.CRLF`, or as `end_of_data` says).
     Data {
         /// Where.
         leg: Leg,
@@ -229,6 +242,18 @@ pub enum EventKind {
         /// Some line ended in a bare LF.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         bare_lf: bool,
+        /// The sequence that ended it when it was not `<CRLF>.<CRLF>`
+        /// (`<LF>.<CRLF>`): what followed was read as commands; or
+        /// `bare <LF> refused` when it held a bare newline the scenario
+        /// refuses (it then ended at `<CRLF>.<CRLF>`, and was refused).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        end_of_data: Option<String>,
+        /// Where its bare CRs and LFs were (the first 100).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        bare_newlines: Vec<BareMark>,
+        /// How many bare CRs and LFs it held in all.
+        #[serde(skip_serializing_if = "is_zero")]
+        bare_count: usize,
     },
     /// A message was accepted and stored.
     Message {
@@ -339,4 +364,43 @@ pub struct Event {
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl EventKind {
+    /// The end of a message on `leg`, with what the framer saw of it.
+    pub fn data(leg: Leg, body: &crate::protocol::codec::DataBody) -> EventKind {
+        use crate::protocol::eod::Seq;
+        let end_of_data = match body.refused {
+            Some(kind) => Some(format!("bare {} refused", kind.wire())),
+            None if body.ended_by != Seq::STANDARD => Some(body.ended_by.wire()),
+            None => None,
+        };
+        EventKind::Data {
+            leg,
+            size: body.size,
+            bare_lf: body.bare_lf,
+            end_of_data,
+            bare_newlines: body
+                .bare
+                .iter()
+                .map(|b| BareMark {
+                    at: b.at,
+                    kind: b.kind.name(),
+                })
+                .collect(),
+            bare_count: body.bare_count,
+        }
+    }
+
+    /// The end of a BDAT chunk, or of a message the proxy only counted.
+    pub fn data_plain(leg: Leg, size: usize) -> EventKind {
+        EventKind::Data {
+            leg,
+            size,
+            bare_lf: false,
+            end_of_data: None,
+            bare_newlines: Vec::new(),
+            bare_count: 0,
+        }
+    }
 }

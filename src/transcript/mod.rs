@@ -16,7 +16,7 @@ mod sink;
 pub use crate::scenario::keep::Keep;
 pub(crate) use end::{End, InProgress, in_progress};
 pub use event::{Closer, Event, EventKind, Leg, Wire};
-pub use query::{Aborted, Handshake, RecordedReply};
+pub use query::{Aborted, DataEnd, Handshake, RecordedReply};
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};

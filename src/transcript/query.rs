@@ -93,6 +93,39 @@ pub struct Aborted {
     pub received: usize,
 }
 
+/// The end of a message as recorded: how it ended, and its bare newlines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataEnd {
+    /// Where.
+    pub leg: Leg,
+    /// Unstuffed size.
+    pub size: usize,
+    /// The non-standard sequence that ended it (`<LF>.<CRLF>`), or
+    /// `bare <LF> refused`; `None` for `<CRLF>.<CRLF>`.
+    pub end_of_data: Option<String>,
+    /// Offsets and kinds (`lf`, `cr`) of its bare newlines, the first 100.
+    pub bare_newlines: Vec<(usize, &'static str)>,
+    /// How many bare newlines it held in all.
+    pub bare_count: usize,
+}
+
+impl DataEnd {
+    /// Ended by a sequence other than `<CRLF>.<CRLF>`: what followed was
+    /// read as commands.
+    pub fn non_standard(&self) -> bool {
+        self.end_of_data
+            .as_deref()
+            .is_some_and(|e| !e.starts_with("bare "))
+    }
+
+    /// Refused at a bare newline (`data.bare_newline.refuse`).
+    pub fn refused(&self) -> bool {
+        self.end_of_data
+            .as_deref()
+            .is_some_and(|e| e.starts_with("bare "))
+    }
+}
+
 /// A completed TLS handshake.
 ///
 /// # Example
@@ -262,6 +295,30 @@ impl SessionRecord {
             .collect()
     }
 
+    /// The ends of the messages on `leg`, in order.
+    pub fn data_ends(&self, leg: Leg) -> Vec<DataEnd> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Data {
+                    leg: l,
+                    size,
+                    end_of_data,
+                    bare_newlines,
+                    bare_count,
+                    ..
+                } if *l == leg => Some(DataEnd {
+                    leg,
+                    size: *size,
+                    end_of_data: end_of_data.clone(),
+                    bare_newlines: bare_newlines.iter().map(|b| (b.at, b.kind)).collect(),
+                    bare_count: *bare_count,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Did a message on `leg` have a line ending in a bare LF?
     pub fn bare_lf_data(&self, leg: Leg) -> bool {
         self.events
@@ -281,6 +338,14 @@ impl Transcript {
         self.sessions
             .iter()
             .flat_map(|s| s.replies_on(leg))
+            .collect()
+    }
+
+    /// The ends of every session's messages on `leg`, in session order.
+    pub fn data_ends(&self, leg: Leg) -> Vec<DataEnd> {
+        self.sessions
+            .iter()
+            .flat_map(|s| s.data_ends(leg))
             .collect()
     }
 

@@ -78,15 +78,24 @@ pub fn render_event(e: &Event, color: bool) -> String {
                 );
             }
         }
-        EventKind::Data { leg, size, bare_lf } => {
+        EventKind::Data {
+            leg,
+            size,
+            bare_lf,
+            end_of_data,
+            bare_newlines,
+            bare_count,
+        } => {
             let arrow = if *leg == Leg::Client { " ->" } else { " =>" };
             let lf = if *bare_lf { ", bare LF seen" } else { "" };
+            let shape = data_shape(end_of_data.as_deref(), bare_newlines, *bare_count);
             let _ = writeln!(
                 out,
                 "{}",
-                paint(format!("#{id} {arrow} <message: {size} octets{lf}>"), |s| s
-                    .cyan()
-                    .to_string())
+                paint(
+                    format!("#{id} {arrow} <message: {size} octets{lf}{shape}>"),
+                    |s| s.cyan().to_string()
+                )
             );
         }
         EventKind::Message {
@@ -198,3 +207,27 @@ pub fn render_event(e: &Event, color: bool) -> String {
 pub fn render_session(s: &SessionRecord, color: bool) -> String {
     s.events.iter().map(|e| render_event(e, color)).collect()
 }
+/// `, ended by <LF>.<CRLF> (non-standard), bare LF at 5, CR at 9`: how a
+/// message ended when not as RFC 5321 says, and where its bare newlines were.
+fn data_shape(end: Option<&str>, bare: &[super::event::BareMark], count: usize) -> String {
+    let mut out = String::new();
+    if let Some(end) = end {
+        if end.starts_with("bare ") {
+            let _ = write!(out, ", {end}");
+        } else {
+            let _ = write!(out, ", ended by {end} (non-standard)");
+        }
+    }
+    if !bare.is_empty() {
+        let marks: Vec<String> = bare
+            .iter()
+            .map(|b| format!("{} at {}", b.kind.to_ascii_uppercase(), b.at))
+            .collect();
+        let _ = write!(out, ", bare {}", marks.join(", "));
+        if count > bare.len() {
+            let _ = write!(out, " … ({count} in all)");
+        }
+    }
+    out
+}
+

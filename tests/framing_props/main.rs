@@ -18,7 +18,7 @@ mod model;
 
 use bytes::BytesMut;
 use common::RawClient;
-use model::{Cuts, Segment};
+use model::{Cuts, Ends, Segment};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use smtp_harness::protocol::framer::{Frame, Framer};
 use smtp_harness::session::{Next, Session, SessionInfo};
@@ -51,19 +51,26 @@ fn scenario() -> Scenario {
     Scenario::from_yaml(model::SCENARIO).expect("scenario")
 }
 
+fn scenario_for(ends: Ends) -> Scenario {
+    match ends {
+        Ends::Strict => scenario(),
+        Ends::LfToo => Scenario::from_yaml(model::SCENARIO_LF_END).expect("scenario"),
+    }
+}
+
 fn expected(segs: &[Segment]) -> Vec<u16> {
     segs.iter().flat_map(|s| s.codes.iter().copied()).collect()
 }
 
 /// The reply codes a session gives to a stream read in `pieces`, framed
 /// by the framer the server uses.
-fn sans_io(pieces: &[&[u8]]) -> Vec<u16> {
+fn sans_io(pieces: &[&[u8]], ends: Ends) -> Vec<u16> {
     let info = SessionInfo {
         id: 1,
         peer: "127.0.0.1:40000".parse().expect("addr"),
         local: "127.0.0.1:25".parse().expect("addr"),
     };
-    let mut session = Session::new(Arc::new(scenario().plan().clone()), info);
+    let mut session = Session::new(Arc::new(scenario_for(ends).plan().clone()), info);
     let limits = session.plan().limits;
     assert_eq!(limits.command_line, model::LIMIT);
     let mut framer = Framer::new(limits.command_line);
@@ -84,7 +91,12 @@ fn sans_io(pieces: &[&[u8]]) -> Vec<u16> {
             };
             codes.extend(outcome.reply.map(|r| r.code));
             match outcome.next {
-                Next::Data => framer.expect_data(limits.message_size, limits.text_line, false),
+                Next::Data => framer.expect_data(
+                    limits.message_size,
+                    limits.text_line,
+                    false,
+                    session.plan().end_of_data,
+                ),
                 Next::Chunk { size, last } => {
                     framer.expect_chunk(size, last, limits.message_size, false)
                 }
@@ -98,15 +110,26 @@ fn sans_io(pieces: &[&[u8]]) -> Vec<u16> {
 
 #[test]
 fn sans_io_one_reply_per_command_in_order() {
+    sans_io_property(Ends::Strict);
+}
+
+/// The same with a receiver that also ends a message at `<LF>.<CRLF>`: the
+/// dot after a bare-LF line ends it, whatever the reads' split.
+#[test]
+fn sans_io_one_reply_per_command_with_lf_dot_crlf_ends() {
+    sans_io_property(Ends::LfToo);
+}
+
+fn sans_io_property(ends: Ends) {
     let cases = cases(1, 256);
     let mut runner = runner(cases);
     let (ran, octets) = (Cell::new(0u32), Cell::new(0usize));
     let result = runner.run(&(model::ops(), model::cuts()), |(ops, cuts)| {
-        let segs = model::script(&ops);
+        let segs = model::script(&ops, ends);
         ran.set(ran.get() + 1);
         octets.set(octets.get() + segs.iter().map(|s| s.bytes.len()).sum::<usize>());
         let stream: Vec<u8> = segs.iter().flat_map(|s| s.bytes.iter().copied()).collect();
-        let got = sans_io(&model::pieces(&stream, &cuts));
+        let got = sans_io(&model::pieces(&stream, &cuts), ends);
         let want = expected(&segs);
         if got != want {
             return Err(TestCaseError::fail(format!(
@@ -172,7 +195,7 @@ fn over_sockets(addr: SocketAddr, rt: &tokio::runtime::Runtime) {
     let mut runner = runner(cases);
     let (ran, octets, replies) = (Cell::new(0u32), Cell::new(0usize), Cell::new(0usize));
     let result = runner.run(&(model::ops(), model::cuts()), |(ops, cuts)| {
-        let segs = model::script(&ops);
+        let segs = model::script(&ops, Ends::Strict);
         ran.set(ran.get() + 1);
         octets.set(octets.get() + segs.iter().map(|s| s.bytes.len()).sum::<usize>());
         replies.set(replies.get() + segs.iter().map(|s| s.codes.len()).sum::<usize>());

@@ -21,6 +21,19 @@ const RECIPIENTS: usize = 100;
 pub const SCENARIO: &str =
     "ehlo: {keywords: [PIPELINING, CHUNKING, 8BITMIME]}\nlimits: {message_size: 100000}";
 
+/// The same, ending a message at `<LF>.<CRLF>` too.
+pub const SCENARIO_LF_END: &str = "ehlo: {keywords: [PIPELINING, CHUNKING, 8BITMIME]}\n\
+     limits: {message_size: 100000}\ndata: {end_of_data: [crlf.crlf, lf.crlf]}";
+
+/// Which end-of-data sequences the receiver takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ends {
+    /// `<CRLF>.<CRLF>` only (RFC 5321).
+    Strict,
+    /// `<LF>.<CRLF>` too.
+    LfToo,
+}
+
 /// A command with its natural text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -184,7 +197,7 @@ fn ending_len(bare_lf: bool) -> usize {
 }
 
 /// The conversation as segments of bytes, each with the codes it must get.
-pub fn script(ops: &[Op]) -> Vec<Segment> {
+pub fn script(ops: &[Op], ends: Ends) -> Vec<Segment> {
     let mut m = Model {
         helo: false,
         state: State::Connected,
@@ -240,6 +253,13 @@ pub fn script(ops: &[Op]) -> Vec<Segment> {
                     }
                     long_line |= text.len() + ending_len(l.bare_lf) > TEXT_LINE;
                     push_line(&mut next, &text, l.bare_lf);
+                }
+                // After a line ended by a bare LF, `.<CRLF>` ends the
+                // message only for a receiver that takes `<LF>.<CRLF>`; to
+                // a strict one it is a stuffed dot and a CRLF.
+                if ends == Ends::Strict && body.last().is_some_and(|l| l.bare_lf) {
+                    next.bytes.extend_from_slice(b".\r\n");
+                    size += 2;
                 }
                 next.bytes.extend_from_slice(b".\r\n");
                 next.codes.push(if size > MESSAGE_SIZE {

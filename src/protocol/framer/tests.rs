@@ -85,7 +85,7 @@ fn a_megabyte_line_is_discarded_in_bounded_memory() {
 fn as_session(framer: &mut Framer, frame: &Frame) {
     if let Frame::Line(l, _) = frame {
         if &l[..] == b"DATA" {
-            framer.expect_data(1 << 20, 1000, false);
+            framer.expect_data(1 << 20, 1000, false, EndOfData::STRICT);
         } else if let Some(n) = l.strip_prefix(b"BDAT ") {
             let size = std::str::from_utf8(n).ok().and_then(|n| n.parse().ok());
             framer.expect_chunk(size.unwrap_or(0), false, 1 << 20, false);
@@ -144,7 +144,7 @@ fn relayed_content_is_handed_out_byte_exact() {
             &wire,
             piece,
             |f, frame| match frame {
-                Frame::Line(l, _) if &l[..] == b"DATA" => f.expect_data(0, 1000, true),
+                Frame::Line(l, _) if &l[..] == b"DATA" => f.expect_data(0, 1000, true, EndOfData::STRICT),
                 Frame::Content(raw) => relayed.extend_from_slice(raw),
                 Frame::DataEnd { raw, body } => {
                     relayed.extend_from_slice(raw);
@@ -196,7 +196,7 @@ fn a_chunk_keeps_at_most_what_it_is_told_and_relays_all() {
 #[test]
 fn pending_data_counts_what_was_consumed() {
     let mut f = Framer::new(512);
-    f.expect_data(100, 1000, false);
+    f.expect_data(100, 1000, false, EndOfData::STRICT);
     let mut buf = BytesMut::from(&b"Subject: x\r\n\r\nhal"[..]);
     assert_eq!(f.next(&mut buf), None);
     assert!(buf.is_empty());

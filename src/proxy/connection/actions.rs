@@ -3,6 +3,7 @@
 //! replies.
 
 use super::*;
+use crate::protocol::eod::EndOfData;
 use crate::proxy::policy::Action;
 
 impl Relay {
@@ -67,7 +68,12 @@ impl Relay {
                     }
                 }
                 // Only flags are kept (keep 0): the content is relayed, not stored.
-                Action::ReadData => self.framer.expect_data(0, 1000, true),
+                Action::ReadData => {
+                    // The proxy reads the client's message as RFC 5321
+                    // does: a non-standard end is relayed as content, for
+                    // the upstream to take as it will.
+                    self.framer.expect_data(0, 1000, true, EndOfData::STRICT)
+                },
                 Action::ReadChunk { size, relay } => {
                     self.framer.expect_chunk(size, false, 0, relay)
                 }

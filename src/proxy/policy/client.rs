@@ -198,11 +198,7 @@ impl Policy {
     /// The end of a relayed message: its last octets (`raw`, `.CRLF`
     /// included) go upstream, unless a fault withholds the end.
     pub(crate) fn data_end(&mut self, body: DataBody, mut raw: Bytes) -> Vec<Action> {
-        self.record(EventKind::Data {
-            leg: Leg::Client,
-            size: body.size,
-            bare_lf: body.bare_lf,
-        });
+        self.record(EventKind::data(Leg::Client, &body));
         match self.faults.take_close(&Trigger::EndOfData) {
             Some(close) if close.direction == Direction::Upstream => {
                 // Everything but the final ".\r\n": the upstream waits for an
@@ -220,11 +216,7 @@ impl Policy {
                     hijack,
                 });
                 self.out.push(Action::ToUpstream(raw));
-                self.record(EventKind::Data {
-                    leg: Leg::Upstream,
-                    size: body.size,
-                    bare_lf: body.bare_lf,
-                });
+                self.record(EventKind::data(Leg::Upstream, &body));
                 self.drain();
             }
         }

@@ -40,11 +40,8 @@ fn step(p: &mut Policy, input: &str) -> Vec<Action> {
     if let Some(raw) = input.strip_prefix("D: ") {
         let raw = Bytes::from(raw.replace('|', "\r\n"));
         let body = DataBody {
-            bytes: Bytes::new(),
             size: raw.len().saturating_sub(3),
-            too_big: false,
-            line_too_long: false,
-            bare_lf: false,
+            ..DataBody::plain(Bytes::new())
         };
         return p.data_end(body, raw);
     }

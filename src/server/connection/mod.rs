@@ -258,21 +258,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// A DATA message ended: recorded, then answered by the session.
     fn data_end(&mut self, body: DataBody) -> Outcome {
-        self.log.push(EventKind::Data {
-            leg: Leg::Client,
-            size: body.size,
-            bare_lf: body.bare_lf,
-        });
+        self.log.push(EventKind::data(Leg::Client, &body));
         self.session.data_done(body)
     }
 
     /// A BDAT chunk ended: recorded, then answered by the session.
     fn chunk_end(&mut self, data: Bytes, size: usize, last: bool) -> Outcome {
-        self.log.push(EventKind::Data {
-            leg: Leg::Client,
-            size,
-            bare_lf: false,
-        });
+        self.log.push(EventKind::data_plain(Leg::Client, size));
         self.session.chunk_done(data, size, last)
     }
 
@@ -287,6 +279,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             line: Wire(shown),
             bare_lf: ending == LineEnding::Lf,
         });
+        if ending == LineEnding::Lf
+            && let Some(refused) = self.session.bare_lf_command()
+        {
+            return refused;
+        }
         self.session.command(&line)
     }
 
@@ -393,9 +390,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         match outcome.next {
             Next::Command => None,
             Next::Data => {
-                let limits = self.session.plan().limits;
-                self.framer
-                    .expect_data(limits.message_size, limits.text_line, false);
+                let plan = self.session.plan();
+                let limits = plan.limits;
+                self.framer.expect_data(
+                    limits.message_size,
+                    limits.text_line,
+                    false,
+                    plan.end_of_data,
+                );
                 None
             }
             Next::Close => {
