@@ -113,6 +113,8 @@ pub struct Plan {
     pub ehlo_mask_except: Option<Vec<String>>,
     /// Built-in replies.
     pub replies: Replies,
+    /// Whose smtpd the built-in engine copies.
+    pub dialect: crate::scenario::model::Dialect,
     /// Delay before the end-of-data reply.
     pub data_delay: Duration,
     /// Limits.
@@ -451,6 +453,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         },
         ehlo_keywords,
         replies,
+        dialect: file.dialect.unwrap_or_default(),
         data_delay: Checker::duration(data.delay.as_ref()),
         limits,
         rules,
