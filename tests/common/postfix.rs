@@ -51,6 +51,14 @@ pub const POSTFIX: Tool = Tool {
     install: "apt-get install -y postfix",
 };
 
+/// Postfix's master runs as root (it binds, then drops each daemon to the
+/// `postfix` user); CI runs as root (.ci/run).
+pub const ROOT: Tool = Tool {
+    name: "root privileges (Postfix's master runs as root)",
+    probes: &[&["sh", "-c", "test \"$(id -u)\" = 0"]],
+    install: "run the tests as root (CI does)",
+};
+
 /// Where Debian's package puts the daemons (`postconf -d daemon_directory`).
 const DAEMONS: &str = "/usr/lib/postfix/sbin";
 
@@ -160,6 +168,7 @@ impl PostfixBuilder {
     /// fails the test, as does any start-up failure (with the log).
     pub fn start(self) -> Option<Postfix> {
         tools::require(&POSTFIX, &self.test)?;
+        tools::require(&ROOT, &self.test)?;
         let mut dir = tempfile::tempdir().expect("temporary directory");
         // The daemons drop to the `postfix` user, which must reach the
         // queue below this directory (tempdir makes it 0700).

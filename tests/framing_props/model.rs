@@ -223,7 +223,8 @@ pub fn script(ops: &[Op]) -> Vec<Segment> {
                 // Postfix's order: recipients first (554 inside a
                 // transaction without any), then a BDAT message in progress.
                 if m.state != State::Rcpt || m.bdat.is_some() {
-                    seg.codes.push(if m.state == State::Mail { 554 } else { 503 });
+                    seg.codes
+                        .push(if m.state == State::Mail { 554 } else { 503 });
                     continue;
                 }
                 seg.codes.push(354);
