@@ -532,7 +532,9 @@ pub enum Dialect {
     /// `fast_flush_domains` matches; AUTH without `auth:` is `503 … not
     /// enabled`; XCLIENT and XFORWARD refused to clients `xclient.hosts`
     /// does not list; `AUTH=` accepted without AUTH; the last BDAT is
-    /// answered `250 2.0.0 Ok: N bytes queued as ID`.
+    /// answered `250 2.0.0 Ok: N bytes queued as ID`; from the 10th error
+    /// on each reply waits a second, after the 20th the server says `421`
+    /// and hangs up.
     Postfix,
 }
 

@@ -16,6 +16,7 @@ mod auth;
 mod builtin;
 mod chunking;
 mod faults;
+mod penalty;
 mod replay;
 mod vars;
 
@@ -171,6 +172,10 @@ pub struct Session {
     /// ([`Session::take_fired`]); kept here, not in every [`Outcome`], which
     /// every connection's task holds.
     fired: Option<String>,
+    /// 4xx/5xx answers so far, and whether the error limit ended the
+    /// session (`penalty.rs`, `dialect: postfix`).
+    errors: u32,
+    hung_up: bool,
 }
 
 impl Session {
@@ -192,6 +197,8 @@ impl Session {
             faults: faults::Active::decide(&plan, info.id),
             one_shots: None,
             just_greeted: false,
+            errors: 0,
+            hung_up: false,
             fired: None,
             replay,
             plan,
@@ -291,10 +298,11 @@ impl Session {
     /// Answer one command line (without its line ending).
     pub fn command(&mut self, line: &[u8]) -> Outcome {
         let exchange = self.sasl || crate::protocol::sasl::is_auth(line);
-        let outcome = match self.one_shot_command(line) {
+        let mut outcome = match self.one_shot_command(line) {
             Some(fired) => fired,
             None => self.answer(line),
         };
+        self.penalise(&mut outcome);
         self.sasl = exchange
             && outcome.next == Next::Command
             && outcome.reply.as_ref().is_some_and(|r| r.code == 334);

@@ -109,6 +109,9 @@ impl Session {
         {
             return Some(out);
         }
+        if let Some(out) = self.error_limit() {
+            return Some(out);
+        }
         let cursor = self.replay?;
         match self.steps(cursor).get(cursor.pos)?.expect {
             Captured::Nothing => Some(self.play(cursor, cursor.pos, None)),
