@@ -48,8 +48,8 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
         Verb::Starttls => starttls(s, cmd),
         Verb::Auth => s.auth_command(cmd),
         Verb::Xclient if plan.xclient.is_some() || postfix => xclient(s, cmd),
-        Verb::Etrn if postfix => etrn(s, cmd),
-        Verb::Other(ref v) if postfix && v == "XFORWARD" => xforward(s),
+        Verb::Etrn if postfix => super::postfix::etrn(s, cmd),
+        Verb::Other(ref v) if postfix && v == "XFORWARD" => super::postfix::xforward(s),
         Verb::Expn | Verb::Etrn | Verb::Bdat | Verb::Xclient => s.render(&r.not_implemented),
         Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
         Verb::Other(_) => s.render(&r.unknown),
@@ -87,49 +87,6 @@ fn vrfy(s: &Session, cmd: &Command) -> Reply {
         return Reply::new(252, format!("2.0.0 {}", words[0]));
     }
     s.render(&s.plan().replies.vrfy)
-}
-
-/// Postfix's ETRN when no `fast_flush_domains` entry matches (its default
-/// is `$relay_domains`, empty on a stock install): every well-formed
-/// domain is refused with 459, without an enhanced code.
-fn etrn(s: &Session, cmd: &Command) -> Reply {
-    if matches!(s.state(), StateName::Mail | StateName::Rcpt) {
-        return Reply::new(503, "Error: MAIL transaction in progress");
-    }
-    let words: Vec<&str> = cmd.args.split_whitespace().collect();
-    let [domain] = words.as_slice() else {
-        return Reply::new(500, "Syntax: ETRN domain");
-    };
-    let domain = domain.strip_prefix(['@', '#']).unwrap_or(domain);
-    if !valid_hostname(domain) {
-        return Reply::new(501, "Error: invalid parameter syntax");
-    }
-    Reply::new(459, format!("<{domain}>: service unavailable"))
-}
-
-/// Postfix's `valid_hostname`: dot-separated labels of letters, digits,
-/// `-` and `_`, none empty, longer than 63 or starting or ending with
-/// `-`; at most 255 octets; not all numeric.
-fn valid_hostname(name: &str) -> bool {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('.').all(label_ok)
-        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-}
-
-/// Postfix's XFORWARD, allowed to the same clients as XCLIENT here.
-fn xforward(s: &Session) -> Reply {
-    if !xclient_allowed(s) {
-        return Reply::new(550, "5.7.0 Error: insufficient authorization");
-    }
-    Reply::new(250, "2.0.0 Ok")
 }
 
 fn starttls(s: &Session, cmd: &Command) -> Reply {
@@ -196,7 +153,7 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
 }
 
 /// Postfix checks XCLIENT permission against the real client, once.
-fn xclient_allowed(s: &Session) -> bool {
+pub(super) fn xclient_allowed(s: &Session) -> bool {
     s.plan()
         .xclient
         .as_ref()

@@ -17,6 +17,7 @@ mod builtin;
 mod chunking;
 mod faults;
 mod penalty;
+mod postfix;
 mod replay;
 mod vars;
 
@@ -315,7 +316,7 @@ impl Session {
         }
         let postfix_line;
         let line = if self.plan.dialect == Dialect::Postfix {
-            postfix_line = postfix_command_line(line);
+            postfix_line = postfix::command_line(line);
             &postfix_line[..]
         } else {
             line
@@ -661,16 +662,6 @@ impl Session {
             StateName::Connected
         };
     }
-}
-
-/// A command line as Postfix's smtpd reads it: a C string, so it ends at
-/// its first NUL, split into words at spaces and tabs alike.
-fn postfix_command_line(line: &[u8]) -> Vec<u8> {
-    let end = memchr::memchr(0, line).unwrap_or(line.len());
-    line[..end]
-        .iter()
-        .map(|&b| if b == b'\t' { b' ' } else { b })
-        .collect()
 }
 
 /// A rule may accept a malformed MAIL/RCPT; record what was sent then.
