@@ -24,7 +24,7 @@ async fn in_transaction(yaml: &str) -> (MockServer, RawClient) {
 async fn bdat_chunks_make_one_message() {
     let (server, mut c) = in_transaction(CHUNKING).await;
     c.send(b"BDAT 12\r\nSubject: x\r\n").await;
-    assert_eq!(c.reply().await, ["250 2.0.0 Ok: 12 octets received"]);
+    assert_eq!(c.reply().await, ["250 2.0.0 Ok: 12 bytes"]);
     // A chunk that contains what would end DATA: BDAT does no dot handling.
     c.send(b"BDAT 9\r\n\r\n.\r\nhi\r\n").await;
     assert_eq!(c.code().await, 250);

@@ -162,10 +162,21 @@ fn the_documented_layers_are_the_use_lines() {
     for module in doc.keys().filter(|m| !code.contains_key(*m)) {
         wrong.push(format!("{module}: in the table, not in src/"));
     }
+    // The rows as the code has them, in the document's order, to paste.
+    let rows: Vec<String> = documented()
+        .iter()
+        .filter_map(|(m, _)| code.get(m).map(|uses| (m, uses)))
+        .map(|(m, uses)| {
+            let uses: Vec<String> = uses.iter().map(|u| format!("`{u}`")).collect();
+            let uses = if uses.is_empty() { "—".to_string() } else { uses.join(", ") };
+            format!("| `{m}` | {uses} |")
+        })
+        .collect();
     assert!(
         wrong.is_empty(),
-        "docs/architecture.md (## Layers) disagrees with src/:\n{}",
-        wrong.join("\n")
+        "docs/architecture.md (## Layers) disagrees with src/:\n{}\n\nthe rows as the code has them:\n{}",
+        wrong.join("\n"),
+        rows.join("\n")
     );
 }
 

@@ -35,9 +35,11 @@ pub enum PathError {
     MissingKeyword,
     /// The path is not in angle brackets or is malformed.
     BadPath,
-    /// The path is longer than RFC 5321's 256 octets.
-    TooLong,
 }
+
+/// The longest mailbox RFC 5321 allows (its 256-octet path minus the angle
+/// brackets); the session decides whether to enforce it (Postfix does not).
+pub const MAX_MAILBOX: usize = 254;
 
 /// Parse `args` of a MAIL (`keyword` = "FROM") or RCPT (`keyword` = "TO") command.
 pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
@@ -61,9 +63,6 @@ pub fn parse_path(args: &str, keyword: &str) -> Result<PathArg, PathError> {
         }
         (&rest[..end], &rest[end..])
     };
-    if mailbox.len() > 254 {
-        return Err(PathError::TooLong);
-    }
     if mailbox.contains(['<', '>', ' ']) {
         return Err(PathError::BadPath);
     }

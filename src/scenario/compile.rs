@@ -113,6 +113,8 @@ pub struct Plan {
     pub ehlo_mask_except: Option<Vec<String>>,
     /// Built-in replies.
     pub replies: Replies,
+    /// Whose smtpd the built-in engine copies.
+    pub dialect: crate::scenario::model::Dialect,
     /// Delay before the end-of-data reply.
     pub data_delay: Duration,
     /// Which sequences end a message; which bare newlines are refused.
@@ -455,6 +457,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
         },
         ehlo_keywords,
         replies,
+        dialect: file.dialect.unwrap_or_default(),
         data_delay: Checker::duration(data.delay.as_ref()),
         end_of_data: super::eod::compile(&mut c, &data),
         bare_reply: {

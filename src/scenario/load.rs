@@ -535,6 +535,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         helo: over!(child.helo, parent.helo; reply),
         replies: over!(child.replies, parent.replies;
             mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, starttls, unknown, not_implemented, timeout, shutdown),
+        dialect: child.dialect.or(parent.dialect),
         data: over!(child.data, parent.data; reply, delay, end_of_data, bare_newline),
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions,
             session_events, total_events, message_memory, messages_memory, messages_disk),

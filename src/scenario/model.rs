@@ -92,6 +92,10 @@ pub struct ScenarioFile {
     pub helo: Option<ReplyOnly>,
     /// Texts of the built-in replies.
     pub replies: Option<RepliesSpec>,
+    /// Whose smtpd the built-in engine copies where RFC 5321 leaves room
+    /// (default `rfc`; `postfix`: Postfix 3.7's, checked against a real
+    /// one by tests/fidelity_postfix.rs).
+    pub dialect: Option<Dialect>,
     /// What happens at the end of DATA.
     pub data: Option<DataSpec>,
     /// Bounds on what a client may send.
@@ -592,6 +596,32 @@ pub struct LimitsSpec {
     /// 1073741824); the oldest messages are forgotten beyond it.
     #[schemars(with = "Option<u64>")]
     pub messages_disk: Option<Spanned<u64>>,
+}
+
+/// `dialect:` — whose command parser and error paths the built-in engine
+/// copies. Reply texts stay the scenario's (`replies:`); this decides what
+/// the texts alone cannot say: which lines are commands, which commands
+/// exist, what is checked, in which order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// RFC 5321 as written: HELO/EHLO before MAIL, control characters and
+    /// invalid UTF-8 refused as bad syntax, addresses up to 254 octets,
+    /// message lines up to `limits.text_line`.
+    #[default]
+    Rfc,
+    /// Postfix 3.7's smtpd with its stock settings: MAIL without HELO
+    /// accepted (`smtpd_helo_required = no`); a command line ends at a NUL
+    /// and splits at tabs too; invalid UTF-8 gets `500 5.5.2 Error: bad
+    /// UTF-8 syntax`; no address length limit; long message lines accepted;
+    /// `VRFY x` answers `252 2.0.0 x`; ETRN answered as without
+    /// `fast_flush_domains` matches; AUTH without `auth:` is `503 … not
+    /// enabled`; XCLIENT and XFORWARD refused to clients `xclient.hosts`
+    /// does not list; `AUTH=` accepted without AUTH; the last BDAT is
+    /// answered `250 2.0.0 Ok: N bytes queued as ID`; from the 10th error
+    /// on each reply waits a second, after the 20th the server says `421`
+    /// and hangs up.
+    Postfix,
 }
 
 /// A session state a rule can be limited to.

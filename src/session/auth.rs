@@ -37,6 +37,9 @@ impl Session {
             .as_ref()
             .filter(|a| !a.after_tls || self.tls_active)
         else {
+            if self.plan.dialect == crate::scenario::model::Dialect::Postfix {
+                return Reply::new(503, "5.5.1 Error: authentication not enabled");
+            }
             return self.render(&self.plan.replies.not_implemented);
         };
         if self.authenticated.is_some() {

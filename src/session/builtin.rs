@@ -2,17 +2,19 @@
 //! decided here; `Session::effect` applies what the reply means.
 
 use super::Session;
-use crate::protocol::address::{PathError, parse_path};
+use crate::protocol::address::{MAX_MAILBOX, PathError, parse_path};
 use crate::protocol::{Command, Reply, Verb, mask, xclient};
 use crate::routing::{self, Decision, cidr};
-use crate::scenario::model::{StateName, TlsFailure};
+use crate::scenario::model::{Dialect, StateName, TlsFailure};
 
 pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
     let plan = s.plan();
     let r = &plan.replies;
+    let postfix = plan.dialect == Dialect::Postfix;
     match cmd.verb {
+        // Postfix's wording, without an enhanced code.
         Verb::Helo | Verb::Ehlo if cmd.args.is_empty() => {
-            Reply::new(501, format!("5.5.4 Syntax: {} hostname", cmd.verb))
+            Reply::new(501, format!("Syntax: {} hostname", cmd.verb))
         }
         Verb::Helo => s.render(&r.helo),
         Verb::Ehlo => {
@@ -36,25 +38,55 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
         }
         Verb::Mail => mail(s, cmd),
         Verb::Rcpt => rcpt(s, cmd),
-        Verb::Data if !cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: DATA"),
-        Verb::Data => match s.state() {
-            StateName::Rcpt => s.render(&r.data_start),
-            StateName::Mail => Reply::new(503, "5.5.1 Error: need RCPT command"),
-            _ => Reply::new(503, "5.5.1 Error: need MAIL command"),
-        },
+        Verb::Data => data(s, cmd),
+        Verb::Rset if !cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: RSET"),
         Verb::Rset => s.render(&r.rset),
         Verb::Noop => s.render(&r.noop),
         Verb::Quit => s.render(&r.quit),
-        Verb::Vrfy if cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: VRFY address"),
-        Verb::Vrfy => s.render(&r.vrfy),
+        Verb::Vrfy => vrfy(s, cmd),
         Verb::Help => s.render(&r.help),
         Verb::Starttls => starttls(s, cmd),
         Verb::Auth => s.auth_command(cmd),
-        Verb::Xclient if plan.xclient.is_some() => xclient(s, cmd),
+        Verb::Xclient if plan.xclient.is_some() || postfix => xclient(s, cmd),
+        Verb::Etrn if postfix => super::postfix::etrn(s, cmd),
+        Verb::Other(ref v) if postfix && v == "XFORWARD" => super::postfix::xforward(s),
         Verb::Expn | Verb::Etrn | Verb::Bdat | Verb::Xclient => s.render(&r.not_implemented),
         Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
         Verb::Other(_) => s.render(&r.unknown),
     }
+}
+
+/// Postfix's order: the recipients are checked before the arguments.
+fn data(s: &Session, cmd: &Command) -> Reply {
+    match s.state() {
+        StateName::Rcpt => {}
+        StateName::Mail => return Reply::new(554, "5.5.1 Error: no valid recipients"),
+        _ => return Reply::new(503, "5.5.1 Error: need RCPT command"),
+    }
+    if !cmd.args.is_empty() {
+        return Reply::new(501, "5.5.4 Syntax: DATA");
+    }
+    if s.bdat.is_some() {
+        return Reply::new(503, "5.5.1 Error: DATA after BDAT");
+    }
+    s.render(&s.plan().replies.data_start)
+}
+
+/// `VRFY address [SMTPUTF8]`; Postfix answers with the address as given.
+fn vrfy(s: &Session, cmd: &Command) -> Reply {
+    let words: Vec<&str> = cmd.args.split_whitespace().collect();
+    let syntax_ok = match words.as_slice() {
+        [_] => true,
+        [_, utf8] => utf8.eq_ignore_ascii_case("SMTPUTF8"),
+        _ => false,
+    };
+    if !syntax_ok {
+        return Reply::new(501, "5.5.4 Syntax: VRFY address [SMTPUTF8]");
+    }
+    if s.plan().dialect == Dialect::Postfix {
+        return Reply::new(252, format!("2.0.0 {}", words[0]));
+    }
+    s.render(&s.plan().replies.vrfy)
 }
 
 fn starttls(s: &Session, cmd: &Command) -> Reply {
@@ -82,7 +114,10 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
     if s.plan().auth.as_ref().is_some_and(|a| a.require) && s.authenticated().is_none() {
         return Reply::new(530, "5.7.0 Authentication required");
     }
+    let postfix = s.plan().dialect == Dialect::Postfix;
     match s.state() {
+        // Postfix's `smtpd_helo_required = no`.
+        StateName::Connected if postfix => {}
         StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
         StateName::Mail | StateName::Rcpt => {
             return Reply::new(503, "5.5.1 Error: nested MAIL command");
@@ -90,9 +125,14 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
         StateName::Greeted => {}
     }
     let path = match parse_path(&cmd.args, "FROM") {
+        Ok(p) if p.mailbox.len() > MAX_MAILBOX && !postfix => {
+            return Reply::new(501, "5.1.7 Error: sender address too long");
+        }
         Ok(p) => p,
-        Err(PathError::TooLong) => return Reply::new(501, "5.1.7 Error: sender address too long"),
-        Err(_) => return Reply::new(501, "5.5.4 Syntax: MAIL FROM:<address>"),
+        Err(PathError::BadPath) => return Reply::new(501, "5.1.7 Bad sender address syntax"),
+        Err(PathError::MissingKeyword) => {
+            return Reply::new(501, "5.5.4 Syntax: MAIL FROM:<address>");
+        }
     };
     if let Some(refusal) = unsupported_param(s, &path.params, MAIL_PARAMS) {
         return refusal;
@@ -113,7 +153,7 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
 }
 
 /// Postfix checks XCLIENT permission against the real client, once.
-fn xclient_allowed(s: &Session) -> bool {
+pub(super) fn xclient_allowed(s: &Session) -> bool {
     s.plan()
         .xclient
         .as_ref()
@@ -143,7 +183,11 @@ fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
     if !matches!(s.state(), StateName::Mail | StateName::Rcpt) {
         return Reply::new(503, "5.5.1 Error: need MAIL command");
     }
+    let postfix = s.plan().dialect == Dialect::Postfix;
     let mailbox = match parse_path(&cmd.args, "TO") {
+        Ok(p) if p.mailbox.len() > MAX_MAILBOX && !postfix => {
+            return Reply::new(501, "5.1.3 Error: recipient address too long");
+        }
         Ok(p) if !p.mailbox.is_empty() => {
             if let Some(refusal) = unsupported_param(s, &p.params, RCPT_PARAMS) {
                 return refusal;
@@ -153,10 +197,10 @@ fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
             }
             p.mailbox
         }
-        Err(PathError::TooLong) => {
-            return Reply::new(501, "5.1.3 Error: recipient address too long");
+        Err(PathError::MissingKeyword) => {
+            return Reply::new(501, "5.5.4 Syntax: RCPT TO:<address>");
         }
-        _ => return Reply::new(501, "5.5.4 Syntax: RCPT TO:<address>"),
+        _ => return Reply::new(501, "5.1.3 Bad recipient address syntax"),
     };
     if s.rcpts.len() >= s.plan().limits.recipients {
         return Reply::new(452, "4.5.3 Error: too many recipients");
@@ -194,28 +238,33 @@ fn unsupported_param(
     known: &[(&str, &str)],
 ) -> Option<Reply> {
     let advertised = &s.plan().advertised;
+    let postfix = s.plan().dialect == Dialect::Postfix;
     for (name, value) in params {
+        // Postfix echoes the parameter as it came.
+        let shown = value
+            .as_ref()
+            .map_or_else(|| name.clone(), |v| format!("{name}={v}"));
+        let unsupported = || Some(Reply::new(555, format!("5.5.4 Unsupported option: {shown}")));
         let needs = match (
             name.as_str(),
             value.as_deref().map(str::to_ascii_uppercase).as_deref(),
         ) {
             ("BODY", Some("7BIT")) => None,
+            ("BODY", Some("8BITMIME")) => Some("8BITMIME"),
             ("BODY", Some("BINARYMIME")) => Some("BINARYMIME"),
+            // RFC 6152 and 3030 define no other body type.
+            ("BODY", _) => return unsupported(),
+            // Postfix takes `AUTH=` (RFC 4954 5) with or without SASL.
+            ("AUTH", _) if postfix => None,
             (n, _) => match known.iter().find(|(k, _)| *k == n) {
                 Some((_, keyword)) => Some(*keyword),
-                None => return Some(Reply::new(555, format!("5.5.4 Unsupported option: {name}"))),
+                None => return unsupported(),
             },
         };
         if let Some(keyword) = needs
             && !advertised.iter().any(|a| a == keyword)
         {
-            let shown = value
-                .as_ref()
-                .map_or_else(|| name.clone(), |v| format!("{name}={v}"));
-            return Some(Reply::new(
-                555,
-                format!("5.5.4 Unsupported option: {shown}"),
-            ));
+            return unsupported();
         }
     }
     None

@@ -4,7 +4,7 @@
 use super::{Next, Outcome, Session};
 use crate::protocol::codec::DataBody;
 use crate::protocol::{Command, Reply};
-use crate::scenario::model::StateName;
+use crate::scenario::model::{Dialect, StateName};
 use bytes::{Bytes, BytesMut};
 
 /// A message arriving in chunks.
@@ -125,12 +125,34 @@ impl Session {
             return Outcome::reply(reply);
         }
         if !last {
-            return Outcome::reply(Reply::new(250, format!("2.0.0 Ok: {size} octets received")));
+            return Outcome::reply(Reply::new(250, format!("2.0.0 Ok: {size} bytes")));
         }
         let chunks = self.bdat.take().unwrap_or_default();
-        self.data_done(DataBody {
+        let stored = postfix_stored_size(&chunks.body, chunks.size);
+        let mut outcome = self.data_done(DataBody {
             size: chunks.size,
             ..DataBody::plain(chunks.body.freeze())
-        })
+        });
+        // Postfix says how much it queued in the same reply.
+        if self.plan.dialect == Dialect::Postfix
+            && outcome.wire.is_none()
+            && outcome.reply.as_ref().is_some_and(|r| r.code == 250)
+        {
+            outcome.reply = Some(Reply::new(
+                250,
+                format!("2.0.0 Ok: {stored} bytes queued as {}", self.queue_id),
+            ));
+        }
+        outcome
+    }
+}
+
+/// What Postfix counts for a message sent with BDAT: its octets, plus the
+/// CRLF it adds to a last line that has none.
+fn postfix_stored_size(body: &[u8], size: usize) -> usize {
+    if size > 0 && body.last() != Some(&b'\n') {
+        size + 2
+    } else {
+        size
     }
 }

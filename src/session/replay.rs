@@ -218,6 +218,9 @@ impl Session {
         {
             return Some(out);
         }
+        if let Some(out) = self.error_limit() {
+            return Some(out);
+        }
         let cursor = self.unprompted_now()?;
         Some(self.play(cursor, cursor.pos, None))
     }

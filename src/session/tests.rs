@@ -32,13 +32,16 @@ fn body(text: &str) -> DataBody {
 #[case(&["MAIL FROM:<a@b>"], 503)]
 #[case(&["EHLO x", "RCPT TO:<a@b>"], 503)]
 #[case(&["EHLO x", "DATA"], 503)]
-#[case(&["EHLO x", "MAIL FROM:<a@b>", "DATA"], 503)]
+// Postfix's wording: a transaction without recipients is 554.
+#[case(&["EHLO x", "MAIL FROM:<a@b>", "DATA"], 554)]
 #[case(&["EHLO x", "MAIL FROM:<a@b>", "MAIL FROM:<a@b>"], 503)]
 #[case(&["EHLO"], 501)]
 #[case(&["EHLO x", "MAIL FROM a@b"], 501)]
 #[case(&["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<>"], 501)]
 #[case(&["EHLO x", "MAIL FROM:<a@b> SIZE=99999999999"], 552)]
-#[case(&["EHLO x", "DATA extra"], 501)]
+#[case(&["EHLO x", "DATA extra"], 503)]
+#[case(&["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA extra"], 501)]
+#[case(&["EHLO x", "RSET now"], 501)]
 #[case(&["VRFY"], 501)]
 #[case(&["VRFY postmaster"], 252)]
 #[case(&["EXPN list"], 502)]
@@ -125,8 +128,8 @@ rules:
     let out = s.command(b"RCPT TO:<Nobody@example.com>");
     assert_eq!(out.reply.unwrap().code, 550);
     assert_eq!(out.rule.as_deref(), Some("rule 1"));
-    // The rejected RCPT left no recipient, so DATA is still out of sequence.
-    assert_eq!(code(&mut s, "DATA"), 503);
+    // The rejected RCPT left no recipient: Postfix's 554 "no valid recipients".
+    assert_eq!(code(&mut s, "DATA"), 554);
     code(&mut s, "RSET");
     assert_eq!(code(&mut s, "MAIL FROM:<a@b>"), 451);
     assert_eq!(
@@ -332,4 +335,45 @@ fn a_rule_answering_bdat_waits_for_its_chunk() {
     assert_eq!(code(&mut helo, "BDAT 4 LAST"), 554, "before EHLO");
     assert_eq!(code(&mut helo, "HELO x"), 250);
     assert_eq!(code(&mut helo, "BDAT 4 LAST"), 554, "after HELO");
+}
+
+/// `dialect: postfix` (each reply checked against a real Postfix 3.7 by
+/// tests/fidelity_postfix.rs; here without one, so they run everywhere).
+#[rstest]
+#[case(&["MAIL FROM:<a@b>"], "250 2.1.0 Ok")]
+#[case(&["EHLO x", "ETRN"], "500 Syntax: ETRN domain")]
+#[case(&["EHLO x", "ETRN x"], "459 <x>: service unavailable")]
+#[case(&["EHLO x", "ETRN @example.com"], "459 <example.com>: service unavailable")]
+#[case(&["EHLO x", "ETRN 10.0.0.1"], "501 Error: invalid parameter syntax")]
+#[case(&["EHLO x", "MAIL FROM:<a@b>", "ETRN x"], "503 Error: MAIL transaction in progress")]
+#[case(&["EHLO x", "VRFY <b@example.com>"], "252 2.0.0 <b@example.com>")]
+#[case(&["EHLO x", "VRFY a b"], "501 5.5.4 Syntax: VRFY address [SMTPUTF8]")]
+#[case(&["EHLO x", "AUTH PLAIN"], "503 5.5.1 Error: authentication not enabled")]
+#[case(&["EHLO x", "XCLIENT ADDR=192.0.2.1"], "550 5.7.0 Error: insufficient authorization")]
+#[case(&["EHLO x", "XFORWARD ADDR=192.0.2.1"], "550 5.7.0 Error: insufficient authorization")]
+#[case(&["EHLO x", "MAIL\tFROM:<a@b>"], "250 2.1.0 Ok")]
+#[case(&["EHLO x", "NOOP\u{0}x"], "250 2.0.0 Ok")]
+#[case(&["EHLO x", "NOOP\u{1}"], "500 5.5.2 Error: command not recognized")]
+#[case(&["EHLO x", "MAIL FROM:<a@b> AUTH=<>"], "250 2.1.0 Ok")]
+fn postfix_dialect(#[case] lines: &[&str], #[case] last: &str) {
+    let mut s = session("dialect: postfix\nreplies: {unknown: '500 5.5.2 Error: command not recognized'}");
+    let mut reply = None;
+    for l in lines {
+        reply = s.command(l.as_bytes()).reply;
+    }
+    let reply = reply.expect("a reply");
+    assert_eq!(format!("{} {}", reply.code, reply.lines[0]), last, "{lines:?}");
+}
+
+#[test]
+fn postfix_dialect_refuses_invalid_utf8_and_accepts_long_addresses() {
+    let mut s = session("dialect: postfix");
+    let bad = s.command(b"\xe9HLO x").reply.expect("a reply");
+    assert_eq!(bad.lines[0], "5.5.2 Error: bad UTF-8 syntax");
+    code(&mut s, "EHLO x");
+    let long = format!("MAIL FROM:<{}@example.org>", "a".repeat(300));
+    assert_eq!(code(&mut s, &long), 250);
+    let mut rfc = session("{}");
+    code(&mut rfc, "EHLO x");
+    assert_eq!(code(&mut rfc, &long), 501);
 }

@@ -7,6 +7,7 @@
 
 pub mod control_api;
 pub mod launch;
+pub mod postfix;
 pub mod tools;
 
 // Not every test binary launches the binary.

@@ -233,8 +233,11 @@ pub fn script(ops: &[Op], ends: Ends) -> Vec<Segment> {
             }
             Op::Data(body) => {
                 push_line(seg, b"DATA", false);
-                if m.state != State::Rcpt {
-                    seg.codes.push(503);
+                // Postfix's order: recipients first (554 inside a
+                // transaction without any), then a BDAT message in progress.
+                if m.state != State::Rcpt || m.bdat.is_some() {
+                    seg.codes
+                        .push(if m.state == State::Mail { 554 } else { 503 });
                     continue;
                 }
                 seg.codes.push(354);
