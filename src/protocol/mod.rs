@@ -15,6 +15,7 @@ pub(crate) mod date;
 pub mod framer;
 pub mod mask;
 pub mod reply;
+pub(crate) mod ntlm;
 pub(crate) mod sasl;
 pub mod xclient;
 

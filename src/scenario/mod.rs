@@ -13,6 +13,7 @@ pub mod faults;
 pub mod keep;
 pub mod load;
 pub mod model;
+pub mod ntlm;
 pub mod problem;
 pub mod replay;
 mod routing;

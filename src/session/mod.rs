@@ -13,6 +13,7 @@
 
 pub mod armed;
 mod auth;
+mod auth_ntlm;
 mod builtin;
 mod chunking;
 mod faults;
