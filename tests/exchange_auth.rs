@@ -60,8 +60,10 @@ fn nmap_smtp_ntlm_info_prints_the_exchange_2003_names() {
 
 #[test]
 fn nmap_smtp_ntlm_info_reads_exchange_2019_after_starttls() {
-    let Some(nmap) = tools::require(&NMAP, "nmap_smtp_ntlm_info_reads_exchange_2019_after_starttls")
-    else {
+    let Some(nmap) = tools::require(
+        &NMAP,
+        "nmap_smtp_ntlm_info_reads_exchange_2019_after_starttls",
+    ) else {
         return;
     };
     let scenario = Scenario::bundled("exchange-2019").unwrap();
@@ -80,7 +82,12 @@ fn curl_send(curl: &str, port: u16, extra: &[&str], user: &str) -> (bool, String
     let out = Command::new(curl)
         .args(["-sv", "--max-time", "20"])
         .arg(format!("smtp://127.0.0.1:{port}"))
-        .args(["--mail-from", "alice@adatum.com", "--mail-rcpt", "bob@example.com"])
+        .args([
+            "--mail-from",
+            "alice@adatum.com",
+            "--mail-rcpt",
+            "bob@example.com",
+        ])
         .args(["--user", user])
         .args(extra)
         .args(["-T", "-"])
@@ -106,8 +113,10 @@ const ALICE: &str = "auth:\n  users: {alice: Wonderland1}\n";
 
 #[test]
 fn curl_ntlm_succeeds_with_the_password_and_fails_without() {
-    let Some(curl) = tools::require(&CURL, "curl_ntlm_succeeds_with_the_password_and_fails_without")
-    else {
+    let Some(curl) = tools::require(
+        &CURL,
+        "curl_ntlm_succeeds_with_the_password_and_fails_without",
+    ) else {
         return;
     };
     let yaml = format!("extends: exchange-2003\n{ALICE}");
@@ -117,16 +126,25 @@ fn curl_ntlm_succeeds_with_the_password_and_fails_without() {
     let (ok, log) = curl_send(curl, port, &ntlm, "alice:Wonderland1");
     assert!(ok, "curl failed:\n{log}");
     assert!(log.contains("< 334 NTLM supported"), "{log}");
-    assert!(log.contains("< 235 2.7.0 Authentication successful"), "{log}");
+    assert!(
+        log.contains("< 235 2.7.0 Authentication successful"),
+        "{log}"
+    );
     // Authenticated, the relay to example.com is allowed, as Exchange does.
     assert_eq!(server.messages().len(), 1);
     let (ok, log) = curl_send(curl, port, &ntlm, "alice:wrong");
     assert!(!ok, "a wrong password must fail:\n{log}");
-    assert!(log.contains("< 535 5.7.3 Authentication unsuccessful"), "{log}");
+    assert!(
+        log.contains("< 535 5.7.3 Authentication unsuccessful"),
+        "{log}"
+    );
     assert_eq!(server.messages().len(), 1);
     let t = server.wait_for_sessions_blocking(2).unwrap();
     let text = t.to_text();
-    assert!(!text.contains("TlRMTVNTUAAD"), "type 3 must be redacted:\n{text}");
+    assert!(
+        !text.contains("TlRMTVNTUAAD"),
+        "type 3 must be redacted:\n{text}"
+    );
 }
 
 #[test]
@@ -141,14 +159,20 @@ fn curl_login_on_exchange_2019_needs_starttls() {
     // In the clear, LOGIN is not offered: curl finds no mechanism it may use.
     let (ok, log) = curl_send(curl, port, &login, "alice:Wonderland1");
     assert!(!ok, "{log}");
-    assert!(log.contains("< 250-AUTH NTLM\r") || log.contains("< 250-AUTH NTLM\n"), "{log}");
+    assert!(
+        log.contains("< 250-AUTH NTLM\r") || log.contains("< 250-AUTH NTLM\n"),
+        "{log}"
+    );
     // Over TLS: the 334 dialogue, then success.
     let tls = ["--login-options", "AUTH=LOGIN", "--ssl-reqd", "-k"];
     let (ok, log) = curl_send(curl, port, &tls, "alice:Wonderland1");
     assert!(ok, "curl failed:\n{log}");
     assert!(log.contains("< 334 VXNlcm5hbWU6"), "{log}");
     assert!(log.contains("< 334 UGFzc3dvcmQ6"), "{log}");
-    assert!(log.contains("< 235 2.7.0 Authentication successful"), "{log}");
+    assert!(
+        log.contains("< 235 2.7.0 Authentication successful"),
+        "{log}"
+    );
     assert_eq!(server.messages().len(), 1);
 }
 
@@ -233,4 +257,20 @@ s.close()
         ["(334, b'')", "(535, b'5.7.3 Authentication unsuccessful')"],
         "{out}"
     );
+}
+
+/// The bundled scenarios' AUTH failure texts are the ones real Exchange
+/// receive logs show (tests/fixtures/README.md: DigitalRuby/IPBan, MIT).
+#[test]
+fn exchange_wording_comes_from_the_public_receive_logs() {
+    let log = std::fs::read_to_string("tests/fixtures/ipban-exchange-recv-auth-unsuccessful.LOG")
+        .expect("fixture");
+    for name in ["exchange-2003", "exchange-2019"] {
+        let scenario = Scenario::bundled(name).unwrap();
+        let replies = &scenario.plan().auth.as_ref().expect("auth").replies;
+        for reply in [&replies.failure, &replies.unrecognized] {
+            let line = format!(">,{} {},", reply.code, reply.lines[0].source());
+            assert!(log.contains(&line), "{name}: {line} is not in the log");
+        }
+    }
 }

@@ -70,9 +70,15 @@ fn nmap_smtp_open_relay_finds_no_open_relay(#[case] name: &str) {
     };
     let server = MockServer::start_blocking(Scenario::bundled(name).unwrap()).unwrap();
     let out = nmap_script(nmap, server.addr().port(), "smtp-open-relay");
-    assert!(out.contains("smtp-open-relay"), "the script did not run:\n{out}");
+    assert!(
+        out.contains("smtp-open-relay"),
+        "the script did not run:\n{out}"
+    );
     assert!(!out.contains("open relay ("), "{name}:\n{out}");
-    assert!(out.contains("doesn't seem to be an open relay"), "{name}:\n{out}");
+    assert!(
+        out.contains("doesn't seem to be an open relay"),
+        "{name}:\n{out}"
+    );
     // Every attempt reached RCPT and was refused there.
     let t = server.transcript();
     assert!(t.client_sent("RCPT"), "{}", t.to_text());
@@ -88,10 +94,14 @@ fn nmap_smtp_enum_users_finds_nobody(#[case] name: &str) {
     };
     let server = MockServer::start_blocking(Scenario::bundled(name).unwrap()).unwrap();
     let out = nmap_script(nmap, server.addr().port(), "smtp-enum-users");
-    assert!(out.contains("smtp-enum-users"), "the script did not run:\n{out}");
+    assert!(
+        out.contains("smtp-enum-users"),
+        "the script did not run:\n{out}"
+    );
     for user in ["root", "admin", "administrator", "webadmin", "sysadmin"] {
         assert!(
-            !out.lines().any(|l| l.trim_start_matches(['|', '_', ' ']) == user),
+            !out.lines()
+                .any(|l| l.trim_start_matches(['|', '_', ' ']) == user),
             "{name}: nmap 'found' {user}:\n{out}"
         );
     }

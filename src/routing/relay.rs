@@ -130,14 +130,14 @@ mod tests {
     #[test]
     fn refusals_are_worded_per_product() {
         let r = |k: RelayRefusal| k.reply("a@b.example").to_string();
-        assert_eq!(r(RelayRefusal::Ims), "550 5.7.1 Unable to relay\r\n");
+        assert_eq!(r(RelayRefusal::Ims), "550 5.7.1 Unable to relay");
         assert_eq!(
             r(RelayRefusal::Exchange2003),
-            "550 5.7.1 Unable to relay for a@b.example\r\n"
+            "550 5.7.1 Unable to relay for a@b.example"
         );
         assert_eq!(
             r(RelayRefusal::Exchange2013),
-            "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain\r\n"
+            "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"
         );
     }
 }

@@ -643,4 +643,6 @@ fn mailbox_or_raw(args: &str, keyword: &str) -> String {
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]
+mod auth_ntlm_tests;
+#[cfg(test)]
 mod tests;
