@@ -31,7 +31,7 @@ impl RelayRefusal {
     /// The reply refusing to relay to `recipient` (as the client wrote it).
     pub fn reply(self, recipient: &str) -> Reply {
         match self {
-            RelayRefusal::Ims => Reply::new(550, "5.7.1 Unable to relay"),
+            RelayRefusal::Ims => super::unable_to_relay(),
             RelayRefusal::Exchange2003 => {
                 Reply::new(550, format!("5.7.1 Unable to relay for {recipient}"))
             }

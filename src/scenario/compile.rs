@@ -11,7 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use std::time::Duration;
 
 pub use super::rules::{CompiledRule, VerbMatch};
-pub use super::security::{AuthPlan, AuthReplies, Mechanism, TlsPlan};
+pub use super::security::{AuthPlan, Mechanism, TlsPlan};
 
 /// A reply whose lines may hold placeholders.
 #[derive(Debug, Clone)]
