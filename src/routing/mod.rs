@@ -174,19 +174,23 @@ impl Routing {
 /// `client` (an address, or a [`Client`] that may have authenticated).
 ///
 /// ```
-/// use smtp_harness::routing::{route, Decision, Routing, RouteTo, Mailbox};
+/// use smtp_harness::routing::{route, Client, Decision, Routing, RouteTo, Mailbox};
 /// let mut r = Routing::default();
 /// r.reroute.entries = vec![
 ///     ("adatum.com".into(), RouteTo::Inbound),
 ///     ("cpandl.net".into(), RouteTo::Domain("adatum.com".into())),
 /// ];
 /// r.directory.mailboxes.push(Mailbox { primary: "administrator@adatum.com".into(), proxies: vec![] });
-/// let client = "192.168.0.1".parse().unwrap();
+/// let client: std::net::IpAddr = "192.168.0.1".parse().unwrap();
 /// assert_eq!(
 ///     route("administrator@cpandl.net", client, &r),
 ///     Decision::Deliver { mailbox: "administrator@adatum.com".into() }
 /// );
 /// assert!(matches!(route("someone@example.com", client, &r), Decision::Reject(_)));
+/// // Relaying for a client that authenticated, once the policy allows it.
+/// r.relay.authenticated = true;
+/// let signed_in = Client { ip: client, authenticated: true };
+/// assert!(matches!(route("someone@example.com", signed_in, &r), Decision::Relay { .. }));
 /// ```
 pub fn route(recipient: &str, client: impl Into<Client>, routing: &Routing) -> Decision {
     let client = client.into();
