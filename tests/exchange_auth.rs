@@ -274,3 +274,80 @@ fn exchange_wording_comes_from_the_public_receive_logs() {
         }
     }
 }
+
+/// swaks (`--auth NTLM` through Debian's Authen::NTLM, `--auth LOGIN`):
+/// its exit status, and its transcript.
+fn swaks_auth(swaks: &str, port: u16, mechanism: &str, password: &str) -> (bool, String) {
+    let out = Command::new(swaks)
+        .args(["--server", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--from", "alice@adatum.com", "--to", "bob@adatum.com"])
+        .args([
+            "--auth",
+            mechanism,
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            password,
+        ])
+        .args(["--timeout", "20"])
+        .output()
+        .expect("swaks runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn swaks_runs_the_exchange_2003_dialogues() {
+    let Some(swaks) = tools::require(&tools::SWAKS, "swaks_runs_the_exchange_2003_dialogues")
+    else {
+        return;
+    };
+    // Authen::NTLM is swaks' NTLM (libauthen-ntlm-perl, installed by .ci/setup).
+    let ntlm_module = Command::new("perl")
+        .args(["-MAuthen::NTLM", "-e", "1"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ntlm_module || std::env::var("CI").is_err(),
+        "libauthen-ntlm-perl is missing"
+    );
+    let yaml = format!("extends: exchange-2003\n{ALICE}");
+    let server = MockServer::start_blocking(Scenario::from_yaml(&yaml).unwrap()).unwrap();
+    let port = server.addr().port();
+    let (ok, out) = swaks_auth(swaks, port, "LOGIN", "Wonderland1");
+    assert!(ok, "{out}");
+    assert!(out.contains("<-  334 VXNlcm5hbWU6"), "{out}");
+    assert!(
+        out.contains("<-  235 2.7.0 Authentication successful"),
+        "{out}"
+    );
+    let (ok, out) = swaks_auth(swaks, port, "LOGIN", "wrong");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("<** 535 5.7.3 Authentication unsuccessful"),
+        "{out}"
+    );
+    if !ntlm_module {
+        return;
+    }
+    // swaks' Authen::NTLM answers with an NTLMv1 response, which only
+    // `accept_any` takes (checking one needs DES): it gets the challenge,
+    // then the scripted outcome.
+    let (ok, out) = swaks_auth(swaks, port, "NTLM", "Wonderland1");
+    assert!(!ok, "{out}");
+    assert!(out.contains("<-  334 NTLM supported"), "{out}");
+    assert!(
+        out.contains("<** 535 5.7.3 Authentication unsuccessful"),
+        "{out}"
+    );
+    let yaml = "extends: exchange-2003\nauth: {accept_any: true}\n";
+    let anyone = MockServer::start_blocking(Scenario::from_yaml(yaml).unwrap()).unwrap();
+    let (ok, out) = swaks_auth(swaks, anyone.addr().port(), "NTLM", "x");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("<-  235 2.7.0 Authentication successful"),
+        "{out}"
+    );
+}
