@@ -174,6 +174,15 @@ fn curl_login_on_exchange_2019_needs_starttls() {
         "{log}"
     );
     assert_eq!(server.messages().len(), 1);
+    // NTLM in the clear: the 2019 challenge, the password proved.
+    let ntlm = ["--login-options", "AUTH=NTLM"];
+    let (ok, log) = curl_send(curl, port, &ntlm, "alice:Wonderland1");
+    assert!(ok, "curl failed:\n{log}");
+    assert!(
+        log.contains("< 235 2.7.0 Authentication successful"),
+        "{log}"
+    );
+    assert_eq!(server.messages().len(), 2);
 }
 
 #[test]
