@@ -376,7 +376,10 @@ fn lettre_through_transparent_is_delivered_byte_exact() {
 
 #[test]
 fn lettre_through_exchange_reroute_has_its_envelope_rewritten() {
-    let server = MockServer::start_blocking(Scenario::bundled("exchange-2019").unwrap()).unwrap();
+    // The profile rewrites to adatum.com: an accepted domain upstream.
+    let scenario =
+        Scenario::from_yaml("extends: exchange-2019\ndirectory: {domains: [adatum.com]}\n");
+    let server = MockServer::start_blocking(scenario.unwrap()).unwrap();
     let proxy =
         MockProxy::start_blocking(server.addr(), Profile::bundled("exchange-reroute").unwrap())
             .unwrap();

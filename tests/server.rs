@@ -250,7 +250,7 @@ async fn pix_mailguard_filters_everything_but_seven_verbs() {
         ("HELO x", 250),
         ("NOOP", 250),
         ("MAIL FROM:<a@b>", 250),
-        ("RCPT TO:<c@d>", 250),
+        ("RCPT TO:<c@adatum.com>", 250),
         ("RSET", 250),
         ("QUIT", 221),
     ] {

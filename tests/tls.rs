@@ -31,7 +31,7 @@ s.starttls(context=ctx)  # verifies the IP SAN 127.0.0.1
 s.ehlo("client.example")
 print("after:", "starttls" in s.esmtp_features)
 print("cipher:", s.sock.version())
-s.sendmail("alice@example.org", ["bob@example.com"], "Subject: over tls\r\n\r\nsecret\r\n")
+s.sendmail("alice@example.org", ["bob@fabrikam.com"], "Subject: over tls\r\n\r\nsecret\r\n")
 s.quit()
 "#;
 
@@ -87,7 +87,7 @@ fn lettre_starttls_required_works() {
         .build();
     let mail = Message::builder()
         .from("alice@example.org".parse().unwrap())
-        .to("bob@example.com".parse().unwrap())
+        .to("bob@fabrikam.com".parse().unwrap())
         .subject("lettre tls")
         .body("hello".to_string())
         .unwrap();
@@ -221,7 +221,7 @@ try:
     print("tls:", s.sock.version())
 except smtplib.SMTPNotSupportedError:
     print("STARTTLS not supported")
-s.sendmail("a@example.org", ["b@example.com"], "Subject: via proxy\r\n\r\nx\r\n")
+s.sendmail("a@example.org", ["b@fabrikam.com"], "Subject: via proxy\r\n\r\nx\r\n")
 s.quit()
 "#;
     let (ok, out, err) = python(script, &[&proxy.addr().port().to_string(), &pem]);

@@ -16,6 +16,7 @@ pub mod eod;
 pub mod framer;
 pub mod mask;
 pub mod reply;
+pub(crate) mod ntlm;
 pub(crate) mod sasl;
 pub mod xclient;
 

@@ -29,12 +29,11 @@ pub mod reroute;
 pub use cidr::Cidr;
 pub use directory::{Directory, Lookup, Mailbox};
 pub use ndr::{NdrMode, NdrReason, NdrSettings, NdrStyle};
-pub use relay::RelayPolicy;
+pub use relay::{Client, RelayPolicy, RelayRefusal};
 pub use reroute::{RerouteTable, RouteTo};
 
 use crate::protocol::Reply;
 use address::Target;
-use std::net::IpAddr;
 
 /// How many reroute-table rewrites one address may go through.
 pub const MAX_HOPS: usize = 16;
@@ -129,7 +128,7 @@ impl Routing {
 
     /// Follow the reroute table, then deliver locally or decide on relaying.
     /// `client` is `None` when relaying is already decided (allowed).
-    fn resolve(&self, address: &str, client: Option<IpAddr>) -> Decision {
+    fn resolve(&self, address: &str, client: Option<Client>) -> Decision {
         let mut address = address.to_string();
         let mut rerouted = false;
         for _ in 0..MAX_HOPS {
@@ -160,36 +159,41 @@ impl Routing {
             }
             // A domain the reroute table sent elsewhere was accepted by
             // configuration, not by the client's say-so.
-            let allowed = rerouted || client.is_none_or(|ip| self.relay.may_relay(ip));
+            let allowed = rerouted || client.is_none_or(|c| self.relay.may_relay(c));
             return if allowed {
                 Decision::Relay { to: address }
             } else {
-                Decision::Reject(unable_to_relay())
+                Decision::Reject(self.relay.refusal.reply(&address))
             };
         }
         self.returned(NdrReason::TooManyHops)
     }
 }
 
-/// Decide what happens to mail for `recipient` (the RCPT mailbox) from a
-/// client at `client`.
+/// Decide what happens to mail for `recipient` (the RCPT mailbox) from
+/// `client` (an address, or a [`Client`] that may have authenticated).
 ///
 /// ```
-/// use smtp_harness::routing::{route, Decision, Routing, RouteTo, Mailbox};
+/// use smtp_harness::routing::{route, Client, Decision, Routing, RouteTo, Mailbox};
 /// let mut r = Routing::default();
 /// r.reroute.entries = vec![
 ///     ("adatum.com".into(), RouteTo::Inbound),
 ///     ("cpandl.net".into(), RouteTo::Domain("adatum.com".into())),
 /// ];
 /// r.directory.mailboxes.push(Mailbox { primary: "administrator@adatum.com".into(), proxies: vec![] });
-/// let client = "192.168.0.1".parse().unwrap();
+/// let client: std::net::IpAddr = "192.168.0.1".parse().unwrap();
 /// assert_eq!(
 ///     route("administrator@cpandl.net", client, &r),
 ///     Decision::Deliver { mailbox: "administrator@adatum.com".into() }
 /// );
 /// assert!(matches!(route("someone@example.com", client, &r), Decision::Reject(_)));
+/// // Relaying for a client that authenticated, once the policy allows it.
+/// r.relay.authenticated = true;
+/// let signed_in = Client { ip: client, authenticated: true };
+/// assert!(matches!(route("someone@example.com", signed_in, &r), Decision::Relay { .. }));
 /// ```
-pub fn route(recipient: &str, client: IpAddr, routing: &Routing) -> Decision {
+pub fn route(recipient: &str, client: impl Into<Client>, routing: &Routing) -> Decision {
+    let client = client.into();
     let (address, imcea) = match address::parse(recipient) {
         Target::Smtp(a) => (a, false),
         Target::OneOff { kind, address } => {

@@ -2,6 +2,7 @@
 
 use super::*;
 use rstest::rstest;
+use std::net::IpAddr;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -52,6 +53,7 @@ fn q237927(pre_sp3: bool) -> Routing {
         relay: RelayPolicy {
             allow: vec!["192.168.0.1".parse().unwrap()],
             reroute_incoming: false,
+            ..RelayPolicy::default()
         },
         quirks: Quirks {
             pre_sp3_imcea: pre_sp3,

@@ -396,7 +396,8 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             "421 4.3.2 {hostname} Service shutting down",
         ),
     };
-    let auth = file.auth.as_ref().map(|a| c.auth(a));
+    let hostname = file.hostname.as_deref().unwrap_or("mx.example.test");
+    let auth = file.auth.as_ref().map(|a| c.auth(a, hostname));
     if let Some(auth) = &auth
         && !ehlo_keywords
             .iter()
@@ -414,9 +415,23 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     let tls = file.tls.as_ref().map(|t| c.tls(t, &ehlo_keywords));
     let tls = match (tls, &auth) {
         (Some(mut tls), Some(auth)) if auth.after_tls => {
-            let names: Vec<&str> = auth.mechanisms.iter().map(|m| m.name()).collect();
+            let names: Vec<&str> = auth.mechanisms_after_tls.iter().map(|m| m.name()).collect();
             tls.keywords_after
                 .push(Template::literal(format!("AUTH {}", names.join(" "))));
+            Some(tls)
+        }
+        // Other mechanisms after TLS: the derived post-TLS list says so.
+        (Some(mut tls), Some(auth))
+            if auth.mechanisms_after_tls != auth.mechanisms
+                && file.tls.as_ref().is_some_and(|t| t.keywords_after.is_none()) =>
+        {
+            tls.keywords_after
+                .retain(|k| crate::protocol::mask::keyword_name(&k.source()) != "AUTH");
+            let names: Vec<&str> = auth.mechanisms_after_tls.iter().map(|m| m.name()).collect();
+            if !names.is_empty() {
+                tls.keywords_after
+                    .push(Template::literal(format!("AUTH {}", names.join(" "))));
+            }
             Some(tls)
         }
         (tls, _) => tls,

@@ -15,6 +15,7 @@ mod humane;
 pub mod keep;
 pub mod load;
 pub mod model;
+pub mod ntlm;
 pub mod problem;
 pub mod replay;
 mod routing;

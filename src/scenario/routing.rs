@@ -170,6 +170,8 @@ pub(super) fn compile(file: &ScenarioFile, source: &str, problems: &mut Vec<Prob
         routing.relay = RelayPolicy {
             allow: r.allow.as_deref().map(|a| c.cidrs(a)).unwrap_or_default(),
             reroute_incoming: r.reroute_incoming.unwrap_or(true),
+            authenticated: r.authenticated.unwrap_or(false),
+            refusal: r.refusal.unwrap_or_default(),
         };
     }
     if let Some(types) = &file.override_proxy_out {
@@ -239,6 +241,10 @@ mod tests {
         "\"SMTP OUT\" is not an address type"
     )]
     #[case("ndr:\n  mode: later\n", "<inline>:2:9: unknown variant `later`")]
+    #[case(
+        "relay:\n  refusal: exchange2007\n",
+        "<inline>:2:12: unknown variant `exchange2007`"
+    )]
     #[case(
         "xclient:\n  hosts: [everyone]\n",
         "<inline>:2:11: \"everyone\" is not an address or subnet"

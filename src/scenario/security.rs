@@ -1,7 +1,7 @@
 //! `tls:` and `auth:` checked: certificates, STARTTLS policy, post-TLS
 //! keywords, SASL mechanisms and credentials.
 
-use super::compile::Checker;
+use super::compile::{Checker, ReplyTemplate};
 use super::model::{AuthSpec, Pem, TlsFailure, TlsSpec};
 use super::template::Template;
 
@@ -14,6 +14,10 @@ pub enum Mechanism {
     Login,
     /// RFC 2195.
     CramMd5,
+    /// [MS-SMTPNTLM]: NTLMSSP over SMTP.
+    Ntlm,
+    /// RFC 4752 (Kerberos); answered as a server without Kerberos answers.
+    Gssapi,
 }
 
 impl Mechanism {
@@ -23,13 +27,21 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::CramMd5 => "CRAM-MD5",
+            Mechanism::Ntlm => "NTLM",
+            Mechanism::Gssapi => "GSSAPI",
         }
     }
 
     /// Parse a (case-insensitive) mechanism name.
     pub fn parse(name: &str) -> Option<Mechanism> {
-        [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]
-            .into_iter()
+        [
+            Mechanism::Plain,
+            Mechanism::Login,
+            Mechanism::CramMd5,
+            Mechanism::Ntlm,
+            Mechanism::Gssapi,
+        ]
+        .into_iter()
             .find(|m| m.name().eq_ignore_ascii_case(name))
     }
 }
@@ -49,6 +61,35 @@ pub struct AuthPlan {
     pub after_tls: bool,
     /// Keep secrets in transcripts.
     pub show_secrets: bool,
+    /// Offered once TLS is active.
+    pub mechanisms_after_tls: Vec<Mechanism>,
+    /// What an NTLM challenge discloses.
+    pub ntlm: super::ntlm::NtlmPlan,
+    /// Success, failure, unknown mechanism.
+    pub replies: AuthReplies,
+}
+
+/// The texts of AUTH's outcomes.
+#[derive(Debug, Clone)]
+pub struct AuthReplies {
+    /// 235.
+    pub success: ReplyTemplate,
+    /// 535.
+    pub failure: ReplyTemplate,
+    /// 504.
+    pub unrecognized: ReplyTemplate,
+}
+
+impl AuthPlan {
+    /// The mechanisms on offer, with or without TLS (none before TLS with
+    /// `after_tls`).
+    pub fn offered(&self, tls_active: bool) -> &[Mechanism] {
+        match (tls_active, self.after_tls) {
+            (true, _) => &self.mechanisms_after_tls,
+            (false, true) => &[],
+            (false, false) => &self.mechanisms,
+        }
+    }
 }
 
 /// Resolved `tls:`.
@@ -111,27 +152,49 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn auth(&mut self, a: &AuthSpec) -> AuthPlan {
+    fn mechanisms(&mut self, list: &[serde_saphyr::Spanned<String>]) -> Vec<Mechanism> {
+        list.iter()
+            .filter_map(|m| {
+                let found = Mechanism::parse(&m.value);
+                if found.is_none() {
+                    self.problem(
+                        &m.referenced,
+                        format!(
+                            "unknown mechanism {:?}; expected PLAIN, LOGIN, CRAM-MD5, NTLM or GSSAPI",
+                            m.value
+                        ),
+                    );
+                }
+                found
+            })
+            .collect()
+    }
+
+    pub(super) fn auth(&mut self, a: &AuthSpec, hostname: &str) -> AuthPlan {
         let mechanisms = match &a.mechanisms {
-            Some(list) => list
-                .iter()
-                .filter_map(|m| {
-                    let found = Mechanism::parse(&m.value);
-                    if found.is_none() {
-                        self.problem(
-                            &m.referenced,
-                            format!(
-                                "unknown mechanism {:?}; expected PLAIN, LOGIN or CRAM-MD5",
-                                m.value
-                            ),
-                        );
-                    }
-                    found
-                })
-                .collect(),
+            Some(list) => self.mechanisms(list),
             None => vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5],
         };
+        let mechanisms_after_tls = match &a.mechanisms_after_tls {
+            Some(list) => self.mechanisms(list),
+            None => mechanisms.clone(),
+        };
+        let r = a.replies.clone().unwrap_or_default();
+        let replies = AuthReplies {
+            success: self.reply(r.success.as_ref(), "235 2.7.0 Authentication successful"),
+            failure: self.reply(
+                r.failure.as_ref(),
+                "535 5.7.8 Authentication credentials invalid",
+            ),
+            unrecognized: self.reply(
+                r.unrecognized.as_ref(),
+                "504 5.5.4 Unrecognized authentication type",
+            ),
+        };
         AuthPlan {
+            ntlm: self.ntlm(a.ntlm.as_ref(), hostname),
+            mechanisms_after_tls,
+            replies,
             mechanisms,
             users: a.users.clone().unwrap_or_default(),
             accept_any: a.accept_any.unwrap_or(false),

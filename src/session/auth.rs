@@ -19,9 +19,15 @@ pub(super) enum Dialog {
     LoginUser,
     LoginPassword { user: String },
     CramResponse { challenge: String },
+    /// After `334 NTLM supported`: the NEGOTIATE message is due.
+    NtlmNegotiate,
+    /// After the CHALLENGE: the AUTHENTICATE message is due.
+    NtlmAuthenticate { challenge: [u8; 8] },
+    /// After GSSAPI's empty `334`: the client's first token is due.
+    GssapiToken,
 }
 
-fn decode(line: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn decode(line: &[u8]) -> Option<Vec<u8>> {
     if line == b"=" {
         return Some(Vec::new());
     }
@@ -42,6 +48,7 @@ impl Session {
             }
             return self.render(&self.plan.replies.not_implemented);
         };
+        let offered = auth.offered(self.tls_active);
         if self.authenticated.is_some() {
             return Reply::new(503, "5.5.1 Error: already authenticated");
         }
@@ -56,8 +63,8 @@ impl Session {
         let (Some(name), initial, None) = (words.next(), words.next(), words.next()) else {
             return Reply::new(501, "5.5.4 Syntax: AUTH mechanism");
         };
-        let Some(mech) = Mechanism::parse(name).filter(|m| auth.mechanisms.contains(m)) else {
-            return Reply::new(504, "5.5.4 Unrecognized authentication type");
+        let Some(mech) = Mechanism::parse(name).filter(|m| offered.contains(m)) else {
+            return self.render(&auth.replies.unrecognized);
         };
         match (mech, initial) {
             (Mechanism::Plain, Some(resp)) => self.plain(resp.as_bytes()),
@@ -92,6 +99,18 @@ impl Session {
                 let encoded = B64.encode(&challenge);
                 self.dialog = Some(Dialog::CramResponse { challenge });
                 Reply::new(334, encoded)
+            }
+            (Mechanism::Ntlm, Some(negotiate)) => self.ntlm_negotiate(negotiate.as_bytes()),
+            // [MS-SMTPNTLM] 2.2.1.2: only the code matters; Exchange says this.
+            (Mechanism::Ntlm, None) => {
+                self.dialog = Some(Dialog::NtlmNegotiate);
+                Reply::new(334, "NTLM supported")
+            }
+            (Mechanism::Gssapi, Some(_)) => self.gssapi_token(),
+            // RFC 4752 3.1: an empty challenge asks for the client's token.
+            (Mechanism::Gssapi, None) => {
+                self.dialog = Some(Dialog::GssapiToken);
+                Reply::new(334, "")
             }
         }
     }
@@ -133,6 +152,11 @@ impl Session {
                     }
                     None => Reply::new(501, "5.5.2 Cannot decode response"),
                 },
+                Some(Dialog::NtlmNegotiate) => self.ntlm_negotiate(line),
+                Some(Dialog::NtlmAuthenticate { challenge }) => {
+                    self.ntlm_authenticate(line, &challenge)
+                }
+                Some(Dialog::GssapiToken) => self.gssapi_token(),
                 None => Reply::new(503, "5.5.1 Error: no AUTH in progress"),
             }
         };
@@ -158,7 +182,7 @@ impl Session {
         }
         // Acting for someone else (proxy authorisation) is never granted here.
         if !authz.is_empty() && authz != user && !self.accepts_anyone() {
-            return Reply::new(535, "5.7.8 Authentication credentials invalid");
+            return self.auth_failed();
         }
         self.check(&String::from_utf8_lossy(user), Secret::Password(pass))
     }
@@ -167,9 +191,26 @@ impl Session {
         self.plan.auth.as_ref().is_some_and(|a| a.accept_any)
     }
 
+    /// The scenario's failure reply (`535`).
+    pub(super) fn auth_failed(&self) -> Reply {
+        match &self.plan.auth {
+            Some(auth) => self.render(&auth.replies.failure),
+            None => Reply::new(535, "5.7.8 Authentication credentials invalid"),
+        }
+    }
+
+    /// `user` is signed in: the scenario's success reply (`235`).
+    pub(super) fn auth_succeeded(&mut self, user: &str) -> Reply {
+        self.authenticated = Some(user.to_string());
+        match &self.plan.auth {
+            Some(auth) => self.render(&auth.replies.success),
+            None => Reply::new(235, "2.7.0 Authentication successful"),
+        }
+    }
+
     fn check(&mut self, user: &str, secret: Secret<'_>) -> Reply {
         let Some(auth) = &self.plan.auth else {
-            return Reply::new(535, "5.7.8 Authentication credentials invalid");
+            return self.auth_failed();
         };
         let ok = auth.accept_any
             || auth.users.get(user).is_some_and(|password| match secret {
@@ -179,10 +220,9 @@ impl Session {
                 }
             });
         if ok {
-            self.authenticated = Some(user.to_string());
-            Reply::new(235, "2.7.0 Authentication successful")
+            self.auth_succeeded(user)
         } else {
-            Reply::new(535, "5.7.8 Authentication credentials invalid")
+            self.auth_failed()
         }
     }
 

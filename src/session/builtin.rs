@@ -208,7 +208,11 @@ fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
     let Some(routing) = s.plan().routing.as_ref() else {
         return s.render(&s.plan().replies.rcpt_ok);
     };
-    let decision = routing::route(&mailbox, s.client_ip(), routing);
+    let client = routing::Client {
+        ip: s.client_ip(),
+        authenticated: s.authenticated().is_some(),
+    };
+    let decision = routing::route(&mailbox, client, routing);
     let reply = match &decision {
         Decision::Reject(reply) => reply.clone(),
         _ => s.render(&s.plan().replies.rcpt_ok),

@@ -13,6 +13,7 @@
 
 pub mod armed;
 mod auth;
+mod auth_ntlm;
 mod builtin;
 mod chunking;
 mod faults;
@@ -703,5 +704,7 @@ fn mailbox_or_raw(args: &str, keyword: &str) -> String {
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod auth_ntlm_tests;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,18 @@ pub const SWAKS: Tool = Tool {
     install: "apt-get install -y swaks",
 };
 
+pub const NMAP: Tool = Tool {
+    name: "nmap",
+    probes: &[&["nmap", "--version"]],
+    install: "apt-get install -y nmap",
+};
+
+pub const CURL: Tool = Tool {
+    name: "curl",
+    probes: &[&["curl", "--version"]],
+    install: "apt-get install -y curl",
+};
+
 pub const CHROMIUM: Tool = Tool {
     name: "chromium",
     probes: &[
