@@ -168,7 +168,11 @@ fn the_documented_layers_are_the_use_lines() {
         .filter_map(|(m, _)| code.get(m).map(|uses| (m, uses)))
         .map(|(m, uses)| {
             let uses: Vec<String> = uses.iter().map(|u| format!("`{u}`")).collect();
-            let uses = if uses.is_empty() { "—".to_string() } else { uses.join(", ") };
+            let uses = if uses.is_empty() {
+                "—".to_string()
+            } else {
+                uses.join(", ")
+            };
             format!("| `{m}` | {uses} |")
         })
         .collect();

@@ -8,7 +8,7 @@ mod common;
 use common::RawClient;
 use smtp_harness::{Leg, MockServer, Scenario};
 
-const SMUGGLED: &[u8] = b"MAIL FROM:<admin@bank.example>\r\nRCPT TO:<v@dest.example>\r\nDATA\r\n\
+const SMUGGLED: &[u8] = b"MAIL FROM:<admin@bank.example>\r\nRCPT TO:<v@fabrikam.com>\r\nDATA\r\n\
 Subject: smuggled\r\n\r\nsmuggled\r\n.\r\n";
 
 /// Open a transaction, send `text` + `end` + a smuggled transaction, then
@@ -19,7 +19,7 @@ async fn smuggle(server: &MockServer, text: &[u8], end: &[u8]) -> Vec<u16> {
     for cmd in [
         "EHLO c.example",
         "MAIL FROM:<u@c.example>",
-        "RCPT TO:<v@dest.example>",
+        "RCPT TO:<v@fabrikam.com>",
     ] {
         assert_eq!(c.cmd(cmd).await, 250, "{cmd}");
     }
@@ -137,7 +137,7 @@ fn the_proxy_relays_a_non_standard_end_as_text() {
         for cmd in [
             "EHLO c.example",
             "MAIL FROM:<u@c.example>",
-            "RCPT TO:<v@dest.example>",
+            "RCPT TO:<v@fabrikam.com>",
         ] {
             assert_eq!(c.cmd(cmd).await, 250, "{cmd}");
         }
