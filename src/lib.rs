@@ -99,6 +99,6 @@ pub use scenario::{Problem, Rule, Scenario, ScenarioBuilder, ScenarioError, Time
 pub use server::tls::TlsSetupError;
 pub use session::Divergence;
 pub use transcript::{
-    Aborted, Closer, Event, EventKind, Handshake, Leg, RecordedReply, SessionRecord, Transcript,
-    Wire,
+    Aborted, BareMark, Closer, DataEnd, Event, EventKind, Handshake, Leg, RecordedReply,
+    SessionRecord, Transcript, Wire,
 };

@@ -63,7 +63,9 @@ pub enum Leg {
 /// use smtp_harness::{Closer, MockServer, Scenario};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let server = MockServer::start_blocking(Scenario::default())?;
-/// drop(std::net::TcpStream::connect(server.addr())?); // connect, then vanish
+/// let mut sock = std::net::TcpStream::connect(server.addr())?;
+/// sock.shutdown(std::net::Shutdown::Write)?; // the client hangs up first
+/// std::io::Read::read_to_end(&mut sock, &mut Vec::new())?;
 /// let t = server.wait_for_sessions_blocking(1)?;
 /// assert_eq!(t.sessions[0].closed_by(), Some(Closer::Client));
 /// # Ok(()) }
@@ -144,6 +146,52 @@ impl Serialize for Wire {
 }
 
 /// A bare CR or LF in a message.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{EventKind, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = MockServer::start_blocking(Scenario::default())?;
+/// talk(server.addr(), &[
+///     "EHLO client.example",
+///     "MAIL FROM:<alice@example.com>",
+///     "RCPT TO:<bob@example.net>",
+///     "DATA",
+///     "Subject: hello\r\n\r\nHi\nBob.\r\n.",
+///     "QUIT",
+/// ])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let marks = t.sessions[0].events.iter().find_map(|e| match &e.kind {
+///     EventKind::Data { bare_newlines, .. } => Some(bare_newlines.clone()),
+///     _ => None,
+/// });
+/// let marks = marks.expect("a message");
+/// assert_eq!((marks[0].at, marks[0].kind), (20, "lf")); // after "Hi"
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BareMark {
     /// Its offset in the unstuffed message.
@@ -368,7 +416,7 @@ pub struct Event {
 
 impl EventKind {
     /// The end of a message on `leg`, with what the framer saw of it.
-    pub fn data(leg: Leg, body: &crate::protocol::codec::DataBody) -> EventKind {
+    pub(crate) fn data(leg: Leg, body: &crate::protocol::codec::DataBody) -> EventKind {
         use crate::protocol::eod::Seq;
         let end_of_data = match body.refused {
             Some(kind) => Some(format!("bare {} refused", kind.wire())),

@@ -15,7 +15,7 @@ mod sink;
 
 pub use crate::scenario::keep::Keep;
 pub(crate) use end::{End, InProgress, in_progress};
-pub use event::{Closer, Event, EventKind, Leg, Wire};
+pub use event::{BareMark, Closer, Event, EventKind, Leg, Wire};
 pub use query::{Aborted, DataEnd, Handshake, RecordedReply};
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};

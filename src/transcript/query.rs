@@ -94,6 +94,50 @@ pub struct Aborted {
 }
 
 /// The end of a message as recorded: how it ended, and its bare newlines.
+///
+/// # Example
+///
+/// ```
+/// use smtp_harness::{Leg, MockServer, Scenario};
+/// # use std::io::{BufRead, BufReader, Write};
+/// # fn talk(addr: std::net::SocketAddr, lines: &[&str]) -> std::io::Result<Vec<String>> {
+/// #     let mut sock = std::net::TcpStream::connect(addr)?;
+/// #     let mut from = BufReader::new(sock.try_clone()?);
+/// #     let mut reply = || -> std::io::Result<String> {
+/// #         let mut all = String::new();
+/// #         loop {
+/// #             let mut line = String::new();
+/// #             if from.read_line(&mut line)? == 0 || line.as_bytes().get(3) != Some(&b'-') {
+/// #                 all.push_str(&line);
+/// #                 return Ok(all);
+/// #             }
+/// #             all.push_str(&line);
+/// #         }
+/// #     };
+/// #     let mut replies = vec![reply()?];
+/// #     for line in lines {
+/// #         sock.write_all(format!("{line}\r\n").as_bytes())?;
+/// #         replies.push(reply()?);
+/// #     }
+/// #     Ok(replies)
+/// # }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // exchange-2019 ends a message at <LF>.<CRLF>, as the real one does.
+/// let server = MockServer::start_blocking(Scenario::bundled("exchange-2019")?)?;
+/// talk(server.addr(), &[
+///     "EHLO c",
+///     "MAIL FROM:<alice@example.com>",
+///     "RCPT TO:<bob@fabrikam.com>",
+///     "DATA",
+///     "Subject: hi\r\n\r\nfirst\n.",
+///     "QUIT",
+/// ])?;
+/// let t = server.wait_for_sessions_blocking(1)?;
+/// let ends = t.data_ends(Leg::Client);
+/// assert!(ends[0].non_standard());
+/// assert_eq!(ends[0].end_of_data.as_deref(), Some("<LF>.<CRLF>"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataEnd {
     /// Where.
