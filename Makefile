@@ -44,6 +44,9 @@ test: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	# The library as the binary builds it: internals crate-private, so
+	# rustc reports dead code (the tests' build opens them up).
+	$(CARGO) clippy --lib -- -D warnings
 	# What a test suite depending on the library compiles (no CLI):
 	$(CARGO) clippy --lib --no-default-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps

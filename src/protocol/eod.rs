@@ -86,6 +86,7 @@ impl Seq {
     }
 
     /// The name scenarios use: `lf.crlf`.
+    #[cfg(test)]
     pub fn name(self) -> String {
         format!("{}.{}", self.before.name(), self.after.name())
     }

@@ -41,11 +41,6 @@ impl Reply {
         self.code / 100
     }
 
-    /// True for 2xx and 3xx replies.
-    pub fn is_positive(&self) -> bool {
-        matches!(self.class(), 2 | 3)
-    }
-
     /// Append the wire form to `out`.
     pub fn write_to(&self, out: &mut BytesMut) {
         let last = self.lines.len().saturating_sub(1);
