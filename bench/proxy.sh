@@ -17,6 +17,7 @@
 # Environment:
 #   PARALLEL, MESSAGES  throughput pass (defaults 20 and 20000)
 #   LAT_MESSAGES        latency pass sessions (default 2000; 0 skips it)
+#   TO                  recipient for smtp-source -t (default bench@adatum.com)
 #   SIZE                message payload bytes for smtp-source -l (default 1024)
 #   UPSTREAM            sink (Postfix smtp-sink, default) or a scenario name
 #                       for `smtp-harness serve`
@@ -49,6 +50,9 @@ PARALLEL="${PARALLEL:-20}"
 MESSAGES="${MESSAGES:-20000}"
 LAT_MESSAGES="${LAT_MESSAGES:-2000}"
 SIZE="${SIZE:-1024}"
+# The recipient: in a domain every bundled scenario accepts (exchange-2003
+# refuses relay to any other, as the real one does).
+TO="${TO:-bench@adatum.com}"
 UPSTREAM="${UPSTREAM:-sink}"
 PROFILES="${PROFILES:-transparent pix-mailguard}"
 WARMUP="${WARMUP:-200}"
@@ -119,11 +123,11 @@ label() {
 measure() {
     local addr="$1" parallel="$2" sessions="$3" pid="$4" t0 t1 c0 c1
     if [ "$WARMUP" -gt 0 ]; then
-        timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$WARMUP" -l "$SIZE" "$addr" >/dev/null 2>&1 || true
+        timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -t "$TO" -s "$parallel" -m "$WARMUP" -l "$SIZE" "$addr" >/dev/null 2>&1 || true
     fi
     c0="$(cpu_ticks "$pid")"
     t0="$EPOCHREALTIME"
-    if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -s "$parallel" -m "$sessions" -l "$SIZE" "$addr" >"$WORK/src.out" 2>&1; then
+    if ! timeout "$RUN_TIMEOUT" "$SMTP_SOURCE" -t "$TO" -s "$parallel" -m "$sessions" -l "$SIZE" "$addr" >"$WORK/src.out" 2>&1; then
         echo "bench: smtp-source failed against $addr: $(tail -n3 "$WORK/src.out")" >&2
         SECS=FAILED
         US=-
