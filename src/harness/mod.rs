@@ -6,6 +6,70 @@
 //! recorder to the [`ExpectationSet`](crate::expect::ExpectationSet) that
 //! counts, and hands both to the control API when a test starts it.
 
+/// The methods `MockServer` and `MockProxy` share, each a call into their
+/// [`Core`](self::core::Core): written once, so the two views cannot drift.
+macro_rules! core_view {
+    ($what:literal) => {
+        /// Where the client under test should connect.
+        pub fn addr(&self) -> std::net::SocketAddr {
+            self.core.addr()
+        }
+
+        #[doc = concat!("Check every expectation of the ", $what, " now: panics at the caller's")]
+        /// line with the report when one is unmet (use
+        /// [`expectation_report`](Self::expectation_report) to inspect
+        /// instead). Dropping it checks again.
+        #[track_caller]
+        pub fn verify(&self) {
+            self.core.verify();
+        }
+
+        /// Every expectation, counted, met or not.
+        pub fn expectation_report(&self) -> crate::expect::VerificationReport {
+            self.core.expectation_report()
+        }
+
+        /// Forget recorded sessions, messages and every expectation, and
+        /// count sessions from 1 again.
+        pub fn reset(&self) {
+            self.core.reset();
+        }
+
+        /// Every session so far, running ones included.
+        pub fn transcript(&self) -> crate::transcript::Transcript {
+            self.core.transcript()
+        }
+
+        /// Wait until `n` sessions have ended (at most 10 seconds) and
+        /// return the transcript.
+        pub async fn wait_for_sessions(
+            &self,
+            n: u64,
+        ) -> Result<crate::transcript::Transcript, HarnessError> {
+            self.core
+                .wait_for_sessions_within(n, super::DEFAULT_WAIT)
+                .await
+        }
+
+        /// Wait until `n` sessions have ended, at most `timeout`.
+        pub async fn wait_for_sessions_within(
+            &self,
+            n: u64,
+            timeout: std::time::Duration,
+        ) -> Result<crate::transcript::Transcript, HarnessError> {
+            self.core.wait_for_sessions_within(n, timeout).await
+        }
+
+        /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
+        pub fn wait_for_sessions_blocking(
+            &self,
+            n: u64,
+        ) -> Result<crate::transcript::Transcript, HarnessError> {
+            self.core.wait_for_sessions_blocking(n)
+        }
+    };
+}
+
 mod core;
 mod mount;
 mod proxy;

@@ -33,12 +33,11 @@
 use super::core::Core;
 use super::{HarnessError, running};
 use crate::control::Kind;
-use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
+use crate::expect::{ExpectationSet, ExpectationTarget};
 use crate::proxy::{self, Profile, Shared};
-use crate::transcript::{Recorder, Retention, Transcript};
+use crate::transcript::{Recorder, Retention};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// An interfering proxy for one test. Dropping it checks its expectations
@@ -145,29 +144,7 @@ impl MockProxy {
         Ok(MockProxy { shared, core })
     }
 
-    /// Where the client should connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.core.addr()
-    }
-
-    /// Check every expectation now (mounted, scoped):
-    /// panics at the caller's line with the report when one is unmet (use
-    /// [`expectation_report`](Self::expectation_report) to inspect instead).
-    /// Dropping the proxy checks again.
-    #[track_caller]
-    pub fn verify(&self) {
-        self.core.verify();
-    }
-
-    /// Every expectation, counted, met or not.
-    pub fn expectation_report(&self) -> VerificationReport {
-        self.core.expectation_report()
-    }
-
-    /// Forget recorded sessions and every expectation.
-    pub fn reset(&self) {
-        self.core.reset();
-    }
+    core_view!("proxy");
 
     /// Serve the HTTP control API on `127.0.0.1:0`; returns its address.
     /// It stops when the proxy is dropped.
@@ -177,36 +154,9 @@ impl MockProxy {
             .await
     }
 
-    /// Every session so far (both legs), running ones included.
-    pub fn transcript(&self) -> Transcript {
-        self.core.transcript()
-    }
-
     /// Replace the profile for connections that start from now on.
     pub fn set_profile(&self, profile: Profile) {
         self.shared.set_profile(profile);
-    }
-
-    /// Wait until `n` sessions have ended (at most 10 seconds) and
-    /// return the transcript.
-    pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
-        self.core
-            .wait_for_sessions_within(n, super::DEFAULT_WAIT)
-            .await
-    }
-
-    /// Wait until `n` sessions have ended, at most `timeout`.
-    pub async fn wait_for_sessions_within(
-        &self,
-        n: u64,
-        timeout: Duration,
-    ) -> Result<Transcript, HarnessError> {
-        self.core.wait_for_sessions_within(n, timeout).await
-    }
-
-    /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
-    pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        self.core.wait_for_sessions_blocking(n)
     }
 }
 

@@ -27,14 +27,13 @@
 use super::core::Core;
 use super::{HarnessError, running};
 use crate::control::Kind;
-use crate::expect::{ExpectationSet, ExpectationTarget, VerificationReport};
+use crate::expect::{ExpectationSet, ExpectationTarget};
 use crate::message::Message;
 use crate::scenario::Scenario;
 use crate::server::{self, Shared};
-use crate::transcript::{Recorder, Retention, Transcript};
+use crate::transcript::{Recorder, Retention};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// A fake SMTP server for one test. Dropping it checks its expectations
@@ -134,30 +133,7 @@ impl MockServer {
         Ok(MockServer { shared, core })
     }
 
-    /// Where to connect.
-    pub fn addr(&self) -> SocketAddr {
-        self.core.addr()
-    }
-
-    /// Check every expectation now (mounted, scoped and the scenario's `expect:`):
-    /// panics at the caller's line with the report when one is unmet (use
-    /// [`expectation_report`](Self::expectation_report) to inspect instead).
-    /// Dropping the server checks again.
-    #[track_caller]
-    pub fn verify(&self) {
-        self.core.verify();
-    }
-
-    /// Every expectation, counted, met or not.
-    pub fn expectation_report(&self) -> VerificationReport {
-        self.core.expectation_report()
-    }
-
-    /// Forget recorded sessions, messages and every expectation, and count
-    /// sessions from 1 again.
-    pub fn reset(&self) {
-        self.core.reset();
-    }
+    core_view!("server");
 
     /// Serve the HTTP control API (`docs/control.md`) on `127.0.0.1:0`;
     /// returns its address. It stops when the server is dropped.
@@ -178,11 +154,6 @@ impl MockServer {
     #[cfg(not(feature = "internals"))]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
-    }
-
-    /// Every session so far, running ones included.
-    pub fn transcript(&self) -> Transcript {
-        self.core.transcript()
     }
 
     /// Every accepted message, in order.
@@ -207,28 +178,6 @@ impl MockServer {
     /// this server; `None` when the scenario has no `tls:`.
     pub fn tls_certificate_pem(&self) -> Option<String> {
         self.shared.tls_certificate_pem()
-    }
-
-    /// Wait until `n` sessions have ended (at most 10 seconds) and
-    /// return the transcript.
-    pub async fn wait_for_sessions(&self, n: u64) -> Result<Transcript, HarnessError> {
-        self.core
-            .wait_for_sessions_within(n, super::DEFAULT_WAIT)
-            .await
-    }
-
-    /// Wait until `n` sessions have ended, at most `timeout`.
-    pub async fn wait_for_sessions_within(
-        &self,
-        n: u64,
-        timeout: Duration,
-    ) -> Result<Transcript, HarnessError> {
-        self.core.wait_for_sessions_within(n, timeout).await
-    }
-
-    /// [`wait_for_sessions`](Self::wait_for_sessions) for synchronous tests.
-    pub fn wait_for_sessions_blocking(&self, n: u64) -> Result<Transcript, HarnessError> {
-        self.core.wait_for_sessions_blocking(n)
     }
 }
 

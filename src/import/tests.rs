@@ -720,19 +720,6 @@ fn generated_pcap_imports_every_session() {
     }
 }
 
-#[test]
-#[ignore]
-fn show_redacted() {
-    for f in [
-        "zeek-smtp-exim-auth-login.pcap",
-        "swaks-regression-00600-auth-plain.txt",
-    ] {
-        let (y, _) = run_import(&fixture(f), None, None, false, true, false)
-            .unwrap_or_else(|e| panic!("{e}"));
-        println!("{y}");
-    }
-}
-
 /// A scenario is a file people commit and share: without `--keep-credentials`
 /// an import never writes a captured credential, `--redact` or not.
 #[test]
