@@ -107,7 +107,7 @@ impl Search {
 
 /// `%XX` escapes and `+` for space, as browsers send a query; an escape
 /// that is not one is kept as written.
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

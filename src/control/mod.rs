@@ -16,6 +16,7 @@
 mod events;
 mod guard;
 pub(crate) mod mime;
+mod profile;
 pub mod http;
 pub mod routes;
 mod stream;

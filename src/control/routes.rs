@@ -4,6 +4,7 @@
 use super::http::{Request, Response};
 use super::stream::Job;
 use super::{Kind, State, Target};
+use crate::proxy::edit::Section;
 use crate::scenario::model::RuleSpec;
 use crate::scenario::{Origin, Scenario, ScenarioError};
 use serde_json::{Value, json};
@@ -42,6 +43,10 @@ enum Handler {
     ClearFaults,
     Reset,
     PutProfile,
+    GetProfile,
+    Entries(Section),
+    AddEntry(Section),
+    RemoveEntry(Section),
     OpenApi,
 }
 
@@ -92,6 +97,43 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/faults", Mode::Server, Handler::ClearFaults),
     route("POST", "/reset", Mode::Both, Handler::Reset),
     route("PUT", "/profile", Mode::Proxy, Handler::PutProfile),
+    route("GET", "/profile", Mode::Proxy, Handler::GetProfile),
+    route(
+        "GET",
+        "/profile/faults",
+        Mode::Proxy,
+        Handler::Entries(Section::Faults),
+    ),
+    route(
+        "POST",
+        "/profile/faults",
+        Mode::Proxy,
+        Handler::AddEntry(Section::Faults),
+    ),
+    route(
+        "DELETE",
+        "/profile/faults/{name}",
+        Mode::Proxy,
+        Handler::RemoveEntry(Section::Faults),
+    ),
+    route(
+        "GET",
+        "/profile/replies",
+        Mode::Proxy,
+        Handler::Entries(Section::Replies),
+    ),
+    route(
+        "POST",
+        "/profile/replies",
+        Mode::Proxy,
+        Handler::AddEntry(Section::Replies),
+    ),
+    route(
+        "DELETE",
+        "/profile/replies/{name}",
+        Mode::Proxy,
+        Handler::RemoveEntry(Section::Replies),
+    ),
     route("GET", "/openapi.json", Mode::Both, Handler::OpenApi),
 ];
 
@@ -223,6 +265,19 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
         Handler::ClearFaults => clear_faults(state),
         Handler::Reset => reset(state),
         Handler::PutProfile => put_profile(state, req),
+        Handler::GetProfile => with_proxy(state, |p| {
+            Response::json(200, &super::profile::describe(&p.profile()))
+        }),
+        Handler::Entries(section) => with_proxy(state, |p| {
+            Response::json(200, &super::profile::entries(&p.profile(), section))
+        }),
+        Handler::AddEntry(section) => with_proxy(state, |p| match body_text(req) {
+            Ok(text) => super::profile::add(p, section, req.query_param("name"), text),
+            Err(r) => r,
+        }),
+        Handler::RemoveEntry(section) => {
+            with_proxy(state, |p| super::profile::remove(p, section, param))
+        }
         Handler::OpenApi => Response::bytes(200, "application/json", OPENAPI.as_bytes().to_vec()),
     };
     Outcome::Respond(response)
@@ -232,6 +287,13 @@ pub(super) fn server(state: &State) -> Option<&std::sync::Arc<crate::server::Sha
     match &state.target.kind {
         Kind::Server(s) => Some(s),
         Kind::Proxy(_) => None,
+    }
+}
+
+fn with_proxy(state: &State, f: impl FnOnce(&crate::proxy::Shared) -> Response) -> Response {
+    match &state.target.kind {
+        Kind::Proxy(p) => f(p),
+        Kind::Server(_) => not_here(),
     }
 }
 
@@ -332,6 +394,11 @@ pub(crate) fn expectations(target: &Target) -> Response {
 }
 
 fn problems(error: &ScenarioError) -> Response {
+    located(422, error)
+}
+
+/// `error`'s problems, each with its file:line:column, as a `status` answer.
+pub(super) fn located(status: u16, error: &ScenarioError) -> Response {
     let list: Vec<Value> = error
         .problems
         .iter()
@@ -343,7 +410,7 @@ fn problems(error: &ScenarioError) -> Response {
         })
         .collect();
     Response::json(
-        422,
+        status,
         &json!({ "error": error.to_string(), "problems": list }),
     )
 }
@@ -370,7 +437,7 @@ fn body(req: &Request) -> Result<&[u8], Response> {
     Ok(&req.body)
 }
 
-fn body_text(req: &Request) -> Result<&str, Response> {
+pub(super) fn body_text(req: &Request) -> Result<&str, Response> {
     std::str::from_utf8(body(req)?).map_err(|_| Response::error(400, "the body is not UTF-8"))
 }
 

@@ -34,7 +34,9 @@ use super::core::Core;
 use super::{HarnessError, running};
 use crate::control::Kind;
 use crate::expect::{ExpectationSet, ExpectationTarget};
+use crate::proxy::edit::{EditError, Section};
 use crate::proxy::{self, Profile, Shared};
+use crate::scenario::{Problem, ScenarioError};
 use crate::transcript::{Recorder, Retention};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -157,6 +159,144 @@ impl MockProxy {
     /// Replace the profile for connections that start from now on.
     pub fn set_profile(&self, profile: Profile) {
         self.shared.set_profile(profile);
+    }
+
+    /// Add one fault (a `faults:` entry of the profile language, YAML or
+    /// JSON) named `name`, for connections that start from now on; running
+    /// ones keep the profile they started with. Refused, with the
+    /// file:line:column of each problem, when it does not load or the name
+    /// is taken.
+    ///
+    /// ```
+    /// use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+    /// use std::io::{BufRead, BufReader};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = MockServer::start_blocking(Scenario::default())?;
+    /// let proxy = MockProxy::start_blocking(server.addr(), Profile::default())?;
+    /// let banner = || -> std::io::Result<String> {
+    ///     let mut line = String::new();
+    ///     BufReader::new(std::net::TcpStream::connect(proxy.addr())?).read_line(&mut line)?;
+    ///     Ok(line)
+    /// };
+    /// proxy.add_fault("refuse", "reply_then_close: 421 4.3.2 not now\non: banner")?;
+    /// assert_eq!(proxy.faults(), ["refuse"]);
+    /// assert!(banner()?.starts_with("421 4.3.2 not now"));
+    /// proxy.remove_fault("refuse")?;
+    /// assert!(banner()?.starts_with("220 "));
+    /// // A typo is located.
+    /// let err = proxy.add_fault("slow", "latncy: 1s").unwrap_err();
+    /// assert!(err.to_string().starts_with("<inline>:1:1: unknown field `latncy`"), "{err}");
+    /// # Ok(()) }
+    /// ```
+    pub fn add_fault(&self, name: &str, yaml: &str) -> Result<(), ScenarioError> {
+        self.add(Section::Faults, name, yaml)
+    }
+
+    /// Remove the fault named `name` (one [`add_fault`](Self::add_fault)
+    /// added, or one of the profile's own, as [`faults`](Self::faults)
+    /// lists them) for connections that start from now on.
+    ///
+    /// ```
+    /// # use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = MockServer::start_blocking(Scenario::default())?;
+    /// let profile = Profile::from_yaml("faults:\n  - name: slow\n    latency: 50ms\n")?;
+    /// let proxy = MockProxy::start_blocking(server.addr(), profile)?;
+    /// proxy.remove_fault("slow")?;
+    /// assert!(proxy.faults().is_empty());
+    /// assert!(proxy.remove_fault("slow").is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn remove_fault(&self, name: &str) -> Result<(), ScenarioError> {
+        self.remove(Section::Faults, name)
+    }
+
+    /// The names of the faults new connections get, in order (an unnamed
+    /// fault of the profile is named by its kind, e.g. `latency`).
+    ///
+    /// ```
+    /// # use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = MockServer::start_blocking(Scenario::default())?;
+    /// let profile = Profile::from_yaml("faults:\n  - latency: 50ms\n")?;
+    /// let proxy = MockProxy::start_blocking(server.addr(), profile)?;
+    /// proxy.add_fault("cut", "{close_after: 100, direction: upstream}")?;
+    /// assert_eq!(proxy.faults(), ["latency", "cut"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn faults(&self) -> Vec<String> {
+        self.shared.names(Section::Faults)
+    }
+
+    /// Add one reply rule (a `replies:` entry, YAML or JSON) named `name`,
+    /// tried before the others, for connections that start from now on.
+    ///
+    /// ```
+    /// use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+    /// use std::io::{BufRead, BufReader};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = MockServer::start_blocking(Scenario::default())?;
+    /// let proxy = MockProxy::start_blocking(server.addr(), Profile::default())?;
+    /// proxy.add_reply_rule("hide", "verb: BANNER\nreply: 220 mail.example ESMTP")?;
+    /// assert_eq!(proxy.reply_rules(), ["hide"]);
+    /// let mut banner = String::new();
+    /// BufReader::new(std::net::TcpStream::connect(proxy.addr())?).read_line(&mut banner)?;
+    /// assert_eq!(banner, "220 mail.example ESMTP\r\n");
+    /// # Ok(()) }
+    /// ```
+    pub fn add_reply_rule(&self, name: &str, yaml: &str) -> Result<(), ScenarioError> {
+        self.add(Section::Replies, name, yaml)
+    }
+
+    /// Remove the reply rule named `name` for connections that start from now on.
+    ///
+    /// ```
+    /// # use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = MockServer::start_blocking(Scenario::default())?;
+    /// # let proxy = MockProxy::start_blocking(server.addr(), Profile::default())?;
+    /// proxy.add_reply_rule("no-550", "{code: 550, reply: 450 4.7.1 later}")?;
+    /// proxy.remove_reply_rule("no-550")?;
+    /// assert!(proxy.reply_rules().is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn remove_reply_rule(&self, name: &str) -> Result<(), ScenarioError> {
+        self.remove(Section::Replies, name)
+    }
+
+    /// The names of the reply rules new connections get, in the order they
+    /// are tried.
+    ///
+    /// ```
+    /// # use smtp_harness::{MockProxy, MockServer, Profile, Scenario};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = MockServer::start_blocking(Scenario::default())?;
+    /// let proxy = MockProxy::start_blocking(server.addr(), Profile::bundled("transparent")?)?;
+    /// assert!(proxy.reply_rules().is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn reply_rules(&self) -> Vec<String> {
+        self.shared.names(Section::Replies)
+    }
+
+    fn add(&self, section: Section, name: &str, yaml: &str) -> Result<(), ScenarioError> {
+        self.shared
+            .add_entry(section, Some(name), yaml)
+            .map(drop)
+            .map_err(located)
+    }
+
+    fn remove(&self, section: Section, name: &str) -> Result<(), ScenarioError> {
+        self.shared.remove_entry(section, name).map_err(located)
+    }
+}
+
+/// A refused edit as the profile language's error: its own problems, or
+/// one saying what was wrong with the name.
+fn located(e: EditError) -> ScenarioError {
+    match e {
+        EditError::Unreadable(e) | EditError::Invalid(e) => e,
+        other => Problem::file("<inline>", other.to_string()).into(),
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod bundled;
 pub mod compile;
 mod connection;
+pub mod edit;
 pub mod fault;
 pub mod model;
 mod opaque;

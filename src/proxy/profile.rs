@@ -32,6 +32,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Profile {
     rules: Arc<Rules>,
+    /// The merged model the rules were compiled from (`extends:` resolved,
+    /// names filled in), so one fault or reply rule can be added or removed
+    /// at runtime ([`Shared::edit_profile`](super::Shared::edit_profile)).
+    model: Arc<ProfileFile>,
 }
 
 impl Profile {
@@ -103,17 +107,44 @@ impl Profile {
 
     fn load(text: &str, origin: Origin, root: Option<&Path>) -> Result<Profile, ScenarioError> {
         let name = origin.display();
-        let file: ProfileFile = load::load_layered(text, origin.clone(), root)?;
-        let mut rules =
-            compile::compile(&file, &name).map_err(|problems| ScenarioError { problems })?;
+        let mut file: ProfileFile = load::load_layered(text, origin.clone(), root)?;
         if file.name.is_none()
             && let Origin::Bundled(n) = &origin
         {
-            rules.name = n.clone();
+            file.name = Some(n.clone());
+        }
+        Self::from_file_model(file, &name)
+    }
+
+    /// Compile a (merged) model, as a runtime edit does. Unnamed faults
+    /// and reply rules get the names the compiler gives them, written into
+    /// the kept model, so removing one never renames the others.
+    pub(crate) fn from_file_model(
+        mut file: ProfileFile,
+        source: &str,
+    ) -> Result<Profile, ScenarioError> {
+        let rules = compile::compile(&file, source).map_err(|problems| ScenarioError { problems })?;
+        file.name = Some(rules.name.clone());
+        for (spec, entry) in file.faults.iter_mut().zip(&rules.faults) {
+            spec.value.name.get_or_insert_with(|| entry.name.clone());
+        }
+        for (spec, rule) in file.replies.iter_mut().zip(&rules.replies) {
+            spec.value.name.get_or_insert_with(|| rule.name.clone());
         }
         Ok(Profile {
             rules: Arc::new(rules),
+            model: Arc::new(file),
         })
+    }
+
+    /// The merged model this profile was compiled from.
+    pub(crate) fn model(&self) -> &ProfileFile {
+        &self.model
+    }
+
+    /// Is this the very profile `other` is (not merely an equal one)?
+    pub(crate) fn same_as(&self, other: &Profile) -> bool {
+        Arc::ptr_eq(&self.rules, &other.rules)
     }
 
     /// The profile's name.
@@ -139,11 +170,12 @@ impl Profile {
 impl Default for Profile {
     /// The transparent profile: no interference.
     fn default() -> Self {
-        let rules = compile::compile(&ProfileFile::default(), "transparent")
-            .unwrap_or_else(|_| unreachable!("the empty profile has nothing to check"));
-        Profile {
-            rules: Arc::new(rules),
-        }
+        let file = ProfileFile {
+            name: Some("transparent".to_string()),
+            ..ProfileFile::default()
+        };
+        Self::from_file_model(file, "transparent")
+            .unwrap_or_else(|_| unreachable!("the empty profile has nothing to check"))
     }
 }
 
