@@ -237,3 +237,24 @@ async fn edits_keep_the_names_of_the_profiles_own_entries() {
     let t = proxy.wait_for_sessions(1).await.expect("session");
     assert!(notes(&t.sessions[0]).contains("profile mine"), "{t:?}");
 }
+
+/// The example of docs/proxy.md ("Changing a running proxy"), as written.
+#[tokio::test]
+async fn the_firewall_starts_cutting() -> Result<(), Box<dyn std::error::Error>> {
+    let server = MockServer::start(Scenario::default()).await?;
+    let proxy = MockProxy::start(server.addr(), Profile::bundled("transparent")?).await?;
+    // Sessions from now on lose the reply to the final dot.
+    proxy.add_fault(
+        "lost-dot",
+        "{reply_then_close: 421 4.4.2 timed out, on: '.'}",
+    )?;
+    proxy.add_reply_rule(
+        "greylist",
+        "{verb: RCPT, code: 250, reply: 451 4.7.1 later}",
+    )?;
+    assert_eq!(proxy.faults(), ["lost-dot"]);
+    // ... the client under test sends ...
+    proxy.remove_fault("lost-dot")?; // plain relaying again
+    proxy.remove_reply_rule("greylist")?;
+    Ok(())
+}
