@@ -2,7 +2,9 @@
 //! keywords, SASL mechanisms and credentials.
 
 use super::compile::{Checker, ReplyTemplate};
-use super::model::{AuthSpec, Pem, TlsFailure, TlsSpec};
+use super::model::{
+    AuthSpec, CertIssuer, CertShape, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
+};
 use super::template::Template;
 
 /// A SASL mechanism the fake server implements.
@@ -108,6 +110,23 @@ pub struct TlsPlan {
     pub keywords_after: Vec<Template>,
     /// Scripted failure.
     pub fail: Option<TlsFailure>,
+    /// The certificate to make when `cert_key` is `None`.
+    pub certificate: CertPlan,
+    /// Protocol versions offered, never empty.
+    pub versions: Vec<TlsVersion>,
+}
+
+/// Resolved `tls.certificate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertPlan {
+    /// Whose default it copies.
+    pub shape: CertShape,
+    /// Who signs it.
+    pub issuer: CertIssuer,
+    /// When it is valid.
+    pub validity: CertValidity,
+    /// CN and DNS name instead of the host name (a wrong-host certificate).
+    pub name: Option<String>,
 }
 
 impl Checker<'_> {
@@ -142,13 +161,58 @@ impl Checker<'_> {
                 .cloned()
                 .collect(),
         };
+        let certificate = self.certificate(t);
+        let versions = match &t.versions {
+            Some(v) if v.value.is_empty() => {
+                self.problem(
+                    &v.referenced,
+                    "`versions` needs at least one of \"1.2\" and \"1.3\"",
+                );
+                vec![TlsVersion::Tls12, TlsVersion::Tls13]
+            }
+            Some(v) => v.value.clone(),
+            None => vec![TlsVersion::Tls12, TlsVersion::Tls13],
+        };
         TlsPlan {
+            certificate,
+            versions,
             starttls: t.starttls.unwrap_or(true),
             implicit: t.implicit.unwrap_or(false),
             cert_key,
             require: t.require.unwrap_or(false),
             keywords_after,
             fail: t.fail,
+        }
+    }
+
+    fn certificate(&mut self, t: &TlsSpec) -> CertPlan {
+        let Some(spec) = &t.certificate else {
+            return CertPlan {
+                shape: CertShape::Rcgen,
+                issuer: CertIssuer::SelfSigned,
+                validity: CertValidity::Current,
+                name: None,
+            };
+        };
+        // A certificate from files is used as it is: shaping one nobody
+        // will present would be a silent no-op.
+        if t.cert.is_some() || t.key.is_some() {
+            self.problem(
+                &spec.referenced,
+                "`certificate` shapes the certificate made at start; leave it out when `cert` and `key` name one",
+            );
+        }
+        let c = &spec.value;
+        if let Some(name) = &c.name {
+            if name.value.trim().is_empty() || name.value.contains(char::is_whitespace) {
+                self.problem(&name.referenced, "`name` must be a host name, without spaces");
+            }
+        }
+        CertPlan {
+            shape: c.shape.unwrap_or_default(),
+            issuer: c.issuer.unwrap_or_default(),
+            validity: c.validity.unwrap_or_default(),
+            name: c.name.as_ref().map(|n| n.value.clone()),
         }
     }
 
