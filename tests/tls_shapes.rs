@@ -92,10 +92,11 @@ fn assert_lifetime(pem: &str, days: u64) {
 }
 
 #[rstest::rstest]
-#[case::exchange("exchange", 5 * 365, false)]
-#[case::postfix("postfix", 3650, true)]
+#[case::exchange("exchange", "CN = mx", 5 * 365, false)]
+#[case::postfix("postfix", "CN = mx.example.test", 3650, true)]
 fn product_shapes_look_like_the_product(
     #[case] shape: &str,
+    #[case] cn: &str,
     #[case] days: u64,
     #[case] ca_false: bool,
 ) {
@@ -115,9 +116,9 @@ fn product_shapes_look_like_the_product(
         ],
     );
     assert!(ok, "{out}");
-    assert!(out.contains("subject=CN = mx.example.test"), "{out}");
+    assert!(out.contains(&format!("subject={cn}\n")), "{out}");
     assert!(
-        out.contains("issuer=CN = mx.example.test"),
+        out.contains(&format!("issuer={cn}\n")),
         "self-signed: {out}"
     );
     assert!(out.contains("Server public key is 2048 bit"), "{out}");
@@ -275,4 +276,32 @@ fn certificate_with_files_and_empty_versions_are_refused_with_positions() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("1.0"), "{err}");
+}
+
+/// The bundled products present their product's default certificate, and
+/// Exchange 2019 only TLS 1.2, as it does on Windows Server 2019.
+#[rstest::rstest]
+#[case::exchange_2019("exchange-2019", "subject=CN = mail1\n", "New, TLSv1.2, Cipher is")]
+#[case::postfix(
+    "postfix-default",
+    "subject=CN = mail.example.com\n",
+    "New, TLSv1.3, Cipher is"
+)]
+fn bundled_products_present_their_default_certificate(
+    #[case] name: &str,
+    #[case] subject: &str,
+    #[case] protocol: &str,
+) {
+    let Some(_) = require(
+        &OPENSSL,
+        "bundled_products_present_their_default_certificate",
+    ) else {
+        return;
+    };
+    let server = MockServer::start_blocking(Scenario::bundled(name).unwrap()).unwrap();
+    let (ok, out) = s_client(&server, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains(subject), "{out}");
+    assert!(out.contains("Server public key is 2048 bit"), "{out}");
+    assert!(out.contains(protocol), "{out}");
 }

@@ -404,8 +404,9 @@ pub enum CertShape {
     /// scenario had before shapes existed).
     #[default]
     Rcgen,
-    /// Exchange 2013–2019's self-signed default: RSA 2048, SHA-256, CN and
-    /// SAN the host name, valid five years.
+    /// Exchange 2013–2019's self-signed default: RSA 2048, SHA-256, CN the
+    /// host name's first label (the NetBIOS name), SANs that label and the
+    /// host name, valid five years.
     Exchange,
     /// Debian's `ssl-cert-snakeoil` (make-ssl-cert), which Postfix uses:
     /// RSA 2048, SHA-256, CN and SAN the host name, `CA:FALSE`, ten years.

@@ -70,9 +70,17 @@ pub(crate) fn make(plan: &CertPlan, hostname: &str) -> Result<Made, rcgen::Error
 
 /// The names, subject and extensions of a product's default certificate.
 fn product_params(shape: CertShape, name: &str) -> Result<CertificateParams, rcgen::Error> {
-    let mut params = CertificateParams::new(vec![name.to_string()])?;
+    // Exchange names its default certificate after the server's NetBIOS
+    // name (`CN=E15MB1`) and lists that name and the FQDN as SANs;
+    // make-ssl-cert puts the FQDN in both.
+    let short = name.split('.').next().unwrap_or(name);
+    let (cn, sans) = match shape {
+        CertShape::Exchange if short != name => (short, vec![short.to_string(), name.to_string()]),
+        _ => (name, vec![name.to_string()]),
+    };
+    let mut params = CertificateParams::new(sans)?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, name);
+    dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     // Both products write a random serial (openssl req -x509; Exchange's
     // New-ExchangeCertificate); rcgen's default is derived from the key,
