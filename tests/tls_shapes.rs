@@ -281,7 +281,11 @@ fn certificate_with_files_and_empty_versions_are_refused_with_positions() {
 /// The bundled products present their product's default certificate, and
 /// Exchange 2019 only TLS 1.2, as it does on Windows Server 2019.
 #[rstest::rstest]
-#[case::exchange_2019("exchange-2019", "subject=CN = mail1\n", "New, TLSv1.2, Cipher is")]
+#[case::exchange_2019(
+    "exchange-2019",
+    "subject=CN = mail1\n",
+    "New, TLSv1.2, Cipher is ECDHE-RSA-AES256-GCM-SHA384"
+)]
 #[case::postfix(
     "postfix-default",
     "subject=CN = mail.example.com\n",
@@ -304,4 +308,40 @@ fn bundled_products_present_their_default_certificate(
     assert!(out.contains(subject), "{out}");
     assert!(out.contains("Server public key is 2048 bit"), "{out}");
     assert!(out.contains(protocol), "{out}");
+}
+
+#[test]
+fn cipher_suites_limit_what_is_negotiated() {
+    let Some(_) = require(&OPENSSL, "cipher_suites_limit_what_is_negotiated") else {
+        return;
+    };
+    let server = serve(
+        "  certificate: { shape: postfix }\n  versions: [\"1.2\"]\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n",
+    );
+    let (ok, out) = s_client(&server, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("New, TLSv1.2, Cipher is ECDHE-RSA-AES128-GCM-SHA256"),
+        "{out}"
+    );
+    // A client offering only another suite gets no handshake.
+    let (ok, out) = s_client(&server, &["-cipher", "ECDHE-RSA-AES256-GCM-SHA384"]);
+    assert!(!ok, "{out}");
+}
+
+#[test]
+fn cipher_suites_are_checked_with_positions() {
+    let err = Scenario::from_yaml("tls:\n  cipher_suites: [TLS_RSA_WITH_RC4_128_MD5]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("<inline>:2:19: unknown cipher suite \"TLS_RSA_WITH_RC4_128_MD5\""),
+        "{err}"
+    );
+    let err = Scenario::from_yaml(
+        "tls:\n  versions: [\"1.2\"]\n  cipher_suites: [TLS13_AES_128_GCM_SHA256]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no cipher suite for TLS 1.2"), "{err}");
 }

@@ -377,6 +377,11 @@ pub struct TlsSpec {
     /// and 1.1 are not available: rustls cannot speak them (docs/scenarios.md).
     #[schemars(with = "Option<Vec<TlsVersion>>")]
     pub versions: Option<Spanned<Vec<TlsVersion>>>,
+    /// Cipher suites offered, by their IANA names as rustls spells them
+    /// (`TLS13_AES_256_GCM_SHA384`, `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`…);
+    /// default: every suite rustls' ring provider has.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub cipher_suites: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `tls.certificate:` — the shape of the certificate made at start.

@@ -6,6 +6,7 @@ use super::model::{
     AuthSpec, CertIssuer, CertShape, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
 };
 use super::template::Template;
+use serde_saphyr::Spanned;
 
 /// A SASL mechanism the fake server implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +115,9 @@ pub struct TlsPlan {
     pub certificate: CertPlan,
     /// Protocol versions offered, never empty.
     pub versions: Vec<TlsVersion>,
+    /// Cipher suites offered, each a name from rustls' ring provider;
+    /// `None` for all of them.
+    pub cipher_suites: Option<Vec<String>>,
 }
 
 /// Resolved `tls.certificate`.
@@ -173,9 +177,11 @@ impl Checker<'_> {
             Some(v) => v.value.clone(),
             None => vec![TlsVersion::Tls12, TlsVersion::Tls13],
         };
+        let cipher_suites = t.cipher_suites.as_ref().map(|list| self.suites(list, &versions));
         TlsPlan {
             certificate,
             versions,
+            cipher_suites,
             starttls: t.starttls.unwrap_or(true),
             implicit: t.implicit.unwrap_or(false),
             cert_key,
@@ -183,6 +189,40 @@ impl Checker<'_> {
             keywords_after,
             fail: t.fail,
         }
+    }
+
+    /// `cipher_suites`: every name known to rustls' ring provider, and at
+    /// least one suite for each version offered (rustls would refuse to
+    /// start otherwise).
+    fn suites(&mut self, list: &Spanned<Vec<Spanned<String>>>, versions: &[TlsVersion]) -> Vec<String> {
+        let known = rustls::crypto::ring::ALL_CIPHER_SUITES;
+        let name = |s: &rustls::SupportedCipherSuite| s.suite().as_str().unwrap_or("");
+        let mut chosen = Vec::new();
+        for wanted in &list.value {
+            match known.iter().find(|s| name(s) == wanted.value) {
+                Some(suite) => chosen.push(*suite),
+                None => {
+                    let names: Vec<&str> = known.iter().map(name).collect();
+                    self.problem(
+                        &wanted.referenced,
+                        format!("unknown cipher suite {:?}; expected one of {}", wanted.value, names.join(", ")),
+                    );
+                }
+            }
+        }
+        for v in versions {
+            let version = match v {
+                TlsVersion::Tls12 => rustls::ProtocolVersion::TLSv1_2,
+                TlsVersion::Tls13 => rustls::ProtocolVersion::TLSv1_3,
+            };
+            if !chosen.iter().any(|s| s.version().version == version) {
+                self.problem(
+                    &list.referenced,
+                    format!("no cipher suite for TLS {}: name one, or leave that version out of `versions`", match v { TlsVersion::Tls12 => "1.2", TlsVersion::Tls13 => "1.3" }),
+                );
+            }
+        }
+        chosen.iter().map(|s| name(s).to_string()).collect()
     }
 
     fn certificate(&mut self, t: &TlsSpec) -> CertPlan {

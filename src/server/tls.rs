@@ -89,7 +89,15 @@ impl TlsMaterial {
                 (made.chain, made.key, made.cert_pem)
             }
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        if let Some(names) = &tls.cipher_suites {
+            // Names were checked against this provider's when the scenario
+            // was loaded.
+            provider
+                .cipher_suites
+                .retain(|s| names.iter().any(|n| Some(n.as_str()) == s.suite().as_str()));
+        }
+        let provider = Arc::new(provider);
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions(&tls.versions))
             .map_err(|e| TlsSetupError::Tls(e.to_string()))?
