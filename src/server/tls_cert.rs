@@ -105,6 +105,8 @@ fn set_validity(params: &mut CertificateParams, plan: &CertPlan) {
     };
     let now = OffsetDateTime::now_utc();
     let start = match plan.validity {
+        // A few minutes back, so a client whose clock lags does not see a
+        // certificate from the future.
         CertValidity::Current => now - Duration::minutes(5),
         CertValidity::Expired => now - Duration::days(30) - lifetime,
         CertValidity::NotYetValid => now + Duration::days(30),
