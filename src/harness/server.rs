@@ -179,6 +179,33 @@ impl MockServer {
     pub fn tls_certificate_pem(&self) -> Option<String> {
         self.shared.tls_certificate_pem()
     }
+
+    /// The CA (PEM) that signed the server's certificate when the scenario
+    /// says `tls.certificate.issuer: test_ca`: a client that trusts it
+    /// completes the handshake, one that does not sees an unknown issuer.
+    /// `None` for a self-signed certificate, one read from files, or no
+    /// `tls:`. The CA is made when the scenario is set, so each
+    /// `set_scenario` brings a new one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use smtp_harness::{MockServer, Scenario};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let scenario = Scenario::from_yaml(
+    ///     "hostname: mx.example.test\n\
+    ///      tls:\n  certificate: { shape: postfix, issuer: test_ca }\n",
+    /// )?;
+    /// let server = MockServer::start_blocking(scenario)?;
+    /// let ca = server.tls_ca_certificate_pem().expect("issuer: test_ca");
+    /// assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"));
+    /// // The leaf is another certificate, signed by this CA.
+    /// assert_ne!(server.tls_certificate_pem(), Some(ca));
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_ca_certificate_pem(&self) -> Option<String> {
+        self.shared.tls_ca_certificate_pem()
+    }
 }
 
 impl ExpectationTarget for MockServer {}

@@ -541,7 +541,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
             session_events, total_events, message_memory, messages_memory, messages_disk),
         rules,
         replay: child.replay.or(parent.replay),
-        tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, cert_pem, key_pem, require, keywords_after, fail),
+        tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, cert_pem, key_pem, require, keywords_after, fail, certificate, versions, cipher_suites),
         auth: over!(child.auth, parent.auth; mechanisms, users, accept_any, require, after_tls, show_secrets,
             mechanisms_after_tls, ntlm, replies),
         directory: over!(child.directory, parent.directory; domains, mailboxes, alternate_rhs, accept_all),

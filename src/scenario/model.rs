@@ -369,6 +369,90 @@ pub struct TlsSpec {
     /// Scripted failure: `refuse` (454 to STARTTLS) or `break` (220, then a
     /// broken handshake).
     pub fail: Option<TlsFailure>,
+    /// The certificate made at start when `cert`/`key` are left out: whose
+    /// default it copies and which weaknesses it carries.
+    #[schemars(with = "Option<CertificateSpec>")]
+    pub certificate: Option<Spanned<CertificateSpec>>,
+    /// Protocol versions offered: `"1.2"`, `"1.3"` (default both). TLS 1.0
+    /// and 1.1 are not available: rustls cannot speak them (docs/scenarios.md).
+    #[schemars(with = "Option<Vec<TlsVersion>>")]
+    pub versions: Option<Spanned<Vec<TlsVersion>>>,
+    /// Cipher suites offered, by their IANA names as rustls spells them
+    /// (`TLS13_AES_256_GCM_SHA384`, `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`…);
+    /// default: every suite rustls' ring provider has.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub cipher_suites: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `tls.certificate:` — the shape of the certificate made at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSpec {
+    /// Whose default certificate to copy (default `rcgen`).
+    pub shape: Option<CertShape>,
+    /// Who signs it (default `self`: self-signed, as every product default is).
+    pub issuer: Option<CertIssuer>,
+    /// When it is valid (default `current`).
+    pub validity: Option<CertValidity>,
+    /// Subject CN and DNS name instead of the scenario's `hostname`, to
+    /// present a certificate for the wrong host.
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Spanned<String>>,
+}
+
+/// Whose default certificate `tls.certificate.shape` copies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertShape {
+    /// rcgen's own: ECDSA P-256, `CN = rcgen self signed cert`, valid
+    /// 1975–4096, names `hostname`, `localhost` and 127.0.0.1 (what every TLS
+    /// scenario had before shapes existed).
+    #[default]
+    Rcgen,
+    /// Exchange 2013–2019's self-signed default: RSA 2048, SHA-256, CN the
+    /// host name's first label (the NetBIOS name), SANs that label and the
+    /// host name, valid five years.
+    Exchange,
+    /// Debian's `ssl-cert-snakeoil` (make-ssl-cert), which Postfix uses:
+    /// RSA 2048, SHA-256, CN and SAN the host name, `CA:FALSE`, ten years.
+    Postfix,
+}
+
+/// Who signs the certificate made at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertIssuer {
+    /// Self-signed, as a product's default certificate is.
+    #[default]
+    #[serde(rename = "self")]
+    SelfSigned,
+    /// A CA made at start that the test can trust
+    /// (`MockServer::tls_ca_certificate_pem`).
+    TestCa,
+}
+
+/// When the certificate made at start is valid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertValidity {
+    /// Valid now, for the shape's lifetime.
+    #[default]
+    Current,
+    /// Expired 30 days ago.
+    Expired,
+    /// Valid from 30 days from now.
+    NotYetValid,
+}
+
+/// A TLS protocol version rustls can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3.
+    #[serde(rename = "1.3")]
+    Tls13,
 }
 
 /// The bytes of a PEM file, read once when the scenario is loaded so that

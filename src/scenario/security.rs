@@ -2,8 +2,11 @@
 //! keywords, SASL mechanisms and credentials.
 
 use super::compile::{Checker, ReplyTemplate};
-use super::model::{AuthSpec, Pem, TlsFailure, TlsSpec};
+use super::model::{
+    AuthSpec, CertIssuer, CertShape, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
+};
 use super::template::Template;
+use serde_saphyr::Spanned;
 
 /// A SASL mechanism the fake server implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +111,26 @@ pub struct TlsPlan {
     pub keywords_after: Vec<Template>,
     /// Scripted failure.
     pub fail: Option<TlsFailure>,
+    /// The certificate to make when `cert_key` is `None`.
+    pub certificate: CertPlan,
+    /// Protocol versions offered, never empty.
+    pub versions: Vec<TlsVersion>,
+    /// Cipher suites offered, each a name from rustls' ring provider;
+    /// `None` for all of them.
+    pub cipher_suites: Option<Vec<String>>,
+}
+
+/// Resolved `tls.certificate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertPlan {
+    /// Whose default it copies.
+    pub shape: CertShape,
+    /// Who signs it.
+    pub issuer: CertIssuer,
+    /// When it is valid.
+    pub validity: CertValidity,
+    /// CN and DNS name instead of the host name (a wrong-host certificate).
+    pub name: Option<String>,
 }
 
 impl Checker<'_> {
@@ -142,13 +165,94 @@ impl Checker<'_> {
                 .cloned()
                 .collect(),
         };
+        let certificate = self.certificate(t);
+        let versions = match &t.versions {
+            Some(v) if v.value.is_empty() => {
+                self.problem(
+                    &v.referenced,
+                    "`versions` needs at least one of \"1.2\" and \"1.3\"",
+                );
+                vec![TlsVersion::Tls12, TlsVersion::Tls13]
+            }
+            Some(v) => v.value.clone(),
+            None => vec![TlsVersion::Tls12, TlsVersion::Tls13],
+        };
+        let cipher_suites = t.cipher_suites.as_ref().map(|list| self.suites(list, &versions));
         TlsPlan {
+            certificate,
+            versions,
+            cipher_suites,
             starttls: t.starttls.unwrap_or(true),
             implicit: t.implicit.unwrap_or(false),
             cert_key,
             require: t.require.unwrap_or(false),
             keywords_after,
             fail: t.fail,
+        }
+    }
+
+    /// `cipher_suites`: every name known to rustls' ring provider, and at
+    /// least one suite for each version offered (rustls would refuse to
+    /// start otherwise).
+    fn suites(&mut self, list: &Spanned<Vec<Spanned<String>>>, versions: &[TlsVersion]) -> Vec<String> {
+        let known = rustls::crypto::ring::ALL_CIPHER_SUITES;
+        let name = |s: &rustls::SupportedCipherSuite| s.suite().as_str().unwrap_or("");
+        let mut chosen = Vec::new();
+        for wanted in &list.value {
+            match known.iter().find(|s| name(s) == wanted.value) {
+                Some(suite) => chosen.push(*suite),
+                None => {
+                    let names: Vec<&str> = known.iter().map(name).collect();
+                    self.problem(
+                        &wanted.referenced,
+                        format!("unknown cipher suite {:?}; expected one of {}", wanted.value, names.join(", ")),
+                    );
+                }
+            }
+        }
+        for v in versions {
+            let version = match v {
+                TlsVersion::Tls12 => rustls::ProtocolVersion::TLSv1_2,
+                TlsVersion::Tls13 => rustls::ProtocolVersion::TLSv1_3,
+            };
+            if !chosen.iter().any(|s| s.version().version == version) {
+                self.problem(
+                    &list.referenced,
+                    format!("no cipher suite for TLS {}: name one, or leave that version out of `versions`", match v { TlsVersion::Tls12 => "1.2", TlsVersion::Tls13 => "1.3" }),
+                );
+            }
+        }
+        chosen.iter().map(|s| name(s).to_string()).collect()
+    }
+
+    fn certificate(&mut self, t: &TlsSpec) -> CertPlan {
+        let Some(spec) = &t.certificate else {
+            return CertPlan {
+                shape: CertShape::Rcgen,
+                issuer: CertIssuer::SelfSigned,
+                validity: CertValidity::Current,
+                name: None,
+            };
+        };
+        // A certificate from files is used as it is: shaping one nobody
+        // will present would be a silent no-op.
+        if t.cert.is_some() || t.key.is_some() {
+            self.problem(
+                &spec.referenced,
+                "`certificate` shapes the certificate made at start; leave it out when `cert` and `key` name one",
+            );
+        }
+        let c = &spec.value;
+        if let Some(name) = &c.name {
+            if name.value.trim().is_empty() || name.value.contains(char::is_whitespace) {
+                self.problem(&name.referenced, "`name` must be a host name, without spaces");
+            }
+        }
+        CertPlan {
+            shape: c.shape.unwrap_or_default(),
+            issuer: c.issuer.unwrap_or_default(),
+            validity: c.validity.unwrap_or_default(),
+            name: c.name.as_ref().map(|n| n.value.clone()),
         }
     }
 

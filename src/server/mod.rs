@@ -10,6 +10,7 @@ mod connection;
 pub mod listener;
 pub mod maildir;
 pub mod tls;
+mod tls_cert;
 
 use crate::scenario::model::ScenarioFile;
 use crate::scenario::{Scenario, ScenarioError};
@@ -96,6 +97,12 @@ impl Shared {
     /// The certificate (PEM) clients must trust for STARTTLS, if the scenario has TLS.
     pub fn tls_certificate_pem(&self) -> Option<String> {
         self.current().tls.map(|t| t.cert_pem.to_string())
+    }
+
+    /// The test CA (PEM) that signed the certificate, when the scenario has
+    /// `tls.certificate.issuer: test_ca`.
+    pub fn tls_ca_certificate_pem(&self) -> Option<String> {
+        self.current().tls.and_then(|t| t.ca_pem).map(|p| p.to_string())
     }
 
     /// Swap the scenario; running sessions finish with the one they started

@@ -1,9 +1,10 @@
 //! TLS material for a scenario: rustls with the ring provider (no OpenSSL),
 //! and a self-signed certificate made at start when the scenario names none.
 
+use crate::scenario::model::TlsVersion;
 use crate::scenario::Plan;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
@@ -15,6 +16,8 @@ pub struct TlsMaterial {
     /// The leaf certificate, PEM, for tests that must trust it. Shared:
     /// every connection gets a copy of the material it starts with.
     pub cert_pem: Arc<str>,
+    /// The test CA that signed it (`tls.certificate.issuer: test_ca`).
+    pub ca_pem: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for TlsMaterial {
@@ -62,6 +65,7 @@ impl TlsMaterial {
         let Some(tls) = &plan.tls else {
             return Ok(None);
         };
+        let mut ca_pem = None;
         let (certs, key, cert_pem) = match &tls.cert_key {
             Some((cert, key)) => {
                 let file_err = |what: &str, e: &dyn std::fmt::Display| TlsSetupError::File {
@@ -79,22 +83,23 @@ impl TlsMaterial {
                 (certs, key, String::from_utf8_lossy(&cert.0).into_owned())
             }
             None => {
-                let names = vec![
-                    plan.hostname.clone(),
-                    "localhost".to_string(),
-                    "127.0.0.1".to_string(),
-                ];
-                let made = rcgen::generate_simple_self_signed(names)
+                let made = super::tls_cert::make(&tls.certificate, &plan.hostname)
                     .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
-                let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                    made.signing_key.serialize_der(),
-                ));
-                (vec![made.cert.der().clone()], key, made.cert.pem())
+                ca_pem = made.ca_pem.map(Arc::from);
+                (made.chain, made.key, made.cert_pem)
             }
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        if let Some(names) = &tls.cipher_suites {
+            // Names were checked against this provider's when the scenario
+            // was loaded.
+            provider
+                .cipher_suites
+                .retain(|s| names.iter().any(|n| Some(n.as_str()) == s.suite().as_str()));
+        }
+        let provider = Arc::new(provider);
         let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&versions(&tls.versions))
             .map_err(|e| TlsSetupError::Tls(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
@@ -102,6 +107,17 @@ impl TlsMaterial {
         Ok(Some(TlsMaterial {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             cert_pem: cert_pem.into(),
+            ca_pem,
         }))
     }
+}
+
+/// rustls' versions for the scenario's `versions`.
+fn versions(list: &[TlsVersion]) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    list.iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect()
 }

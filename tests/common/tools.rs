@@ -33,6 +33,12 @@ pub const CURL: Tool = Tool {
     install: "apt-get install -y curl",
 };
 
+pub const OPENSSL: Tool = Tool {
+    name: "openssl",
+    probes: &[&["openssl", "version"]],
+    install: "apt-get install -y openssl",
+};
+
 pub const CHROMIUM: Tool = Tool {
     name: "chromium",
     probes: &[
