@@ -105,6 +105,13 @@ const PATHS: &[Path] = &[
         setup: &[],
         probe: Probe::Line(MAIL),
     },
+    // AUTH before HELO: `need_helo` where AUTH is offered, else the verb
+    // is not implemented (see `Documented::key`).
+    Path {
+        key: "need_helo",
+        setup: &[],
+        probe: Probe::Line("AUTH LOGIN"),
+    },
     Path {
         key: "need_mail",
         setup: &[HELO],
@@ -208,6 +215,8 @@ struct Documented {
     recipient: String,
     /// A verb filter (`except:` list, reply) standing in front of Exchange.
     filter: Option<(Vec<String>, String)>,
+    /// The scenario offers AUTH (an `auth:` section).
+    auth: bool,
 }
 
 fn read(name: &str) -> Value {
@@ -227,12 +236,14 @@ fn documented(name: &str) -> Documented {
         replies: serde_json::Map::new(),
         recipient: String::new(),
         filter: None,
+        auth: false,
     };
     // Parent first, so the child's keys win.
     for file in chain.iter().rev() {
         if let Some(h) = file["hostname"].as_str() {
             doc.hostname = h.to_string();
         }
+        doc.auth |= file.get("auth").is_some();
         if let Some(r) = file["replies"].as_object() {
             doc.replies.extend(r.clone());
         }
@@ -267,6 +278,11 @@ impl Documented {
     /// What the scenario says the probe gets: its verb filter's reply when
     /// a filter stands in front and drops the verb, else `replies.KEY`.
     fn expected(&self, key: &str, probe: &[u8]) -> String {
+        let key = if probe.starts_with(b"AUTH") && !self.auth {
+            "not_implemented"
+        } else {
+            key
+        };
         if let Some((allowed, reply)) = &self.filter {
             let verb = probe
                 .split(|&b| b == b' ' || b == b'\r')

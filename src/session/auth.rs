@@ -53,7 +53,7 @@ impl Session {
             return Reply::new(503, "5.5.1 Error: already authenticated");
         }
         match self.state {
-            StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
+            StateName::Connected => return self.render(&self.plan.replies.errors.need_helo),
             StateName::Mail | StateName::Rcpt => {
                 return Reply::new(503, "5.5.1 Error: MAIL transaction in progress");
             }
