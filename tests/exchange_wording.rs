@@ -113,6 +113,16 @@ const PATHS: &[Path] = &[
         probe: Probe::Line("AUTH LOGIN"),
     },
     Path {
+        key: "starttls_syntax",
+        setup: &[HELO],
+        probe: Probe::Line("STARTTLS now"),
+    },
+    Path {
+        key: "auth_syntax",
+        setup: &[HELO],
+        probe: Probe::Line("AUTH"),
+    },
+    Path {
         key: "need_mail",
         setup: &[HELO],
         probe: Probe::Line("RCPT TO:<a@example.org>"),
@@ -215,8 +225,9 @@ struct Documented {
     recipient: String,
     /// A verb filter (`except:` list, reply) standing in front of Exchange.
     filter: Option<(Vec<String>, String)>,
-    /// The scenario offers AUTH (an `auth:` section).
+    /// The scenario offers AUTH (an `auth:` section), STARTTLS (`tls:`).
     auth: bool,
+    tls: bool,
 }
 
 fn read(name: &str) -> Value {
@@ -237,6 +248,7 @@ fn documented(name: &str) -> Documented {
         recipient: String::new(),
         filter: None,
         auth: false,
+        tls: false,
     };
     // Parent first, so the child's keys win.
     for file in chain.iter().rev() {
@@ -244,6 +256,7 @@ fn documented(name: &str) -> Documented {
             doc.hostname = h.to_string();
         }
         doc.auth |= file.get("auth").is_some();
+        doc.tls |= file.get("tls").is_some();
         if let Some(r) = file["replies"].as_object() {
             doc.replies.extend(r.clone());
         }
@@ -278,7 +291,10 @@ impl Documented {
     /// What the scenario says the probe gets: its verb filter's reply when
     /// a filter stands in front and drops the verb, else `replies.KEY`.
     fn expected(&self, key: &str, probe: &[u8]) -> String {
-        let key = if probe.starts_with(b"AUTH") && !self.auth {
+        // A verb the scenario does not offer is not implemented.
+        let key = if (probe.starts_with(b"AUTH") && !self.auth)
+            || (probe.starts_with(b"STARTTLS") && !self.tls)
+        {
             "not_implemented"
         } else {
             key

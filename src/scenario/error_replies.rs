@@ -49,6 +49,10 @@ pub struct ErrorReplies {
     pub data_syntax: ReplyTemplate,
     /// VRFY without one address.
     pub vrfy_syntax: ReplyTemplate,
+    /// STARTTLS with an argument.
+    pub starttls_syntax: ReplyTemplate,
+    /// AUTH without one mechanism.
+    pub auth_syntax: ReplyTemplate,
     /// Command line too long.
     pub line_too_long: ReplyTemplate,
 }
@@ -89,6 +93,8 @@ pub(crate) fn compile(c: &mut Checker, r: &RepliesSpec) -> ErrorReplies {
             r.vrfy_syntax.as_ref(),
             "501 5.5.4 Syntax: VRFY address [SMTPUTF8]",
         ),
+        starttls_syntax: c.reply(r.starttls_syntax.as_ref(), "501 5.5.4 Syntax: STARTTLS"),
+        auth_syntax: c.reply(r.auth_syntax.as_ref(), "501 5.5.4 Syntax: AUTH mechanism"),
         line_too_long: c.reply(r.line_too_long.as_ref(), "500 5.5.2 Error: line too long"),
     }
 }

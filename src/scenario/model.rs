@@ -628,6 +628,12 @@ pub struct RepliesSpec {
     /// VRFY without one address.
     #[schemars(with = "Option<ReplyText>")]
     pub vrfy_syntax: Option<Spanned<ReplyText>>,
+    /// STARTTLS with an argument.
+    #[schemars(with = "Option<ReplyText>")]
+    pub starttls_syntax: Option<Spanned<ReplyText>>,
+    /// AUTH without one mechanism (and at most one initial response).
+    #[schemars(with = "Option<ReplyText>")]
+    pub auth_syntax: Option<Spanned<ReplyText>>,
     /// A command line longer than `limits.command_line`.
     #[schemars(with = "Option<ReplyText>")]
     pub line_too_long: Option<Spanned<ReplyText>>,

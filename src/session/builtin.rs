@@ -99,7 +99,7 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
         return Reply::new(503, "5.5.1 Error: TLS already active");
     }
     if !cmd.args.is_empty() {
-        return Reply::new(501, "5.5.4 Syntax: STARTTLS");
+        return s.render(&s.plan().replies.errors.starttls_syntax);
     }
     match tls.fail {
         Some(TlsFailure::Refuse) => {
