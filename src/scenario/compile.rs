@@ -65,6 +65,8 @@ pub struct Replies {
     pub timeout: ReplyTemplate,
     /// Shutting down.
     pub shutdown: ReplyTemplate,
+    /// Refusals of commands out of order or malformed.
+    pub errors: super::error_replies::ErrorReplies,
 }
 
 /// Resolved limits.
@@ -395,6 +397,7 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
             replies.shutdown.as_ref(),
             "421 4.3.2 {hostname} Service shutting down",
         ),
+        errors: super::error_replies::compile(&mut c, &replies),
     };
     let hostname = file.hostname.as_deref().unwrap_or("mx.example.test");
     let auth = file.auth.as_ref().map(|a| c.auth(a, hostname));

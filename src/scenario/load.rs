@@ -534,7 +534,10 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         ehlo: over!(child.ehlo, parent.ehlo; greeting, keywords, mask_except),
         helo: over!(child.helo, parent.helo; reply),
         replies: over!(child.replies, parent.replies;
-            mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, starttls, unknown, not_implemented, timeout, shutdown),
+            mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, starttls, unknown, not_implemented, timeout, shutdown,
+            bad_syntax, helo_syntax, need_helo, nested_mail, need_mail, need_rcpt, no_recipients, mail_syntax,
+            rcpt_syntax, bad_sender, bad_recipient, unsupported_param, bad_size, too_big, too_many_recipients,
+            rset_syntax, data_syntax, vrfy_syntax, starttls_syntax, auth_syntax, line_too_long),
         dialect: child.dialect.or(parent.dialect),
         data: over!(child.data, parent.data; reply, delay, end_of_data, bare_newline),
         limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions,

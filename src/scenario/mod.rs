@@ -9,6 +9,7 @@ mod builder;
 pub mod bundled;
 pub mod compile;
 mod eod;
+pub mod error_replies;
 pub mod expect;
 pub mod faults;
 mod humane;

@@ -53,7 +53,7 @@ impl Session {
             return Reply::new(503, "5.5.1 Error: already authenticated");
         }
         match self.state {
-            StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
+            StateName::Connected => return self.render(&self.plan.replies.errors.need_helo),
             StateName::Mail | StateName::Rcpt => {
                 return Reply::new(503, "5.5.1 Error: MAIL transaction in progress");
             }
@@ -61,7 +61,7 @@ impl Session {
         }
         let mut words = cmd.args.split_whitespace();
         let (Some(name), initial, None) = (words.next(), words.next(), words.next()) else {
-            return Reply::new(501, "5.5.4 Syntax: AUTH mechanism");
+            return self.render(&self.plan.replies.errors.auth_syntax);
         };
         let Some(mech) = Mechanism::parse(name).filter(|m| offered.contains(m)) else {
             return self.render(&auth.replies.unrecognized);

@@ -13,9 +13,10 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
     let postfix = plan.dialect == Dialect::Postfix;
     match cmd.verb {
         // Postfix's wording, without an enhanced code.
-        Verb::Helo | Verb::Ehlo if cmd.args.is_empty() => {
-            Reply::new(501, format!("Syntax: {} hostname", cmd.verb))
-        }
+        Verb::Helo | Verb::Ehlo if cmd.args.is_empty() => match &r.errors.helo_syntax {
+            Some(text) => s.render(text),
+            None => Reply::new(501, format!("Syntax: {} hostname", cmd.verb)),
+        },
         Verb::Helo => s.render(&r.helo),
         Verb::Ehlo => {
             let vars = s.vars();
@@ -39,7 +40,7 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
         Verb::Mail => mail(s, cmd),
         Verb::Rcpt => rcpt(s, cmd),
         Verb::Data => data(s, cmd),
-        Verb::Rset if !cmd.args.is_empty() => Reply::new(501, "5.5.4 Syntax: RSET"),
+        Verb::Rset if !cmd.args.is_empty() => s.render(&r.errors.rset_syntax),
         Verb::Rset => s.render(&r.rset),
         Verb::Noop => s.render(&r.noop),
         Verb::Quit => s.render(&r.quit),
@@ -51,20 +52,21 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
         Verb::Etrn if postfix => super::postfix::etrn(s, cmd),
         Verb::Other(ref v) if postfix && v == "XFORWARD" => super::postfix::xforward(s),
         Verb::Expn | Verb::Etrn | Verb::Bdat | Verb::Xclient => s.render(&r.not_implemented),
-        Verb::Empty => Reply::new(500, "5.5.2 Error: bad syntax"),
+        Verb::Empty => s.render(&r.errors.bad_syntax),
         Verb::Other(_) => s.render(&r.unknown),
     }
 }
 
 /// Postfix's order: the recipients are checked before the arguments.
 fn data(s: &Session, cmd: &Command) -> Reply {
+    let e = &s.plan().replies.errors;
     match s.state() {
         StateName::Rcpt => {}
-        StateName::Mail => return Reply::new(554, "5.5.1 Error: no valid recipients"),
-        _ => return Reply::new(503, "5.5.1 Error: need RCPT command"),
+        StateName::Mail => return s.render(&e.no_recipients),
+        _ => return s.render(&e.need_rcpt),
     }
     if !cmd.args.is_empty() {
-        return Reply::new(501, "5.5.4 Syntax: DATA");
+        return s.render(&e.data_syntax);
     }
     if s.bdat.is_some() {
         return Reply::new(503, "5.5.1 Error: DATA after BDAT");
@@ -81,7 +83,7 @@ fn vrfy(s: &Session, cmd: &Command) -> Reply {
         _ => false,
     };
     if !syntax_ok {
-        return Reply::new(501, "5.5.4 Syntax: VRFY address [SMTPUTF8]");
+        return s.render(&s.plan().replies.errors.vrfy_syntax);
     }
     if s.plan().dialect == Dialect::Postfix {
         return Reply::new(252, format!("2.0.0 {}", words[0]));
@@ -97,7 +99,7 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
         return Reply::new(503, "5.5.1 Error: TLS already active");
     }
     if !cmd.args.is_empty() {
-        return Reply::new(501, "5.5.4 Syntax: STARTTLS");
+        return s.render(&s.plan().replies.errors.starttls_syntax);
     }
     match tls.fail {
         Some(TlsFailure::Refuse) => {
@@ -115,13 +117,12 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
         return Reply::new(530, "5.7.0 Authentication required");
     }
     let postfix = s.plan().dialect == Dialect::Postfix;
+    let e = &s.plan().replies.errors;
     match s.state() {
         // Postfix's `smtpd_helo_required = no`.
         StateName::Connected if postfix => {}
-        StateName::Connected => return Reply::new(503, "5.5.1 Error: send HELO/EHLO first"),
-        StateName::Mail | StateName::Rcpt => {
-            return Reply::new(503, "5.5.1 Error: nested MAIL command");
-        }
+        StateName::Connected => return s.render(&e.need_helo),
+        StateName::Mail | StateName::Rcpt => return s.render(&e.nested_mail),
         StateName::Greeted => {}
     }
     let path = match parse_path(&cmd.args, "FROM") {
@@ -129,10 +130,8 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
             return Reply::new(501, "5.1.7 Error: sender address too long");
         }
         Ok(p) => p,
-        Err(PathError::BadPath) => return Reply::new(501, "5.1.7 Bad sender address syntax"),
-        Err(PathError::MissingKeyword) => {
-            return Reply::new(501, "5.5.4 Syntax: MAIL FROM:<address>");
-        }
+        Err(PathError::BadPath) => return s.render(&e.bad_sender),
+        Err(PathError::MissingKeyword) => return s.render(&e.mail_syntax),
     };
     if let Some(refusal) = unsupported_param(s, &path.params, MAIL_PARAMS) {
         return refusal;
@@ -143,10 +142,10 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
     if let Some(size) = path.param("SIZE") {
         match size.parse::<u64>() {
             Ok(n) if n > s.plan().limits.message_size as u64 => {
-                return Reply::new(552, "5.3.4 Message size exceeds fixed limit");
+                return s.render(&e.too_big);
             }
             Ok(_) => {}
-            Err(_) => return Reply::new(501, "5.5.4 Bad message size syntax"),
+            Err(_) => return s.render(&e.bad_size),
         }
     }
     s.render(&s.plan().replies.mail_ok)
@@ -180,8 +179,9 @@ fn xclient(s: &Session, cmd: &Command) -> Reply {
 }
 
 fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
+    let e = &s.plan().replies.errors;
     if !matches!(s.state(), StateName::Mail | StateName::Rcpt) {
-        return Reply::new(503, "5.5.1 Error: need MAIL command");
+        return s.render(&e.need_mail);
     }
     let postfix = s.plan().dialect == Dialect::Postfix;
     let mailbox = match parse_path(&cmd.args, "TO") {
@@ -197,13 +197,11 @@ fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
             }
             p.mailbox
         }
-        Err(PathError::MissingKeyword) => {
-            return Reply::new(501, "5.5.4 Syntax: RCPT TO:<address>");
-        }
-        _ => return Reply::new(501, "5.1.3 Bad recipient address syntax"),
+        Err(PathError::MissingKeyword) => return s.render(&e.rcpt_syntax),
+        _ => return s.render(&e.bad_recipient),
     };
     if s.rcpts.len() >= s.plan().limits.recipients {
-        return Reply::new(452, "4.5.3 Error: too many recipients");
+        return s.render(&e.too_many_recipients);
     }
     let Some(routing) = s.plan().routing.as_ref() else {
         return s.render(&s.plan().replies.rcpt_ok);
@@ -248,7 +246,10 @@ fn unsupported_param(
         let shown = value
             .as_ref()
             .map_or_else(|| name.clone(), |v| format!("{name}={v}"));
-        let unsupported = || Some(Reply::new(555, format!("5.5.4 Unsupported option: {shown}")));
+        let unsupported = || match &s.plan().replies.errors.unsupported_param {
+            Some(text) => Some(s.render(text)),
+            None => Some(Reply::new(555, format!("5.5.4 Unsupported option: {shown}"))),
+        };
         let needs = match (
             name.as_str(),
             value.as_deref().map(str::to_ascii_uppercase).as_deref(),

@@ -108,15 +108,17 @@ impl Session {
         }
         let limit = self.plan.limits.message_size;
         let state = self.state;
+        let need_rcpt = self.render(&self.plan.replies.errors.need_rcpt);
+        let too_big = self.render(&self.plan.replies.errors.too_big_data);
         let chunks = self.bdat.get_or_insert_with(Chunks::default);
         if chunks.failed.is_none() && state != StateName::Rcpt {
-            chunks.failed = Some(Reply::new(503, "5.5.1 Error: need RCPT command"));
+            chunks.failed = Some(need_rcpt);
         }
         chunks.size += size;
         let room = limit.saturating_sub(chunks.body.len());
         chunks.body.extend_from_slice(&data[..data.len().min(room)]);
         if chunks.failed.is_none() && chunks.size > limit {
-            chunks.failed = Some(Reply::new(552, "5.3.4 Error: message file too big"));
+            chunks.failed = Some(too_big);
         }
         if let Some(reply) = chunks.failed.clone() {
             if last {

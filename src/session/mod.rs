@@ -384,7 +384,7 @@ impl Session {
                 builtin::reply(self, cmd)
             }
         } else if Command::is_garbage(line) {
-            Reply::new(500, "5.5.2 Error: bad syntax")
+            self.render(&self.plan.replies.errors.bad_syntax)
         } else {
             builtin::reply(self, cmd)
         };
@@ -415,7 +415,7 @@ impl Session {
             // past that head (docs/fidelity.md).
             return (shown, self.command(head));
         } else {
-            Reply::new(500, "5.5.2 Error: line too long")
+            self.render(&self.plan.replies.errors.line_too_long)
         };
         (shown, Outcome::reply(reply))
     }
@@ -445,7 +445,7 @@ impl Session {
             self.accepted += 1;
             Reply::new(*code, "")
         } else if body.too_big {
-            Reply::new(552, "5.3.4 Error: message file too big")
+            self.render(&self.plan.replies.errors.too_big_data)
         } else if body.line_too_long && self.plan.dialect != Dialect::Postfix {
             Reply::new(500, "5.5.2 Error: message line too long")
         } else {
