@@ -55,12 +55,28 @@ start() {
     STARTED_ADDR="${first#listening on }"
 }
 
+# wait_accepting PID PORT: wait until 127.0.0.1:PORT accepts a connection
+# (for servers that print nothing when ready); sets STARTED_ADDR. Returns 1
+# when PID exits or 5 s pass first.
+wait_accepting() {
+    local pid="$1" port="$2" i
+    for ((i = 0; i < 500; i++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            STARTED_ADDR="127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.01
+    done
+    return 1
+}
+
 # start_sink MAXCONN BACKLOG: Postfix's smtp-sink ($SMTP_SINK) on a free
 # port, accepting and discarding mail (no -c: its counters cost CPU); sets
 # STARTED_PID and STARTED_ADDR once it accepts a connection. Three tries (a
 # free port can be taken in between); returns 1 when all fail.
 start_sink() {
-    local maxconn="$1" backlog="$2" attempt port log i
+    local maxconn="$1" backlog="$2" attempt port log
     local -a user=()
     if [ "$(id -u)" -eq 0 ]; then user=(-u nobody); fi   # required when run as root
     for attempt in 1 2 3; do
@@ -70,14 +86,9 @@ start_sink() {
         STARTED_PID=$!
         PIDS+=("$STARTED_PID")
         # smtp-sink prints nothing when ready: wait until it accepts.
-        for ((i = 0; i < 500; i++)); do
-            if ! kill -0 "$STARTED_PID" 2>/dev/null; then break; fi
-            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-                STARTED_ADDR="127.0.0.1:$port"
-                return 0
-            fi
-            sleep 0.01
-        done
+        if wait_accepting "$STARTED_PID" "$port"; then
+            return 0
+        fi
         kill "$STARTED_PID" 2>/dev/null || true
         wait "$STARTED_PID" 2>/dev/null || true
         echo "bench: smtp-sink did not start on 127.0.0.1:$port (attempt $attempt):" >&2

@@ -82,7 +82,7 @@ start_upstream() {
 # UPSTREAM, in the foreground (-db) so its CPU is one process's; sets
 # STARTED_PID and STARTED_ADDR once it accepts.
 start_haproxy() {
-    local port cfg i
+    local port cfg
     port="$(free_port)"
     cfg="$WORK/haproxy.cfg"
     cat >"$cfg" <<CFG
@@ -102,14 +102,9 @@ CFG
     "$HAPROXY" -db -f "$cfg" </dev/null >"$WORK/haproxy.log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
-    for ((i = 0; i < 500; i++)); do
-        if ! kill -0 "$STARTED_PID" 2>/dev/null; then break; fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            STARTED_ADDR="127.0.0.1:$port"
-            return 0
-        fi
-        sleep 0.01
-    done
+    if wait_accepting "$STARTED_PID" "$port"; then
+        return 0
+    fi
     echo "bench: haproxy did not start: $(cat "$WORK/haproxy.log")" >&2
     exit 1
 }

@@ -87,22 +87,11 @@ impl Profile {
 
     /// A bundled name or a path: what the CLI accepts.
     pub fn resolve(name_or_path: &str) -> Result<Profile, ScenarioError> {
-        let path = Path::new(name_or_path);
-        if path.exists() {
-            return Self::from_file(name_or_path);
+        if crate::scenario::problem::names_bundled(name_or_path, "profile", &bundled::names())? {
+            Self::bundled(name_or_path)
+        } else {
+            Self::from_file(name_or_path)
         }
-        if bundled::text(name_or_path).is_some() {
-            return Self::bundled(name_or_path);
-        }
-        if crate::scenario::problem::looks_like_a_name(name_or_path) {
-            // Neither: most likely a misspelled bundled name.
-            return Err(Problem::file(
-                name_or_path,
-                crate::scenario::problem::not_found("profile", name_or_path, &bundled::names()),
-            )
-            .into());
-        }
-        Self::from_file(name_or_path)
     }
 
     fn load(text: &str, origin: Origin, root: Option<&Path>) -> Result<Profile, ScenarioError> {

@@ -91,6 +91,23 @@ pub fn not_found(kind: &str, name: &str, names: &[&str]) -> String {
 
 /// A command-line argument with no directory and no `.yaml`/`.yml`
 /// ending: meant as a bundled name rather than a file.
+/// What a CLI argument names, the way `serve` and `proxy --profile` read
+/// it: an existing file first, then a bundled name; a name-like argument
+/// that is neither gets the closest bundled names. `Ok(true)`: load it as
+/// the bundled `kind`; `Ok(false)`: read it as a file.
+pub fn names_bundled(arg: &str, kind: &str, names: &[&str]) -> Result<bool, ScenarioError> {
+    if std::path::Path::new(arg).exists() {
+        return Ok(false);
+    }
+    if names.contains(&arg) {
+        return Ok(true);
+    }
+    if looks_like_a_name(arg) {
+        return Err(Problem::file(arg, not_found(kind, arg, names)).into());
+    }
+    Ok(false)
+}
+
 pub fn looks_like_a_name(arg: &str) -> bool {
     let path = std::path::Path::new(arg);
     path.components().count() == 1
