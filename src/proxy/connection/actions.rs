@@ -53,8 +53,8 @@ impl Relay {
 
     /// Carry out the policy's actions in order; `Some` when the session
     /// ends on the way.
-    async fn apply(&mut self, actions: Vec<Action>) -> Option<End> {
-        for action in actions {
+    async fn apply(&mut self, mut actions: Vec<Action>) -> Option<End> {
+        for action in actions.drain(..) {
             match action {
                 Action::Record(kind) => self.log.push(kind),
                 Action::ToUpstream(bytes) => {
@@ -81,6 +81,7 @@ impl Relay {
                 Action::Close => return Some(self.ended_by_proxy()),
             }
         }
+        self.policy.recycle(actions);
         None
     }
 }

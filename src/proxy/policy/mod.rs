@@ -213,6 +213,15 @@ impl Policy {
         std::mem::take(&mut self.out)
     }
 
+    /// Take back a carried-out action list, so the next input reuses its
+    /// allocation: one list per connection, not one per command and reply.
+    pub(crate) fn recycle(&mut self, mut spent: Vec<Action>) {
+        spent.clear();
+        if self.out.capacity() == 0 {
+            self.out = spent;
+        }
+    }
+
     fn record(&mut self, kind: EventKind) {
         self.out.push(Action::Record(kind));
     }
