@@ -37,17 +37,37 @@ pub(crate) fn summary(m: &Message) -> Summary {
     let Some(parsed) = MessageParser::new().parse_headers(&head[..]) else {
         return Summary::default();
     };
-    Summary {
-        subject: parsed.subject().map(str::to_string),
-        from: addresses(parsed.from()),
-        to: addresses(parsed.to()),
-        cc: addresses(parsed.cc()),
-        date: parsed.date().map(|d| d.to_rfc3339()),
-        message_id: parsed.message_id().map(str::to_string),
-    }
+    Summary::of(&parsed)
+}
+
+/// Message `n` (1-based) as both `/messages` and `/messages/{n}` start it:
+/// the envelope, its size and where its source is.
+pub(crate) fn envelope(n: usize, m: &Message, size: usize) -> Value {
+    json!({
+        "n": n,
+        "session": m.session,
+        "queue_id": m.queue_id,
+        "peer": m.peer.to_string(),
+        "helo": m.helo,
+        "mail_from": m.mail_from,
+        "recipients": m.recipients,
+        "size": size,
+        "eml": format!("/messages/{n}.eml"),
+    })
 }
 
 impl Summary {
+    fn of(parsed: &mail_parser::Message<'_>) -> Summary {
+        Summary {
+            subject: parsed.subject().map(str::to_string),
+            from: addresses(parsed.from()),
+            to: addresses(parsed.to()),
+            cc: addresses(parsed.cc()),
+            date: parsed.date().map(|d| d.to_rfc3339()),
+            message_id: parsed.message_id().map(str::to_string),
+        }
+    }
+
     /// The fields as JSON, added to the list's envelope fields.
     pub(crate) fn json(&self) -> Value {
         json!({
@@ -154,17 +174,7 @@ fn addresses(field: Option<&Address<'_>>) -> Vec<String> {
 /// the text and HTML bodies (each up to [`INLINE_TEXT`]) and the
 /// attachments with links to their decoded content.
 pub(crate) fn detail(n: usize, m: &Message, raw: &[u8]) -> Value {
-    let mut out = json!({
-        "n": n,
-        "session": m.session,
-        "queue_id": m.queue_id,
-        "peer": m.peer.to_string(),
-        "helo": m.helo,
-        "mail_from": m.mail_from,
-        "recipients": m.recipients,
-        "size": raw.len(),
-        "eml": format!("/messages/{n}.eml"),
-    });
+    let mut out = envelope(n, m, raw.len());
     let Some(parsed) = MessageParser::new().parse(raw) else {
         // No header section at all: the raw text is all there is.
         out["parsed"] = Value::Bool(false);
@@ -172,14 +182,7 @@ pub(crate) fn detail(n: usize, m: &Message, raw: &[u8]) -> Value {
     };
     out["parsed"] = Value::Bool(true);
     out["headers"] = headers(&parsed.root_part().headers, raw);
-    let summary = Summary {
-        subject: parsed.subject().map(str::to_string),
-        from: addresses(parsed.from()),
-        to: addresses(parsed.to()),
-        cc: addresses(parsed.cc()),
-        date: parsed.date().map(|d| d.to_rfc3339()),
-        message_id: parsed.message_id().map(str::to_string),
-    };
+    let summary = Summary::of(&parsed);
     if let (Value::Object(o), Value::Object(s)) = (&mut out, summary.json()) {
         o.extend(s);
     }

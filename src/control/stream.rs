@@ -303,18 +303,8 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
             body.pace().await?;
             continue;
         }
-        let mut line = json!({
-            "n": i + 1,
-            "session": m.session,
-            "queue_id": m.queue_id,
-            "peer": m.peer.to_string(),
-            "helo": m.helo,
-            "mail_from": m.mail_from,
-            "recipients": m.recipients,
-            "size": m.data.len(),
-            "eml": format!("/messages/{}.eml", i + 1),
-            "href": format!("/messages/{}", i + 1),
-        });
+        let mut line = super::mime::envelope(i + 1, m, m.data.len());
+        line["href"] = Value::String(format!("/messages/{}", i + 1));
         if let (Value::Object(o), Value::Object(s)) = (&mut line, summary.json()) {
             o.extend(s);
         }
