@@ -91,7 +91,6 @@ pub use expect::{
 };
 pub use harness::{HarnessError, MockProxy, MockServer, RuleGuard};
 pub use message::{Body, Message, Recipient};
-
 pub use proxy::Profile;
 pub use routing::NdrMode;
 pub use scenario::model::{StateName, Then};
