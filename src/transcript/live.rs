@@ -214,11 +214,14 @@ mod tests {
     /// An output that blocks until the test lets each write through.
     struct Gate {
         open: mpsc::Receiver<()>,
+        /// Told each time a write starts waiting.
+        waiting: mpsc::Sender<()>,
         seen: Arc<Mutex<String>>,
     }
 
     impl Write for Gate {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.waiting.send(());
             self.open
                 .recv()
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
@@ -238,19 +241,25 @@ mod tests {
     fn a_stalled_reader_costs_dropped_lines_not_a_blocked_writer() {
         // A rendezvous channel: each write waits for one `send`.
         let (open, gate) = mpsc::sync_channel(0);
+        let (waiting, writing) = mpsc::channel();
         let seen = Arc::new(Mutex::new(String::new()));
         let out = Gate {
             open: gate,
+            waiting,
             seen: Arc::clone(&seen),
         };
         let live = LiveWriter::with_capacity(Box::new(out), 100, "stderr").unwrap();
         // The thread takes what is queued and blocks writing it; then 100
         // bytes fit in the queue and the rest is dropped. None of this waits.
+        // (Waiting for the thread to be stuck in its write first makes the
+        // count exact: had it woken late, it would have taken a second batch.)
         live.write("first\n".into());
+        writing.recv().unwrap();
         for i in 0..1000 {
             live.write(format!("line {i:05}\n"));
         }
-        assert!(live.pending_drops() >= 900, "{}", live.pending_drops());
+        // Nine 11-byte lines fit in 100 bytes.
+        assert_eq!(live.pending_drops(), 991);
         // The reader catches up: every write goes through from now on.
         std::thread::spawn(move || while open.send(()).is_ok() {});
         live.flush();
