@@ -281,7 +281,11 @@ async fn scenario_swap_under_load_loses_no_session_and_mixes_no_rules() {
         tokio::spawn(async move {
             let mut swaps = 0u32;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let body = if swaps % 2 == 0 { &beta } else { &alpha };
+                let body = if swaps.is_multiple_of(2) {
+                    &beta
+                } else {
+                    &alpha
+                };
                 let (status, text) = http(control, "PUT", "/scenario", body).await;
                 assert_eq!(status, 200, "{text}");
                 swaps += 1;

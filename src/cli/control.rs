@@ -75,11 +75,13 @@ pub fn report(
 pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Run the SMTP side (`smtp`, given a stop future) and, when asked for, the
-/// control API, until Ctrl-C or SIGTERM (or `done`, when given: `replay
-/// --sessions N` after its Nth session); both stop together.
+/// control API, until `signal` (Ctrl-C or SIGTERM: `serve::shutdown_signal`)
+/// or `done`, when given (`replay --sessions N` after its Nth session); both
+/// stop together.
 pub async fn until_signal<Fut>(
     control: Option<Api>,
     target: crate::control::Target,
+    signal: Stopped,
     done: Option<Stopped>,
     smtp: impl FnOnce(Stopped) -> Fut,
 ) where
@@ -102,7 +104,7 @@ pub async fn until_signal<Fut>(
     let done = done.unwrap_or_else(|| Box::pin(std::future::pending()));
     let signal = async {
         tokio::select! {
-            _ = super::serve::shutdown_signal() => {}
+            _ = signal => {}
             _ = done => {}
         }
         let _ = stop_tx.send(true);

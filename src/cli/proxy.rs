@@ -44,6 +44,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
         let shared = served;
+        let signal = super::serve::shutdown_signal()?;
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(&args.control).await?;
         if !args.quiet {
@@ -53,7 +54,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 profile.name()
             );
         }
-        super::control::until_signal(control, target, None, |stopped| {
+        super::control::until_signal(control, target, signal, None, |stopped| {
             proxy::run(listener, Arc::clone(&shared), stopped)
         })
         .await;

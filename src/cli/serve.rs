@@ -79,6 +79,7 @@ pub fn run(
         if let Some(release) = super::RELEASE_FREED_MEMORY.get().copied() {
             tokio::spawn(release_freed_memory(release));
         }
+        let signal = shutdown_signal()?;
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(&args.control).await?;
         if !args.quiet {
@@ -87,7 +88,7 @@ pub fn run(
                 scenario.name()
             );
         }
-        super::control::until_signal(control, target, done, |stopped| {
+        super::control::until_signal(control, target, signal, done, |stopped| {
             server::run(listener, Arc::clone(&shared), stopped)
         })
         .await;
@@ -112,25 +113,27 @@ async fn release_freed_memory(release: fn()) {
     }
 }
 
-pub async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM, caught from now on. Registered before `listening on`
+/// is printed: a script that signals as soon as it reads that line must get
+/// a clean shutdown, not the default action of the signal (death).
+pub fn shutdown_signal() -> std::io::Result<super::control::Stopped> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        }))
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
     }
 }
 

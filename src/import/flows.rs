@@ -355,11 +355,10 @@ impl Flows {
         flow.take(s, side, at, missing, &mut notes);
         self.not_smtp.extend(notes);
         let done = flow.rst || (flow.dirs[0].finished() && flow.dirs[1].finished());
-        if done {
-            if let Some(flow) = self.open.remove(&k) {
+        if done
+            && let Some(flow) = self.open.remove(&k) {
                 self.finish(flow);
             }
-        }
     }
 
     /// Have a flow open for the connection `k` that `s` belongs to: a new
@@ -371,11 +370,10 @@ impl Flows {
             let reused = opening
                 && (flow.first_close.is_some()
                     || (flow.dirs[side].delivered() > 0 && flow.syn_from != Some(side)));
-            if reused {
-                if let Some(flow) = self.open.remove(&k) {
+            if reused
+                && let Some(flow) = self.open.remove(&k) {
                     self.finish(flow);
                 }
-            }
         }
         if self.open.contains_key(&k) {
             return true;

@@ -66,15 +66,14 @@ pub struct ImportError {
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.file.display(), self.problem)?;
-        if let Some(p) = &self.partial {
-            if !p.sessions.is_empty() {
+        if let Some(p) = &self.partial
+            && !p.sessions.is_empty() {
                 write!(
                     f,
                     " ({} session(s) before the problem could be read)",
                     p.sessions.len()
                 )?;
             }
-        }
         Ok(())
     }
 }
@@ -260,8 +259,8 @@ pub fn run_import(
             Ok((text, warnings))
         }
         Err(mut e) => {
-            if let Some(p) = e.partial.as_deref() {
-                if !p.sessions.is_empty() {
+            if let Some(p) = e.partial.as_deref()
+                && !p.sessions.is_empty() {
                     let format = e.format.or(format).unwrap_or(Format::Pcap);
                     let text = scenario(p, format).0;
                     e.partial_scenario = Some(format!(
@@ -269,7 +268,6 @@ pub fn run_import(
                         e.problem.replace('\n', " ")
                     ));
                 }
-            }
             Err(e)
         }
     }

@@ -1096,7 +1096,7 @@ impl<'de> Deserialize<'de> for DurationSpec {
 impl Serialize for DurationSpec {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let d = self.0;
-        if d.subsec_nanos() % 1_000_000 == 0 {
+        if d.subsec_nanos().is_multiple_of(1_000_000) {
             format!("{}ms", d.as_millis()).serialize(s)
         } else {
             format!("{}s", d.as_secs_f64()).serialize(s)

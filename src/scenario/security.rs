@@ -243,11 +243,10 @@ impl Checker<'_> {
             );
         }
         let c = &spec.value;
-        if let Some(name) = &c.name {
-            if name.value.trim().is_empty() || name.value.contains(char::is_whitespace) {
+        if let Some(name) = &c.name
+            && (name.value.trim().is_empty() || name.value.contains(char::is_whitespace)) {
                 self.problem(&name.referenced, "`name` must be a host name, without spaces");
             }
-        }
         CertPlan {
             shape: c.shape.unwrap_or_default(),
             issuer: c.issuer.unwrap_or_default(),
