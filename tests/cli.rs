@@ -533,7 +533,8 @@ fn replay_text_report_says_when_the_client_matched() {
 }
 
 /// A misspelled bundled name is answered with the closest names, in one
-/// sentence, not with "cannot read …: No such file or directory".
+/// sentence, not with "cannot read …: No such file or directory", and exit
+/// status 1 (bad input) from every command alike.
 #[rstest]
 #[case(&["serve", "pix-mailgaurd"], r#"pix-mailgaurd: no such file, and no bundled scenario has that name; did you mean "pix-mailguard"? (`smtp-harness scenarios` lists them)"#)]
 #[case(&["proxy", "--upstream", "127.0.0.1:25", "--profile", "pix-mailgaurd"], r#"pix-mailgaurd: no such file, and no bundled profile has that name; did you mean "pix-mailguard"? (`smtp-harness profiles` lists them)"#)]
@@ -541,7 +542,7 @@ fn replay_text_report_says_when_the_client_matched() {
 #[case(&["replay", "exchange-2003x"], r#"did you mean "exchange-2003"?"#)]
 fn a_misspelled_bundled_name_gets_the_closest_ones(#[case] args: &[&str], #[case] said: &str) {
     let out = bin().args(args).output().unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(said), "{stderr}");
     assert!(!stderr.contains("os error"), "{stderr}");

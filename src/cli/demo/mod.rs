@@ -135,7 +135,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(e) => {
             errln!("{e}");
-            return Ok(ExitCode::from(2));
+            return Ok(ExitCode::from(1));
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
