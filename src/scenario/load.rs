@@ -507,13 +507,16 @@ fn read_tls_files(
 
 /// Child fields win; rules of the child are tried before the parent's.
 pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
+    // The child is taken apart exhaustively: a key added to a section
+    // fails to compile here until it is merged too (a missing one was
+    // silently dropped from every child that had a parent).
     macro_rules! over {
-        ($c:expr, $p:expr; $($f:ident),*) => {{
-            let (c, p) = ($c, $p);
-            match (c, p) {
+        ($c:expr, $p:expr; $ty:ident { $($f:ident),* $(,)? }) => {{
+            match ($c, $p) {
                 (Some(c), Some(p)) => Some({
+                    let $ty { $($f),* } = c;
                     let mut m = p;
-                    $( if c.$f.is_some() { m.$f = c.$f; } )*
+                    $( if $f.is_some() { m.$f = $f; } )*
                     m
                 }),
                 (c, p) => c.or(p),
@@ -530,30 +533,30 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         description: child.description.or(parent.description),
         extends: None,
         hostname: child.hostname.or(parent.hostname),
-        banner: over!(child.banner, parent.banner; reply, delay, then, mask),
-        ehlo: over!(child.ehlo, parent.ehlo; greeting, keywords, mask_except),
-        helo: over!(child.helo, parent.helo; reply),
-        replies: over!(child.replies, parent.replies;
+        banner: over!(child.banner, parent.banner; BannerSpec { reply, delay, then, mask}),
+        ehlo: over!(child.ehlo, parent.ehlo; EhloSpec { greeting, keywords, mask_except}),
+        helo: over!(child.helo, parent.helo; ReplyOnly { reply}),
+        replies: over!(child.replies, parent.replies; RepliesSpec {
             mail_ok, rcpt_ok, data_start, rset, noop, vrfy, help, quit, starttls, unknown, not_implemented, timeout, shutdown,
             bad_syntax, helo_syntax, need_helo, nested_mail, need_mail, need_rcpt, no_recipients, mail_syntax,
             rcpt_syntax, bad_sender, bad_recipient, unsupported_param, bad_size, too_big, too_many_recipients,
-            rset_syntax, data_syntax, vrfy_syntax, starttls_syntax, auth_syntax, line_too_long),
+            rset_syntax, data_syntax, vrfy_syntax, starttls_syntax, auth_syntax, line_too_long}),
         dialect: child.dialect.or(parent.dialect),
-        data: over!(child.data, parent.data; reply, delay, end_of_data, bare_newline),
-        limits: over!(child.limits, parent.limits; command_line, text_line, recipients, message_size, idle_timeout, max_sessions,
-            session_events, total_events, message_memory, messages_memory, messages_disk),
+        data: over!(child.data, parent.data; DataSpec { reply, delay, end_of_data, bare_newline}),
+        limits: over!(child.limits, parent.limits; LimitsSpec { command_line, text_line, recipients, message_size, idle_timeout, line_deadline, max_sessions,
+            session_events, total_events, message_memory, messages_memory, messages_disk}),
         rules,
         replay: child.replay.or(parent.replay),
-        tls: over!(child.tls, parent.tls; starttls, implicit, cert, key, cert_pem, key_pem, require, keywords_after, fail, certificate, versions, cipher_suites),
-        auth: over!(child.auth, parent.auth; mechanisms, users, accept_any, require, after_tls, show_secrets,
-            mechanisms_after_tls, ntlm, replies),
-        directory: over!(child.directory, parent.directory; domains, mailboxes, alternate_rhs, accept_all),
+        tls: over!(child.tls, parent.tls; TlsSpec { starttls, implicit, cert, key, cert_pem, key_pem, require, keywords_after, fail, certificate, versions, cipher_suites}),
+        auth: over!(child.auth, parent.auth; AuthSpec { mechanisms, users, accept_any, require, after_tls, show_secrets,
+            mechanisms_after_tls, ntlm, replies}),
+        directory: over!(child.directory, parent.directory; DirectorySpec { domains, mailboxes, alternate_rhs, accept_all}),
         reroute: child.reroute.or(parent.reroute),
-        relay: over!(child.relay, parent.relay; allow, reroute_incoming, authenticated, refusal),
+        relay: over!(child.relay, parent.relay; RelaySpec { allow, reroute_incoming, authenticated, refusal}),
         override_proxy_out: child.override_proxy_out.or(parent.override_proxy_out),
-        quirks: over!(child.quirks, parent.quirks; pre_sp3_imcea),
-        ndr: over!(child.ndr, parent.ndr; mode, style, organization, site, server),
-        xclient: over!(child.xclient, parent.xclient; hosts),
+        quirks: over!(child.quirks, parent.quirks; QuirksSpec { pre_sp3_imcea}),
+        ndr: over!(child.ndr, parent.ndr; NdrSpec { mode, style, organization, site, server}),
+        xclient: over!(child.xclient, parent.xclient; XclientSpec { hosts}),
         faults: if child.faults.is_empty() {
             parent.faults
         } else {
@@ -566,6 +569,20 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key a child sets survives the merge, beside every key only the
+    /// parent sets (`line_deadline` used to be dropped from a child).
+    #[test]
+    fn a_child_keeps_each_limit_it_sets_and_inherits_the_rest() {
+        let file = |text: &str| parse::<ScenarioFile>(text, &Origin::Inline).unwrap();
+        let parent = file("limits: {idle_timeout: 9s, command_line: 600}");
+        let child = file("limits: {line_deadline: 2s, command_line: 700}");
+        let limits = merge(child, parent).limits.unwrap();
+        let deadline = limits.line_deadline.map(|d| d.value.0);
+        assert_eq!(deadline, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(limits.command_line.map(|n| n.value), Some(700));
+        assert!(limits.idle_timeout.is_some(), "inherited from the parent");
+    }
 
     #[test]
     fn strips_saphyr_locations() {
