@@ -300,6 +300,37 @@ fn a_mounted_rule_answers_new_sessions_and_counts_its_replies() {
     );
 }
 
+/// A rule mounted from the test belongs to the test: swapping the scenario
+/// keeps it (ahead of the new scenario's rules) until its guard drops.
+#[test]
+fn a_mounted_rule_outlives_a_scenario_swap_but_not_its_guard() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    Rule::verb("MAIL").reply("451 4.7.1 mounted").mount(&server);
+    let guard = Rule::verb("RCPT")
+        .reply("452 4.5.3 scoped")
+        .mount_as_scoped(&server);
+    let next = Scenario::from_yaml(
+        "banner: {reply: '220 swapped ESMTP'}\nrules: [{verb: MAIL, reply: '250 2.1.0 the scenario'}]\n",
+    )
+    .expect("scenario");
+    server.set_scenario(next.clone()).expect("swap");
+    let after = talk_and_read(
+        server.addr(),
+        &["EHLO c", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "QUIT"],
+    );
+    assert!(after.starts_with("220 swapped ESMTP"), "{after}");
+    assert!(after.contains("451 4.7.1 mounted"), "{after}");
+    assert!(after.contains("452 4.5.3 scoped"), "{after}");
+    drop(guard);
+    server.set_scenario(next).expect("swap");
+    let later = talk_and_read(server.addr(), &["EHLO c", "RCPT TO:<c@d>", "QUIT"]);
+    assert!(
+        !later.contains("scoped"),
+        "the guard took its rule along: {later}"
+    );
+    server.wait_for_sessions_blocking(2).expect("sessions");
+}
+
 #[test]
 fn an_unmet_rule_names_the_test_line_that_mounted_it() {
     let server = MockServer::start_blocking(Scenario::default()).expect("start");

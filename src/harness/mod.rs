@@ -109,6 +109,9 @@ pub enum HarnessError {
     /// The scenario's TLS material could not be set up.
     #[error(transparent)]
     Tls(#[from] crate::server::tls::TlsSetupError),
+    /// A rule mounted from Rust does not fit the scenario swapped in.
+    #[error(transparent)]
+    Scenario(#[from] crate::ScenarioError),
     /// Fewer sessions ended than awaited.
     #[error(
         "waited {waited:?} for {wanted} session(s) to end, {ended} did; transcript so far:\n{transcript}"

@@ -74,6 +74,9 @@ fn mount<'a>(
     // Replies count from before the rule is in, so none is missed.
     let since = recorder.now_us();
     let spec = Spanned::new(spec, YamlLocation::UNKNOWN, YamlLocation::UNKNOWN);
+    // Held across the edit so a concurrent `set_scenario` sees the rule in
+    // the list or in the scenario, never in neither.
+    let mut mounted = server.mounted_rules();
     let added = server.shared().edit_scenario("<mounted rule>", |model| {
         model.rules.insert(0, spec.clone());
         Ok::<_, Infallible>(())
@@ -81,6 +84,8 @@ fn mount<'a>(
     if let Err(e) = added {
         panic!("cannot mount rule {name:?}: {e}");
     }
+    mounted.insert(0, spec);
+    drop(mounted);
     let id = expect.map(|(e, _)| {
         let times = e.times.map_or(crate::Times::AT_LEAST_ONCE, |t| t.value.0);
         let expect = Expect::replies_of_rule(&name).named(&name).expect(times);
@@ -163,6 +168,8 @@ impl Drop for RuleGuard<'_> {
     fn drop(&mut self) {
         let name = self.name.as_str();
         let named = |r: &Spanned<RuleSpec>| r.value.name.as_deref() == Some(name);
+        let mut mounted = self.server.mounted_rules();
+        mounted.retain(|r| !named(r));
         let removed = self
             .server
             .shared()

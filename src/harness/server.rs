@@ -25,6 +25,8 @@
 //! ```
 
 use super::core::Core;
+use crate::scenario::model::RuleSpec;
+use serde_saphyr::Spanned;
 use super::{HarnessError, running};
 use crate::control::Kind;
 use crate::expect::{ExpectationSet, ExpectationTarget};
@@ -82,6 +84,9 @@ use tokio::net::TcpListener;
 pub struct MockServer {
     shared: Arc<Shared>,
     core: Core,
+    /// Rules mounted from Rust and still in force, newest first: they belong
+    /// to the test, not to a scenario, so `set_scenario` keeps them.
+    mounted: std::sync::Mutex<Vec<Spanned<RuleSpec>>>,
 }
 
 impl std::fmt::Debug for MockServer {
@@ -130,7 +135,11 @@ impl MockServer {
             expectations,
             move |listener, stopped| server::run(listener, serving, stopped),
         )?;
-        Ok(MockServer { shared, core })
+        Ok(MockServer {
+            shared,
+            core,
+            mounted: std::sync::Mutex::default(),
+        })
     }
 
     core_view!("server");
@@ -169,9 +178,27 @@ impl MockServer {
 
     /// Replace the scenario for sessions that start from now on; its
     /// `expect:` list replaces the old one's and counts from now (an
-    /// identical list keeps counting).
+    /// identical list keeps counting). Rules mounted with
+    /// [`Rule::mount`](crate::Rule::mount) stay in force, ahead of the new
+    /// scenario's own rules, until their guard or the server drops.
     pub fn set_scenario(&self, scenario: Scenario) -> Result<(), HarnessError> {
-        Ok(self.shared.set_scenario(scenario)?)
+        // Held until the swap, so a rule mounted meanwhile is not lost.
+        let mounted = self.mounted_rules();
+        let scenario = if mounted.is_empty() {
+            scenario
+        } else {
+            let mut model = scenario.model().clone();
+            model.rules.splice(0..0, mounted.iter().cloned());
+            Scenario::from_file_model(model, "<scenario with mounted rules>")?
+        };
+        self.shared.set_scenario(scenario)?;
+        drop(mounted);
+        Ok(())
+    }
+
+    /// The rules mounted from Rust, newest first.
+    pub(crate) fn mounted_rules(&self) -> std::sync::MutexGuard<'_, Vec<Spanned<RuleSpec>>> {
+        self.mounted.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The certificate (PEM) a client must trust to complete STARTTLS with

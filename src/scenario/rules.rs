@@ -206,8 +206,11 @@ impl Checker<'_> {
         specs: &[Spanned<RuleSpec>],
     ) {
         for (i, later) in rules.iter().enumerate() {
-            let shadow = rules[..i].iter().zip(specs).find(|(earlier, _)| {
-                earlier.args.is_none()
+            let shadow = rules[..i].iter().zip(specs).find(|(earlier, spec)| {
+                // A rule mounted from Rust has no place in a file and is put
+                // first to override the scenario's own: that is its purpose.
+                spec.referenced.line() != 0
+                    && earlier.args.is_none()
                     && earlier.states.is_none()
                     && earlier.nth.is_none()
                     && earlier.times.is_none()
