@@ -22,9 +22,10 @@ const PASSWORD: &str = "S3cretPassw0rd";
 /// `\0alice\0S3cretPassw0rd…` and `S3cretPassw0rd…`, and the password.
 const FRAGMENTS: [&str; 3] = ["AGFsaWNlAFMzY3Jl", "UzNjcmV0UGFzc3cw", PASSWORD];
 
-/// A password long enough to make any line carrying it overlong (> 512).
+/// A password long enough to make any line carrying it overlong: an AUTH
+/// command (> 512 octets) and, in base64, a SASL response (> 12288).
 fn long_password() -> String {
-    PASSWORD.repeat(40)
+    PASSWORD.repeat(700)
 }
 
 fn scenario_yaml() -> String {
@@ -69,6 +70,14 @@ async fn auth_abuse(addr: SocketAddr) -> Vec<String> {
     let reply = c.reply_to("MAIL FROM:<a@example.org>").await;
     want("MAIL after the failed exchange", reply, "250");
     want("RSET", c.reply_to("RSET").await, "250");
+
+    // A SASL response over a command line's 512 octets but within RFC
+    // 4954's 12288 is read as a response (a wrong password here).
+    want("AUTH LOGIN", c.reply_to("AUTH LOGIN").await, "334");
+    want("user", c.reply_to(&b64("alice")).await, "334");
+    let reply = c.reply_to(&b64(&PASSWORD.repeat(600))).await;
+    want("an 11,200-octet response", reply, "535");
+    want("NOOP", c.reply_to("NOOP").await, "250");
 
     // Odd forms of the AUTH line still carry a credential.
     let short = b64(&format!("\0alice\0{PASSWORD}"));

@@ -58,6 +58,12 @@ impl LineReader {
         }
     }
 
+    /// Read the next lines with another limit (a SASL response may be
+    /// longer than a command).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(3);
+    }
+
     /// True while the reader is throwing away the rest of an overlong line.
     #[cfg(any(test, feature = "internals"))]
     pub fn is_discarding(&self) -> bool {

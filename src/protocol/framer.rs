@@ -125,6 +125,11 @@ impl Framer {
         }
     }
 
+    /// Read the next lines with at most `line_limit` octets each.
+    pub fn set_line_limit(&mut self, line_limit: usize) {
+        self.lines.set_limit(line_limit);
+    }
+
     /// Read DATA content next, up to an end-of-data sequence `eod` takes
     /// (flagging the bare newlines it refuses): keep at most `keep` octets of it,
     /// flag lines over `text_line` octets, and hand out the raw octets as

@@ -40,6 +40,12 @@ fn words(line: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     })
 }
 
+/// The longest SASL response line a server must accept, CRLF included
+/// (RFC 4954 4: "12288 octets is considered to be a sufficient line length
+/// limit"; Postfix's `smtpd_sasl_response_limit` defaults to it). Longer
+/// than a command line: a Kerberos ticket in base64 does not fit in 512.
+pub const RESPONSE_LINE_LIMIT: usize = 12288;
+
 /// Is this an `AUTH` command line, in any case and spacing?
 pub fn is_auth(line: &[u8]) -> bool {
     words(line)

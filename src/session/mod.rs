@@ -395,6 +395,18 @@ impl Session {
         }
     }
 
+    /// How long the client's next line may be: a command line, or in an
+    /// AUTH exchange a SASL response, which RFC 4954 lets run to 12288
+    /// octets.
+    pub fn line_limit(&self) -> usize {
+        let command = self.plan.limits.command_line;
+        if self.sasl {
+            command.max(crate::protocol::sasl::RESPONSE_LINE_LIMIT)
+        } else {
+            command
+        }
+    }
+
     /// A command line longer than `limits.command_line` was discarded;
     /// `head` is its start. Gives what the transcript may record of the head
     /// (see [`Session::shown_head`]) and the answer. In an AUTH exchange the

@@ -247,6 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 // server never asks for.
                 Some(Frame::Content(_)) => continue,
             };
+            self.framer.set_line_limit(self.session.line_limit());
             if let Some(end) = self.apply(outcome).await {
                 return Some(end);
             }
