@@ -9,6 +9,8 @@
 
 mod common;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use common::RawClient;
 use serde_json::Value;
 use smtp_harness::{MockServer, Scenario};
@@ -207,6 +209,28 @@ const PATHS: &[Path] = &[
         setup: &[HELO],
         probe: Probe::LongLine,
     },
+    Path {
+        key: "utf8_address",
+        setup: &[HELO],
+        probe: Probe::Line("MAIL FROM:<jörg@example.org>"),
+    },
+    Path {
+        key: "auth_in_transaction",
+        setup: &[HELO, MAIL],
+        probe: Probe::Line("AUTH LOGIN"),
+    },
+];
+
+/// Keys for paths that need a state the stock scenarios do not reach (TLS
+/// required or active, authenticated, BDAT): each scenario must still set
+/// them; `stateful_paths_are_worded_as_documented` sends the reachable ones.
+const STATEFUL_KEYS: &[&str] = &[
+    "tls_active",
+    "tls_required",
+    "auth_required",
+    "already_authenticated",
+    "bdat_syntax",
+    "data_after_bdat",
 ];
 
 /// Postfix's wording, which no Exchange reply may carry.
@@ -348,11 +372,14 @@ async fn every_error_path_of_every_exchange_scenario_is_worded_as_documented() {
     for name in SCENARIOS {
         let doc = documented(name);
         // Completeness: every path's key is set by the scenario itself.
-        for path in PATHS {
+        for key in PATHS
+            .iter()
+            .map(|p| p.key)
+            .chain(STATEFUL_KEYS.iter().copied())
+        {
             assert!(
-                doc.replies.contains_key(path.key),
-                "{name}: replies.{} is missing, so the engine would answer in Postfix's words",
-                path.key
+                doc.replies.contains_key(key),
+                "{name}: replies.{key} is missing, so the engine would answer in Postfix's words",
             );
         }
         let server = MockServer::start(Scenario::bundled(name).expect("bundled"))
@@ -379,4 +406,81 @@ async fn every_error_path_of_every_exchange_scenario_is_worded_as_documented() {
         wrong.len(),
         wrong.join("\n")
     );
+}
+
+/// The paths behind a state: each scenario with CHUNKING and AUTH, made to
+/// require TLS or AUTH, or to accept any credentials, by a scenario that
+/// extends it, answers in the words its own file documents.
+#[rstest::rstest]
+#[case("exchange-2003")]
+#[case("exchange-2019")]
+#[tokio::test]
+async fn stateful_paths_are_worded_as_documented(#[case] name: &str) {
+    let doc = documented(name);
+    let plain = B64.encode("\0someone\0secret");
+    let cases: [(&str, &str, Vec<String>, &[u8]); 5] = [
+        (
+            "tls_required",
+            "tls: {require: true}",
+            vec![HELO.into()],
+            b"MAIL FROM:<a@example.org>\r\n",
+        ),
+        (
+            "auth_required",
+            "auth: {require: true}",
+            vec![HELO.into()],
+            b"MAIL FROM:<a@example.org>\r\n",
+        ),
+        (
+            "already_authenticated",
+            "auth: {mechanisms: [PLAIN], accept_any: true, after_tls: false}",
+            vec![HELO.into(), format!("AUTH PLAIN {plain}")],
+            b"AUTH LOGIN\r\n",
+        ),
+        (
+            "bdat_syntax",
+            "",
+            vec![
+                "EHLO client.example.org".into(),
+                MAIL.into(),
+                RCPT.replace("{to}", &doc.recipient),
+            ],
+            b"BDAT lots\r\n",
+        ),
+        (
+            "data_after_bdat",
+            "",
+            vec![
+                "EHLO client.example.org".into(),
+                MAIL.into(),
+                RCPT.replace("{to}", &doc.recipient),
+                "BDAT 5\r\nabc".into(),
+            ],
+            b"DATA\r\n",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (key, overlay, setup, probe) in cases {
+        let yaml = format!("extends: {name}\n{overlay}\n");
+        let scenario = Scenario::from_yaml(&yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+        let server = MockServer::start(scenario).await.expect("start");
+        let mut c = RawClient::connect(server.addr()).await;
+        c.reply().await;
+        for line in &setup {
+            let reply = c.reply_to(line).await;
+            assert!(
+                reply[0].starts_with('2'),
+                "{name} {key}: setup {line:?} refused: {reply:?}"
+            );
+        }
+        c.send(probe).await;
+        let got = c.reply().await.join("\n");
+        if got != doc.text(key) {
+            wrong.push(format!(
+                "{name} {key}: got {got:?}, documented {:?}",
+                doc.text(key)
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -55,6 +55,22 @@ pub struct ErrorReplies {
     pub auth_syntax: ReplyTemplate,
     /// Command line too long.
     pub line_too_long: ReplyTemplate,
+    /// STARTTLS once TLS is active.
+    pub tls_active: ReplyTemplate,
+    /// MAIL before STARTTLS (`tls.require`).
+    pub tls_required: ReplyTemplate,
+    /// MAIL before AUTH (`auth.require`).
+    pub auth_required: ReplyTemplate,
+    /// AUTH once authenticated.
+    pub already_authenticated: ReplyTemplate,
+    /// AUTH inside a transaction.
+    pub auth_in_transaction: ReplyTemplate,
+    /// An undeclared UTF-8 address.
+    pub utf8_address: ReplyTemplate,
+    /// A malformed BDAT (the connection closes after it).
+    pub bdat_syntax: ReplyTemplate,
+    /// DATA after BDAT.
+    pub data_after_bdat: ReplyTemplate,
 }
 
 /// Each text from the scenario, or Postfix's.
@@ -96,5 +112,25 @@ pub(crate) fn compile(c: &mut Checker, r: &RepliesSpec) -> ErrorReplies {
         starttls_syntax: c.reply(r.starttls_syntax.as_ref(), "501 5.5.4 Syntax: STARTTLS"),
         auth_syntax: c.reply(r.auth_syntax.as_ref(), "501 5.5.4 Syntax: AUTH mechanism"),
         line_too_long: c.reply(r.line_too_long.as_ref(), "500 5.5.2 Error: line too long"),
+        tls_active: c.reply(r.tls_active.as_ref(), "503 5.5.1 Error: TLS already active"),
+        tls_required: c.reply(
+            r.tls_required.as_ref(),
+            "530 5.7.0 Must issue a STARTTLS command first",
+        ),
+        auth_required: c.reply(r.auth_required.as_ref(), "530 5.7.0 Authentication required"),
+        already_authenticated: c.reply(
+            r.already_authenticated.as_ref(),
+            "503 5.5.1 Error: already authenticated",
+        ),
+        auth_in_transaction: c.reply(
+            r.auth_in_transaction.as_ref(),
+            "503 5.5.1 Error: MAIL transaction in progress",
+        ),
+        utf8_address: c.reply(
+            r.utf8_address.as_ref(),
+            "553 5.6.7 Must declare SMTPUTF8 to send UTF-8 addresses",
+        ),
+        bdat_syntax: c.reply(r.bdat_syntax.as_ref(), "521 5.5.4 Syntax: BDAT count [LAST]"),
+        data_after_bdat: c.reply(r.data_after_bdat.as_ref(), "503 5.5.1 Error: DATA after BDAT"),
     }
 }

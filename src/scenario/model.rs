@@ -721,6 +721,31 @@ pub struct RepliesSpec {
     /// A command line longer than `limits.command_line`.
     #[schemars(with = "Option<ReplyText>")]
     pub line_too_long: Option<Spanned<ReplyText>>,
+    /// STARTTLS once TLS is active.
+    #[schemars(with = "Option<ReplyText>")]
+    pub tls_active: Option<Spanned<ReplyText>>,
+    /// MAIL before STARTTLS when `tls.require` is set.
+    #[schemars(with = "Option<ReplyText>")]
+    pub tls_required: Option<Spanned<ReplyText>>,
+    /// MAIL before AUTH when `auth.require` is set.
+    #[schemars(with = "Option<ReplyText>")]
+    pub auth_required: Option<Spanned<ReplyText>>,
+    /// AUTH once authenticated.
+    #[schemars(with = "Option<ReplyText>")]
+    pub already_authenticated: Option<Spanned<ReplyText>>,
+    /// AUTH inside a mail transaction.
+    #[schemars(with = "Option<ReplyText>")]
+    pub auth_in_transaction: Option<Spanned<ReplyText>>,
+    /// A UTF-8 address in MAIL or RCPT without `SMTPUTF8` on MAIL.
+    #[schemars(with = "Option<ReplyText>")]
+    pub utf8_address: Option<Spanned<ReplyText>>,
+    /// A BDAT line without a valid size: the connection is closed after it,
+    /// as the chunk's end cannot be known.
+    #[schemars(with = "Option<ReplyText>")]
+    pub bdat_syntax: Option<Spanned<ReplyText>>,
+    /// DATA in a transaction that BDAT began.
+    #[schemars(with = "Option<ReplyText>")]
+    pub data_after_bdat: Option<Spanned<ReplyText>>,
 }
 
 /// `data:` — the end of a message.

@@ -50,12 +50,12 @@ impl Session {
         };
         let offered = auth.offered(self.tls_active);
         if self.authenticated.is_some() {
-            return Reply::new(503, "5.5.1 Error: already authenticated");
+            return self.render(&self.plan.replies.errors.already_authenticated);
         }
         match self.state {
             StateName::Connected => return self.render(&self.plan.replies.errors.need_helo),
             StateName::Mail | StateName::Rcpt => {
-                return Reply::new(503, "5.5.1 Error: MAIL transaction in progress");
+                return self.render(&self.plan.replies.errors.auth_in_transaction);
             }
             StateName::Greeted => {}
         }

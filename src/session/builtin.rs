@@ -69,7 +69,7 @@ fn data(s: &Session, cmd: &Command) -> Reply {
         return s.render(&e.data_syntax);
     }
     if s.bdat.is_some() {
-        return Reply::new(503, "5.5.1 Error: DATA after BDAT");
+        return s.render(&e.data_after_bdat);
     }
     s.render(&s.plan().replies.data_start)
 }
@@ -96,7 +96,7 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
         return s.render(&s.plan().replies.not_implemented);
     };
     if s.tls_active() {
-        return Reply::new(503, "5.5.1 Error: TLS already active");
+        return s.render(&s.plan().replies.errors.tls_active);
     }
     if !cmd.args.is_empty() {
         return s.render(&s.plan().replies.errors.starttls_syntax);
@@ -111,10 +111,10 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
 
 fn mail(s: &Session, cmd: &Command) -> Reply {
     if s.plan().tls.as_ref().is_some_and(|t| t.require) && !s.tls_active() {
-        return Reply::new(530, "5.7.0 Must issue a STARTTLS command first");
+        return s.render(&s.plan().replies.errors.tls_required);
     }
     if s.plan().auth.as_ref().is_some_and(|a| a.require) && s.authenticated().is_none() {
-        return Reply::new(530, "5.7.0 Authentication required");
+        return s.render(&s.plan().replies.errors.auth_required);
     }
     let postfix = s.plan().dialect == Dialect::Postfix;
     let e = &s.plan().replies.errors;
@@ -137,7 +137,7 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
         return refusal;
     }
     if !path.mailbox.is_ascii() && path.param_present("SMTPUTF8").is_none() {
-        return Reply::new(553, "5.6.7 Must declare SMTPUTF8 to send UTF-8 addresses");
+        return s.render(&e.utf8_address);
     }
     if let Some(size) = path.param("SIZE") {
         match size.parse::<u64>() {
@@ -193,7 +193,7 @@ fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
                 return refusal;
             }
             if !p.mailbox.is_ascii() && !s.smtputf8 {
-                return Reply::new(553, "5.6.7 Must declare SMTPUTF8 to send UTF-8 addresses");
+                return s.render(&s.plan().replies.errors.utf8_address);
             }
             p.mailbox
         }

@@ -81,7 +81,7 @@ impl Session {
             // We cannot know where the chunk ends: like Postfix, refuse and hang up.
             None => Outcome {
                 next: Next::Close,
-                ..Outcome::reply(Reply::new(521, "5.5.4 Syntax: BDAT count [LAST]"))
+                ..Outcome::reply(self.render(&self.plan.replies.errors.bdat_syntax))
             },
         }
     }

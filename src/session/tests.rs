@@ -377,3 +377,25 @@ fn postfix_dialect_refuses_invalid_utf8_and_accepts_long_addresses() {
     code(&mut rfc, "EHLO x");
     assert_eq!(code(&mut rfc, &long), 501);
 }
+
+/// The TLS and AUTH state refusals take the scenario's words (an Exchange
+/// scenario sets them), Postfix's when unset.
+#[test]
+fn state_refusals_are_worded_by_the_scenario() {
+    let text = |s: &mut Session, line: &str| {
+        s.command(line.as_bytes())
+            .reply
+            .map(|r| format!("{} {}", r.code, r.lines.join(" ")))
+            .unwrap_or_default()
+    };
+    let mut plain = session("tls: {}\n");
+    text(&mut plain, "EHLO x");
+    assert!(text(&mut plain, "STARTTLS").starts_with("220"));
+    plain.tls_started();
+    assert_eq!(text(&mut plain, "STARTTLS"), "503 5.5.1 Error: TLS already active");
+    let mut worded = session("tls: {}\nreplies: {tls_active: '503 5.5.2 Already in TLS mode'}\n");
+    text(&mut worded, "EHLO x");
+    text(&mut worded, "STARTTLS");
+    worded.tls_started();
+    assert_eq!(text(&mut worded, "STARTTLS"), "503 5.5.2 Already in TLS mode");
+}
