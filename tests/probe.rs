@@ -334,7 +334,7 @@ fn demo_accepts_a_profile_file_and_refuses_a_bad_one() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("behind `my-firewall`"), "{out}");
     let (code, _, _) = run_cli(&["demo", "--profile", "no-such-profile"]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 1);
 }
 
 fn demo_html(dir: &Path) -> String {

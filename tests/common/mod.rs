@@ -117,3 +117,27 @@ impl RawClient {
         self.reply().await
     }
 }
+
+/// Everything the peer sends until it closes, within [`STEP`]. A reset
+/// counts as the close: a server that hangs up on a client still writing
+/// (a dribbler, a pipeliner) answers the next octets with RST, which may
+/// overtake the FIN; what it wrote before is still read first.
+pub async fn read_until_closed(reader: &mut (impl tokio::io::AsyncRead + Unpin)) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read_all = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(STEP, read_all)
+        .await
+        .expect("the peer did not close");
+    String::from_utf8_lossy(&got).into_owned()
+}
