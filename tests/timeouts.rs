@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{RawClient, read_until_closed};
+use common::{RawClient, STEP, read_until_closed};
 use smtp_harness::transcript::{Leg, SessionRecord, Transcript};
 use smtp_harness::{Closer, MockProxy, MockServer, Profile, Scenario};
 use std::path::Path;
@@ -86,6 +86,29 @@ async fn a_client_dribbling_a_command_is_cut_at_the_line_deadline() {
     let abort = s.abort().expect("aborted");
     assert_eq!(abort.during, "line");
     assert!(abort.partial.starts_with(b"MAIL"), "{:?}", abort.partial);
+}
+
+/// A client that goes on sending after the server hung up still reads the
+/// 421 and then a clean end: the server drains it for a moment instead of
+/// answering its octets with RST, which would fail the client's read (and
+/// over a slow link throw away a 421 not yet sent).
+#[tokio::test]
+async fn a_cut_client_still_sending_reads_the_421_and_a_clean_end() {
+    let server = server("limits: {line_deadline: 300ms, idle_timeout: 10s}").await;
+    let mut c = RawClient::connect(server.addr()).await;
+    assert_eq!(c.code().await, 220);
+    c.send(b"NOOP and then nothing for a while").await;
+    let cut = c.reply().await;
+    assert!(cut[0].starts_with("421 4.4.2 "), "{cut:?}");
+    // The server has closed; these octets arrive after its close.
+    c.send(&[b'x'; 1024]).await;
+    c.send(b"\r\nQUIT\r\n").await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(STEP, c.reader.read_to_end(&mut rest))
+        .await
+        .expect("the server never closed");
+    assert!(read.is_ok(), "the client's read failed: {read:?}");
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 #[tokio::test]

@@ -179,6 +179,8 @@ pub struct Session {
     /// session (`penalty.rs`, `dialect: postfix`).
     errors: u32,
     hung_up: bool,
+    /// QUIT was answered: the client is not expected to send more.
+    quit: bool,
 }
 
 impl Session {
@@ -202,6 +204,7 @@ impl Session {
             just_greeted: false,
             errors: 0,
             hung_up: false,
+            quit: false,
             fired: None,
             replay,
             plan,
@@ -233,6 +236,11 @@ impl Session {
     /// Is the connection encrypted?
     pub fn tls_active(&self) -> bool {
         self.tls_active
+    }
+
+    /// The session ended at the client's QUIT, which nothing follows.
+    pub fn quit(&self) -> bool {
+        self.quit
     }
 
     /// The handshake completed: back to the state right after the greeting,
@@ -689,7 +697,10 @@ impl Session {
             }
             Verb::Data if reply.class() == 3 => return Next::Data,
             Verb::Rset if positive => self.reset_transaction(),
-            Verb::Quit if positive => return Next::Close,
+            Verb::Quit if positive => {
+                self.quit = true;
+                return Next::Close;
+            }
             Verb::Starttls if reply.code == 220 && !self.tls_active => return Next::StartTls,
             _ => {}
         }

@@ -95,7 +95,7 @@ pub(super) async fn serve<S>(
     // The TLS part is boxed: its future holds a `Conn<TlsStream<S>>` and a
     // rustls connection, and inline it would make every connection's task
     // that big, TLS or not (14 KiB a task before; see docs/PERFORMANCE.md).
-    let (end, log) = if implicit {
+    if implicit {
         Box::pin(conn.secure(tls)).await
     } else {
         let mut conn = conn;
@@ -103,26 +103,72 @@ pub(super) async fn serve<S>(
             End::StartTls => Box::pin(conn.secure(tls)).await,
             end => conn.close(end).await,
         }
+    }
+}
+
+/// How long, and for how many octets, a server-side close waits for the
+/// client to stop sending (see `Conn::linger`).
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_OCTETS: usize = 256 * 1024;
+
+/// Close our side after the last reply, then read and drop what the client
+/// still sends for a moment. A socket closed with octets unread, or that
+/// receives some after its close, answers with RST, which throws away what
+/// the kernel had not sent yet of the last reply (the 421 for a timeout,
+/// say) and makes the client's next read fail instead of seeing the end.
+async fn linger_on<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    let drain = async {
+        if stream.shutdown().await.is_err() {
+            return;
+        }
+        // On the heap: every connection's task holds this future's room.
+        let mut sink = vec![0u8; 4096];
+        let mut left = LINGER_OCTETS;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
     };
-    log.close(end.event());
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// Does this end need a lingering close? When the server hung up on a
+/// client that may still be sending: not after QUIT, not when the client
+/// left first, and not at shutdown, which must not wait on clients.
+fn lingers(end: &End, quit: bool) -> bool {
+    let by = match end {
+        End::Closed(by) | End::Aborted { by, .. } => *by,
+        End::StartTls => Closer::Server,
+    };
+    !quit && matches!(by, Closer::Server | Closer::Timeout)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    async fn close(mut self, end: End) -> (End, SessionLog) {
+    /// Record how the session ended, then end the connection: TLS with a
+    /// close_notify alert; plain TCP by its drop's FIN, or by a lingering
+    /// close when the client may still be sending. The end is recorded
+    /// first, so nobody waits on the linger for the transcript.
+    async fn close(self, end: End) {
         record_unfinished(&self.session, &self.log);
-        // TLS ends with a close_notify alert. Plain TCP needs nothing: the
-        // socket's drop sends the FIN, and an explicit shutdown(2) first was
-        // one more system call per session for the same packets.
-        if self.session.tls_active() {
-            // The alert is a write too: a client that reads nothing must not
-            // hold the task here after every other wait was bounded.
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
-        }
         let end = match end {
             End::StartTls => End::Closed(Closer::Server),
             other => other,
         };
-        (end, self.log)
+        let tls = self.session.tls_active();
+        let linger = !tls && lingers(&end, self.session.quit());
+        let Conn {
+            mut stream, log, ..
+        } = self;
+        log.close(end.event());
+        if tls {
+            // The alert is a write too: a client that reads nothing must not
+            // hold the task here after every other wait was bounded.
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+        } else if linger {
+            Box::pin(linger_on(&mut stream)).await;
+        }
     }
 
     async fn run(&mut self) -> End {

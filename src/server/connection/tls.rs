@@ -4,7 +4,7 @@
 use super::{Conn, End};
 use crate::scenario::model::TlsFailure;
 use crate::server::tls::TlsMaterial;
-use crate::transcript::{Closer, EventKind, SessionLog};
+use crate::transcript::{Closer, EventKind};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::server::TlsStream;
@@ -28,18 +28,17 @@ fn negotiated(conn: &rustls::ServerConnection) -> EventKind {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Hand the stream to rustls and serve the rest of the session over it.
-    pub(super) async fn secure(self, tls: Option<TlsMaterial>) -> (End, SessionLog) {
-        match self.handshake(tls.as_ref()).await {
-            Ok(secure) => secure.run_to_end().await,
-            Err(done) => done,
+    pub(super) async fn secure(self, tls: Option<TlsMaterial>) {
+        if let Ok(secure) = self.handshake(tls.as_ref()).await {
+            secure.run_to_end().await;
         }
     }
 
     /// Serve until the end; a second STARTTLS cannot happen (the session
     /// refuses it once TLS is active), so it just ends the session.
-    pub(super) async fn run_to_end(mut self) -> (End, SessionLog) {
+    pub(super) async fn run_to_end(mut self) {
         let end = self.run().await;
-        self.close(end).await
+        self.close(end).await;
     }
 
     /// Turn this connection into a TLS one (after `220` to STARTTLS, or at
@@ -47,7 +46,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(super) async fn handshake(
         mut self,
         tls: Option<&TlsMaterial>,
-    ) -> Result<Conn<TlsStream<S>>, (End, SessionLog)> {
+    ) -> Result<Conn<TlsStream<S>>, ()> {
         if !self.rbuf.is_empty() {
             // RFC 3207 5: anything pipelined after STARTTLS is plaintext an
             // attacker could have injected; it must not reach the TLS session.
@@ -61,7 +60,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.log.push(EventKind::Note {
                 text: "STARTTLS answered 220 but the scenario has no `tls:` section".into(),
             });
-            return Err(self.close(End::Closed(Closer::Server)).await);
+            self.close(End::Closed(Closer::Server)).await;
+            return Err(());
         };
         let plan_tls = self.session.plan().tls.clone();
         if plan_tls.as_ref().and_then(|t| t.fail) == Some(TlsFailure::Break) {
@@ -69,7 +69,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.log.push(EventKind::Note {
                 text: "handshake broken on purpose (tls.fail: break)".into(),
             });
-            return Err(self.close(End::Closed(Closer::Server)).await);
+            self.close(End::Closed(Closer::Server)).await;
+            return Err(());
         }
         let timeout = self.session.plan().limits.idle_timeout;
         let Conn {
@@ -114,15 +115,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     Ok(Err(e)) => (Closer::Error, Bytes::from(e.to_string())),
                     _ => (Closer::Timeout, Bytes::new()),
                 };
-                Err((
-                    End::Aborted {
-                        by,
-                        during: "tls",
-                        partial,
-                        received: 0,
-                    },
-                    log,
-                ))
+                let end = End::Aborted {
+                    by,
+                    during: "tls",
+                    partial,
+                    received: 0,
+                };
+                log.close(end.event());
+                Err(())
             }
         }
     }
