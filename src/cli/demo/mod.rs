@@ -6,12 +6,12 @@
 //! leg), every change marked, and the probe's verdict on each path.
 //! `--html FILE` writes the same story as a sequence diagram.
 //!
-//! Files: `session` (the client), `story` (transcripts → exchanges),
-//! `text` (the terminal view), `html` (the page).
+//! Files: `session` (the client), `text` (the terminal view), `html` (the
+//! page); the story (transcripts → exchanges) and the sequence diagram are
+//! `crate::view`'s, shared with the control API's web UI.
 
 mod html;
 mod session;
-mod story;
 mod text;
 
 use super::args::{ColorChoice, DemoArgs};
@@ -22,7 +22,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use story::Exchange;
+use crate::view::story;
+pub use crate::view::story::Exchange;
 
 /// Every step of the demo's client and probes is bounded by this.
 const STEP: Duration = Duration::from_secs(5);
@@ -150,4 +151,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         outln!("\nwrote {}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// EHLO keywords the client saw (empty when EHLO was refused).
+pub(crate) fn keywords(story: &[Exchange]) -> Vec<String> {
+    story
+        .iter()
+        .filter(|x| x.label() == "EHLO")
+        .filter_map(|x| x.client_saw.as_ref())
+        .find(|l| l.first().is_some_and(|f| f.starts_with("250")))
+        .map(|l| {
+            l.iter()
+                .skip(1)
+                .map(|k| k.get(4..).unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
