@@ -191,7 +191,7 @@ async function loadMessages() {
     const row = el("tr", { "data-message": String(m.n), tabindex: "0" },
       el("td", { text: String(m.n) }),
       el("td", { text: (m.from && m.from.length ? m.from : [m.mail_from]).join(", ") }),
-      el("td", { text: (m.to && m.to.length ? m.to : m.recipients).join(", ") }),
+      el("td", { text: (m.to && m.to.length ? m.to : m.recipients.map(rcpt)).join(", ") }),
       el("td", { text: m.subject || "" }));
     row.addEventListener("click", () => showMessage(m.n));
     return row;
@@ -201,6 +201,11 @@ async function loadMessages() {
 }
 
 $("#search").addEventListener("submit", (ev) => { ev.preventDefault(); loadMessages(); });
+
+/** A recipient as sent, and where it was delivered when that differs. */
+function rcpt(r) {
+  return r.delivered_to && r.delivered_to !== r.original ? r.original + " → " + r.delivered_to : r.original;
+}
 
 function table(rows) {
   return el("table", { class: "kv" }, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { text: v }))));
@@ -232,7 +237,7 @@ async function showMessage(n) {
   const out = [el("h2", { text: m.subject || "(no subject)" }),
     el("p", {}, el("a", { href: api("messages/" + n + ".eml"), download: "message-" + n + ".eml", text: "download .eml" })),
     el("h3", { text: "Envelope" }),
-    table([["MAIL FROM", m.mail_from], ["RCPT TO", m.recipients.join(", ")], ["client", m.peer],
+    table([["MAIL FROM", m.mail_from], ["RCPT TO", m.recipients.map(rcpt).join(", ")], ["client", m.peer],
       ["HELO", m.helo || ""], ["session", String(m.session)], ["size", m.size + " octets"]])];
   if (m.parsed) {
     out.push(el("h3", { text: "Header fields" }), table(m.headers.map((h) => [h.name, h.value])));
