@@ -407,3 +407,92 @@ fn screenshots() {
     );
     b.screenshot(&dir.join("proxy-session.png"));
 }
+
+/// `demo --serve`: the demo's sessions, then the UI's address (nothing
+/// opened), and the proxy keeps serving: a session sent after it shows in
+/// the UI's list. Ctrl-C (SIGINT) ends it.
+#[tokio::test]
+async fn demo_serve_prints_the_ui_and_keeps_the_proxy_running() {
+    let mut demo = KillOnDrop(Some(
+        common::Launched::command(&["demo", "--serve", "--color", "never"])
+            .spawn()
+            .expect("spawn"),
+    ));
+    let stdout = demo.child().stdout.take().expect("stdout");
+    // Read on a thread with a deadline: a demo that never prints fails.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut ui = None;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(rest) = line.trim().strip_prefix("watch live: http://") {
+                ui = rest.split('/').next().map(str::to_string);
+            }
+            if let Some(rest) = line.strip_prefix("send mail through the proxy at ") {
+                let proxy = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((ui.take(), proxy));
+                return;
+            }
+        }
+    });
+    let (ui, proxy) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the demo printed its addresses");
+    let ui: SocketAddr = ui.expect("the UI line").parse().expect("UI address");
+    let sessions = |ui: SocketAddr| async move {
+        let (status, body) = common::control_api::http(ui, "GET", "/sessions", "").await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("JSON");
+        v["sessions"].as_array().expect("sessions").len()
+    };
+    let before = sessions(ui).await;
+    assert!(before >= 1, "the demo's own session is in the list");
+    let (status, page) = common::control_api::http(ui, "GET", "/", "").await;
+    assert!(status == 200 && page.contains("ui/app.js"), "{page}");
+
+    let addr: SocketAddr = proxy.parse().expect("proxy address");
+    tokio::task::spawn_blocking(move || through_pix(addr))
+        .await
+        .expect("session through the proxy");
+    let deadline = std::time::Instant::now() + SHOW;
+    while sessions(ui).await == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new session never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &demo.child().id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let mut child = demo.0.take().expect("the child");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+/// A child process killed when a failed test unwinds past it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("the child")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

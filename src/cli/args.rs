@@ -127,6 +127,11 @@ pub struct DemoArgs {
     /// Also write the story as one self-contained HTML page (a sequence diagram).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Then keep the server and proxy running, and print the web UI's
+    /// address (opens nothing): more clients can go through the proxy and
+    /// be watched live. Ctrl-C ends it.
+    #[arg(long)]
+    pub serve: bool,
     /// Colour the output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

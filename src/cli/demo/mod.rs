@@ -4,7 +4,8 @@
 //! server and through the proxy. Printed side by side: what the client sent
 //! and saw vs what the server received and answered (the proxy's upstream
 //! leg), every change marked, and the probe's verdict on each path.
-//! `--html FILE` writes the same story as a sequence diagram.
+//! `--html FILE` writes the same story as a sequence diagram; `--serve`
+//! then keeps the server and proxy running and prints the web UI's address.
 //!
 //! Files: `session` (the client), `text` (the terminal view), `html` (the
 //! page); the story (transcripts → exchanges) and the sequence diagram are
@@ -60,7 +61,14 @@ fn upstream_for(profile: &str) -> (&'static str, &'static str) {
     }
 }
 
-async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<Demo> {
+/// The demo's server and proxy, kept for `--serve`: the proxied path's
+/// server and the proxy in front of it.
+struct Kept {
+    server: MockServer,
+    proxy: MockProxy,
+}
+
+async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<(Demo, Kept)> {
     let (scenario, label) = upstream_for(profile_arg);
     let direct_server = MockServer::start(Scenario::bundled(scenario)?).await?;
     let server = MockServer::start(Scenario::bundled(scenario)?).await?;
@@ -97,7 +105,7 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<Demo> {
         probe::probe(direct_server.addr(), &options),
         probe::probe(proxy.addr(), &options)
     );
-    Ok(Demo {
+    let demo = Demo {
         profile: profile.name().to_string(),
         server: (
             scenario.to_string(),
@@ -109,7 +117,24 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<Demo> {
         through_error: through_result.err(),
         probe_direct,
         probe_through,
-    })
+    };
+    Ok((demo, Kept { server, proxy }))
+}
+
+/// `--serve`: the web UI of the proxy and of the server behind it, until
+/// Ctrl-C. The demo's sessions (and the probes') are already there.
+async fn serve(mut kept: Kept) -> anyhow::Result<()> {
+    let proxy_ui = kept.proxy.start_control().await?;
+    let server_ui = kept.server.start_control().await?;
+    outln!("\nwatch live: http://{proxy_ui}/ (the proxy: every session through it, both legs)")?;
+    outln!("            http://{server_ui}/ (the server behind it: its sessions and messages)")?;
+    outln!(
+        "send mail through the proxy at {} (e.g. swaks --server {} --to you@example.com); Ctrl-C ends",
+        kept.proxy.addr(),
+        kept.proxy.addr()
+    )?;
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
 
 /// The host name the server greets with.
@@ -143,12 +168,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let demo = runtime.block_on(play(&args.profile, profile))?;
+    let (demo, kept) = runtime.block_on(play(&args.profile, profile))?;
     out!("{}", text::render(&demo, color))?;
     if let Some(path) = &args.html {
         std::fs::write(path, html::render(&demo))
             .with_context(|| format!("cannot write {}", path.display()))?;
         outln!("\nwrote {}", path.display())?;
+    }
+    if args.serve {
+        runtime.block_on(serve(kept))?;
     }
     Ok(ExitCode::SUCCESS)
 }
