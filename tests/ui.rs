@@ -316,6 +316,62 @@ fn the_messages_view_shows_a_message_and_sandboxes_its_html() {
     );
 }
 
+/// The scenario view: the scenario, its rules, an armed one-shot fault, and
+/// each expectation met or not with the report's text.
+#[test]
+fn the_setup_view_shows_rules_faults_and_expectations() {
+    let Some(chromium) = require(
+        &CHROMIUM,
+        "the_setup_view_shows_rules_faults_and_expectations",
+    ) else {
+        return;
+    };
+    let rt = runtime();
+    let (server, control) = server(&rt, Scenario::default());
+    smtp_harness::Rule::verb("MAIL")
+        .reply("250 2.1.0 fine")
+        .expect(1)
+        .mount(&server);
+    smtp_harness::Rule::verb("VRFY")
+        .reply("252 2.0.0 maybe")
+        .expect(1)
+        .mount(&server);
+    rt.block_on(send(server.addr(), plain("counted")));
+    // Armed after the session: it waits for the next RCPT.
+    let (status, body) = rt.block_on(common::control_api::http(
+        control,
+        "POST",
+        "/faults",
+        r#"{"verb":"RCPT","reply":"451 4.3.0 try again later"}"#,
+    ));
+    assert_eq!(status, 201, "{body}");
+    let mut b = Browser::launch(chromium);
+    open_ui(&mut b, control);
+    b.eval("document.querySelector('nav button[data-tab=\"setup\"]').click()");
+    b.wait_for(
+        "document.querySelectorAll('#expectations li').length === 2",
+        SHOW,
+    );
+    let setup = b.eval("document.querySelector('#setup').innerText");
+    let text = setup.as_str().unwrap_or_default();
+    for want in [
+        "Scenario",
+        "Rules, in order",
+        "Armed one-shot faults",
+        "451 4.3.0 try again later",
+        "UNMET",
+        "Some are not met.",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let met = b.eval(
+        "[...document.querySelectorAll('#expectations li')].map(l => l.className).sort().join(' ')",
+    );
+    assert_eq!(met, "met unmet", "MAIL was sent, VRFY never: {text}");
+    // The unmet one is the point here, not a failure at drop.
+    server.reset();
+}
+
 /// The UI's answers carry a policy that loads nothing from elsewhere, and
 /// the guard still refuses a page from another origin.
 #[tokio::test]
@@ -495,4 +551,83 @@ impl Drop for KillOnDrop {
             let _ = c.wait();
         }
     }
+}
+
+/// `GET /sessions/{id}/diagram` of a fake server's session: `path`'s body.
+async fn diagram(control: SocketAddr, id: u64) -> String {
+    let req = format!("GET /sessions/{id}/diagram HTTP/1.1\r\nHost: {control}\r\n\r\n");
+    let (status, head, body) = raw(control, req.as_bytes()).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("Content-Type: text/html"), "{head}");
+    String::from_utf8(body).expect("UTF-8")
+}
+
+/// A replayed session that strays from its capture: the step is marked in
+/// the diagram, with what the captured client did.
+#[tokio::test]
+async fn the_diagram_marks_where_a_replay_diverged() {
+    let capture = r#"
+replay:
+  sessions:
+    - banner: ["220 mx.example.test ESMTP"]
+      steps:
+        - client: "EHLO captured.example"
+          reply: ["250 mx.example.test"]
+        - client: "QUIT"
+          reply: ["221 2.0.0 Bye"]
+"#;
+    let mut server = MockServer::start(Scenario::from_yaml(capture).expect("scenario"))
+        .await
+        .expect("server");
+    let control = server.start_control().await.expect("control");
+    let mut c = common::RawClient::connect(server.addr()).await;
+    c.reply().await;
+    c.reply_to("EHLO other.example").await;
+    c.reply_to("QUIT").await;
+    server.wait_for_sessions(1).await.expect("session ended");
+    let html = diagram(control, 1).await;
+    assert!(html.contains(r#"class="msg diverged""#), "{html}");
+    assert!(html.contains("diverged from captured step 1"), "{html}");
+    assert!(html.contains("EHLO captured.example"), "{html}");
+    assert!(html.contains("1 step(s)"), "{html}");
+}
+
+/// A session over STARTTLS (lettre, TLS required): the handshake is a step
+/// of the diagram, and what followed it is drawn as any other command.
+#[tokio::test]
+async fn the_diagram_shows_the_tls_handshake() {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let mut server = MockServer::start(Scenario::bundled("exchange-2019").expect("scenario"))
+        .await
+        .expect("server");
+    let control = server.start_control().await.expect("control");
+    let pem = server.tls_certificate_pem().expect("certificate");
+    let params = TlsParameters::builder("mail1.fabrikam.com".into())
+        .add_root_certificate(Certificate::from_pem(pem.as_bytes()).expect("pem"))
+        .build_rustls()
+        .expect("tls parameters");
+    let mail = Mail::builder()
+        .from("alice@example.org".parse().expect("from"))
+        .to("bob@fabrikam.com".parse().expect("to"))
+        .subject("over tls")
+        .body("hello".to_string())
+        .expect("mail");
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(server.addr().port())
+        .tls(Tls::Required(params))
+        .build()
+        .send(mail)
+        .await
+        .expect("sent over STARTTLS");
+    server.wait_for_sessions(1).await.expect("session ended");
+    let html = diagram(control, 1).await;
+    assert!(html.contains("TLS started (TLSv1"), "{html}");
+    let tls = html.find("TLS started").expect("the note");
+    let starttls = html
+        .find(r#"class="label">STARTTLS</text>"#)
+        .expect("the command");
+    let mail_from = html
+        .find("MAIL FROM:&lt;alice@example.org&gt;")
+        .expect("MAIL");
+    assert!(starttls < tls && tls < mail_from, "in order: {html}");
 }
