@@ -10,26 +10,32 @@ use super::story::Exchange;
 use super::wrap::wrap;
 use std::fmt::Write;
 
+const NAMES: [&str; 3] = ["client", "proxy", "server"];
+/// Three lanes: the page's width and where each lane is.
 const WIDTH: u32 = 1200;
-const LANES: [(&str, u32); 3] = [("client", 170), ("proxy", 600), ("server", 1030)];
+const XS: [u32; 3] = [170, 600, 1030];
+/// Two lanes (no proxy): narrower, so the diagram is drawn larger where
+/// the page is narrow (the web UI beside its list, a projector).
+const WIDTH_TWO: u32 = 860;
+const XS_TWO: [u32; 3] = [130, 430, 730];
 /// Characters per label line between two lanes (12px monospace ≈ 7.3px each).
 const LABEL: usize = 56;
 /// Characters per label line between client and server (no proxy lane).
-const LABEL_WIDE: usize = 110;
+const LABEL_WIDE: usize = 76;
 const LINE_H: u32 = 15;
 /// The pixels a lane title's character takes (13px bold), and its line height.
 const TITLE_PX: u32 = 8;
 const TITLE_H: u32 = 16;
 
 /// The widest the title box of the lane at `x` may be: the room between
-/// two lanes, and within the page on either side.
-fn lane_room(x: u32) -> u32 {
-    420.min(2 * x.min(WIDTH - x) - 8)
+/// two lanes, and within the page (`width`) on either side.
+fn lane_room(x: u32, width: u32) -> u32 {
+    420.min(2 * x.min(width - x) - 8)
 }
 
 /// Characters per line of the title of the lane at `x`.
-fn title_chars(x: u32) -> usize {
-    ((lane_room(x) - 24) / TITLE_PX) as usize
+fn title_chars(x: u32, width: u32) -> usize {
+    ((lane_room(x, width) - 24) / TITLE_PX) as usize
 }
 
 /// Whose session it is: what the lanes are called.
@@ -107,7 +113,8 @@ fn server_arrows(story: &[Exchange]) -> Vec<Arrow> {
             out.push(Arrow::new(0, 2, wrap(sent, LABEL_WIDE, 2), sent.clone(), "client"));
         }
         if let Some(d) = &x.diverged {
-            let mut a = Arrow::new(2, 2, wrap(&format!("≠ {d}"), 70, 3), d.clone(), "client");
+            // Narrow enough to stay on the page beside the server lane.
+            let mut a = Arrow::new(2, 2, wrap(&format!("≠ {d}"), 32, 6), d.clone(), "client");
             a.diverged = true;
             out.push(a);
         }
@@ -188,6 +195,10 @@ fn proxy_arrows(story: &[Exchange]) -> Vec<Arrow> {
 
 /// The diagram of one session's story.
 pub(crate) fn svg(story: &[Exchange], lanes: &Lanes) -> String {
+    let (width, xs) = match lanes {
+        Lanes::Proxy { .. } => (WIDTH, XS),
+        Lanes::Server { .. } => (WIDTH_TWO, XS_TWO),
+    };
     let (arrows, titles, shown) = match lanes {
         Lanes::Proxy { profile, server } => (
             proxy_arrows(story),
@@ -208,10 +219,10 @@ pub(crate) fn svg(story: &[Exchange], lanes: &Lanes) -> String {
             &[0usize, 2][..],
         ),
     };
-    let heads: Vec<Vec<String>> = LANES
+    let heads: Vec<Vec<String>> = xs
         .iter()
         .zip(&titles)
-        .map(|((_, x), t)| wrap(t, title_chars(*x), 2))
+        .map(|(x, t)| wrap(t, title_chars(*x, width), 2))
         .collect();
     let head_lines = heads.iter().map(Vec::len).max().unwrap_or(1) as u32;
     let head_h = 34 + TITLE_H * (head_lines - 1);
@@ -236,28 +247,37 @@ pub(crate) fn svg(story: &[Exchange], lanes: &Lanes) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="seq" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="sequence diagram">"#
+        r#"<svg class="seq" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="sequence diagram">"#
     );
     s.push_str(r##"<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#334"/></marker><marker id="headc" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#d9480f"/></marker></defs>"##);
     for &i in shown {
-        lane(&mut s, i, &heads[i], head_lines, head_h, height);
+        let room = lane_room(xs[i], width);
+        lane(&mut s, (i, xs[i], room), &heads[i], head_lines, head_h, height);
     }
     let mut y = top;
     for ((a, h), note) in arrows.iter().zip(heights).zip(&notes) {
-        arrow(&mut s, a, note, y);
+        arrow(&mut s, a, (xs[a.from], xs[a.to]), note, y);
         y += h;
     }
     s.push_str("</svg>");
     s
 }
 
-/// A lane's title box and lifeline.
-fn lane(s: &mut String, i: usize, lines: &[String], head_lines: u32, head_h: u32, height: u32) {
-    let (name, x) = LANES[i];
+/// A lane's title box and lifeline: lane `i` at `x`, its title box at most
+/// `room` wide.
+fn lane(
+    s: &mut String,
+    (i, x, room): (usize, u32, u32),
+    lines: &[String],
+    head_lines: u32,
+    head_h: u32,
+    height: u32,
+) {
+    let name = NAMES[i];
     // Wide enough for its longest line (13px bold ≈ 8px a character),
     // never wider than the room between two lanes.
     let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
-    let w = (longest * TITLE_PX + 24).clamp(300, lane_room(x));
+    let w = (longest * TITLE_PX + 24).clamp(room.min(300), room);
     let _ = write!(
         s,
         r#"<g class="lane" data-lane="{name}"><line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}" class="lifeline"/><rect x="{rx}" y="10" width="{w}" height="{head_h}" rx="6" class="lanehead lanehead-{name}"/>"#,
@@ -277,9 +297,8 @@ fn lane(s: &mut String, i: usize, lines: &[String], head_lines: u32, head_h: u32
     s.push_str("</g>");
 }
 
-/// One arrow (or a note on a lifeline) starting at `y`.
-fn arrow(s: &mut String, a: &Arrow, note: &[String], y: u32) {
-    let (x1, x2) = (LANES[a.from].1, LANES[a.to].1);
+/// One arrow (or a note on a lifeline) from `x1` to `x2`, starting at `y`.
+fn arrow(s: &mut String, a: &Arrow, (x1, x2): (u32, u32), note: &[String], y: u32) {
     let class = match (a.changed, a.by_words, a.diverged) {
         (_, _, true) => "msg diverged",
         (true, true, _) => "msg changed words",
@@ -290,8 +309,8 @@ fn arrow(s: &mut String, a: &Arrow, note: &[String], y: u32) {
         s,
         r#"<g class="{class}" data-leg="{}" data-from="{}" data-to="{}"><title>{}</title>"#,
         a.leg,
-        LANES[a.from].0,
-        LANES[a.to].0,
+        NAMES[a.from],
+        NAMES[a.to],
         esc(&a.full)
     );
     let text_y = y + LINE_H;

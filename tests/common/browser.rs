@@ -82,6 +82,12 @@ impl Browser {
             ws,
             next: 0,
         };
+        // The viewport itself 1280×800 (the window's size includes its
+        // frame).
+        b.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": false }),
+        );
         b.call("Page.enable", json!({}));
         b.call("Runtime.enable", json!({}));
         b

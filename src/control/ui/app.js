@@ -143,8 +143,12 @@ async function showSession(id) {
   }
   // Drawn and escaped by the server (crate::view).
   view.innerHTML = await r.text();
+  const wide = el("button", { type: "button", class: "wide", title: "hide the list (for a projector)" });
+  const label = () => { wide.textContent = $("#sessions").classList.contains("wide") ? "⤡ show the list" : "⤢ full width"; };
+  wide.addEventListener("click", () => { $("#sessions").classList.toggle("wide"); label(); });
+  label();
   view.prepend(el("h2", {}, "Session " + id + " ",
-    el("a", { href: api("sessions/" + id + "?format=text"), target: "_blank", text: "transcript" })));
+    el("a", { href: api("sessions/" + id + "?format=text"), target: "_blank", text: "transcript" }), " ", wide));
 }
 
 function follow() {
