@@ -193,7 +193,9 @@ struct Seen {
 
 impl Seen {
     /// The summary's text stops growing here.
-    const TEXT: usize = 4096;
+    /// (1 KiB: a list of the 1000 sessions `serve` keeps stays about a
+    /// megabyte.)
+    const TEXT: usize = 1024;
     /// At most this many distinct verbs and codes.
     const DISTINCT: usize = 32;
 
@@ -415,7 +417,47 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transcript::Wire;
     use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn a_summary_names_verbs_and_codes_once_and_bounds_its_text() {
+        let mut seen = Seen::default();
+        let command = |line: &str| EventKind::Command {
+            leg: Leg::Client,
+            line: Wire(bytes::Bytes::from(line.to_string())),
+            bare_lf: false,
+        };
+        let reply = |code: u16, line: &str| EventKind::Reply {
+            leg: Leg::Client,
+            code,
+            lines: vec![line.to_string()],
+            rule: None,
+            original: None,
+        };
+        seen.add(&command("ehlo a"));
+        seen.add(&reply(250, "250 ok"));
+        seen.add(&command("EHLO b"));
+        seen.add(&reply(250, "250 ok"));
+        // The upstream leg is not what the client did.
+        seen.add(&EventKind::Command {
+            leg: Leg::Upstream,
+            line: Wire(bytes::Bytes::from_static(b"NOOP")),
+            bare_lf: false,
+        });
+        assert_eq!(seen.commands, 2);
+        assert_eq!(seen.verbs, ["EHLO"]);
+        assert_eq!(seen.codes, [250]);
+        assert_eq!(seen.text, "ehlo a\n250 ok\nEHLO b\n250 ok");
+        // Cut at the bound, on a character boundary.
+        seen.add(&command(&"é".repeat(Seen::TEXT)));
+        assert!(seen.text.len() <= Seen::TEXT, "{}", seen.text.len());
+        assert!(seen.text.ends_with('é'));
+        let full = seen.text.clone();
+        seen.add(&command("MAIL FROM:<a@b>"));
+        assert_eq!(seen.text, full, "no more text once full");
+        assert_eq!(seen.verbs.last().map(String::as_str), Some("MAIL"));
+    }
 
     #[tokio::test]
     async fn chunks_are_framed_and_the_body_ends() {

@@ -24,8 +24,13 @@ use std::time::{Duration, Instant};
 const START: Duration = Duration::from_secs(30);
 const CALL: Duration = Duration::from_secs(20);
 
+/// One browser at a time per test binary: a loaded CI machine with two
+/// cores should not start one chromium per test thread.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Browser {
     child: Child,
+    _turn: std::sync::MutexGuard<'static, ()>,
     _profile: tempfile::TempDir,
     ws: TcpStream,
     next: u64,
@@ -42,6 +47,10 @@ impl Browser {
     /// Start `chromium` (the program [`super::tools::require`] found) with
     /// one blank page of 1280×800, and attach to that page.
     pub fn launch(chromium: &str) -> Browser {
+        // A test that failed holding it poisoned it; the browser is gone.
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let profile = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new(chromium);
         cmd.args([
@@ -78,6 +87,7 @@ impl Browser {
         let ws = connect(port, &page);
         let mut b = Browser {
             child,
+            _turn: turn,
             _profile: profile,
             ws,
             next: 0,
