@@ -16,6 +16,7 @@
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,17 +30,29 @@ const CALL: Duration = Duration::from_secs(20);
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub struct Browser {
-    child: Child,
-    _turn: std::sync::MutexGuard<'static, ()>,
-    _profile: tempfile::TempDir,
+    // Fields drop in order: the socket, the browser, its profile, and
+    // then the next test's turn.
     ws: TcpStream,
     next: u64,
+    _child: Group,
+    _profile: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
-impl Drop for Browser {
+/// Chromium and every process it starts (zygote, renderers, GPU), in a
+/// process group of their own: killed together, whenever this is dropped
+/// (a test that panics half-way included), so no browser outlives a test.
+struct Group(Child);
+
+impl Drop for Group {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -69,28 +82,23 @@ impl Browser {
         .arg("about:blank")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        .process_group(0);
         // Chromium's own sandbox refuses to run as root (CI containers).
         if is_root() {
             cmd.arg("--no-sandbox");
         }
-        let mut child = cmd.spawn().expect("start chromium");
-        let port = match active_port(profile.path(), &mut child) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{e}");
-            }
-        };
+        // Owned at once: a panic below kills it.
+        let mut child = Group(cmd.spawn().expect("start chromium"));
+        let port = active_port(profile.path(), &mut child.0).unwrap_or_else(|e| panic!("{e}"));
         let page = page_socket(port);
         let ws = connect(port, &page);
         let mut b = Browser {
-            child,
-            _turn: turn,
-            _profile: profile,
             ws,
             next: 0,
+            _child: child,
+            _profile: profile,
+            _turn: turn,
         };
         // The viewport itself 1280×800 (the window's size includes its
         // frame).

@@ -124,6 +124,16 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<(Demo, Kept
 /// `--serve`: the web UI of the proxy and of the server behind it, until
 /// Ctrl-C. The demo's sessions (and the probes') are already there.
 async fn serve(mut kept: Kept) -> anyhow::Result<()> {
+    // Listening for Ctrl-C (and SIGTERM) before the addresses are printed:
+    // whoever reads them may stop the demo at once.
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     let proxy_ui = kept.proxy.start_control().await?;
     let server_ui = kept.server.start_control().await?;
     outln!("\nwatch live: http://{proxy_ui}/ (the proxy: every session through it, both legs)")?;
@@ -133,6 +143,12 @@ async fn serve(mut kept: Kept) -> anyhow::Result<()> {
         kept.proxy.addr(),
         kept.proxy.addr()
     )?;
+    #[cfg(unix)]
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
