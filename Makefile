@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: help setup bench-setup build run demo test lint fmt bench bench-server bench-proxy bench-memory bench-import soak fuzz
+.PHONY: help setup bench-setup build run demo test lint fmt screenshots bench bench-server bench-proxy bench-memory bench-import soak fuzz
 
 help:
 	@echo "make build   release build (target/release/smtp-harness)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test    setup, then all unit/integration tests, then doctests"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make fmt     format the code"
+	@echo "make screenshots  rewrite docs/ui/*.png: the web UI in headless chromium (tests/ui.rs)"
 	@echo "make bench   every benchmark below, in order (results: docs/PERFORMANCE.md)"
 	@echo "  make bench-server  serve vs Postfix's smtp-sink, scripted scenarios (bench/run.sh)"
 	@echo "  make bench-proxy   proxy overhead in front of smtp-sink (bench/proxy.sh)"
@@ -53,6 +54,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# The web UI's pictures in docs/ui/, taken by chromium from live sessions;
+# an ignored test, so a test run never rewrites them.
+screenshots:
+	$(CARGO) test --test ui -- --ignored screenshots
 
 # Each script builds the release binary first (cargo is a no-op the 2nd time).
 bench: bench-setup bench-server bench-proxy bench-memory bench-import

@@ -66,7 +66,7 @@ macro_rules! internal {
 
 internal!(
     control, dice, expect, harness, link, message, protocol, proxy, routing, scenario, schema,
-    server, session, transcript,
+    server, session, transcript, view,
 );
 
 /// What only the command line uses (capture import, the probe and its

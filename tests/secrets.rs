@@ -154,6 +154,11 @@ async fn mock_server_and_control_api_never_show_a_credential() {
     let (status, body) = http_get(control, "/sessions/1?format=text").await;
     assert_eq!(status, 200, "{body}");
     assert_no_secret("GET /sessions/1?format=text", &body);
+    // The web UI's diagram shows the AUTH steps, redacted.
+    let (status, body) = http_get(control, "/sessions/1/diagram").await;
+    assert_eq!(status, 200, "{body}");
+    assert_no_secret("GET /sessions/1/diagram", &body);
+    assert!(body.contains("AUTH PLAIN &lt;redacted&gt;"), "{body}");
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
@@ -178,13 +183,19 @@ async fn greeted(addr: SocketAddr) -> RawClient {
 
 #[tokio::test]
 async fn the_proxy_never_shows_a_credential_on_either_leg() {
-    let (server, proxy) = behind_proxy().await;
+    let (server, mut proxy) = behind_proxy().await;
+    let control = proxy.start_control().await.expect("control API");
     auth_abuse(proxy.addr()).await;
     let t = proxy
         .wait_for_sessions(1)
         .await
         .expect("proxy session ended");
     assert_no_secret("the proxy transcript", &transcript_text(&t));
+    // The web UI's diagram of both legs.
+    let (status, body) = http_get(control, "/sessions/1/diagram").await;
+    assert_eq!(status, 200, "{body}");
+    assert_no_secret("GET /sessions/1/diagram (proxy)", &body);
+    assert!(body.contains("&lt;redacted&gt;"), "{body}");
     let t = server
         .wait_for_sessions(1)
         .await

@@ -127,6 +127,11 @@ pub struct DemoArgs {
     /// Also write the story as one self-contained HTML page (a sequence diagram).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Then keep the server and proxy running, and print the web UI's
+    /// address (opens nothing): more clients can go through the proxy and
+    /// be watched live. Ctrl-C ends it.
+    #[arg(long)]
+    pub serve: bool,
     /// Colour the output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -253,8 +258,9 @@ pub struct ProxyArgs {
 /// The HTTP control API of `serve` and `proxy` (docs/control.md).
 #[derive(Debug, clap::Args)]
 pub struct ControlArgs {
-    /// Serve the HTTP control API on this address (off by default; e.g.
-    /// 127.0.0.1:8025, port 0 picks a free one). See docs/control.md.
+    /// Serve the HTTP control API on this address, and a web UI at its `/`
+    /// (off by default; e.g. 127.0.0.1:8025, port 0 picks a free one). See
+    /// docs/control.md and docs/ui.md.
     #[arg(id = "control", long = "control", value_name = "IP:PORT", value_parser = parse_listen)]
     pub addr: Option<SocketAddr>,
     /// Allow --control on an address other hosts can reach (anyone who can

@@ -8,6 +8,7 @@
 //! - `routes`: the route table (the OpenAPI test walks it) and the handlers.
 //! - `stream`: large answers, written a chunk at a time.
 //! - `events`: the Server-Sent Events stream.
+//! - `ui`: the web UI at `/` (its files are compiled in, under `ui/`).
 //!
 //! Every change is recorded in the transcript's control log
 //! ([`Transcript::control`](crate::Transcript::control)), so a test can see
@@ -20,6 +21,7 @@ mod profile;
 pub mod http;
 pub mod routes;
 mod stream;
+mod ui;
 
 pub use events::MAX_EVENT_STREAMS;
 

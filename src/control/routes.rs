@@ -27,6 +27,7 @@ pub enum Mode {
 enum Handler {
     Sessions,
     Session,
+    Diagram,
     Events,
     Messages,
     Message,
@@ -48,6 +49,7 @@ enum Handler {
     AddEntry(Section),
     RemoveEntry(Section),
     OpenApi,
+    Ui(super::ui::Asset),
 }
 
 /// One route: method, path pattern (`{name}` segments, optionally with a
@@ -76,6 +78,7 @@ const fn route(method: &'static str, path: &'static str, mode: Mode, handler: Ha
 pub const ROUTES: &[Route] = &[
     route("GET", "/sessions", Mode::Both, Handler::Sessions),
     route("GET", "/sessions/{id}", Mode::Both, Handler::Session),
+    route("GET", "/sessions/{id}/diagram", Mode::Both, Handler::Diagram),
     route("GET", "/events", Mode::Both, Handler::Events),
     route("GET", "/messages", Mode::Server, Handler::Messages),
     route("GET", "/messages/{n}.eml", Mode::Server, Handler::Message),
@@ -135,6 +138,19 @@ pub const ROUTES: &[Route] = &[
         Handler::RemoveEntry(Section::Replies),
     ),
     route("GET", "/openapi.json", Mode::Both, Handler::OpenApi),
+    route("GET", "/", Mode::Both, Handler::Ui(super::ui::Asset::Page)),
+    route(
+        "GET",
+        "/ui/app.js",
+        Mode::Both,
+        Handler::Ui(super::ui::Asset::Script),
+    ),
+    route(
+        "GET",
+        "/ui/app.css",
+        Mode::Both,
+        Handler::Ui(super::ui::Asset::Style),
+    ),
 ];
 
 /// The OpenAPI 3.1 document served at `/openapi.json`.
@@ -238,6 +254,10 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
             }
             Err(_) => Response::error(400, format!("session ids are numbers, not {param:?}")),
         },
+        Handler::Diagram => match param.parse::<u64>() {
+            Ok(id) => return Outcome::Run(Job::Diagram { id }),
+            Err(_) => Response::error(400, format!("session ids are numbers, not {param:?}")),
+        },
         Handler::Messages => return Outcome::Run(Job::Messages),
         Handler::Message => message(state, param),
         Handler::MessageParsed => match message_number(param) {
@@ -279,6 +299,7 @@ pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
             with_proxy(state, |p| super::profile::remove(p, section, param))
         }
         Handler::OpenApi => Response::bytes(200, "application/json", OPENAPI.as_bytes().to_vec()),
+        Handler::Ui(asset) => super::ui::serve(asset),
     };
     Outcome::Respond(response)
 }

@@ -31,6 +31,9 @@ pub(crate) enum Job {
     /// blocking thread, since the message may be read from a file and is
     /// parsed whole.
     Message { n: usize, part: Option<String> },
+    /// `GET /sessions/{id}/diagram`: the session drawn (HTML with an SVG),
+    /// on a blocking thread, since it reads every kept event.
+    Diagram { id: u64 },
     /// `GET /expectations`: on a blocking thread, since its report copies
     /// every kept event (what was sent instead of an unmet expectation).
     Expectations,
@@ -59,6 +62,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             .unwrap_or_else(|_| Response::error(500, "parsing the message failed"));
             response.write(out).await
         }
+        Job::Diagram { id } => diagram(out, state, id).await,
         Job::Expectations => {
             let target = state.target.clone();
             let response =
@@ -68,6 +72,43 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             response.write(out).await
         }
     }
+}
+
+/// The web UI's view of one session: [`crate::view::session_fragment`].
+async fn diagram<S: AsyncWrite + Unpin>(out: &mut S, state: &State, id: u64) -> io::Result<()> {
+    use crate::view::diagram::Lanes;
+    let Some(s) = find(state, id) else {
+        return Response::error(404, format!("no session {id} (kept: the most recent ones)"))
+            .write(out)
+            .await;
+    };
+    let lanes = match &state.target.kind {
+        super::Kind::Server(shared) => Lanes::Server {
+            server: shared.scenario().name().to_string(),
+        },
+        super::Kind::Proxy(shared) => Lanes::Proxy {
+            profile: shared.profile().name().to_string(),
+            server: shared.upstream.clone(),
+        },
+    };
+    let record = s.snapshot();
+    let response = tokio::task::spawn_blocking(move || {
+        let html = crate::view::session_fragment(&record, &lanes);
+        super::ui::html(html.into_bytes())
+    })
+    .await
+    .unwrap_or_else(|_| Response::error(500, "drawing the session failed"));
+    response.write(out).await
+}
+
+/// A kept session by id.
+fn find(state: &State, id: u64) -> Option<SharedSession> {
+    state
+        .target
+        .recorder()
+        .shared_sessions()
+        .into_iter()
+        .find(|s| s.read(|r| r.id) == id)
 }
 
 /// A response body on its way out.
@@ -139,6 +180,77 @@ fn element(buf: &mut Vec<u8>, first: bool, value: &impl serde::Serialize) {
     }
 }
 
+/// What a session summary says of its commands and replies, for the web
+/// UI's filter: the client's verbs and the reply codes it saw (distinct, in
+/// order), and the start of its text (commands and first reply lines).
+#[derive(Default)]
+struct Seen {
+    commands: usize,
+    verbs: Vec<String>,
+    codes: Vec<u16>,
+    text: String,
+}
+
+impl Seen {
+    /// The summary's text stops growing here.
+    /// (1 KiB: a list of the 1000 sessions `serve` keeps stays about a
+    /// megabyte.)
+    const TEXT: usize = 1024;
+    /// At most this many distinct verbs and codes.
+    const DISTINCT: usize = 32;
+
+    fn add(&mut self, kind: &EventKind) {
+        match kind {
+            EventKind::Command {
+                leg: Leg::Client,
+                line,
+                ..
+            } => {
+                self.commands += 1;
+                let text = line.text();
+                let verb = text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
+                if !self.verbs.contains(&verb) && self.verbs.len() < Self::DISTINCT {
+                    self.verbs.push(verb);
+                }
+                self.push_text(&text);
+            }
+            EventKind::Reply {
+                leg: Leg::Client,
+                code,
+                lines,
+                ..
+            } => {
+                if !self.codes.contains(code) && self.codes.len() < Self::DISTINCT {
+                    self.codes.push(*code);
+                }
+                if let Some(first) = lines.first() {
+                    self.push_text(first);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn push_text(&mut self, line: &str) {
+        if self.text.len() >= Self::TEXT {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        let room = Self::TEXT - self.text.len();
+        let mut cut = line.len().min(room);
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.text.push_str(&line[..cut]);
+    }
+}
+
 /// One line per kept session, as of now, without copying its events:
 /// its commands are counted a few thousand events per hold of its lock.
 async fn summary(s: &SharedSession) -> Value {
@@ -153,25 +265,14 @@ async fn summary(s: &SharedSession) -> Value {
         let shown = r.events.len() + usize::from(r.dropped > 0 && !r.ended);
         (r.id, peer, unix_ms, shown, r.ended, r.aborted)
     });
-    let mut commands = 0;
+    let mut seen = Seen::default();
     let mut at = 0;
     while at < end {
         let upto = (at + COUNT_SLICE).min(end);
-        commands += s.read(|r| {
-            r.events
-                .iter()
-                .skip(at)
-                .take(upto - at)
-                .filter(|e| {
-                    matches!(
-                        e.kind,
-                        EventKind::Command {
-                            leg: Leg::Client,
-                            ..
-                        }
-                    )
-                })
-                .count()
+        s.read(|r| {
+            for e in r.events.iter().skip(at).take(upto - at) {
+                seen.add(&e.kind);
+            }
         });
         at = upto;
         tokio::task::yield_now().await;
@@ -182,8 +283,11 @@ async fn summary(s: &SharedSession) -> Value {
         "started_unix_ms": unix_ms,
         "ended": ended,
         "aborted": aborted,
-        "commands": commands,
+        "commands": seen.commands,
         "events": end,
+        "verbs": seen.verbs,
+        "codes": seen.codes,
+        "text": seen.text,
         "href": format!("/sessions/{id}"),
     })
 }
@@ -218,13 +322,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     id: u64,
     text: bool,
 ) -> io::Result<()> {
-    let found = state
-        .target
-        .recorder()
-        .shared_sessions()
-        .into_iter()
-        .find(|s| s.read(|r| r.id) == id);
-    let Some(s) = found else {
+    let Some(s) = find(state, id) else {
         return Response::error(404, format!("no session {id} (kept: the most recent ones)"))
             .write(out)
             .await;
@@ -319,7 +417,47 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transcript::Wire;
     use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn a_summary_names_verbs_and_codes_once_and_bounds_its_text() {
+        let mut seen = Seen::default();
+        let command = |line: &str| EventKind::Command {
+            leg: Leg::Client,
+            line: Wire(bytes::Bytes::from(line.to_string())),
+            bare_lf: false,
+        };
+        let reply = |code: u16, line: &str| EventKind::Reply {
+            leg: Leg::Client,
+            code,
+            lines: vec![line.to_string()],
+            rule: None,
+            original: None,
+        };
+        seen.add(&command("ehlo a"));
+        seen.add(&reply(250, "250 ok"));
+        seen.add(&command("EHLO b"));
+        seen.add(&reply(250, "250 ok"));
+        // The upstream leg is not what the client did.
+        seen.add(&EventKind::Command {
+            leg: Leg::Upstream,
+            line: Wire(bytes::Bytes::from_static(b"NOOP")),
+            bare_lf: false,
+        });
+        assert_eq!(seen.commands, 2);
+        assert_eq!(seen.verbs, ["EHLO"]);
+        assert_eq!(seen.codes, [250]);
+        assert_eq!(seen.text, "ehlo a\n250 ok\nEHLO b\n250 ok");
+        // Cut at the bound, on a character boundary.
+        seen.add(&command(&"é".repeat(Seen::TEXT)));
+        assert!(seen.text.len() <= Seen::TEXT, "{}", seen.text.len());
+        assert!(seen.text.ends_with('é'));
+        let full = seen.text.clone();
+        seen.add(&command("MAIL FROM:<a@b>"));
+        assert_eq!(seen.text, full, "no more text once full");
+        assert_eq!(seen.verbs.last().map(String::as_str), Some("MAIL"));
+    }
 
     #[tokio::test]
     async fn chunks_are_framed_and_the_body_ends() {

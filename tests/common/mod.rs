@@ -2,9 +2,11 @@
 //! tests that need what real clients won't do (pipelining, malformed lines,
 //! vanishing mid-DATA, byte-exact reads). In the submodules: the binary
 //! launched as a user runs it (`launch`), a client for the control API
-//! (`control_api`) and the outside tools some tests drive (`tools`).
+//! (`control_api`), the outside tools some tests drive (`tools`) and
+//! chromium over the DevTools protocol (`browser`).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod control_api;
 pub mod launch;
 pub mod postfix;

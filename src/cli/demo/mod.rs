@@ -4,14 +4,15 @@
 //! server and through the proxy. Printed side by side: what the client sent
 //! and saw vs what the server received and answered (the proxy's upstream
 //! leg), every change marked, and the probe's verdict on each path.
-//! `--html FILE` writes the same story as a sequence diagram.
+//! `--html FILE` writes the same story as a sequence diagram; `--serve`
+//! then keeps the server and proxy running and prints the web UI's address.
 //!
-//! Files: `session` (the client), `story` (transcripts → exchanges),
-//! `text` (the terminal view), `html` (the page).
+//! Files: `session` (the client), `text` (the terminal view), `html` (the
+//! page); the story (transcripts → exchanges) and the sequence diagram are
+//! `crate::view`'s, shared with the control API's web UI.
 
 mod html;
 mod session;
-mod story;
 mod text;
 
 use super::args::{ColorChoice, DemoArgs};
@@ -22,7 +23,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-pub use story::Exchange;
+use crate::view::story;
+pub use crate::view::story::Exchange;
 
 /// Every step of the demo's client and probes is bounded by this.
 const STEP: Duration = Duration::from_secs(5);
@@ -59,7 +61,14 @@ fn upstream_for(profile: &str) -> (&'static str, &'static str) {
     }
 }
 
-async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<Demo> {
+/// The demo's server and proxy, kept for `--serve`: the proxied path's
+/// server and the proxy in front of it.
+struct Kept {
+    server: MockServer,
+    proxy: MockProxy,
+}
+
+async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<(Demo, Kept)> {
     let (scenario, label) = upstream_for(profile_arg);
     let direct_server = MockServer::start(Scenario::bundled(scenario)?).await?;
     let server = MockServer::start(Scenario::bundled(scenario)?).await?;
@@ -96,7 +105,7 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<Demo> {
         probe::probe(direct_server.addr(), &options),
         probe::probe(proxy.addr(), &options)
     );
-    Ok(Demo {
+    let demo = Demo {
         profile: profile.name().to_string(),
         server: (
             scenario.to_string(),
@@ -108,7 +117,40 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<Demo> {
         through_error: through_result.err(),
         probe_direct,
         probe_through,
-    })
+    };
+    Ok((demo, Kept { server, proxy }))
+}
+
+/// `--serve`: the web UI of the proxy and of the server behind it, until
+/// Ctrl-C. The demo's sessions (and the probes') are already there.
+async fn serve(mut kept: Kept) -> anyhow::Result<()> {
+    // Listening for Ctrl-C (and SIGTERM) before the addresses are printed:
+    // whoever reads them may stop the demo at once.
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
+    let proxy_ui = kept.proxy.start_control().await?;
+    let server_ui = kept.server.start_control().await?;
+    outln!("\nwatch live: http://{proxy_ui}/ (the proxy: every session through it, both legs)")?;
+    outln!("            http://{server_ui}/ (the server behind it: its sessions and messages)")?;
+    outln!(
+        "send mail through the proxy at {} (e.g. swaks --server {} --to you@example.com); Ctrl-C ends",
+        kept.proxy.addr(),
+        kept.proxy.addr()
+    )?;
+    #[cfg(unix)]
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
 
 /// The host name the server greets with.
@@ -142,12 +184,31 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let demo = runtime.block_on(play(&args.profile, profile))?;
+    let (demo, kept) = runtime.block_on(play(&args.profile, profile))?;
     out!("{}", text::render(&demo, color))?;
     if let Some(path) = &args.html {
         std::fs::write(path, html::render(&demo))
             .with_context(|| format!("cannot write {}", path.display()))?;
         outln!("\nwrote {}", path.display())?;
     }
+    if args.serve {
+        runtime.block_on(serve(kept))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// EHLO keywords the client saw (empty when EHLO was refused).
+pub(crate) fn keywords(story: &[Exchange]) -> Vec<String> {
+    story
+        .iter()
+        .filter(|x| x.label() == "EHLO")
+        .filter_map(|x| x.client_saw.as_ref())
+        .find(|l| l.first().is_some_and(|f| f.starts_with("250")))
+        .map(|l| {
+            l.iter()
+                .skip(1)
+                .map(|k| k.get(4..).unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }

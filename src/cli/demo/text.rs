@@ -3,8 +3,9 @@
 //! each change explained under it), then the direct session in one line,
 //! the extensions the client lost, and the probe's verdicts.
 
-use super::{Demo, Exchange, story};
+use super::{Demo, Exchange, keywords};
 use crate::probe::Status;
+use crate::view::wrap::wrap;
 use owo_colors::OwoColorize;
 use std::fmt::Write;
 
@@ -12,61 +13,6 @@ use std::fmt::Write;
 const COL: usize = 38;
 /// Width of text after the arrow.
 const TEXT: usize = COL - 3;
-
-/// Wrap on spaces; words longer than `width` are cut hard. At most `max`
-/// lines, the last ending in `…` when something was left out.
-pub(super) fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let mut word: Vec<char> = word.chars().collect();
-        loop {
-            let used = line.chars().count();
-            let room = if used == 0 {
-                width
-            } else {
-                width.saturating_sub(used + 1)
-            };
-            if word.len() <= room {
-                if used > 0 {
-                    line.push(' ');
-                }
-                line.extend(word.iter());
-                break;
-            }
-            if used > 0 && word.len() <= width {
-                lines.push(std::mem::take(&mut line));
-                continue;
-            }
-            // Too long for any line: fill this one and carry on.
-            let take = if room == 0 { width } else { room };
-            if used > 0 && room > 0 {
-                line.push(' ');
-            } else if used > 0 {
-                lines.push(std::mem::take(&mut line));
-            }
-            let rest = word.split_off(take.min(word.len()));
-            line.extend(word.iter());
-            lines.push(std::mem::take(&mut line));
-            word = rest;
-            if word.is_empty() {
-                break;
-            }
-        }
-    }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
-    }
-    if lines.len() > max {
-        lines.truncate(max);
-        if let Some(last) = lines.last_mut() {
-            let mut cut: String = last.chars().take(width.saturating_sub(1)).collect();
-            cut.push('…');
-            *last = cut;
-        }
-    }
-    lines
-}
 
 /// A reply as display lines: the first line, then (for a multi-line reply)
 /// the rest joined with spaces.
@@ -313,8 +259,8 @@ pub fn render(d: &Demo, color: bool) -> String {
             let _ = writeln!(out, "{}stopped: {e}", " ".repeat(11));
         }
     }
-    let direct_kw = story::keywords(&d.direct);
-    let through_kw = story::keywords(&d.through);
+    let direct_kw = keywords(&d.direct);
+    let through_kw = keywords(&d.through);
     let lost: Vec<&str> = direct_kw
         .iter()
         .filter(|k| !k.eq_ignore_ascii_case("OK"))
@@ -365,17 +311,4 @@ pub fn render(d: &Demo, color: bool) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wraps_words_and_cuts_long_ones() {
-        assert_eq!(wrap("a bb ccc", 4, 5), ["a bb", "ccc"]);
-        assert_eq!(wrap("**********", 4, 5), ["****", "****", "**"]);
-        assert_eq!(wrap("**********", 4, 2), ["****", "***…"]);
-        assert_eq!(wrap("", 4, 2), [""]);
-    }
 }

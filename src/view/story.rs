@@ -1,7 +1,8 @@
 //! The story of one session as exchanges: what the client sent, what the
 //! server received, what the server answered, what the client saw. Built
 //! from a transcript: the proxy's (both legs) or the fake server's (one leg,
-//! where client and server views are the same by construction).
+//! where client and server views are the same by construction). `demo` and
+//! the control API's web UI tell sessions from the same story.
 
 use crate::transcript::{EventKind, Leg, SessionRecord};
 
@@ -20,6 +21,8 @@ pub struct Exchange {
     pub rule: Option<String>,
     /// Something not on the wire (TLS started, a masked verb).
     pub notes: Vec<String>,
+    /// Where a replayed session strayed from its capture, in words.
+    pub diverged: Option<String>,
 }
 
 impl Exchange {
@@ -246,6 +249,17 @@ pub fn from_server(s: &SessionRecord) -> Vec<Exchange> {
                 }
             }
             EventKind::Tls { version, .. } => note(&mut out, format!("TLS started ({version})")),
+            EventKind::Divergence {
+                step,
+                expected,
+                got,
+            } => {
+                if let Some(x) = out.last_mut() {
+                    x.diverged = Some(format!(
+                        "diverged from captured step {step}: the captured client sent {expected:?}, this one {got:?}"
+                    ));
+                }
+            }
             _ => {}
         }
     }
@@ -270,20 +284,4 @@ fn note(out: &mut [Exchange], text: String) {
 
 fn is_bookkeeping(text: &str) -> bool {
     text.starts_with("proxy: ") || text.starts_with("upstream leg ")
-}
-
-/// EHLO keywords the client saw (empty when EHLO was refused).
-pub fn keywords(story: &[Exchange]) -> Vec<String> {
-    story
-        .iter()
-        .filter(|x| x.label() == "EHLO")
-        .filter_map(|x| x.client_saw.as_ref())
-        .find(|l| l.first().is_some_and(|f| f.starts_with("250")))
-        .map(|l| {
-            l.iter()
-                .skip(1)
-                .map(|k| k.get(4..).unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
