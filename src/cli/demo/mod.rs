@@ -126,14 +126,7 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<(Demo, Kept
 async fn serve(mut kept: Kept) -> anyhow::Result<()> {
     // Listening for Ctrl-C (and SIGTERM) before the addresses are printed:
     // whoever reads them may stop the demo at once.
-    #[cfg(unix)]
-    let (mut interrupt, mut terminate) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        )
-    };
+    let signal = super::serve::shutdown_signal()?;
     let proxy_ui = kept.proxy.start_control().await?;
     let server_ui = kept.server.start_control().await?;
     outln!("\nwatch live: http://{proxy_ui}/ (the proxy: every session through it, both legs)")?;
@@ -143,13 +136,7 @@ async fn serve(mut kept: Kept) -> anyhow::Result<()> {
         kept.proxy.addr(),
         kept.proxy.addr()
     )?;
-    #[cfg(unix)]
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
+    signal.await;
     Ok(())
 }
 
