@@ -175,46 +175,14 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// An address to listen on: an IP address and a port. A port alone or a
-/// host name is refused with the form expected, rather than guessed.
+/// `--listen`, `--control`: [`parse_listen`](crate::server::listener::parse_listen).
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse() {
-        return Ok(addr);
-    }
-    let hint = if s.parse::<u16>().is_ok() {
-        format!("a port alone is not enough: give the address too, e.g. 127.0.0.1:{s}")
-    } else if let Some((host, port)) = s.rsplit_once(':')
-        && port.parse::<u16>().is_ok()
-        && !host.contains(':')
-    {
-        format!(
-            "{host:?} is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:{port} or [::1]:{port}"
-        )
-    } else {
-        "expected IP:PORT, e.g. 127.0.0.1:2525 or [::1]:2525 (port 0 picks a free port)".to_string()
-    };
-    Err(hint)
+    crate::server::listener::parse_listen(s)
 }
 
-/// The upstream server: a host (name or IP address) and a port, which the
-/// proxy dials for every client. Without a port every client would get
-/// 421, so it is refused here.
+/// `--upstream`: [`parse_upstream`](crate::proxy::config::parse_upstream).
 fn parse_upstream(s: &str) -> Result<String, String> {
-    let expected = "expected HOST:PORT, e.g. 127.0.0.1:25, mail.example.com:25 or [::1]:25";
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("no port: {expected}"));
-    };
-    if host.is_empty() {
-        return Err(format!("no host: {expected}"));
-    }
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!("an IPv6 address goes in brackets: {expected}"));
-    }
-    match port.parse::<u16>() {
-        Ok(0) => Err(format!("port 0 cannot be dialled: {expected}")),
-        Ok(_) => Ok(s.to_string()),
-        Err(_) => Err(format!("{port:?} is not a port number: {expected}")),
-    }
+    crate::proxy::config::parse_upstream(s)
 }
 
 #[derive(Debug, clap::Args)]
