@@ -83,6 +83,7 @@ pub enum Command {
         smtp-harness proxy --upstream 127.0.0.1:25 --profile pix-mailguard\n  \
         smtp-harness proxy --upstream mx.example.com:25 --profile ./my-firewall.yaml --listen 127.0.0.1:0\n  \
         smtp-harness proxy --upstream 127.0.0.1:2526 --profile starttls-strip --transcript t.jsonl\n  \
+        smtp-harness proxy --config proxies.yaml --control 127.0.0.1:8025   # several named proxies\n  \
         swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
     Proxy(ProxyArgs),
     /// List the bundled proxy profiles.
@@ -188,15 +189,21 @@ fn parse_upstream(s: &str) -> Result<String, String> {
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
     /// The real server, HOST:PORT. Every client is relayed there and only there.
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_upstream)]
-    pub upstream: String,
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_upstream, required_unless_present = "config")]
+    pub upstream: Option<String>,
     /// A bundled profile name (see `smtp-harness profiles`) or a YAML file.
     #[arg(long, default_value = "transparent", value_name = "NAME|FILE")]
     pub profile: String,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:2525", value_name = "IP:PORT", value_parser = parse_listen)]
     pub listen: SocketAddr,
-    /// Also write every event of both legs as JSON Lines to this file.
+    /// Run several named proxies from this file instead (each with its
+    /// listen address, upstream and profile; docs/proxy.md); prints
+    /// `proxy NAME listening on ADDR` for each.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["upstream", "profile", "listen", "record"])]
+    pub config: Option<PathBuf>,
+    /// Also write every event of both legs as JSON Lines to this file
+    /// (with --config, each line names its proxy: `"proxy": NAME`).
     #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
     /// On shutdown, write what the upstream said as a `replay:` scenario.
