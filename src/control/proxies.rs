@@ -9,7 +9,7 @@ use super::{Kind, State, Targets};
 use serde_json::json;
 
 /// The prefix of a named proxy's routes, as the OpenAPI document writes it.
-pub const PREFIX_PATTERN: &str = "/proxies/{name}";
+pub const PREFIX_PATTERN: &str = "/proxies/{proxy}";
 
 /// Route a request: under `/proxies/{name}` to that proxy, else at the root.
 pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
