@@ -101,7 +101,8 @@ pub enum Command {
     /// `# yaml-language-server: $schema=…`).
     #[command(after_help = "Examples:\n  \
         smtp-harness schema > scenario.schema.json\n  \
-        smtp-harness schema profile > profile.schema.json")]
+        smtp-harness schema profile > profile.schema.json\n  \
+        smtp-harness schema proxies > proxies.schema.json")]
     Schema(SchemaArgs),
 }
 
@@ -118,6 +119,8 @@ pub enum SchemaKind {
     Scenario,
     /// Proxy profiles.
     Profile,
+    /// `proxy --config` files (several named proxies).
+    Proxies,
 }
 
 #[derive(Debug, clap::Args)]

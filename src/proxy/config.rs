@@ -44,11 +44,14 @@ pub struct ProxySpec {
     pub name: Spanned<String>,
     /// Where it listens: IP:PORT (`127.0.0.1:2525`, `[::1]:2525`); port 0
     /// picks a free port, printed at start.
-    #[schemars(with = "String")]
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$")
+    )]
     pub listen: Spanned<String>,
     /// The real server, HOST:PORT; every client of this proxy is relayed
     /// there and only there.
-    #[schemars(with = "String")]
+    #[schemars(with = "String", regex(pattern = r"^([^:\[\]]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$"))]
     pub upstream: Spanned<String>,
     /// A bundled profile name (`smtp-harness profiles`) or a profile file,
     /// relative to this file; `transparent` when not given.
