@@ -84,7 +84,10 @@ fn the_proxies_example_validates_and_loads() {
     for yaml in bad {
         let file = dir.path().join("bad.yaml");
         std::fs::write(&file, &yaml).expect("write");
-        assert!(smtp_harness::proxy::config::load(&file).is_err(), "loader: {yaml}");
+        assert!(
+            smtp_harness::proxy::config::load(&file).is_err(),
+            "loader: {yaml}"
+        );
         assert!(!validator.is_valid(&yaml_to_json(&yaml)), "schema: {yaml}");
     }
     let good = one("name: a, listen: '[::1]:0', upstream: '[::1]:25'");
