@@ -47,6 +47,45 @@ fn banner(addr: SocketAddr) -> String {
     line
 }
 
+/// `GET path` as Server-Sent Events: the reader, past the response head.
+fn sse(control: SocketAddr, path: &str) -> BufReader<std::net::TcpStream> {
+    let mut sock = std::net::TcpStream::connect(control).expect("connect");
+    sock.set_read_timeout(Some(common::STEP)).expect("timeout");
+    std::io::Write::write_all(
+        &mut sock,
+        format!("GET {path} HTTP/1.1\r\nHost: {control}\r\n\r\n").as_bytes(),
+    )
+    .expect("write");
+    let mut reader = BufReader::new(sock);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status");
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    // The head, then the stream's opening comment: once it is read, the
+    // subscription is in place.
+    while line != ": smtp-harness events\n" {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).expect("head") > 0,
+            "the stream ended"
+        );
+    }
+    reader
+}
+
+/// The next event's `data:` as JSON.
+fn next_event(reader: &mut BufReader<std::net::TcpStream>) -> serde_json::Value {
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).expect("an event") > 0,
+            "the stream ended"
+        );
+        if let Some(data) = line.strip_prefix("data: ") {
+            return json(data.trim());
+        }
+    }
+}
+
 fn write_config(dir: &Path, upstream: SocketAddr) -> std::path::PathBuf {
     let path = dir.join("proxies.yaml");
     let text = format!(
@@ -126,6 +165,15 @@ fn two_named_proxies_in_front_of_one_server() {
     assert_eq!(listed["proxies"][1]["upstream"], server.addr().to_string());
     assert_eq!(listed["proxies"][1]["profile"], "pix-mailguard", "{body}");
     assert_eq!(listed["proxies"][0]["sessions"], 1, "{body}");
+
+    // A named proxy's event stream carries that proxy's events only: a
+    // session on pix sends nothing, the next one on plain arrives.
+    let mut events = sse(control, "/proxies/plain/events");
+    assert!(banner(pix).starts_with("220 "));
+    assert!(banner(plain).starts_with("220 "));
+    let first = next_event(&mut events);
+    assert_eq!(first["type"], "connect", "{first}");
+    assert_eq!(first["local"], plain.to_string(), "{first}");
 
     // A fault added to one proxy touches that one only.
     let (status, body) = call(
