@@ -247,18 +247,19 @@ pub(super) fn dispatch_in(
         return Outcome::Respond(unserved(&served, mode, path, req));
     };
     let target = match (route.handler, scope) {
-        (Handler::OpenApi, _) => {
-            return Outcome::Respond(Response::bytes(
-                200,
-                "application/json",
-                OPENAPI.as_bytes().to_vec(),
-            ));
-        }
+        // About the API itself, not one server or proxy: served at the
+        // root whatever runs there.
+        (Handler::OpenApi, _) => return Outcome::Respond(openapi()),
         (Handler::Proxies, _) => return Outcome::Respond(super::proxies::list(&state.targets)),
         (_, Some(scope)) => scope,
         (_, None) => return Outcome::Respond(super::proxies::not_at_root(&state.targets, path)),
     };
     handle(state, target, route.handler, params, req)
+}
+
+/// `GET /openapi.json`.
+fn openapi() -> Response {
+    Response::bytes(200, "application/json", OPENAPI.as_bytes().to_vec())
 }
 
 /// 404 (nothing here, or only in the other mode) or 405 (another method).
@@ -350,7 +351,8 @@ fn handle(
         Handler::RemoveEntry(section) => {
             with_proxy(target, |p| super::profile::remove(p, section, param))
         }
-        Handler::OpenApi | Handler::Proxies => return dispatch_in(state, None, &req.path, req),
+        Handler::OpenApi => openapi(),
+        Handler::Proxies => super::proxies::list(&state.targets),
     };
     Outcome::Respond(response)
 }
