@@ -308,3 +308,33 @@ fn bad_config_files_are_refused_with_located_errors() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
+
+/// `validate` knows a `proxy --config` file by its `proxies:` key and
+/// checks it as `proxy --config` would.
+#[test]
+fn validate_checks_a_proxies_file() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/proxies.yaml");
+    let out = bin().args(["validate", example]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "ok (proxies plain, pix, no-tls; by its `proxies:` key: a `proxy --config` file)"
+        ),
+        "{stdout}"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "proxies:\n  - {name: a, listen: '127.0.0.1:0', upstream: h}\n",
+    )
+    .expect("write");
+    let out = bin().arg("validate").arg(&bad).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}:2:48: upstream: no port", bad.display())),
+        "{stdout}"
+    );
+}

@@ -37,10 +37,11 @@ pub enum Command {
         smtp-harness serve postfix-default --quiet --busy-poll 50   # a load test's upstream\n  \
         swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
     Serve(ServeArgs),
-    /// Check scenario and profile files; prints file:line:column for every problem.
+    /// Check scenario, profile and `proxy --config` files; prints file:line:column for every problem.
     #[command(
         after_help = "A file's kind is decided by --kind; else by its own `kind: scenario` or \
-        `kind: profile`; else by keys only one kind has (scenarios: rules, limits, tls, auth, \
+        `kind: profile`; else a `proxies:` key makes it a `proxy --config` file; else by keys \
+        only one kind has (scenarios: rules, limits, tls, auth, \
         replay …; profiles: verbs, starttls, addresses, seed, timeouts); else by what its \
         `extends:` names; else by a directory named `profiles`; otherwise it is a scenario. \
         Each result says which kind was assumed and why.\n\n\
@@ -389,4 +390,6 @@ pub enum FileKind {
     Scenario,
     /// Proxy profiles.
     Profile,
+    /// `proxy --config` files (several named proxies).
+    Proxies,
 }
