@@ -247,6 +247,9 @@ async fn a_lone_proxy_is_listed_as_default() {
         json(&named)["sessions"][0]["href"],
         "/proxies/default/sessions/1"
     );
+    let (status, body) = http(control, "GET", "/proxies/default/openapi.json", "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("served at the root, not per proxy"), "{body}");
     // A server has no proxies.
     let mut server = server;
     let server_control = server.start_control().await.expect("control");

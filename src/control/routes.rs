@@ -244,7 +244,7 @@ pub(super) fn dispatch_in(
         .filter_map(|r| matches(r.path, path).map(|p| (r, p)))
         .collect();
     let Some((route, params)) = served.iter().find(|(r, _)| r.method == req.method) else {
-        return Outcome::Respond(unserved(&served, mode, path, req));
+        return Outcome::Respond(unserved(&served, mode, prefixed, path, req));
     };
     let target = match (route.handler, scope) {
         // About the API itself, not one server or proxy: served at the
@@ -263,10 +263,21 @@ fn openapi() -> Response {
 }
 
 /// 404 (nothing here, or only in the other mode) or 405 (another method).
-fn unserved(served: &[(&Route, Vec<&str>)], mode: Mode, path: &str, req: &Request) -> Response {
+fn unserved(
+    served: &[(&Route, Vec<&str>)],
+    mode: Mode,
+    prefixed: bool,
+    path: &str,
+    req: &Request,
+) -> Response {
     if served.is_empty() {
         let elsewhere = ROUTES.iter().any(|r| matches(r.path, path).is_some());
-        let hint = if elsewhere {
+        let at_root = ROUTES
+            .iter()
+            .any(|r| r.mode != Mode::Server && matches(r.path, path).is_some());
+        let hint = if prefixed && at_root {
+            " (served at the root, not per proxy)"
+        } else if elsewhere {
             match mode {
                 Mode::Proxy => " (served by `smtp-harness serve`, not by the proxy)",
                 _ => " (served by `smtp-harness proxy`, not by the server)",
