@@ -7,7 +7,8 @@
 //! `2s`, or seconds as a number). `Spanned<T>` fields are described as `T`
 //! with `#[schemars(with = …)]` on the field (serde-saphyr's type is foreign).
 //!
-//! `schema/scenario.schema.json` and `schema/profile.schema.json` are these
+//! `schema/scenario.schema.json`, `schema/profile.schema.json` and
+//! `schema/proxies.schema.json` (`proxy --config` files) are these
 //! schemas committed for editors (`# yaml-language-server: $schema=…`); a test
 //! fails when they are stale.
 
@@ -88,6 +89,19 @@ pub fn scenario() -> serde_json::Value {
 /// The schema of proxy profile files (`smtp-harness schema profile`).
 pub fn profile() -> serde_json::Value {
     generate::<ProfileFile>("profile.schema.json", "smtp-harness proxy profile")
+}
+
+/// The schema of `proxy --config` files (`smtp-harness schema proxies`).
+pub fn proxies() -> serde_json::Value {
+    generate::<crate::proxy::config::ProxiesFile>(
+        "proxies.schema.json",
+        "smtp-harness proxies (proxy --config)",
+    )
+}
+
+/// [`proxies`], pretty-printed, as committed in `schema/`.
+pub fn proxies_json() -> String {
+    serde_json::to_string_pretty(&proxies()).unwrap_or_default()
 }
 
 /// [`scenario`], pretty-printed, as committed in `schema/`.

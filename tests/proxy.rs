@@ -817,6 +817,16 @@ fn proxy_docs_examples_are_valid_profiles() {
         blocks.len()
     );
     for (line, yaml) in blocks {
+        // A `proxy --config` file, not a profile: it loads as one.
+        if yaml.starts_with("# yaml-language-server: $schema=../schema/proxies.schema.json") {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("proxies.yaml");
+            std::fs::write(&file, &yaml).unwrap();
+            if let Err(e) = smtp_harness::proxy::config::load(&file) {
+                panic!("docs/proxy.md block at line {line} is not a valid proxies file:\n{e}");
+            }
+            continue;
+        }
         if let Err(e) = Profile::from_yaml(&yaml) {
             panic!("docs/proxy.md block at line {line} is invalid:\n{e}\n---\n{yaml}");
         }

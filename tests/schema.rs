@@ -48,6 +48,50 @@ fn committed_schemas_are_current() {
         &smtp_harness::schema::scenario_json(),
     );
     check_committed("profile.schema.json", &smtp_harness::schema::profile_json());
+    check_committed("proxies.schema.json", &smtp_harness::schema::proxies_json());
+}
+
+/// The bundled `proxy --config` example names its schema, validates
+/// against it and loads; the schema refuses what the loader refuses.
+#[test]
+fn the_proxies_example_validates_and_loads() {
+    let validator =
+        jsonschema::validator_for(&smtp_harness::schema::proxies()).expect("valid schema");
+    let path = root().join("examples/proxies.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert_eq!(
+        text.lines().next(),
+        Some("# yaml-language-server: $schema=../schema/proxies.schema.json")
+    );
+    let errors: Vec<String> = validator
+        .iter_errors(&yaml_to_json(&text))
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let loaded = smtp_harness::proxy::config::load(&path).expect("the example loads");
+    let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["plain", "pix", "no-tls"]);
+    let dir = tempfile::tempdir().expect("dir");
+    let one = |s: &str| format!("proxies:\n  - {{{s}}}\n");
+    let bad = [
+        one("name: a, listen: '2525', upstream: 'h:25'"),
+        one("name: a, listen: 'localhost:2525', upstream: 'h:25'"),
+        one("name: a, listen: '127.0.0.1:0', upstream: '127.0.0.1'"),
+        one("name: a/b, listen: '127.0.0.1:0', upstream: 'h:25'"),
+        one("name: a, listen: '127.0.0.1:0', upstream: 'h:25', colour: red"),
+        "proxies: []\n".to_string(),
+    ];
+    for yaml in bad {
+        let file = dir.path().join("bad.yaml");
+        std::fs::write(&file, &yaml).expect("write");
+        assert!(
+            smtp_harness::proxy::config::load(&file).is_err(),
+            "loader: {yaml}"
+        );
+        assert!(!validator.is_valid(&yaml_to_json(&yaml)), "schema: {yaml}");
+    }
+    let good = one("name: a, listen: '[::1]:0', upstream: '[::1]:25'");
+    assert!(validator.is_valid(&yaml_to_json(&good)), "schema: {good}");
 }
 
 fn validate_dir(dir: &str, schema: serde_json::Value, schema_file: &str) {

@@ -374,6 +374,61 @@ fn the_setup_view_shows_rules_faults_and_expectations() {
 
 /// The UI's answers carry a policy that loads nothing from elsewhere, and
 /// the guard still refuses a page from another origin.
+/// `proxy --config`: the root lists the named proxies, each link opens that
+/// proxy's own UI, and a session through it appears there live.
+#[test]
+fn each_named_proxy_has_its_own_ui() {
+    let Some(chromium) = require(&CHROMIUM, "each_named_proxy_has_its_own_ui") else {
+        return;
+    };
+    let rt = runtime();
+    let (server, _) = server(&rt, Scenario::bundled("exchange-2003").expect("bundled"));
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("proxies.yaml");
+    let upstream = server.addr();
+    std::fs::write(
+        &config,
+        format!(
+            "proxies:\n  - {{name: plain, listen: 127.0.0.1:0, upstream: {upstream}}}\n  \
+             - {{name: pix, listen: 127.0.0.1:0, upstream: {upstream}, profile: pix-mailguard}}\n"
+        ),
+    )
+    .expect("config");
+    let (launched, proxies) =
+        common::Launched::proxies(&config, 2, &["--control", "127.0.0.1:0", "--quiet"]);
+    let control = launched.control();
+    let mut b = Browser::launch(chromium);
+    b.open(&format!("http://{control}/"));
+    b.wait_for("document.querySelectorAll('#proxies a').length === 2", SHOW);
+    let links =
+        b.eval("[...document.querySelectorAll('#proxies a')].map(a => a.textContent).join(' ')");
+    assert_eq!(links, "plain pix");
+    b.eval("document.querySelector('#proxies a[href=\"proxies/pix/\"]').click()");
+    b.wait_for("document.querySelector('#live.on') !== null", SHOW);
+    assert_eq!(b.eval("location.pathname"), "/proxies/pix/");
+    b.wait_for(
+        "document.querySelector('#mode').textContent === 'proxy pix'",
+        SHOW,
+    );
+    b.eval("window.notReloaded = true");
+    through_pix(proxies[1].1);
+    b.wait_for(
+        "(document.querySelector('#session-table tr[data-session=\"1\"]') || {}).textContent?.includes('HELO')",
+        SHOW,
+    );
+    assert_eq!(b.eval("window.notReloaded"), Value::Bool(true), "no reload");
+    // The session is pix's: plain's list stays empty.
+    let (status, body) = rt.block_on(common::control_api::http(
+        control,
+        "GET",
+        "/proxies/plain/sessions",
+        "",
+    ));
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(listed["sessions"], serde_json::json!([]), "{body}");
+}
+
 #[tokio::test]
 async fn the_ui_is_served_under_a_content_security_policy() {
     let mut server = MockServer::start(Scenario::default())

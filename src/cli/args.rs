@@ -37,10 +37,11 @@ pub enum Command {
         smtp-harness serve postfix-default --quiet --busy-poll 50   # a load test's upstream\n  \
         swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
     Serve(ServeArgs),
-    /// Check scenario and profile files; prints file:line:column for every problem.
+    /// Check scenario, profile and `proxy --config` files; prints file:line:column for every problem.
     #[command(
         after_help = "A file's kind is decided by --kind; else by its own `kind: scenario` or \
-        `kind: profile`; else by keys only one kind has (scenarios: rules, limits, tls, auth, \
+        `kind: profile`; else a `proxies:` key makes it a `proxy --config` file; else by keys \
+        only one kind has (scenarios: rules, limits, tls, auth, \
         replay …; profiles: verbs, starttls, addresses, seed, timeouts); else by what its \
         `extends:` names; else by a directory named `profiles`; otherwise it is a scenario. \
         Each result says which kind was assumed and why.\n\n\
@@ -83,6 +84,7 @@ pub enum Command {
         smtp-harness proxy --upstream 127.0.0.1:25 --profile pix-mailguard\n  \
         smtp-harness proxy --upstream mx.example.com:25 --profile ./my-firewall.yaml --listen 127.0.0.1:0\n  \
         smtp-harness proxy --upstream 127.0.0.1:2526 --profile starttls-strip --transcript t.jsonl\n  \
+        smtp-harness proxy --config proxies.yaml --control 127.0.0.1:8025   # several named proxies\n  \
         swaks --server 127.0.0.1:2525 --to user@example.com   # in another terminal")]
     Proxy(ProxyArgs),
     /// List the bundled proxy profiles.
@@ -100,7 +102,8 @@ pub enum Command {
     /// `# yaml-language-server: $schema=…`).
     #[command(after_help = "Examples:\n  \
         smtp-harness schema > scenario.schema.json\n  \
-        smtp-harness schema profile > profile.schema.json")]
+        smtp-harness schema profile > profile.schema.json\n  \
+        smtp-harness schema proxies > proxies.schema.json")]
     Schema(SchemaArgs),
 }
 
@@ -117,6 +120,8 @@ pub enum SchemaKind {
     Scenario,
     /// Proxy profiles.
     Profile,
+    /// `proxy --config` files (several named proxies).
+    Proxies,
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,60 +185,34 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// An address to listen on: an IP address and a port. A port alone or a
-/// host name is refused with the form expected, rather than guessed.
+/// `--listen`, `--control`: [`parse_listen`](crate::server::listener::parse_listen).
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse() {
-        return Ok(addr);
-    }
-    let hint = if s.parse::<u16>().is_ok() {
-        format!("a port alone is not enough: give the address too, e.g. 127.0.0.1:{s}")
-    } else if let Some((host, port)) = s.rsplit_once(':')
-        && port.parse::<u16>().is_ok()
-        && !host.contains(':')
-    {
-        format!(
-            "{host:?} is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:{port} or [::1]:{port}"
-        )
-    } else {
-        "expected IP:PORT, e.g. 127.0.0.1:2525 or [::1]:2525 (port 0 picks a free port)".to_string()
-    };
-    Err(hint)
+    crate::server::listener::parse_listen(s)
 }
 
-/// The upstream server: a host (name or IP address) and a port, which the
-/// proxy dials for every client. Without a port every client would get
-/// 421, so it is refused here.
+/// `--upstream`: [`parse_upstream`](crate::proxy::config::parse_upstream).
 fn parse_upstream(s: &str) -> Result<String, String> {
-    let expected = "expected HOST:PORT, e.g. 127.0.0.1:25, mail.example.com:25 or [::1]:25";
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("no port: {expected}"));
-    };
-    if host.is_empty() {
-        return Err(format!("no host: {expected}"));
-    }
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!("an IPv6 address goes in brackets: {expected}"));
-    }
-    match port.parse::<u16>() {
-        Ok(0) => Err(format!("port 0 cannot be dialled: {expected}")),
-        Ok(_) => Ok(s.to_string()),
-        Err(_) => Err(format!("{port:?} is not a port number: {expected}")),
-    }
+    crate::proxy::config::parse_upstream(s)
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ProxyArgs {
     /// The real server, HOST:PORT. Every client is relayed there and only there.
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_upstream)]
-    pub upstream: String,
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_upstream, required_unless_present = "config")]
+    pub upstream: Option<String>,
     /// A bundled profile name (see `smtp-harness profiles`) or a YAML file.
     #[arg(long, default_value = "transparent", value_name = "NAME|FILE")]
     pub profile: String,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:2525", value_name = "IP:PORT", value_parser = parse_listen)]
     pub listen: SocketAddr,
-    /// Also write every event of both legs as JSON Lines to this file.
+    /// Run several named proxies from this file instead (each with its
+    /// listen address, upstream and profile; docs/proxy.md); prints
+    /// `proxy NAME listening on ADDR` for each.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["upstream", "profile", "listen", "record"])]
+    pub config: Option<PathBuf>,
+    /// Also write every event of both legs as JSON Lines to this file
+    /// (with --config, each line names its proxy: `"proxy": NAME`).
     #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
     /// On shutdown, write what the upstream said as a `replay:` scenario.
@@ -417,4 +396,6 @@ pub enum FileKind {
     Scenario,
     /// Proxy profiles.
     Profile,
+    /// `proxy --config` files (several named proxies).
+    Proxies,
 }

@@ -80,7 +80,7 @@ pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send
 /// stop together.
 pub async fn until_signal<Fut>(
     control: Option<Api>,
-    target: crate::control::Target,
+    target: impl Into<crate::control::Targets>,
     signal: Stopped,
     done: Option<Stopped>,
     smtp: impl FnOnce(Stopped) -> Fut,
@@ -96,7 +96,7 @@ pub async fn until_signal<Fut>(
     let api = control.map(|api| {
         tokio::spawn(crate::control::serve(
             api.listener,
-            target,
+            target.into(),
             api.options,
             stopped(stop_rx.clone()),
         ))

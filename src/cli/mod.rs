@@ -12,6 +12,7 @@ mod demo;
 mod import;
 mod probe;
 mod profiles;
+mod proxies;
 mod proxy;
 mod replay;
 mod scenarios;

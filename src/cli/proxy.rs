@@ -12,9 +12,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// A long-running proxy keeps this many recent sessions in memory.
-const KEEP_SESSIONS: usize = 1000;
+pub const KEEP_SESSIONS: usize = 1000;
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(config) = args.config.clone() {
+        return super::proxies::run(&config, &args);
+    }
+    let Some(upstream) = args.upstream.clone() else {
+        anyhow::bail!("--upstream HOST:PORT is required (or --config FILE for several proxies)");
+    };
     let profile = match Profile::resolve(&args.profile) {
         Ok(p) => p,
         Err(e) => {
@@ -33,11 +39,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     recorder.pin(args.keep.keep());
     let record = args.record.clone().map(|path| (path, recorder.clone()));
     let expectations = ExpectationSet::watching(&recorder);
-    let shared = Arc::new(Shared::new(
-        profile.clone(),
-        args.upstream.clone(),
-        recorder,
-    ));
+    let shared = Arc::new(Shared::new(profile.clone(), upstream.clone(), recorder));
     let mut target = Target::new(Kind::Proxy(Arc::clone(&shared)), expectations.clone());
     target.files = super::control::files_dir(args.control.files.as_deref())?;
     let runtime = super::serve::runtime(args.threads)?;
@@ -46,11 +48,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let shared = served;
         let signal = super::serve::shutdown_signal()?;
         let (listener, addr) = listen(args.listen)?;
+        target.listen = Some(addr);
         let control = super::control::bind(&args.control).await?;
         if !args.quiet {
             errln!(
-                "=== proxying {addr} -> {} with profile {} (Ctrl-C to stop)",
-                args.upstream,
+                "=== proxying {addr} -> {upstream} with profile {} (Ctrl-C to stop)",
                 profile.name()
             );
         }

@@ -7,6 +7,7 @@ pub fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
     let text = match args.kind {
         SchemaKind::Scenario => crate::schema::scenario_json(),
         SchemaKind::Profile => crate::schema::profile_json(),
+        SchemaKind::Proxies => crate::schema::proxies_json(),
     };
     outln!("{text}")?;
     Ok(ExitCode::SUCCESS)

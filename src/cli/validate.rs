@@ -1,4 +1,5 @@
-//! `smtp-harness validate FILE…`: scenarios and proxy profiles.
+//! `smtp-harness validate FILE…`: scenarios, proxy profiles and `proxy
+//! --config` files (those have a `proxies:` key, which neither language has).
 //!
 //! The two languages share some keys (`banner`, `ehlo`, `faults`,
 //! `extends` …), so a file's kind is decided, in this order: by `--kind`;
@@ -31,6 +32,10 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         };
         let result = match kind {
             FileKind::Profile => Profile::from_file(file).map(|p| format!("profile {}", p.name())),
+            FileKind::Proxies => crate::proxy::config::load(file).map(|list| {
+                let names: Vec<&str> = list.iter().map(|p| p.name.as_str()).collect();
+                format!("proxies {}", names.join(", "))
+            }),
             _ => Scenario::from_file(file).map(|s| format!("scenario {}", s.name())),
         };
         match result {
@@ -54,6 +59,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 fn name(kind: FileKind) -> &'static str {
     match kind {
         FileKind::Profile => "profile",
+        FileKind::Proxies => "`proxy --config` file",
         _ => "scenario",
     }
 }
@@ -80,6 +86,13 @@ fn decide(path: &Path, depth: usize) -> Option<(FileKind, String)> {
         Some("profile") => return Some((FileKind::Profile, "as its `kind:` says".to_string())),
         Some("scenario") => return Some((FileKind::Scenario, "as its `kind:` says".to_string())),
         _ => {}
+    }
+    // Neither language has this key: a `proxy --config` file.
+    if keys.contains_key("proxies") {
+        return Some((
+            FileKind::Proxies,
+            "by its `proxies:` key: a `proxy --config` file".to_string(),
+        ));
     }
     if let Some(by_keys) = by_keys(&keys) {
         return Some(by_keys);

@@ -12,7 +12,7 @@
 use super::State;
 use super::http;
 use super::stream::CHUNK;
-use crate::transcript::{Event, LIVE_BACKLOG};
+use crate::transcript::{Event, LIVE_BACKLOG, Recorder};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -29,8 +29,8 @@ const LAG_CHECK: Duration = Duration::from_millis(100);
 
 /// Serve the stream until the client leaves, lags or stops reading, or
 /// the API shuts down.
-pub(crate) async fn stream(stream: &mut TcpStream, state: &State) {
-    let mut rx = state.target.recorder().subscribe();
+pub(crate) async fn stream(stream: &mut TcpStream, state: &State, recorder: &Recorder) {
+    let mut rx = recorder.subscribe();
     let mut stop = state.stop.clone();
     let head = http::head(200, "text/event-stream", &[], http::Framing::Close);
     let first = format!("{head}: smtp-harness events\n\n");

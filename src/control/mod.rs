@@ -18,6 +18,7 @@ mod events;
 mod guard;
 pub(crate) mod mime;
 mod profile;
+mod proxies;
 pub mod http;
 pub mod routes;
 mod stream;
@@ -67,6 +68,60 @@ pub struct Target {
     /// The only directory scenarios or profiles sent to the API may name
     /// files in (`--control-files`); `None`: they may name none.
     pub files: Option<PathBuf>,
+    /// Where its SMTP side listens, for `GET /proxies` (`None`: not said).
+    pub listen: Option<SocketAddr>,
+}
+
+/// What one control API serves: one server or proxy at the root
+/// (`/sessions`, …), and the proxies by name under `/proxies/{name}/…`.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// Served at the root; `None` for several proxies (`proxy --config`),
+    /// whose routes are only under their names.
+    pub root: Option<Target>,
+    /// The proxies, by name, in the order `GET /proxies` lists them.
+    pub proxies: Vec<(String, Target)>,
+}
+
+/// The name `GET /proxies` gives a lone proxy (`proxy` without
+/// `--config`, [`MockProxy`](crate::MockProxy)).
+pub const LONE_PROXY: &str = "default";
+
+impl From<Target> for Targets {
+    /// One server or proxy at the root; a proxy is also `/proxies/default/…`.
+    fn from(target: Target) -> Targets {
+        let proxies = match target.kind {
+            Kind::Proxy(_) => vec![(LONE_PROXY.to_string(), target.clone())],
+            Kind::Server(_) => Vec::new(),
+        };
+        Targets {
+            root: Some(target),
+            proxies,
+        }
+    }
+}
+
+impl Targets {
+    /// Several named proxies, none at the root.
+    pub fn proxies(proxies: Vec<(String, Target)>) -> Targets {
+        Targets {
+            root: None,
+            proxies,
+        }
+    }
+
+    /// The proxy named `name`.
+    pub(crate) fn proxy(&self, name: &str) -> Option<&Target> {
+        self.proxies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+    }
+
+    /// The names, for an answer that lists them.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.proxies.iter().map(|(n, _)| n.as_str()).collect()
+    }
 }
 
 /// The server or proxy state the API reads and changes.
@@ -85,6 +140,7 @@ impl Target {
             kind,
             expectations,
             files: None,
+            listen: None,
         }
     }
 
@@ -100,7 +156,7 @@ impl Target {
 /// State shared by the control connections.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub target: Target,
+    pub targets: Targets,
     /// Names rules added without one: `control-rule-N`.
     pub next_rule: AtomicU64,
     /// Event streams end when this turns true.
@@ -117,14 +173,19 @@ pub fn is_local(addr: &SocketAddr) -> bool {
 }
 
 /// Serve the API on `listener` until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, target: Target, options: Options, shutdown: impl Future) {
+pub async fn serve(
+    listener: TcpListener,
+    targets: impl Into<Targets>,
+    options: Options,
+    shutdown: impl Future,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let bound = match listener.local_addr() {
         Ok(a) => a,
         Err(_) => return,
     };
     let state = Arc::new(State {
-        target,
+        targets: targets.into(),
         next_rule: AtomicU64::new(1),
         stop: stop_rx,
         policy: guard::Policy::new(bound, options.token),
@@ -189,14 +250,14 @@ async fn answer(
     if let Err(refusal) = state.policy.check(&request) {
         return refusal.write(stream).await;
     }
-    match routes::dispatch(state, &request) {
+    match proxies::dispatch(state, &request) {
         routes::Outcome::Respond(response) => response.write(stream).await,
-        routes::Outcome::Run(job) => stream::run(job, stream, state, &request).await,
-        routes::Outcome::EventStream => match Arc::clone(&state.streams).try_acquire_owned() {
+        routes::Outcome::Run(job, scope) => stream::run(job, stream, &scope, &request).await,
+        routes::Outcome::EventStream(scope) => match Arc::clone(&state.streams).try_acquire_owned() {
             Ok(slot) => {
                 // A stream holds its own slot, not one of the requests'.
                 drop(permit);
-                events::stream(stream, state).await;
+                events::stream(stream, state, scope.target.recorder()).await;
                 drop(slot);
                 Ok(())
             }

@@ -50,6 +50,7 @@ enum Handler {
     RemoveEntry(Section),
     OpenApi,
     Ui(super::ui::Asset),
+    Proxies,
 }
 
 /// One route: method, path pattern (`{name}` segments, optionally with a
@@ -137,6 +138,7 @@ pub const ROUTES: &[Route] = &[
         Mode::Proxy,
         Handler::RemoveEntry(Section::Replies),
     ),
+    route("GET", "/proxies", Mode::Proxy, Handler::Proxies),
     route("GET", "/openapi.json", Mode::Both, Handler::OpenApi),
     route("GET", "/", Mode::Both, Handler::Ui(super::ui::Asset::Page)),
     route(
@@ -153,6 +155,27 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
+impl Route {
+    /// Served under `/proxies/{name}` too: every route about one proxy
+    /// (not the list, nor the API's own description).
+    pub fn per_proxy(&self) -> bool {
+        self.mode != Mode::Server && !matches!(self.handler, Handler::OpenApi | Handler::Proxies)
+    }
+}
+
+/// Every method and path the API serves, the routes of a named proxy
+/// (`/proxies/{name}/…`) included: what `/openapi.json` documents (its
+/// test, in tests/control.rs, is the only caller).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+pub fn all_paths() -> Vec<(&'static str, String)> {
+    let root = ROUTES.iter().map(|r| (r.method, r.path.to_string()));
+    let named = ROUTES
+        .iter()
+        .filter(|r| r.per_proxy())
+        .map(|r| (r.method, format!("{}{}", super::proxies::PREFIX_PATTERN, r.path)));
+    root.chain(named).collect()
+}
+
 /// The OpenAPI 3.1 document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -162,9 +185,19 @@ pub(crate) enum Outcome {
     /// Send this.
     Respond(Response),
     /// Write the answer as it is produced.
-    Run(Job),
+    Run(Job, Scope),
     /// Turn the connection into a Server-Sent Events stream.
-    EventStream,
+    EventStream(Scope),
+}
+
+/// What a request is about: a server or proxy, and the path prefix its
+/// routes are under (`""` at the root, `/proxies/{name}` for a named proxy).
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    /// The server or proxy.
+    pub target: Target,
+    /// Prepended to the links in answers (`href`).
+    pub prefix: String,
 }
 
 /// Match `path` against a pattern; returns the values of its parameters
@@ -209,110 +242,168 @@ fn mode_of(target: &Target) -> Mode {
     }
 }
 
-/// Route a request.
-pub(crate) fn dispatch(state: &State, req: &Request) -> Outcome {
-    let mode = mode_of(&state.target);
+/// Route a request within `scope` (`None`: the root of several proxies,
+/// which serves only what names no proxy), `path` being what follows the
+/// scope's prefix ([`super::proxies::dispatch`] strips it).
+pub(super) fn dispatch_in(
+    state: &State,
+    scope: Option<&Scope>,
+    path: &str,
+    req: &Request,
+) -> Outcome {
+    let mode = scope.map_or(Mode::Proxy, |s| mode_of(&s.target));
+    let prefixed = scope.is_some_and(|s| !s.prefix.is_empty());
     let served: Vec<(&Route, Vec<&str>)> = ROUTES
         .iter()
         .filter(|r| r.mode == Mode::Both || r.mode == mode)
-        .filter_map(|r| matches(r.path, &req.path).map(|p| (r, p)))
+        .filter(|r| !prefixed || r.per_proxy())
+        .filter_map(|r| matches(r.path, path).map(|p| (r, p)))
         .collect();
     let Some((route, params)) = served.iter().find(|(r, _)| r.method == req.method) else {
-        if served.is_empty() {
-            let elsewhere = ROUTES.iter().any(|r| matches(r.path, &req.path).is_some());
-            let hint = if elsewhere {
-                match mode {
-                    Mode::Proxy => " (served by `smtp-harness serve`, not by the proxy)",
-                    _ => " (served by `smtp-harness proxy`, not by the server)",
-                }
-            } else {
-                "; see /openapi.json"
-            };
-            return Outcome::Respond(Response::error(404, format!("no route {}{hint}", req.path)));
-        }
-        let allow: Vec<&str> = served.iter().map(|(r, _)| r.method).collect();
-        let mut response = Response::error(
-            405,
-            format!(
-                "{} {} is not served; try {}",
-                req.method,
-                req.path,
-                allow.join(", ")
-            ),
-        );
-        response.headers.push(("Allow", allow.join(", ")));
-        return Outcome::Respond(response);
+        return Outcome::Respond(unserved(&served, mode, prefixed, path, req));
     };
+    let target = match (route.handler, scope) {
+        // About the API itself, not one server or proxy: served at the
+        // root whatever runs there.
+        (Handler::OpenApi, _) => return Outcome::Respond(openapi()),
+        (Handler::Proxies, _) => return Outcome::Respond(super::proxies::list(&state.targets)),
+        // The UI's files are the same for all; at the root of several
+        // proxies the page is a list of links to theirs.
+        (Handler::Ui(super::ui::Asset::Page), None) => {
+            return Outcome::Respond(super::ui::index(&state.targets.names()));
+        }
+        (Handler::Ui(asset), None) => return Outcome::Respond(super::ui::serve(asset, "")),
+        (_, Some(scope)) => scope,
+        (_, None) => return Outcome::Respond(super::proxies::not_at_root(&state.targets, path)),
+    };
+    handle(state, target, route.handler, params, req)
+}
+
+/// `GET /openapi.json`.
+fn openapi() -> Response {
+    Response::bytes(200, "application/json", OPENAPI.as_bytes().to_vec())
+}
+
+/// 404 (nothing here, or only in the other mode) or 405 (another method).
+fn unserved(
+    served: &[(&Route, Vec<&str>)],
+    mode: Mode,
+    prefixed: bool,
+    path: &str,
+    req: &Request,
+) -> Response {
+    if served.is_empty() {
+        let elsewhere = ROUTES.iter().any(|r| matches(r.path, path).is_some());
+        let at_root = ROUTES
+            .iter()
+            .any(|r| r.mode != Mode::Server && matches(r.path, path).is_some());
+        let hint = if prefixed && at_root {
+            " (served at the root, not per proxy)"
+        } else if elsewhere {
+            match mode {
+                Mode::Proxy => " (served by `smtp-harness serve`, not by the proxy)",
+                _ => " (served by `smtp-harness proxy`, not by the server)",
+            }
+        } else {
+            "; see /openapi.json"
+        };
+        return Response::error(404, format!("no route {}{hint}", req.path));
+    }
+    let allow: Vec<&str> = served.iter().map(|(r, _)| r.method).collect();
+    let mut response = Response::error(
+        405,
+        format!(
+            "{} {} is not served; try {}",
+            req.method,
+            req.path,
+            allow.join(", ")
+        ),
+    );
+    response.headers.push(("Allow", allow.join(", ")));
+    response
+}
+
+/// Answer a matched route for `scope`.
+fn handle(
+    state: &State,
+    scope: &Scope,
+    handler: Handler,
+    params: &[&str],
+    req: &Request,
+) -> Outcome {
+    let target = &scope.target;
     let param = params.first().copied().unwrap_or("");
-    let response = match route.handler {
-        Handler::Events => return Outcome::EventStream,
-        Handler::Sessions => return Outcome::Run(Job::Sessions),
+    let run = |job| Outcome::Run(job, scope.clone());
+    let response = match handler {
+        Handler::Events => return Outcome::EventStream(scope.clone()),
+        Handler::Sessions => return run(Job::Sessions),
         Handler::Session => match param.parse::<u64>() {
             Ok(id) => {
                 let text = req.query_param("format") == Some("text");
-                return Outcome::Run(Job::Session { id, text });
+                return run(Job::Session { id, text });
             }
             Err(_) => Response::error(400, format!("session ids are numbers, not {param:?}")),
         },
         Handler::Diagram => match param.parse::<u64>() {
-            Ok(id) => return Outcome::Run(Job::Diagram { id }),
+            Ok(id) => return run(Job::Diagram { id }),
             Err(_) => Response::error(400, format!("session ids are numbers, not {param:?}")),
         },
-        Handler::Messages => return Outcome::Run(Job::Messages),
-        Handler::Message => message(state, param),
+        Handler::Messages => return run(Job::Messages),
+        Handler::Message => message(target, param),
         Handler::MessageParsed => match message_number(param) {
-            Ok(n) => return Outcome::Run(Job::Message { n, part: None }),
+            Ok(n) => return run(Job::Message { n, part: None }),
             Err(response) => response,
         },
         Handler::MessagePart => match message_number(param) {
             Ok(n) => {
                 let part = params.get(1).copied().unwrap_or("").to_string();
-                return Outcome::Run(Job::Message {
+                return run(Job::Message {
                     n,
                     part: Some(part),
                 });
             }
             Err(response) => response,
         },
-        Handler::Expectations => return Outcome::Run(Job::Expectations),
-        Handler::GetScenario => get_scenario(state),
-        Handler::PutScenario => put_scenario(state, req),
-        Handler::Rules => rules(state),
-        Handler::AddRule => add_rule(state, req),
-        Handler::DeleteRule => delete_rule(state, param),
-        Handler::Faults => faults(state),
-        Handler::ArmFault => arm_fault(state, req),
-        Handler::ClearFaults => clear_faults(state),
-        Handler::Reset => reset(state),
-        Handler::PutProfile => put_profile(state, req),
-        Handler::GetProfile => with_proxy(state, |p| {
+        Handler::Expectations => return run(Job::Expectations),
+        Handler::GetScenario => get_scenario(target),
+        Handler::PutScenario => put_scenario(target, req),
+        Handler::Rules => rules(target),
+        Handler::AddRule => add_rule(state, target, req),
+        Handler::DeleteRule => delete_rule(target, param),
+        Handler::Faults => faults(target),
+        Handler::ArmFault => arm_fault(target, req),
+        Handler::ClearFaults => clear_faults(target),
+        Handler::Reset => reset(target),
+        Handler::PutProfile => put_profile(target, req),
+        Handler::GetProfile => with_proxy(target, |p| {
             Response::json(200, &super::profile::describe(&p.profile()))
         }),
-        Handler::Entries(section) => with_proxy(state, |p| {
+        Handler::Entries(section) => with_proxy(target, |p| {
             Response::json(200, &super::profile::entries(&p.profile(), section))
         }),
-        Handler::AddEntry(section) => with_proxy(state, |p| match body_text(req) {
+        Handler::AddEntry(section) => with_proxy(target, |p| match body_text(req) {
             Ok(text) => super::profile::add(p, section, req.query_param("name"), text),
             Err(r) => r,
         }),
         Handler::RemoveEntry(section) => {
-            with_proxy(state, |p| super::profile::remove(p, section, param))
+            with_proxy(target, |p| super::profile::remove(p, section, param))
         }
-        Handler::OpenApi => Response::bytes(200, "application/json", OPENAPI.as_bytes().to_vec()),
-        Handler::Ui(asset) => super::ui::serve(asset),
+        Handler::OpenApi => openapi(),
+        Handler::Ui(asset) => super::ui::serve(asset, &scope.prefix),
+        Handler::Proxies => super::proxies::list(&state.targets),
     };
     Outcome::Respond(response)
 }
 
-pub(super) fn server(state: &State) -> Option<&std::sync::Arc<crate::server::Shared>> {
-    match &state.target.kind {
+pub(super) fn server(target: &Target) -> Option<&std::sync::Arc<crate::server::Shared>> {
+    match &target.kind {
         Kind::Server(s) => Some(s),
         Kind::Proxy(_) => None,
     }
 }
 
-fn with_proxy(state: &State, f: impl FnOnce(&crate::proxy::Shared) -> Response) -> Response {
-    match &state.target.kind {
+fn with_proxy(target: &Target, f: impl FnOnce(&crate::proxy::Shared) -> Response) -> Response {
+    match &target.kind {
         Kind::Proxy(p) => f(p),
         Kind::Server(_) => not_here(),
     }
@@ -322,8 +413,8 @@ pub(super) fn not_here() -> Response {
     Response::error(404, "not served in this mode")
 }
 
-fn message(state: &State, n: &str) -> Response {
-    let Some(shared) = server(state) else {
+fn message(target: &Target, n: &str) -> Response {
+    let Some(shared) = server(target) else {
         return not_here();
     };
     let Ok(n) = n.parse::<usize>() else {
@@ -477,22 +568,22 @@ fn scenario_json(s: &Scenario) -> Value {
     })
 }
 
-fn get_scenario(state: &State) -> Response {
-    match server(state) {
+fn get_scenario(target: &Target) -> Response {
+    match server(target) {
         Some(shared) => Response::json(200, &scenario_json(&shared.scenario())),
         None => not_here(),
     }
 }
 
-fn put_scenario(state: &State, req: &Request) -> Response {
-    let Some(shared) = server(state) else {
+fn put_scenario(target: &Target, req: &Request) -> Response {
+    let Some(shared) = server(target) else {
         return not_here();
     };
     let text = match body_text(req) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let scenario = match Scenario::from_yaml_with_files(text, state.target.files.as_deref()) {
+    let scenario = match Scenario::from_yaml_with_files(text, target.files.as_deref()) {
         Ok(s) => s,
         Err(e) => return problems(&e),
     };
@@ -510,8 +601,8 @@ fn put_scenario(state: &State, req: &Request) -> Response {
     Response::json(200, &scenario_json(&scenario))
 }
 
-fn rules(state: &State) -> Response {
-    match server(state) {
+fn rules(target: &Target) -> Response {
+    match server(target) {
         Some(shared) => Response::json(
             200,
             &json!({ "rules": scenario_json(&shared.scenario())["rules"] }),
@@ -537,8 +628,8 @@ fn edit_scenario(
         })
 }
 
-fn add_rule(state: &State, req: &Request) -> Response {
-    let Some(shared) = server(state) else {
+fn add_rule(state: &State, target: &Target, req: &Request) -> Response {
+    let Some(shared) = server(target) else {
         return not_here();
     };
     let text = match body_text(req) {
@@ -581,8 +672,8 @@ fn add_rule(state: &State, req: &Request) -> Response {
     }
 }
 
-fn delete_rule(state: &State, n: &str) -> Response {
-    let Some(shared) = server(state) else {
+fn delete_rule(target: &Target, n: &str) -> Response {
+    let Some(shared) = server(target) else {
         return not_here();
     };
     let Ok(n) = n.parse::<usize>() else {
@@ -611,15 +702,15 @@ fn delete_rule(state: &State, n: &str) -> Response {
     }
 }
 
-fn faults(state: &State) -> Response {
-    match server(state) {
+fn faults(target: &Target) -> Response {
+    match server(target) {
         Some(shared) => Response::json(200, &json!({ "armed": shared.faults.armed() })),
         None => not_here(),
     }
 }
 
-fn arm_fault(state: &State, req: &Request) -> Response {
-    let Some(shared) = server(state) else {
+fn arm_fault(target: &Target, req: &Request) -> Response {
+    let Some(shared) = server(target) else {
         return not_here();
     };
     let bytes = match body(req) {
@@ -646,8 +737,8 @@ fn arm_fault(state: &State, req: &Request) -> Response {
     }
 }
 
-fn clear_faults(state: &State) -> Response {
-    let Some(shared) = server(state) else {
+fn clear_faults(target: &Target) -> Response {
+    let Some(shared) = server(target) else {
         return not_here();
     };
     let n = shared.faults.clear();
@@ -657,23 +748,23 @@ fn clear_faults(state: &State) -> Response {
     Response::json(200, &json!({ "disarmed": n }))
 }
 
-fn reset(state: &State) -> Response {
-    let recorder = state.target.recorder();
+fn reset(target: &Target) -> Response {
+    let recorder = target.recorder();
     recorder.reset();
-    state.target.expectations.restart(recorder.now_us());
+    target.expectations.restart(recorder.now_us());
     recorder.control("reset", "sessions, messages and counters");
     Response::json(200, &json!({ "reset": true }))
 }
 
-fn put_profile(state: &State, req: &Request) -> Response {
-    let Kind::Proxy(shared) = &state.target.kind else {
+fn put_profile(target: &Target, req: &Request) -> Response {
+    let Kind::Proxy(shared) = &target.kind else {
         return not_here();
     };
     let text = match body_text(req) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match crate::Profile::from_yaml_with_files(text, state.target.files.as_deref()) {
+    match crate::Profile::from_yaml_with_files(text, target.files.as_deref()) {
         Ok(profile) => {
             shared.set_profile(profile.clone());
             shared.recorder.control(

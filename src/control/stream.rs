@@ -6,7 +6,7 @@
 //! sessions keep being served while it is read. Memory per response is
 //! about one chunk, whatever the session's size.
 
-use super::State;
+use super::routes::Scope;
 use super::http::{self, Framing, Request, Response};
 use crate::transcript::{EventKind, Leg, SessionRecord, SharedSession};
 use serde_json::{Value, json};
@@ -43,15 +43,15 @@ pub(crate) enum Job {
 pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     job: Job,
     out: &mut S,
-    state: &State,
+    scope: &Scope,
     req: &Request,
 ) -> io::Result<()> {
     match job {
-        Job::Sessions => sessions(out, state, req).await,
-        Job::Session { id, text } => session(out, state, req, id, text).await,
-        Job::Messages => messages(out, state, req).await,
+        Job::Sessions => sessions(out, scope, req).await,
+        Job::Session { id, text } => session(out, &scope.target, req, id, text).await,
+        Job::Messages => messages(out, &scope.target, req).await,
         Job::Message { n, part } => {
-            let Some(shared) = super::routes::server(state) else {
+            let Some(shared) = super::routes::server(&scope.target) else {
                 return super::routes::not_here().write(out).await;
             };
             let kept = shared.recorder.messages();
@@ -62,9 +62,9 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             .unwrap_or_else(|_| Response::error(500, "parsing the message failed"));
             response.write(out).await
         }
-        Job::Diagram { id } => diagram(out, state, id).await,
+        Job::Diagram { id } => diagram(out, &scope.target, id).await,
         Job::Expectations => {
-            let target = state.target.clone();
+            let target = scope.target.clone();
             let response =
                 tokio::task::spawn_blocking(move || super::routes::expectations(&target))
                     .await
@@ -75,14 +75,18 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The web UI's view of one session: [`crate::view::session_fragment`].
-async fn diagram<S: AsyncWrite + Unpin>(out: &mut S, state: &State, id: u64) -> io::Result<()> {
+async fn diagram<S: AsyncWrite + Unpin>(
+    out: &mut S,
+    target: &super::Target,
+    id: u64,
+) -> io::Result<()> {
     use crate::view::diagram::Lanes;
-    let Some(s) = find(state, id) else {
+    let Some(s) = find(target, id) else {
         return Response::error(404, format!("no session {id} (kept: the most recent ones)"))
             .write(out)
             .await;
     };
-    let lanes = match &state.target.kind {
+    let lanes = match &target.kind {
         super::Kind::Server(shared) => Lanes::Server {
             server: shared.scenario().name().to_string(),
         },
@@ -102,9 +106,8 @@ async fn diagram<S: AsyncWrite + Unpin>(out: &mut S, state: &State, id: u64) -> 
 }
 
 /// A kept session by id.
-fn find(state: &State, id: u64) -> Option<SharedSession> {
-    state
-        .target
+fn find(target: &super::Target, id: u64) -> Option<SharedSession> {
+    target
         .recorder()
         .shared_sessions()
         .into_iter()
@@ -253,7 +256,7 @@ impl Seen {
 
 /// One line per kept session, as of now, without copying its events:
 /// its commands are counted a few thousand events per hold of its lock.
-async fn summary(s: &SharedSession) -> Value {
+async fn summary(s: &SharedSession, prefix: &str) -> Value {
     const COUNT_SLICE: usize = 16 * SLICE;
     let (id, peer, unix_ms, end, ended, aborted) = s.read(|r| {
         let (peer, unix_ms) = match r.events.first().map(|e| &e.kind) {
@@ -288,21 +291,21 @@ async fn summary(s: &SharedSession) -> Value {
         "verbs": seen.verbs,
         "codes": seen.codes,
         "text": seen.text,
-        "href": format!("/sessions/{id}"),
+        "href": format!("{prefix}/sessions/{id}"),
     })
 }
 
 async fn sessions<S: AsyncRead + AsyncWrite + Unpin>(
     out: &mut S,
-    state: &State,
+    scope: &Scope,
     req: &Request,
 ) -> io::Result<()> {
-    let recorder = state.target.recorder();
+    let recorder = scope.target.recorder();
     let kept = recorder.shared_sessions();
     let mut body = Body::start(out, req, "application/json").await?;
     body.buf.extend_from_slice(b"{\"sessions\": [");
     for (i, s) in kept.iter().enumerate() {
-        let line = summary(s).await;
+        let line = summary(s, &scope.prefix).await;
         element(&mut body.buf, i == 0, &line);
         body.pace().await?;
     }
@@ -317,12 +320,12 @@ async fn sessions<S: AsyncRead + AsyncWrite + Unpin>(
 
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     out: &mut S,
-    state: &State,
+    target: &super::Target,
     req: &Request,
     id: u64,
     text: bool,
 ) -> io::Result<()> {
-    let Some(s) = find(state, id) else {
+    let Some(s) = find(target, id) else {
         return Response::error(404, format!("no session {id} (kept: the most recent ones)"))
             .write(out)
             .await;
@@ -379,10 +382,10 @@ fn fields_then_events(record: &SessionRecord) -> Vec<u8> {
 
 async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
     out: &mut S,
-    state: &State,
+    target: &super::Target,
     req: &Request,
 ) -> io::Result<()> {
-    let Some(shared) = super::routes::server(state) else {
+    let Some(shared) = super::routes::server(target) else {
         return super::routes::not_here().write(out).await;
     };
     let kept = shared.recorder.messages();

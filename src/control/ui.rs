@@ -29,10 +29,28 @@ pub(crate) const POLICY: &str = "default-src 'self'; script-src 'self'; style-sr
      img-src 'self' data:; connect-src 'self'; frame-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
-/// Answer for one of the UI's files.
-pub(crate) fn serve(asset: Asset) -> Response {
+/// The page's base, where its script finds the API: empty at the root,
+/// `/proxies/NAME` for a named proxy (`proxy --config`).
+const BASE_META: &str = r#"<meta name="smtp-harness-base" content="">"#;
+
+/// Answer for one of the UI's files, for the server or proxy whose routes
+/// are under `prefix`.
+pub(crate) fn serve(asset: Asset, prefix: &str) -> Response {
     match asset {
-        Asset::Page => html(PAGE.as_bytes().to_vec()),
+        Asset::Page => {
+            // The script's paths are relative ("sessions"): the base ends
+            // in a slash, or is empty for the page's own directory.
+            let dir = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            };
+            let base = format!(
+                r#"<meta name="smtp-harness-base" content="{}">"#,
+                crate::view::esc(&dir)
+            );
+            html(PAGE.replacen(BASE_META, &base, 1).into_bytes())
+        }
         Asset::Script => with_policy(Response::bytes(
             200,
             "text/javascript; charset=utf-8",
@@ -47,6 +65,24 @@ pub(crate) fn serve(asset: Asset) -> Response {
             ))
         }
     }
+}
+
+/// `/` of `proxy --config`: one link per named proxy to its own UI.
+pub(crate) fn index(names: &[&str]) -> Response {
+    let mut items = String::new();
+    for name in names {
+        let name = crate::view::esc(name);
+        items.push_str(&format!(
+            "<li><a href=\"proxies/{name}/\">{name}</a></li>\n"
+        ));
+    }
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>smtp-harness proxies</title>\n<link rel=\"stylesheet\" href=\"ui/app.css\">\n\
+         </head>\n<body>\n<header><h1>smtp-harness</h1></header>\n<main>\n\
+         <h2>Proxies</h2>\n<ul id=\"proxies\">\n{items}</ul>\n</main>\n</body>\n</html>\n"
+    );
+    html(page.into_bytes())
 }
 
 /// An HTML answer under the UI's policy.

@@ -77,7 +77,8 @@ impl Core {
 
     /// Serve the control API over `kind` and these expectations.
     pub async fn start_control(&mut self, kind: Kind) -> Result<SocketAddr, HarnessError> {
-        let target = Target::new(kind, self.expectations.clone());
+        let mut target = Target::new(kind, self.expectations.clone());
+        target.listen = Some(self.running.addr);
         Ok(self.running.start_control(target).await?)
     }
 

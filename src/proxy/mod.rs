@@ -21,6 +21,7 @@
 
 pub mod bundled;
 pub mod compile;
+pub mod config;
 mod connection;
 pub mod edit;
 pub mod fault;

@@ -134,3 +134,24 @@ impl Drop for Counted {
         }
     }
 }
+
+/// An address to listen on: an IP address and a port. A port alone or a
+/// host name is refused with the form expected, rather than guessed.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let hint = if s.parse::<u16>().is_ok() {
+        format!("a port alone is not enough: give the address too, e.g. 127.0.0.1:{s}")
+    } else if let Some((host, port)) = s.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+        && !host.contains(':')
+    {
+        format!(
+            "{host:?} is a host name, which is not looked up here: give an IP address, e.g. 127.0.0.1:{port} or [::1]:{port}"
+        )
+    } else {
+        "expected IP:PORT, e.g. 127.0.0.1:2525 or [::1]:2525 (port 0 picks a free port)".to_string()
+    };
+    Err(hint)
+}

@@ -20,7 +20,7 @@ pub use query::{Aborted, DataEnd, Handshake, RecordedReply};
 pub(crate) use recorder::{LIVE_BACKLOG, SharedSession};
 pub use recorder::{Recorder, Retention, SessionLog};
 pub use render::{render_event, render_session};
-pub use sink::{JsonLinesSink, Sink, TextSink};
+pub use sink::{JsonLinesSink, Labelled, Sink, TextSink};
 
 use serde::Serialize;
 

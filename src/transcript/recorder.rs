@@ -226,6 +226,11 @@ impl Recorder {
         (m.memory, m.disk)
     }
 
+    /// How many sessions have started so far (since the last reset).
+    pub fn started(&self) -> u64 {
+        self.inner.next_id.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
     /// How many sessions have ended so far.
     pub fn ended(&self) -> u64 {
         *self.inner.ended.borrow()

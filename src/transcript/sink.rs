@@ -10,6 +10,12 @@ use std::sync::Mutex;
 pub trait Sink: Send + Sync {
     /// One event.
     fn event(&self, event: &Event);
+    /// One event of the named `source` (one proxy of several in a
+    /// process, [`Labelled`]): the same as [`event`](Sink::event) unless the
+    /// sink shows where events come from.
+    fn event_of(&self, _source: &str, event: &Event) {
+        self.event(event);
+    }
     /// A session ended (flush point).
     fn session_end(&self, _session: &SessionRecord) {}
     /// Flush buffered output.
@@ -42,6 +48,19 @@ impl TextSink {
 impl Sink for TextSink {
     fn event(&self, event: &Event) {
         self.live.write(render_event(event, self.color));
+    }
+
+    /// Every line begins `[source] `.
+    fn event_of(&self, source: &str, event: &Event) {
+        let text = render_event(event, self.color);
+        let mut out = String::with_capacity(text.len() + 8);
+        for line in text.split_inclusive('\n') {
+            out.push('[');
+            out.push_str(source);
+            out.push_str("] ");
+            out.push_str(line);
+        }
+        self.live.write(out);
     }
 
     fn flush(&self) {
@@ -122,11 +141,120 @@ impl Sink for JsonLinesSink {
         });
     }
 
+    /// The event's object with `"proxy": source` first.
+    fn event_of(&self, source: &str, event: &Event) {
+        #[derive(serde::Serialize)]
+        struct Of<'a> {
+            proxy: &'a str,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        self.write(|out| {
+            serde_json::to_writer(&mut *out, &Of { proxy: source, event })
+                .map_err(std::io::Error::from)?;
+            out.write_all(b"\n")
+        });
+    }
+
     fn session_end(&self, _session: &SessionRecord) {
         self.flush();
     }
 
     fn flush(&self) {
         self.write(|out| out.flush());
+    }
+}
+
+/// Hands every event to `inner` as `source`'s
+/// ([`Sink::event_of`]): the sinks of one of several proxies in a
+/// process (`proxy --config`), so the terminal and the JSON Lines file say
+/// which proxy each session belongs to.
+pub struct Labelled {
+    source: String,
+    inner: std::sync::Arc<dyn Sink>,
+}
+
+impl Labelled {
+    /// `inner`, labelling what it gets as `source`'s.
+    pub fn new(source: impl Into<String>, inner: std::sync::Arc<dyn Sink>) -> Labelled {
+        Labelled {
+            source: source.into(),
+            inner,
+        }
+    }
+}
+
+impl Sink for Labelled {
+    fn event(&self, event: &Event) {
+        self.inner.event_of(&self.source, event);
+    }
+
+    fn session_end(&self, session: &SessionRecord) {
+        self.inner.session_end(session);
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::{EventKind, Leg, Wire};
+    use std::sync::{Arc, Mutex};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::ErrorKind::Other)?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn command() -> Event {
+        Event {
+            session: 3,
+            at_us: 7,
+            kind: EventKind::Command {
+                leg: Leg::Client,
+                line: Wire(bytes::Bytes::from_static(b"EHLO c")),
+                bare_lf: false,
+            },
+        }
+    }
+
+    #[test]
+    fn labelled_json_lines_name_the_proxy() {
+        let out = Shared::default();
+        let file: Arc<dyn Sink> = Arc::new(JsonLinesSink::new(Box::new(out.clone()), "t"));
+        Labelled::new("pix", Arc::clone(&file)).event(&command());
+        file.event(&command());
+        file.flush();
+        let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"proxy":"pix","session":3,"at_us":7,"type":"command","leg":"client","line":"EHLO c"}"#,
+                r#"{"session":3,"at_us":7,"type":"command","leg":"client","line":"EHLO c"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn labelled_text_lines_begin_with_the_proxy() {
+        let out = Shared::default();
+        let text = Arc::new(TextSink::new(Box::new(out.clone()), "test", false).expect("sink"));
+        Labelled::new("pix", text.clone()).event(&command());
+        text.flush();
+        let got = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(got, "[pix] #3  -> EHLO c\n");
     }
 }

@@ -77,6 +77,47 @@ impl Launched {
         launched
     }
 
+    /// `smtp-harness proxy --config FILE ARGS…` with `n` proxies: the
+    /// launched process and each proxy's name and address, from its
+    /// `proxy NAME listening on ADDR` line (the control API's line follows
+    /// when ARGS has `--control`).
+    pub fn proxies(
+        config: &std::path::Path,
+        n: usize,
+        args: &[&str],
+    ) -> (Launched, Vec<(String, SocketAddr)>) {
+        let mut command = Launched::command(&["proxy", "--config"]);
+        command.arg(config).args(["--color", "never"]).args(args);
+        let with_control = args.contains(&"--control");
+        let mut child = command.spawn().expect("spawn smtp-harness");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut launched = Launched {
+            child,
+            addr: String::new(),
+            control: None,
+            stdout,
+        };
+        let mut proxies = Vec::new();
+        for _ in 0..n {
+            let line = launched.next_line();
+            let (name, addr) = line
+                .trim()
+                .strip_prefix("proxy ")
+                .and_then(|rest| rest.split_once(" listening on "))
+                .unwrap_or_else(|| panic!("not a proxy's listening line: {line:?}"));
+            proxies.push((name.to_string(), addr.parse().expect("address")));
+        }
+        if with_control {
+            let line = launched.next_line();
+            let control = line
+                .trim()
+                .strip_prefix("control on http://")
+                .unwrap_or_else(|| panic!("not the control line: {line:?}"));
+            launched.control = Some(control.parse().expect("control address"));
+        }
+        (launched, proxies)
+    }
+
     /// The SMTP address, parsed.
     pub fn smtp(&self) -> SocketAddr {
         self.addr.parse().expect("SMTP address")

@@ -304,7 +304,9 @@ async function start() {
   // The proxy serves /profile, the server /scenario.
   const r = await fetch(api("profile"));
   mode = r.ok ? "proxy" : "server";
-  $("#mode").textContent = mode === "proxy" ? "proxy" : "server";
+  // Under /proxies/NAME/ (proxy --config), the proxy's name.
+  const named = BASE.match(/^\/proxies\/([^/]+)\/$/);
+  $("#mode").textContent = mode === "proxy" ? (named ? "proxy " + decodeURIComponent(named[1]) : "proxy") : "server";
   $("#messages-tab").hidden = mode === "proxy";
   follow();
 }
