@@ -285,7 +285,7 @@ impl Postfix {
                 return Err(format!("master exited: {status}"));
             }
             match banner(self.addr) {
-                Ok(line) if line.starts_with("220 ") => return Ok(()),
+                Ok(line) if line.starts_with("220 ") => return self.banner_was_ours(deadline),
                 Ok(line) => return Err(format!("unexpected banner {line:?}")),
                 Err(e) if Instant::now() > deadline => {
                     return Err(format!("no banner within {START:?}: {e}"));
@@ -294,6 +294,27 @@ impl Postfix {
                 // a closed loopback port fails at once, so pace the retries.
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
+        }
+    }
+
+    /// The banner may have come from another test's Postfix that got the
+    /// same free port first (ours then fails to bind and exits): ready only
+    /// once our own smtpd has logged the probe's connection.
+    fn banner_was_ours(&mut self, deadline: Instant) -> Result<(), String> {
+        loop {
+            if self.log().contains("]: connect from ") {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("master exited ({status}): its port was taken"));
+            }
+            if Instant::now() > deadline {
+                return Err("a banner, but our smtpd never logged the connection".into());
+            }
+            // Waiting for our log to show a line it writes at once.
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
