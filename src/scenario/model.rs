@@ -398,6 +398,36 @@ pub struct CertificateSpec {
     /// present a certificate for the wrong host.
     #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
+    /// The key (default: the shape's; `rsa1024` for a weak key).
+    #[schemars(with = "Option<CertKey>")]
+    pub key: Option<Spanned<CertKey>>,
+    /// The signature's hash (default `sha256`; `sha1` for a weak one, RSA
+    /// keys only).
+    #[schemars(with = "Option<CertSignature>")]
+    pub signature: Option<Spanned<CertSignature>>,
+}
+
+/// The key of the certificate made at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertKey {
+    /// ECDSA on P-256, made at start (the `rcgen` shape's).
+    EcdsaP256,
+    /// RSA 2048, the bundled key (the `exchange` and `postfix` shapes').
+    Rsa2048,
+    /// RSA 1024, the bundled key: a key too short, which a check must flag.
+    Rsa1024,
+}
+
+/// The hash the certificate made at start is signed with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertSignature {
+    /// SHA-256 (ecdsa-with-SHA256 or sha256WithRSAEncryption).
+    #[default]
+    Sha256,
+    /// sha1WithRSAEncryption, which a check must flag (RSA keys only).
+    Sha1,
 }
 
 /// Whose default certificate `tls.certificate.shape` copies.

@@ -3,7 +3,7 @@
 
 use super::compile::{Checker, ReplyTemplate};
 use super::model::{
-    AuthSpec, CertIssuer, CertShape, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
+    AuthSpec, CertIssuer, CertKey, CertShape, CertSignature, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
 };
 use super::template::Template;
 use serde_saphyr::Spanned;
@@ -131,6 +131,20 @@ pub struct CertPlan {
     pub validity: CertValidity,
     /// CN and DNS name instead of the host name (a wrong-host certificate).
     pub name: Option<String>,
+    /// The key (the shape's unless `key:` names one).
+    pub key: CertKey,
+    /// The signature's hash.
+    pub signature: CertSignature,
+}
+
+impl CertShape {
+    /// The key the product's default certificate has.
+    pub fn default_key(self) -> CertKey {
+        match self {
+            CertShape::Rcgen => CertKey::EcdsaP256,
+            CertShape::Exchange | CertShape::Postfix => CertKey::Rsa2048,
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -232,6 +246,8 @@ impl Checker<'_> {
                 issuer: CertIssuer::SelfSigned,
                 validity: CertValidity::Current,
                 name: None,
+                key: CertKey::EcdsaP256,
+                signature: CertSignature::Sha256,
             };
         };
         // A certificate from files is used as it is: shaping one nobody
@@ -248,8 +264,23 @@ impl Checker<'_> {
                 self.problem(&name.referenced, "`name` must be a host name, without spaces");
             }
         }
+        let shape = c.shape.unwrap_or_default();
+        let key = c.key.as_ref().map_or(shape.default_key(), |k| k.value);
+        let signature = c.signature.as_ref().map_or(CertSignature::Sha256, |s| s.value);
+        if let Some(s) = &c.signature {
+            // SHA-1 is signed with RSA only: ECDSA with SHA-1 is a weakness
+            // of its own that nobody ships by default.
+            if s.value == CertSignature::Sha1 && key == CertKey::EcdsaP256 {
+                self.problem(
+                    &s.referenced,
+                    "`signature: sha1` needs an RSA key: add `key: rsa2048` or `key: rsa1024`, or a shape `exchange` or `postfix`",
+                );
+            }
+        }
         CertPlan {
-            shape: c.shape.unwrap_or_default(),
+            shape,
+            key,
+            signature,
             issuer: c.issuer.unwrap_or_default(),
             validity: c.validity.unwrap_or_default(),
             name: c.name.as_ref().map(|n| n.value.clone()),

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod maildir;
 pub mod tls;
 mod tls_cert;
+mod tls_rsa;
 
 use crate::scenario::model::ScenarioFile;
 use crate::scenario::{Scenario, ScenarioError};

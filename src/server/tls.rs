@@ -5,6 +5,7 @@ use crate::scenario::model::TlsVersion;
 use crate::scenario::Plan;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
@@ -66,7 +67,15 @@ impl TlsMaterial {
             return Ok(None);
         };
         let mut ca_pem = None;
-        let (certs, key, cert_pem) = match &tls.cert_key {
+        let mut provider = rustls::crypto::ring::default_provider();
+        if let Some(names) = &tls.cipher_suites {
+            // Names were checked against this provider's when the scenario
+            // was loaded.
+            provider
+                .cipher_suites
+                .retain(|s| names.iter().any(|n| Some(n.as_str()) == s.suite().as_str()));
+        }
+        let (certified, cert_pem) = match &tls.cert_key {
             Some((cert, key)) => {
                 let file_err = |what: &str, e: &dyn std::fmt::Display| TlsSetupError::File {
                     path: what.to_string(),
@@ -80,30 +89,26 @@ impl TlsMaterial {
                 }
                 let key =
                     PrivateKeyDer::from_pem_slice(&key.0).map_err(|e| file_err("tls.key", &e))?;
-                (certs, key, String::from_utf8_lossy(&cert.0).into_owned())
+                // Checks that the key is one ring uses and matches the
+                // certificate, as `with_single_cert` did.
+                let certified = CertifiedKey::from_der(certs, key, &provider)
+                    .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
+                (certified, String::from_utf8_lossy(&cert.0).into_owned())
             }
             None => {
                 let made = super::tls_cert::make(&tls.certificate, &plan.hostname)
                     .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
                 ca_pem = made.ca_pem.map(Arc::from);
-                (made.chain, made.key, made.cert_pem)
+                // Made with a key rustls' provider may refuse (RSA 1024):
+                // signed by the key itself, not loaded through ring.
+                (CertifiedKey::new(made.chain, made.key), made.cert_pem)
             }
         };
-        let mut provider = rustls::crypto::ring::default_provider();
-        if let Some(names) = &tls.cipher_suites {
-            // Names were checked against this provider's when the scenario
-            // was loaded.
-            provider
-                .cipher_suites
-                .retain(|s| names.iter().any(|n| Some(n.as_str()) == s.suite().as_str()));
-        }
-        let provider = Arc::new(provider);
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&versions(&tls.versions))
             .map_err(|e| TlsSetupError::Tls(e.to_string()))?
             .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
         Ok(Some(TlsMaterial {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             cert_pem: cert_pem.into(),
