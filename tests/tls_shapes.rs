@@ -272,10 +272,20 @@ fn certificate_with_files_and_empty_versions_are_refused_with_positions() {
         err.contains("<inline>:5:13: `versions` needs at least one"),
         "{err}"
     );
-    let err = Scenario::from_yaml("tls:\n  versions: [\"1.0\"]\n")
+}
+
+/// Without the `legacy-tls` feature, TLS 1.0 and 1.1 are refused at load
+/// with a sentence saying why (tests/tls_legacy.rs has the build with it).
+#[cfg(not(feature = "legacy-tls"))]
+#[test]
+fn tls_1_0_without_the_feature_says_so_with_its_position() {
+    let err = Scenario::from_yaml("tls:\n  versions: [\"1.0\", \"1.2\"]\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("1.0"), "{err}");
+    assert!(
+        err.contains("<inline>:2:13: TLS 1.0 and 1.1 need the OpenSSL engine, and this smtp-harness was built without it: rebuild with `--features legacy-tls`"),
+        "{err}"
+    );
 }
 
 /// The bundled products present their product's default certificate, and

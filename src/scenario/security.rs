@@ -120,6 +120,13 @@ pub struct TlsPlan {
     pub cipher_suites: Option<Vec<String>>,
 }
 
+impl TlsPlan {
+    /// Whether TLS 1.0 or 1.1 is offered: the OpenSSL engine's work.
+    pub fn legacy(&self) -> bool {
+        self.versions.iter().any(|v| v.is_legacy())
+    }
+}
+
 /// Resolved `tls.certificate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertPlan {
@@ -191,6 +198,9 @@ impl Checker<'_> {
             Some(v) => v.value.clone(),
             None => vec![TlsVersion::Tls12, TlsVersion::Tls13],
         };
+        if let Some(v) = &t.versions {
+            self.legacy_versions(v, t.cipher_suites.as_ref());
+        }
         let cipher_suites = t.cipher_suites.as_ref().map(|list| self.suites(list, &versions));
         TlsPlan {
             certificate,
@@ -226,17 +236,44 @@ impl Checker<'_> {
         }
         for v in versions {
             let version = match v {
+                // Refused with `cipher_suites` (legacy_versions).
+                TlsVersion::Tls10 | TlsVersion::Tls11 => continue,
                 TlsVersion::Tls12 => rustls::ProtocolVersion::TLSv1_2,
                 TlsVersion::Tls13 => rustls::ProtocolVersion::TLSv1_3,
             };
             if !chosen.iter().any(|s| s.version().version == version) {
                 self.problem(
                     &list.referenced,
-                    format!("no cipher suite for TLS {}: name one, or leave that version out of `versions`", match v { TlsVersion::Tls12 => "1.2", TlsVersion::Tls13 => "1.3" }),
+                    format!("no cipher suite for TLS {}: name one, or leave that version out of `versions`", v.name()),
                 );
             }
         }
         chosen.iter().map(|s| name(s).to_string()).collect()
+    }
+
+    /// TLS 1.0 and 1.1 need the OpenSSL engine: a build with the
+    /// `legacy-tls` feature, and OpenSSL's own suites (`cipher_suites` names
+    /// rustls' suites).
+    fn legacy_versions(
+        &mut self,
+        versions: &Spanned<Vec<TlsVersion>>,
+        suites: Option<&Spanned<Vec<Spanned<String>>>>,
+    ) {
+        if !versions.value.iter().any(|v| v.is_legacy()) {
+            return;
+        }
+        if !cfg!(feature = "legacy-tls") {
+            self.problem(
+                &versions.referenced,
+                "TLS 1.0 and 1.1 need the OpenSSL engine, and this smtp-harness was built without it: rebuild with `--features legacy-tls` (needs libssl-dev), or offer only \"1.2\" and \"1.3\"",
+            );
+        }
+        if let Some(list) = suites {
+            self.problem(
+                &list.referenced,
+                "`cipher_suites` names rustls' suites; with TLS 1.0 or 1.1 the OpenSSL engine offers OpenSSL's DEFAULT@SECLEVEL=0: leave `cipher_suites` out",
+            );
+        }
     }
 
     fn certificate(&mut self, t: &TlsSpec) -> CertPlan {

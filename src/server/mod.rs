@@ -11,6 +11,8 @@ pub mod listener;
 pub mod maildir;
 pub mod tls;
 mod tls_cert;
+#[cfg(feature = "legacy-tls")]
+mod tls_legacy;
 mod tls_rsa;
 
 use crate::scenario::model::ScenarioFile;

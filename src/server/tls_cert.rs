@@ -47,6 +47,8 @@ pub(crate) struct Made {
     pub chain: Vec<CertificateDer<'static>>,
     /// Signs the handshakes (ring's, or [`RsaKey`] for what ring refuses).
     pub key: Arc<dyn rustls::sign::SigningKey>,
+    /// The same private key, PKCS#8, for the OpenSSL engine.
+    pub key_der: PrivateKeyDer<'static>,
     pub cert_pem: String,
     pub ca_pem: Option<String>,
 }
@@ -71,15 +73,21 @@ impl AnyKey {
         })
     }
 
+    /// The private key, PKCS#8.
+    fn pkcs8(&self) -> PrivateKeyDer<'static> {
+        let der = match self {
+            AnyKey::Ring(k) => k.serialize_der(),
+            AnyKey::Rsa(k) => k.pkcs8_der().to_vec(),
+        };
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))
+    }
+
     /// The same key for rustls' handshakes.
     fn for_tls(&self) -> Result<Arc<dyn rustls::sign::SigningKey>, rcgen::Error> {
         match self {
             AnyKey::Rsa(k) => Ok(Arc::new(k.clone())),
-            AnyKey::Ring(k) => {
-                let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(k.serialize_der()));
-                rustls::crypto::ring::sign::any_supported_type(&der)
-                    .map_err(|e| rcgen::Error::RingKeyRejected(e.to_string()))
-            }
+            AnyKey::Ring(_) => rustls::crypto::ring::sign::any_supported_type(&self.pkcs8())
+                .map_err(|e| rcgen::Error::RingKeyRejected(e.to_string())),
         }
     }
 }
@@ -156,6 +164,7 @@ pub(crate) fn make(plan: &CertPlan, hostname: &str) -> Result<Made, MakeError> {
     Ok(Made {
         chain: vec![der],
         key: key.for_tls()?,
+        key_der: key.pkcs8(),
         cert_pem,
         ca_pem,
     })

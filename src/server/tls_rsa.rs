@@ -33,6 +33,8 @@ pub(crate) struct RsaKey {
     key: Arc<RsaPrivateKey>,
     /// PKCS#1 RSAPublicKey, DER: what rcgen puts in the SubjectPublicKeyInfo.
     public_der: Vec<u8>,
+    /// The private key as read (PKCS#8, DER), for the OpenSSL engine.
+    pkcs8: Arc<[u8]>,
 }
 
 impl std::fmt::Debug for RsaKey {
@@ -55,7 +57,13 @@ impl RsaKey {
         Ok(RsaKey {
             key: Arc::new(key),
             public_der,
+            pkcs8: Arc::from(der.secret_pkcs8_der()),
         })
+    }
+
+    /// The private key, PKCS#8 DER.
+    pub(crate) fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
     }
 
     /// PKCS#1 v1.5 over SHA-1 of `msg` (sha1WithRSAEncryption).
