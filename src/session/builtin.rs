@@ -96,7 +96,8 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
         return s.render(&s.plan().replies.not_implemented);
     };
     if s.tls_active() {
-        return Reply::new(503, "5.5.1 Error: TLS already active");
+        // Postfix's reply (checked by the differential test).
+        return Reply::new(554, "5.5.1 Error: TLS already active");
     }
     if !cmd.args.is_empty() {
         return s.render(&s.plan().replies.errors.starttls_syntax);
