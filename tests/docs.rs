@@ -3,11 +3,16 @@
 use smtp_harness::Scenario;
 
 fn yaml_blocks(markdown: &str) -> Vec<(usize, String)> {
+    fenced(markdown, "```yaml")
+}
+
+/// The blocks opened by exactly `fence`, with the line each starts on.
+fn fenced(markdown: &str, fence: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (i, line) in markdown.lines().enumerate() {
         match (&mut current, line.trim_end()) {
-            (None, "```yaml") => current = Some((i + 2, String::new())),
+            (None, l) if l == fence => current = Some((i + 2, String::new())),
             (Some(_), "```") => blocks.extend(current.take()),
             (Some((_, text)), l) => {
                 text.push_str(l);
@@ -27,6 +32,26 @@ fn scenario_docs_examples_are_valid() {
     for (line, yaml) in blocks {
         if let Err(e) = Scenario::from_yaml(&yaml) {
             panic!("docs/scenarios.md block at line {line} is invalid:\n{e}\n---\n{yaml}");
+        }
+    }
+}
+
+/// Examples fenced ```` ```yaml legacy-tls ```` need the `legacy-tls`
+/// feature: valid with it, refused with a sentence naming it without.
+#[test]
+fn legacy_tls_docs_examples_need_the_feature() {
+    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let blocks = fenced(&doc, "```yaml legacy-tls");
+    assert!(!blocks.is_empty());
+    for (line, yaml) in blocks {
+        let result = Scenario::from_yaml(&yaml);
+        if cfg!(feature = "legacy-tls") {
+            if let Err(e) = result {
+                panic!("docs/scenarios.md block at line {line} is invalid:\n{e}\n---\n{yaml}");
+            }
+        } else {
+            let e = result.expect_err("refused without the feature").to_string();
+            assert!(e.contains("--features legacy-tls"), "line {line}: {e}");
         }
     }
 }
