@@ -9,7 +9,7 @@ help:
 	@echo "make run     run the demo (same as make demo)"
 	@echo "make demo    cargo run --release -- demo"
 	@echo "make setup   install the outside tools the tests use (postfix, swaks, aiosmtpd, chromium)"
-	@echo "make test    setup, then all unit/integration tests, then doctests"
+	@echo "make test    setup, then all unit/integration tests, then doctests (with the legacy-tls feature)"
 	@echo "make lint    rustfmt check and clippy with warnings denied"
 	@echo "make fmt     format the code"
 	@echo "make screenshots  rewrite docs/ui/*.png: the web UI in headless chromium (tests/ui.rs)"
@@ -38,13 +38,17 @@ bench-setup:
 	bash .ci/setup --bench
 
 # One target, two cargo runs; make stops at the first one that fails.
+# `legacy-tls` adds the OpenSSL engine (TLS 1.0/1.1) and its tests
+# (tests/tls_legacy.rs); setup installed libssl-dev for it.
+TEST_FEATURES ?= legacy-tls
 test: setup
-	$(CARGO) test --all-targets
-	$(CARGO) test --doc
+	$(CARGO) test --all-targets --features "$(TEST_FEATURES)"
+	$(CARGO) test --doc --features "$(TEST_FEATURES)"
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features legacy-tls -- -D warnings
 	# The library as the binary builds it: internals crate-private, so
 	# rustc reports dead code (the tests' build opens them up).
 	$(CARGO) clippy --lib -- -D warnings

@@ -37,6 +37,26 @@ fn scenario_docs_examples_are_valid() {
     }
 }
 
+/// Examples fenced ```` ```yaml legacy-tls ```` need the `legacy-tls`
+/// feature: valid with it, refused with a sentence naming it without.
+#[test]
+fn legacy_tls_docs_examples_need_the_feature() {
+    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let blocks = blocks(&doc, "```yaml legacy-tls");
+    assert!(!blocks.is_empty());
+    for (line, yaml) in blocks {
+        let result = Scenario::from_yaml(&yaml);
+        if cfg!(feature = "legacy-tls") {
+            if let Err(e) = result {
+                panic!("docs/scenarios.md block at line {line} is invalid:\n{e}\n---\n{yaml}");
+            }
+        } else {
+            let e = result.expect_err("refused without the feature").to_string();
+            assert!(e.contains("--features legacy-tls"), "line {line}: {e}");
+        }
+    }
+}
+
 #[test]
 fn smuggling_docs_examples_are_valid() {
     let doc = std::fs::read_to_string("docs/smuggling.md").unwrap();

@@ -139,6 +139,31 @@ fn mail_sequences() -> Vec<Sequence> {
             "smtputf8",
             &["EHLO x", "MAIL FROM:<a@example.org> SMTPUTF8"],
         ),
+        raw(
+            "utf-8 sender without smtputf8",
+            &["EHLO x"],
+            "MAIL FROM:<jörg@example.org>\r\n".as_bytes(),
+            1,
+        ),
+        raw(
+            "utf-8 sender with smtputf8",
+            &["EHLO x"],
+            "MAIL FROM:<jörg@example.org> SMTPUTF8\r\n".as_bytes(),
+            1,
+        ),
+        raw(
+            "utf-8 recipient without smtputf8",
+            &["EHLO x", "MAIL FROM:<a@example.org>"],
+            "RCPT TO:<zoë@example.com>\r\n".as_bytes(),
+            1,
+        ),
+        raw(
+            "utf-8 recipient with smtputf8",
+            &["EHLO x", "MAIL FROM:<a@example.org> SMTPUTF8"],
+            "RCPT TO:<zoë@example.com>\r\n".as_bytes(),
+            1,
+        ),
+        raw("utf-8 ehlo", NONE, "EHLO münchen.example\r\n".as_bytes(), 1),
         seq(
             "dsn ret envid",
             &["EHLO x", "MAIL FROM:<a@example.org> RET=HDRS ENVID=x1"],
@@ -244,6 +269,12 @@ fn data_sequences() -> Vec<Sequence> {
         raw("bdat empty last", TX, b"BDAT 0 LAST\r\n", 1),
         raw("bdat before mail", &["EHLO x"], b"BDAT 3 LAST\r\nabc", 1),
         seq("bdat bad syntax", &tx(&["BDAT x"])),
+        seq("bdat alone", &tx(&["BDAT"])),
+        seq("bdat negative size", &tx(&["BDAT -1"])),
+        seq("bdat huge size", &tx(&["BDAT 99999999999999999999 LAST"])),
+        seq("bdat unknown keyword", &tx(&["BDAT 3 FIRST"])),
+        seq("bdat extra argument", &tx(&["BDAT 3 LAST more"])),
+        raw("bdat last in lower case", TX, b"BDAT 3 last\r\nabc", 1),
         raw("data after bdat", TX, b"BDAT 3\r\nabcDATA\r\n", 2),
         seq("rset then rcpt", &tx(&["RSET", "RCPT TO:<c@example.com>"])),
     ]
@@ -496,4 +527,176 @@ fn tail(p: &Postfix) -> String {
     let log = p.log();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Sequences over TLS: `STARTTLS` does the handshake when answered 220
+/// (any certificate accepted: both sides present their own), and the lines
+/// after it go over TLS.
+fn tls_sequences() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("ehlo after starttls", vec!["EHLO x", "STARTTLS", "EHLO y"]),
+        (
+            "starttls when tls is active",
+            vec!["EHLO x", "STARTTLS", "EHLO y", "STARTTLS"],
+        ),
+        (
+            "starttls twice without ehlo",
+            vec!["EHLO x", "STARTTLS", "STARTTLS"],
+        ),
+        (
+            "a transaction over tls",
+            vec![
+                "EHLO x",
+                "STARTTLS",
+                "EHLO y",
+                "MAIL FROM:<a@example.org>",
+                "RCPT TO:<b@example.com>",
+                "RSET",
+                "QUIT",
+            ],
+        ),
+        (
+            "mail over tls without ehlo",
+            vec!["EHLO x", "STARTTLS", "MAIL FROM:<a@example.org>"],
+        ),
+        ("starttls before ehlo", vec!["STARTTLS", "EHLO y"]),
+    ]
+}
+
+/// Plain commands sent to a server that requires TLS
+/// (`smtpd_tls_security_level = encrypt`; ours: `tls.require`).
+fn required_tls_sequences() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("ehlo", vec!["EHLO x"]),
+        (
+            "mail before starttls",
+            vec!["EHLO x", "MAIL FROM:<a@example.org>"],
+        ),
+        ("mail before helo", vec!["MAIL FROM:<a@example.org>"]),
+        (
+            "rcpt before starttls",
+            vec!["EHLO x", "RCPT TO:<b@example.com>"],
+        ),
+        (
+            "noop, rset, vrfy",
+            vec!["EHLO x", "NOOP", "RSET", "VRFY postmaster"],
+        ),
+        ("etrn", vec!["EHLO x", "ETRN example.com"]),
+        ("help", vec!["EHLO x", "HELP"]),
+        ("expn", vec!["EHLO x", "EXPN staff"]),
+        ("data", vec!["EHLO x", "DATA"]),
+        ("bdat", vec!["EHLO x", "BDAT 0 LAST"]),
+        ("auth", vec!["EHLO x", "AUTH PLAIN"]),
+        ("xclient", vec!["EHLO x", "XCLIENT ADDR=192.0.2.1"]),
+        ("unknown verb", vec!["EHLO x", "FOO"]),
+        ("helo", vec!["HELO x", "MAIL FROM:<a@example.org>"]),
+        ("quit", vec!["EHLO x", "QUIT"]),
+        ("starttls with an argument", vec!["EHLO x", "STARTTLS x"]),
+        (
+            "mail after starttls",
+            vec!["EHLO x", "STARTTLS", "EHLO y", "MAIL FROM:<a@example.org>"],
+        ),
+    ]
+}
+
+/// What the client saw, as `run` writes it, with a real TLS handshake
+/// after a `220` to STARTTLS.
+async fn run_tls(addr: SocketAddr, lines: &[&str]) -> Vec<String> {
+    use smtp_harness::client::{ClientError, SmtpClient};
+    let mut seen = Vec::new();
+    let mut c = match SmtpClient::connect(addr, Duration::from_secs(10)).await {
+        Ok(c) => c,
+        Err(e) => return vec![format!("<connect failed: {e}>")],
+    };
+    let mut next = c.read_reply().await;
+    for line in std::iter::once(&"").chain(lines) {
+        if !line.is_empty() {
+            next = c.command(line).await;
+        }
+        let reply = match next {
+            Ok(ref r) => r,
+            Err(ClientError::Closed) => {
+                seen.push("<closed>".into());
+                return seen;
+            }
+            Err(e) => {
+                seen.push(format!("<{e}>"));
+                return seen;
+            }
+        };
+        for (i, text) in reply.lines.iter().enumerate() {
+            let sep = if i + 1 == reply.lines.len() { ' ' } else { '-' };
+            seen.push(normalise(&format!("{}{sep}{text}", reply.code)));
+        }
+        if line.eq_ignore_ascii_case("STARTTLS") && reply.code == 220 {
+            if let Err(e) = c.starttls("mail.example.com").await {
+                seen.push(format!("<{e}>"));
+                return seen;
+            }
+            seen.push("<tls>".into());
+        }
+        next = Err(ClientError::Closed);
+    }
+    seen
+}
+
+/// Every sequence against both; the report of those that differ.
+fn compare_tls(
+    postfix: &Postfix,
+    ours: &smtp_harness::MockServer,
+    all: &[(&'static str, Vec<&'static str>)],
+) -> (usize, String) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut report = String::new();
+    let mut differ = 0;
+    for (name, lines) in all {
+        let (real, mine) = rt.block_on(async {
+            tokio::join!(run_tls(postfix.addr(), lines), run_tls(ours.addr(), lines))
+        });
+        if real != mine {
+            differ += 1;
+            let steps: Vec<Step> = lines.iter().map(|l| Step::Line(l.to_string())).collect();
+            report.push_str(&diff(name, &steps, &real, &mine));
+        }
+    }
+    (differ, report)
+}
+
+#[test]
+fn postfix_default_answers_as_postfix_does_over_tls() {
+    let Some(postfix) =
+        PostfixBuilder::new("postfix_default_answers_as_postfix_does_over_tls").start()
+    else {
+        return;
+    };
+    let ours = smtp_harness::MockServer::start_blocking(
+        smtp_harness::Scenario::bundled("postfix-default").expect("bundled"),
+    )
+    .expect("start the mock");
+    let (differ, report) = compare_tls(&postfix, &ours, &tls_sequences());
+    assert!(
+        differ == 0,
+        "{differ} TLS sequences differ from Postfix:\n{report}\n--- Postfix log ---\n{}",
+        tail(&postfix)
+    );
+}
+
+#[test]
+fn postfix_requiring_tls_answers_as_postfix_does() {
+    let Some(postfix) = PostfixBuilder::new("postfix_requiring_tls_answers_as_postfix_does")
+        .set("smtpd_tls_security_level", "encrypt")
+        .start()
+    else {
+        return;
+    };
+    let scenario =
+        smtp_harness::Scenario::from_yaml("extends: postfix-default\ntls:\n  require: true\n")
+            .expect("scenario");
+    let ours = smtp_harness::MockServer::start_blocking(scenario).expect("start the mock");
+    let (differ, report) = compare_tls(&postfix, &ours, &required_tls_sequences());
+    assert!(
+        differ == 0,
+        "{differ} sequences differ from Postfix with smtpd_tls_security_level = encrypt:\n{report}\n--- Postfix log ---\n{}",
+        tail(&postfix)
+    );
 }

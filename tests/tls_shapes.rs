@@ -272,10 +272,20 @@ fn certificate_with_files_and_empty_versions_are_refused_with_positions() {
         err.contains("<inline>:5:13: `versions` needs at least one"),
         "{err}"
     );
-    let err = Scenario::from_yaml("tls:\n  versions: [\"1.0\"]\n")
+}
+
+/// Without the `legacy-tls` feature, TLS 1.0 and 1.1 are refused at load
+/// with a sentence saying why (tests/tls_legacy.rs has the build with it).
+#[cfg(not(feature = "legacy-tls"))]
+#[test]
+fn tls_1_0_without_the_feature_says_so_with_its_position() {
+    let err = Scenario::from_yaml("tls:\n  versions: [\"1.0\", \"1.2\"]\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("1.0"), "{err}");
+    assert!(
+        err.contains("<inline>:2:13: TLS 1.0 and 1.1 need the OpenSSL engine, and this smtp-harness was built without it: rebuild with `--features legacy-tls`"),
+        "{err}"
+    );
 }
 
 /// The bundled products present their product's default certificate, and
@@ -344,4 +354,132 @@ fn cipher_suites_are_checked_with_positions() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("no cipher suite for TLS 1.2"), "{err}");
+}
+
+/// `key: rsa1024`: a 1024-bit RSA key (ring refuses such keys; signed in
+/// pure Rust), over TLS 1.3 and 1.2, which a client at OpenSSL's default
+/// security level refuses as too weak.
+#[rstest::rstest]
+#[case::tls13("1.3", "New, TLSv1.3, Cipher is")]
+#[case::tls12("1.2", "New, TLSv1.2, Cipher is ECDHE-RSA-")]
+fn rsa1024_key_is_what_openssl_reports(#[case] version: &str, #[case] protocol: &str) {
+    let Some(_) = require(&OPENSSL, "rsa1024_key_is_what_openssl_reports") else {
+        return;
+    };
+    let server = serve(&format!(
+        "  certificate: {{ shape: postfix, key: rsa1024 }}\n  versions: [\"{version}\"]\n"
+    ));
+    let pem = server.tls_certificate_pem().unwrap();
+    let cafile = pem_file(&pem);
+    let trusted = ["-CAfile", cafile.path().to_str().unwrap()];
+    let (ok, out) = s_client(&server, &trusted);
+    assert!(ok, "{out}");
+    assert!(out.contains("Server public key is 1024 bit"), "{out}");
+    assert!(out.contains(protocol), "{out}");
+    assert_eq!(
+        verify_code(&out),
+        "Verify return code: 66 (EE certificate key too weak)",
+        "{out}"
+    );
+    // Allowed the weak key, the same client verifies everything else: the
+    // handshake was signed by the certificate's key.
+    let (ok, out) = s_client(&server, &[&trusted[..], &["-auth_level", "0"]].concat());
+    assert!(ok, "{out}");
+    assert_eq!(verify_code(&out), "Verify return code: 0 (ok)", "{out}");
+    let (_, text) = x509(&pem, &["-noout", "-text"]);
+    assert!(text.contains("Public-Key: (1024 bit)"), "{text}");
+    assert!(text.contains("sha256WithRSAEncryption"), "{text}");
+    assert!(text.contains("DNS:mx.example.test"), "{text}");
+}
+
+/// `signature: sha1`: sha1WithRSAEncryption, with the scenario's names; a
+/// client trusting the test CA refuses the SHA-1 signature, and
+/// one that allows SHA-1 finds it valid.
+#[test]
+fn sha1_signature_is_what_openssl_reports() {
+    let Some(_) = require(&OPENSSL, "sha1_signature_is_what_openssl_reports") else {
+        return;
+    };
+    let server = serve("  certificate: { shape: exchange, signature: sha1, issuer: test_ca }\n");
+    let pem = server.tls_certificate_pem().unwrap();
+    let (_, text) = x509(&pem, &["-noout", "-text"]);
+    assert!(
+        text.contains("Signature Algorithm: sha1WithRSAEncryption"),
+        "{text}"
+    );
+    assert!(text.contains("DNS:mx, DNS:mx.example.test"), "{text}");
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+    let ca = pem_file(&server.tls_ca_certificate_pem().expect("issuer: test_ca"));
+    let trusted = [
+        "-CAfile",
+        ca.path().to_str().unwrap(),
+        "-verify_hostname",
+        "mx.example.test",
+    ];
+    let (_, out) = s_client(&server, &trusted);
+    assert_eq!(
+        verify_code(&out),
+        "Verify return code: 68 (CA signature digest algorithm too weak)",
+        "{out}"
+    );
+    // SHA-1 allowed, the signature checks out against the CA's key.
+    let (ok, out) = s_client(&server, &[&trusted[..], &["-auth_level", "0"]].concat());
+    assert!(ok, "{out}");
+    assert_eq!(verify_code(&out), "Verify return code: 0 (ok)", "{out}");
+}
+
+/// Self-signed, RSA 1024 and SHA-1 at once: the certificate's own
+/// signature is valid (`openssl verify -check_ss_sig`).
+#[test]
+fn self_signed_sha1_rsa1024_signature_is_valid() {
+    let Some(_) = require(&OPENSSL, "self_signed_sha1_rsa1024_signature_is_valid") else {
+        return;
+    };
+    let server = serve("  certificate: { key: rsa1024, signature: sha1 }\n");
+    let pem = server.tls_certificate_pem().unwrap();
+    let (_, text) = x509(&pem, &["-noout", "-text"]);
+    assert!(text.contains("sha1WithRSAEncryption"), "{text}");
+    assert!(text.contains("Public-Key: (1024 bit)"), "{text}");
+    assert!(text.contains("CN = rcgen self signed cert"), "{text}");
+    let file = pem_file(&pem);
+    let path = file.path().to_str().unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "verify",
+            "-auth_level",
+            "0",
+            "-check_ss_sig",
+            "-CAfile",
+            path,
+            path,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains(": OK"), "{said}");
+    let (ok, out) = s_client(&server, &["-auth_level", "0", "-CAfile", path]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Server public key is 1024 bit"), "{out}");
+}
+
+#[test]
+fn sha1_needs_an_rsa_key_and_keys_are_checked_with_positions() {
+    let err = Scenario::from_yaml("tls:\n  certificate: { signature: sha1 }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("<inline>:2:29: `signature: sha1` needs an RSA key"),
+        "{err}"
+    );
+    let err = Scenario::from_yaml("tls:\n  certificate: { key: rsa512 }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rsa512"), "{err}");
+    assert!(err.contains("rsa1024"), "lists the keys: {err}");
+    assert!(
+        Scenario::from_yaml(
+            "tls:\n  certificate: { shape: postfix, key: ecdsa_p256, signature: sha256 }\n"
+        )
+        .is_ok()
+    );
 }

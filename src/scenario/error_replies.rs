@@ -112,7 +112,7 @@ pub(crate) fn compile(c: &mut Checker, r: &RepliesSpec) -> ErrorReplies {
         starttls_syntax: c.reply(r.starttls_syntax.as_ref(), "501 5.5.4 Syntax: STARTTLS"),
         auth_syntax: c.reply(r.auth_syntax.as_ref(), "501 5.5.4 Syntax: AUTH mechanism"),
         line_too_long: c.reply(r.line_too_long.as_ref(), "500 5.5.2 Error: line too long"),
-        tls_active: c.reply(r.tls_active.as_ref(), "503 5.5.1 Error: TLS already active"),
+        tls_active: c.reply(r.tls_active.as_ref(), "554 5.5.1 Error: TLS already active"),
         tls_required: c.reply(
             r.tls_required.as_ref(),
             "530 5.7.0 Must issue a STARTTLS command first",

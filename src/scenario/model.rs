@@ -373,8 +373,9 @@ pub struct TlsSpec {
     /// default it copies and which weaknesses it carries.
     #[schemars(with = "Option<CertificateSpec>")]
     pub certificate: Option<Spanned<CertificateSpec>>,
-    /// Protocol versions offered: `"1.2"`, `"1.3"` (default both). TLS 1.0
-    /// and 1.1 are not available: rustls cannot speak them (docs/scenarios.md).
+    /// Protocol versions offered: `"1.2"`, `"1.3"` (default both); `"1.0"`
+    /// and `"1.1"` only in a build with the `legacy-tls` feature (OpenSSL),
+    /// since rustls cannot speak them (docs/scenarios.md).
     #[schemars(with = "Option<Vec<TlsVersion>>")]
     pub versions: Option<Spanned<Vec<TlsVersion>>>,
     /// Cipher suites offered, by their IANA names as rustls spells them
@@ -398,6 +399,36 @@ pub struct CertificateSpec {
     /// present a certificate for the wrong host.
     #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
+    /// The key (default: the shape's; `rsa1024` for a weak key).
+    #[schemars(with = "Option<CertKey>")]
+    pub key: Option<Spanned<CertKey>>,
+    /// The signature's hash (default `sha256`; `sha1` for a weak one, RSA
+    /// keys only).
+    #[schemars(with = "Option<CertSignature>")]
+    pub signature: Option<Spanned<CertSignature>>,
+}
+
+/// The key of the certificate made at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertKey {
+    /// ECDSA on P-256, made at start (the `rcgen` shape's).
+    EcdsaP256,
+    /// RSA 2048, the bundled key (the `exchange` and `postfix` shapes').
+    Rsa2048,
+    /// RSA 1024, the bundled key: a key too short, which a check must flag.
+    Rsa1024,
+}
+
+/// The hash the certificate made at start is signed with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertSignature {
+    /// SHA-256 (ecdsa-with-SHA256 or sha256WithRSAEncryption).
+    #[default]
+    Sha256,
+    /// sha1WithRSAEncryption, which a check must flag (RSA keys only).
+    Sha1,
 }
 
 /// Whose default certificate `tls.certificate.shape` copies.
@@ -444,15 +475,38 @@ pub enum CertValidity {
     NotYetValid,
 }
 
-/// A TLS protocol version rustls can speak.
+/// A TLS protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 pub enum TlsVersion {
+    /// TLS 1.0: the OpenSSL engine only (cargo feature `legacy-tls`).
+    #[serde(rename = "1.0")]
+    Tls10,
+    /// TLS 1.1: the OpenSSL engine only (cargo feature `legacy-tls`).
+    #[serde(rename = "1.1")]
+    Tls11,
     /// TLS 1.2.
     #[serde(rename = "1.2")]
     Tls12,
     /// TLS 1.3.
     #[serde(rename = "1.3")]
     Tls13,
+}
+
+impl TlsVersion {
+    /// As scenarios write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls10 => "1.0",
+            TlsVersion::Tls11 => "1.1",
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        }
+    }
+
+    /// TLS 1.0 or 1.1, which rustls cannot speak.
+    pub fn is_legacy(self) -> bool {
+        matches!(self, TlsVersion::Tls10 | TlsVersion::Tls11)
+    }
 }
 
 /// The bytes of a PEM file, read once when the scenario is loaded so that

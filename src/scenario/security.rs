@@ -3,7 +3,7 @@
 
 use super::compile::{Checker, ReplyTemplate};
 use super::model::{
-    AuthSpec, CertIssuer, CertShape, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
+    AuthSpec, CertIssuer, CertKey, CertShape, CertSignature, CertValidity, Pem, TlsFailure, TlsSpec, TlsVersion,
 };
 use super::template::Template;
 use serde_saphyr::Spanned;
@@ -120,6 +120,13 @@ pub struct TlsPlan {
     pub cipher_suites: Option<Vec<String>>,
 }
 
+impl TlsPlan {
+    /// Whether TLS 1.0 or 1.1 is offered: the OpenSSL engine's work.
+    pub fn legacy(&self) -> bool {
+        self.versions.iter().any(|v| v.is_legacy())
+    }
+}
+
 /// Resolved `tls.certificate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertPlan {
@@ -131,6 +138,20 @@ pub struct CertPlan {
     pub validity: CertValidity,
     /// CN and DNS name instead of the host name (a wrong-host certificate).
     pub name: Option<String>,
+    /// The key (the shape's unless `key:` names one).
+    pub key: CertKey,
+    /// The signature's hash.
+    pub signature: CertSignature,
+}
+
+impl CertShape {
+    /// The key the product's default certificate has.
+    pub fn default_key(self) -> CertKey {
+        match self {
+            CertShape::Rcgen => CertKey::EcdsaP256,
+            CertShape::Exchange | CertShape::Postfix => CertKey::Rsa2048,
+        }
+    }
 }
 
 impl Checker<'_> {
@@ -177,6 +198,9 @@ impl Checker<'_> {
             Some(v) => v.value.clone(),
             None => vec![TlsVersion::Tls12, TlsVersion::Tls13],
         };
+        if let Some(v) = &t.versions {
+            self.legacy_versions(v, t.cipher_suites.as_ref());
+        }
         let cipher_suites = t.cipher_suites.as_ref().map(|list| self.suites(list, &versions));
         TlsPlan {
             certificate,
@@ -212,17 +236,44 @@ impl Checker<'_> {
         }
         for v in versions {
             let version = match v {
+                // Refused with `cipher_suites` (legacy_versions).
+                TlsVersion::Tls10 | TlsVersion::Tls11 => continue,
                 TlsVersion::Tls12 => rustls::ProtocolVersion::TLSv1_2,
                 TlsVersion::Tls13 => rustls::ProtocolVersion::TLSv1_3,
             };
             if !chosen.iter().any(|s| s.version().version == version) {
                 self.problem(
                     &list.referenced,
-                    format!("no cipher suite for TLS {}: name one, or leave that version out of `versions`", match v { TlsVersion::Tls12 => "1.2", TlsVersion::Tls13 => "1.3" }),
+                    format!("no cipher suite for TLS {}: name one, or leave that version out of `versions`", v.name()),
                 );
             }
         }
         chosen.iter().map(|s| name(s).to_string()).collect()
+    }
+
+    /// TLS 1.0 and 1.1 need the OpenSSL engine: a build with the
+    /// `legacy-tls` feature, and OpenSSL's own suites (`cipher_suites` names
+    /// rustls' suites).
+    fn legacy_versions(
+        &mut self,
+        versions: &Spanned<Vec<TlsVersion>>,
+        suites: Option<&Spanned<Vec<Spanned<String>>>>,
+    ) {
+        if !versions.value.iter().any(|v| v.is_legacy()) {
+            return;
+        }
+        if !cfg!(feature = "legacy-tls") {
+            self.problem(
+                &versions.referenced,
+                "TLS 1.0 and 1.1 need the OpenSSL engine, and this smtp-harness was built without it: rebuild with `--features legacy-tls` (needs libssl-dev), or offer only \"1.2\" and \"1.3\"",
+            );
+        }
+        if let Some(list) = suites {
+            self.problem(
+                &list.referenced,
+                "`cipher_suites` names rustls' suites; with TLS 1.0 or 1.1 the OpenSSL engine offers OpenSSL's DEFAULT@SECLEVEL=0: leave `cipher_suites` out",
+            );
+        }
     }
 
     fn certificate(&mut self, t: &TlsSpec) -> CertPlan {
@@ -232,6 +283,8 @@ impl Checker<'_> {
                 issuer: CertIssuer::SelfSigned,
                 validity: CertValidity::Current,
                 name: None,
+                key: CertKey::EcdsaP256,
+                signature: CertSignature::Sha256,
             };
         };
         // A certificate from files is used as it is: shaping one nobody
@@ -247,8 +300,23 @@ impl Checker<'_> {
             && (name.value.trim().is_empty() || name.value.contains(char::is_whitespace)) {
                 self.problem(&name.referenced, "`name` must be a host name, without spaces");
             }
+        let shape = c.shape.unwrap_or_default();
+        let key = c.key.as_ref().map_or(shape.default_key(), |k| k.value);
+        let signature = c.signature.as_ref().map_or(CertSignature::Sha256, |s| s.value);
+        if let Some(s) = &c.signature {
+            // SHA-1 is signed with RSA only: ECDSA with SHA-1 is a weakness
+            // of its own that nobody ships by default.
+            if s.value == CertSignature::Sha1 && key == CertKey::EcdsaP256 {
+                self.problem(
+                    &s.referenced,
+                    "`signature: sha1` needs an RSA key: add `key: rsa2048` or `key: rsa1024`, or a shape `exchange` or `postfix`",
+                );
+            }
+        }
         CertPlan {
-            shape: c.shape.unwrap_or_default(),
+            shape,
+            key,
+            signature,
             issuer: c.issuer.unwrap_or_default(),
             validity: c.validity.unwrap_or_default(),
             name: c.name.as_ref().map(|n| n.value.clone()),

@@ -11,6 +11,9 @@ pub mod listener;
 pub mod maildir;
 pub mod tls;
 mod tls_cert;
+#[cfg(feature = "legacy-tls")]
+mod tls_legacy;
+mod tls_rsa;
 
 use crate::scenario::model::ScenarioFile;
 use crate::scenario::{Scenario, ScenarioError};

@@ -136,7 +136,9 @@ fn mail(s: &Session, cmd: &Command) -> Reply {
     if let Some(refusal) = unsupported_param(s, &path.params, MAIL_PARAMS) {
         return refusal;
     }
-    if !path.mailbox.is_ascii() && path.param_present("SMTPUTF8").is_none() {
+    // Postfix's default `strict_smtputf8 = no` takes a UTF-8 address
+    // without SMTPUTF8 (checked by the differential test).
+    if !postfix && !path.mailbox.is_ascii() && path.param_present("SMTPUTF8").is_none() {
         return s.render(&e.utf8_address);
     }
     if let Some(size) = path.param("SIZE") {
@@ -192,7 +194,8 @@ fn rcpt(s: &mut Session, cmd: &Command) -> Reply {
             if let Some(refusal) = unsupported_param(s, &p.params, RCPT_PARAMS) {
                 return refusal;
             }
-            if !p.mailbox.is_ascii() && !s.smtputf8 {
+            // As in `mail`: Postfix's `strict_smtputf8 = no`.
+            if !postfix && !p.mailbox.is_ascii() && !s.smtputf8 {
                 return s.render(&s.plan().replies.errors.utf8_address);
             }
             p.mailbox

@@ -371,6 +371,14 @@ impl Session {
         if let Some(out) = self.replay_command(line, &cmd) {
             return out;
         }
+        if self.plan.dialect == Dialect::Postfix
+            && let Some(reply) = postfix::tls_first(self, &cmd) {
+                let next = self.effect(&cmd, &reply);
+                return Outcome {
+                    next,
+                    ..Outcome::reply(reply)
+                };
+            }
         if cmd.verb == Verb::Bdat && self.reads_chunks() {
             return self.bdat_command(&cmd);
         }

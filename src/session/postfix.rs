@@ -2,7 +2,7 @@
 //! command line, and the verbs the RFC dialect leaves unimplemented.
 
 use super::Session;
-use crate::protocol::{Command, Reply};
+use crate::protocol::{Command, Reply, Verb};
 use crate::scenario::model::StateName;
 
 /// A command line as Postfix's smtpd reads it: a C string, so it ends at
@@ -58,3 +58,27 @@ pub(super) fn xforward(s: &Session) -> Reply {
     Reply::new(250, "2.0.0 Ok")
 }
 
+
+/// Postfix's `smtpd_tls_security_level = encrypt` (our `tls.require`):
+/// before the handshake only HELO, EHLO, STARTTLS, NOOP and QUIT (and
+/// verbs it does not know, XCLIENT, XFORWARD) get their own answer; MAIL,
+/// RCPT, DATA, BDAT, RSET, VRFY, ETRN and AUTH get 530, checked before the
+/// session state (the differential test's `required_tls_sequences`). A
+/// BDAT refused so carries no chunk, as in Postfix.
+pub(super) fn tls_first(s: &Session, cmd: &Command) -> Option<Reply> {
+    let required = s.plan().tls.as_ref().is_some_and(|t| t.require);
+    if !required || s.tls_active() {
+        return None;
+    }
+    match cmd.verb {
+        Verb::Mail
+        | Verb::Rcpt
+        | Verb::Data
+        | Verb::Bdat
+        | Verb::Rset
+        | Verb::Vrfy
+        | Verb::Etrn
+        | Verb::Auth => Some(s.render(&s.plan().replies.errors.tls_required)),
+        _ => None,
+    }
+}

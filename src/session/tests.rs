@@ -392,7 +392,7 @@ fn state_refusals_are_worded_by_the_scenario() {
     text(&mut plain, "EHLO x");
     assert!(text(&mut plain, "STARTTLS").starts_with("220"));
     plain.tls_started();
-    assert_eq!(text(&mut plain, "STARTTLS"), "503 5.5.1 Error: TLS already active");
+    assert_eq!(text(&mut plain, "STARTTLS"), "554 5.5.1 Error: TLS already active");
     let mut worded = session("tls: {}\nreplies: {tls_active: '503 5.5.2 Already in TLS mode'}\n");
     text(&mut worded, "EHLO x");
     text(&mut worded, "STARTTLS");

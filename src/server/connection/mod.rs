@@ -92,7 +92,7 @@ pub(super) async fn serve<S>(
         out,
         cut: None,
     };
-    // The TLS part is boxed: its future holds a `Conn<TlsStream<S>>` and a
+    // The TLS part is boxed: its future holds a `Conn<ServerTls<S>>` and a
     // rustls connection, and inline it would make every connection's task
     // that big, TLS or not (14 KiB a task before; see docs/PERFORMANCE.md).
     if implicit {

@@ -3,31 +3,17 @@
 
 use super::{Conn, End};
 use crate::scenario::model::TlsFailure;
-use crate::server::tls::TlsMaterial;
+use crate::server::tls::{ServerTls, TlsMaterial};
 use crate::transcript::{Closer, EventKind};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_rustls::server::TlsStream;
 
 /// A TLS alert (handshake_failure) sent instead of a ServerHello, for
 /// scenarios that script a broken STARTTLS.
 const HANDSHAKE_FAILURE_ALERT: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
-/// What the transcript keeps of a finished handshake.
-fn negotiated(conn: &rustls::ServerConnection) -> EventKind {
-    EventKind::Tls {
-        version: conn
-            .protocol_version()
-            .map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
-        cipher: conn
-            .negotiated_cipher_suite()
-            .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
-        sni: conn.server_name().map(str::to_string),
-    }
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// Hand the stream to rustls and serve the rest of the session over it.
+    /// Hand the stream to the TLS engine and serve the rest of the session over it.
     pub(super) async fn secure(self, tls: Option<TlsMaterial>) {
         if let Ok(secure) = self.handshake(tls.as_ref()).await {
             secure.run_to_end().await;
@@ -46,7 +32,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(super) async fn handshake(
         mut self,
         tls: Option<&TlsMaterial>,
-    ) -> Result<Conn<TlsStream<S>>, ()> {
+    ) -> Result<Conn<ServerTls<S>>, ()> {
         if !self.rbuf.is_empty() {
             // RFC 3207 5: anything pipelined after STARTTLS is plaintext an
             // attacker could have injected; it must not reach the TLS session.
@@ -88,8 +74,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             cut,
         } = self;
         match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => {
-                log.push(negotiated(stream.get_ref().1));
+            Ok(Ok((stream, negotiated))) => {
+                log.push(negotiated);
                 if let Some(text) = session.tls_started() {
                     log.push(EventKind::Note { text });
                 }
