@@ -2,12 +2,15 @@
 //! tests that need what real clients won't do (pipelining, malformed lines,
 //! vanishing mid-DATA, byte-exact reads). In the submodules: the binary
 //! launched as a user runs it (`launch`), a client for the control API
-//! (`control_api`) and the outside tools some tests drive (`tools`).
+//! (`control_api`), the outside tools some tests drive (`tools`), nmap and
+//! its NSE scripts (`nmap`) and a real Postfix (`postfix`).
 #![allow(dead_code)]
 
 pub mod control_api;
 pub mod launch;
+pub mod nmap;
 pub mod postfix;
+pub mod testssl;
 pub mod tools;
 
 // Not every test binary launches the binary.
