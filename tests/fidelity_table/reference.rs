@@ -203,7 +203,7 @@ pub fn of(label: &str) -> Option<Reference> {
         "`exchange55-relay-restricted`" | "`exchange55-sp2-imcea-bug`" => r(
             "Exchange 5.5 Internet Mail Service (relay only for 192.168.0.1)",
             Real::Facts(IMS55),
-            "XCLIENT in EHLO gives it away: the scenario lets loopback tests play 192.168.0.1 through it, and `xclient:` cannot yet be accepted without being advertised. Open relay (2/16): nmap's two `relaytest%nmap.scanme.org@` addresses at the server's own name are local recipients, accepted and returned later by NDR (`ndr.mode: bounce`); whether the real IMS honours the %-hack is not known",
+            "XCLIENT (loopback tests play 192.168.0.1 with it) is accepted but not advertised, as the IMS has none. Open relay (2/16): nmap's two `relaytest%nmap.scanme.org@` addresses at the server's own name are local recipients, accepted and returned later by NDR (`ndr.mode: bounce`); whether the real IMS honours the %-hack is not known",
         ),
         "`pix-mailguard`" => r(
             "Exchange 2003 behind a Cisco PIX (Mailguard)",
