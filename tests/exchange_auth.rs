@@ -4,23 +4,10 @@
 
 mod common;
 
+use common::nmap::script as nmap_script;
 use common::tools::{self, CURL, NMAP};
 use smtp_harness::{MockServer, Scenario};
 use std::process::Command;
-
-/// `nmap -Pn -n -p PORT --script +SCRIPT 127.0.0.1`: the `+` runs the script
-/// on a port its rule would not pick (ephemeral, not 25).
-pub fn nmap_script(nmap: &str, port: u16, script: &str, args: &[&str]) -> String {
-    let out = Command::new(nmap)
-        .args(["-Pn", "-n", "-p", &port.to_string(), "--script"])
-        .arg(format!("+{script}"))
-        .args(args)
-        .arg("127.0.0.1")
-        .output()
-        .expect("nmap runs");
-    assert!(out.status.success(), "nmap failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// What `smtp-ntlm-info` should print for `scenario`, from its plan.
 fn expected_ntlm_lines(scenario: &Scenario) -> Vec<String> {

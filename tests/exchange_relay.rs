@@ -4,21 +4,10 @@
 
 mod common;
 
+use common::nmap;
 use common::tools::{self, NMAP};
 use rstest::rstest;
 use smtp_harness::{MockServer, Scenario};
-use std::process::Command;
-
-fn nmap_script(nmap: &str, port: u16, script: &str) -> String {
-    let out = Command::new(nmap)
-        .args(["-Pn", "-n", "-p", &port.to_string(), "--script"])
-        .arg(format!("+{script}"))
-        .arg("127.0.0.1")
-        .output()
-        .expect("nmap runs");
-    assert!(out.status.success(), "nmap failed: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// MAIL, then each RCPT: the replies, one line each.
 fn rcpt_replies(port: u16, recipients: &[&str]) -> Vec<String> {
@@ -69,7 +58,7 @@ fn nmap_smtp_open_relay_finds_no_open_relay(#[case] name: &str) {
         return;
     };
     let server = MockServer::start_blocking(Scenario::bundled(name).unwrap()).unwrap();
-    let out = nmap_script(nmap, server.addr().port(), "smtp-open-relay");
+    let out = nmap::script(nmap, server.addr().port(), "smtp-open-relay", &[]);
     assert!(
         out.contains("smtp-open-relay"),
         "the script did not run:\n{out}"
@@ -93,7 +82,7 @@ fn nmap_smtp_enum_users_finds_nobody(#[case] name: &str) {
         return;
     };
     let server = MockServer::start_blocking(Scenario::bundled(name).unwrap()).unwrap();
-    let out = nmap_script(nmap, server.addr().port(), "smtp-enum-users");
+    let out = nmap::script(nmap, server.addr().port(), "smtp-enum-users", &[]);
     assert!(out.contains("Couldn't find any accounts"), "{name}:\n{out}");
     for user in ["root", "admin", "administrator", "webadmin", "sysadmin"] {
         assert!(

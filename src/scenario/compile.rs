@@ -139,6 +139,8 @@ pub struct Plan {
     pub routing: Option<crate::routing::Routing>,
     /// Clients allowed to use XCLIENT (`None`: XCLIENT not implemented).
     pub xclient: Option<Vec<crate::routing::Cidr>>,
+    /// Whether EHLO lists XCLIENT to those clients (`xclient.advertise`).
+    pub xclient_advertised: bool,
     /// Faults.
     pub faults: Vec<super::faults::FaultEntry>,
 }
@@ -457,6 +459,11 @@ pub fn compile(file: &ScenarioFile, source: &str, merged: bool) -> Result<Plan, 
     let plan = Plan {
         routing: mail.routing,
         xclient: mail.xclient,
+        xclient_advertised: file
+            .xclient
+            .as_ref()
+            .and_then(|x| x.advertise)
+            .unwrap_or(true),
         faults: c.faults(&file.faults, super::faults::Runner::Server),
         name: file.name.clone().unwrap_or_else(|| "unnamed".into()),
         description: file.description.clone().unwrap_or_default(),

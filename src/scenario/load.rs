@@ -558,7 +558,7 @@ pub fn merge(child: ScenarioFile, parent: ScenarioFile) -> ScenarioFile {
         override_proxy_out: child.override_proxy_out.or(parent.override_proxy_out),
         quirks: over!(child.quirks, parent.quirks; QuirksSpec { pre_sp3_imcea}),
         ndr: over!(child.ndr, parent.ndr; NdrSpec { mode, style, organization, site, server}),
-        xclient: over!(child.xclient, parent.xclient; XclientSpec { hosts}),
+        xclient: over!(child.xclient, parent.xclient; XclientSpec { hosts, advertise}),
         faults: if child.faults.is_empty() {
             parent.faults
         } else {

@@ -624,6 +624,10 @@ pub struct XclientSpec {
     /// Clients allowed to use it (default loopback: `127.0.0.0/8`, `::1`).
     #[schemars(with = "Option<Vec<String>>")]
     pub hosts: Option<Vec<Spanned<String>>>,
+    /// Advertise `XCLIENT ADDR NAME` in EHLO to those clients (default
+    /// `true`, as Postfix does). `false` keeps a product's EHLO list as the
+    /// product has it (Exchange has no XCLIENT) while tests still use it.
+    pub advertise: Option<bool>,
 }
 
 /// `banner:` — the 220 greeting, or a refusal.

@@ -25,7 +25,7 @@ pub(super) fn reply(s: &mut Session, cmd: &Command) -> Reply {
                 _ => &plan.ehlo_keywords,
             };
             let mut keywords: Vec<String> = source.iter().map(|k| k.render(&vars)).collect();
-            if xclient_allowed(s) {
+            if plan.xclient_advertised && xclient_allowed(s) {
                 keywords.push("XCLIENT ADDR NAME".into());
             }
             let keywords = match &plan.ehlo_mask_except {

@@ -256,8 +256,9 @@ fn bounced_recipients_produce_one_report_to_the_sender() {
 #[test]
 fn xclient_sets_the_client_and_restarts() {
     let mut s = session("extends: exchange55-relay-restricted");
+    // The IMS's EHLO list stays the product's: XCLIENT works unadvertised.
     let ehlo = s.command(b"EHLO x").reply.unwrap();
-    assert_eq!(ehlo.lines.last().unwrap(), "XCLIENT ADDR NAME");
+    assert!(!ehlo.lines.iter().any(|l| l.starts_with("XCLIENT")), "{ehlo:?}");
     run(&mut s, &["MAIL FROM:<a@adatum.com>"]);
     assert_eq!(code(&mut s, "RCPT TO:<user@example.com>"), 550);
     assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 503);
@@ -281,6 +282,17 @@ fn xclient_needs_the_scenario_and_an_allowed_client() {
     assert!(!ehlo.lines.iter().any(|l| l.starts_with("XCLIENT")));
     let mut s = session("xclient: {hosts: [10.0.0.0/8]}");
     assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 550);
+}
+
+#[test]
+fn xclient_is_advertised_unless_told_not_to() {
+    let mut s = session("xclient: {}");
+    let ehlo = s.command(b"EHLO x").reply.unwrap();
+    assert_eq!(ehlo.lines.last().unwrap(), "XCLIENT ADDR NAME");
+    let mut s = session("xclient: {advertise: false}");
+    let ehlo = s.command(b"EHLO x").reply.unwrap();
+    assert!(!ehlo.lines.iter().any(|l| l.starts_with("XCLIENT")), "{ehlo:?}");
+    assert_eq!(code(&mut s, "XCLIENT ADDR=192.168.0.1"), 220);
 }
 
 #[test]

@@ -2,14 +2,17 @@
 //! tests that need what real clients won't do (pipelining, malformed lines,
 //! vanishing mid-DATA, byte-exact reads). In the submodules: the binary
 //! launched as a user runs it (`launch`), a client for the control API
-//! (`control_api`), the outside tools some tests drive (`tools`) and
-//! chromium over the DevTools protocol (`browser`).
+//! (`control_api`), the outside tools some tests drive (`tools`), chromium
+//! over the DevTools protocol (`browser`), nmap and its NSE scripts
+//! (`nmap`) and a real Postfix (`postfix`).
 #![allow(dead_code)]
 
 pub mod browser;
 pub mod control_api;
 pub mod launch;
+pub mod nmap;
 pub mod postfix;
+pub mod testssl;
 pub mod tools;
 
 // Not every test binary launches the binary.

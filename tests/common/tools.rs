@@ -39,6 +39,13 @@ pub const OPENSSL: Tool = Tool {
     install: "apt-get install -y openssl",
 };
 
+/// Debian's `testssl.sh` package installs the script as `testssl`.
+pub const TESTSSL: Tool = Tool {
+    name: "testssl.sh",
+    probes: &[&["testssl", "--version"], &["testssl.sh", "--version"]],
+    install: "apt-get install -y testssl.sh",
+};
+
 pub const CHROMIUM: Tool = Tool {
     name: "chromium",
     probes: &[
