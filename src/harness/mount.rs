@@ -16,7 +16,9 @@ impl Rule {
     /// try it first. With [`expect`](Rule::expect), its replies are counted
     /// and checked by `verify()` and when the server drops; the report names
     /// this line. Synchronous: call it from async and blocking tests alike.
-    /// Swapping the scenario (`set_scenario`, `PUT /scenario`) removes it.
+    /// [`MockServer::set_scenario`] keeps it, ahead of the new scenario's
+    /// rules; a scenario put over the control API (`PUT /scenario`)
+    /// replaces everything, this rule included.
     ///
     /// ```
     /// use smtp_harness::{MockServer, Rule, Scenario};
