@@ -631,3 +631,28 @@ fn validate_refuses_zero_timeouts_with_their_location() {
         "{err}"
     );
 }
+
+/// The proxy's hang-up lingers too: a client still sending after the
+/// proxy's 421 reads it and then a clean end, not a reset.
+#[tokio::test]
+async fn a_client_still_sending_after_the_proxy_hung_up_reads_a_clean_end() {
+    let up = server("{}").await;
+    let px = proxy(
+        up.addr(),
+        "faults: [{reply_then_close: '421 4.3.2 going away', on: NOOP}]",
+    )
+    .await;
+    let mut c = RawClient::connect(px.addr()).await;
+    assert_eq!(c.code().await, 220);
+    let bye = c.reply_to("NOOP").await;
+    assert_eq!(bye, ["421 4.3.2 going away"]);
+    // The proxy has closed; these octets arrive after its close.
+    c.send(&[b'x'; 1024]).await;
+    c.send(b"\r\nQUIT\r\n").await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(STEP, c.reader.read_to_end(&mut rest))
+        .await
+        .expect("the proxy never closed");
+    assert!(read.is_ok(), "the client's read failed: {read:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+}

@@ -5,6 +5,7 @@
 //! (backpressure without buffering), and a peer that reads nothing fails the
 //! write after the link's timeout (`stall`).
 
+pub(crate) mod linger;
 pub(crate) mod stall;
 
 use crate::dice::Dice;

@@ -24,6 +24,20 @@ pub(crate) enum End {
     },
 }
 
+impl End {
+    /// Did we hang up on a client that may still be sending, so that the
+    /// close should linger (`crate::link::linger`)? Not when it left first,
+    /// not after its QUIT (`quit`), not at shutdown, which must not wait on
+    /// peers.
+    pub(crate) fn hung_up_on_client(&self, quit: bool) -> bool {
+        let by = match self {
+            End::Closed(by) | End::Aborted { by, .. } => *by,
+            End::StartTls => Closer::Server,
+        };
+        !quit && matches!(by, Closer::Server | Closer::Timeout | Closer::Upstream)
+    }
+}
+
 /// What was half-received when a connection ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct InProgress {

@@ -119,7 +119,7 @@ pub(super) async fn serve(
         end => end,
     };
     relay.tell_timeout(&shared.upstream).await;
-    relay.close(end);
+    relay.close(end).await;
 }
 
 /// Why there is no upstream leg: the client's 421 and the transcript's words.
@@ -323,21 +323,28 @@ impl Relay {
     /// ended: a peer must never be left talking to a half-open relay. Each
     /// socket is put back together and closed: dropping a write half would
     /// call shutdown(2) first, one more system call per leg for the FIN
-    /// that close(2) sends anyway.
-    fn close(self, end: End) {
+    /// that close(2) sends anyway. When the proxy (or the upstream) hung
+    /// up on a client that may still be sending, the client's close
+    /// lingers, after the end is recorded (`link::linger`).
+    async fn close(self, end: End) {
         let Relay {
             log,
             client_r,
             upstream_r,
             to_client,
             to_upstream,
+            policy,
             ..
         } = self;
-        drop(client_r.reunite(to_client.into_writer()));
+        let client = client_r.reunite(to_client.into_writer());
         if let Some(link) = to_upstream {
             drop(upstream_r.reunite(link.into_writer()));
         }
+        let linger = end.hung_up_on_client(policy.client_quit());
         log.close(end.event());
+        if linger && let Ok(mut client) = client {
+            Box::pin(crate::link::linger::linger(&mut client)).await;
+        }
     }
 
     fn note(&self, text: String) {

@@ -52,6 +52,7 @@ impl Policy {
         });
         let cmd = Command::parse(&line);
         let verb = cmd.verb.as_str().to_string();
+        self.quit |= cmd.verb == Verb::Quit;
         // Only a well-formed `BDAT size [LAST]` announces a chunk (RFC 3030,
         // as the session reads it): a looser parse took the next command
         // lines of a malformed BDAT for chunk octets, and the replies the

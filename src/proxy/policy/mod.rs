@@ -126,6 +126,8 @@ pub(crate) struct Policy {
     sasl: Exchange,
     /// The actions of the input being handled.
     out: Vec<Action>,
+    /// The client sent QUIT: nothing follows it.
+    quit: bool,
 }
 
 impl Policy {
@@ -151,7 +153,13 @@ impl Policy {
             faults,
             sasl: Exchange::default(),
             out: Vec::new(),
+            quit: false,
         }
+    }
+
+    /// The client said QUIT, so a close now interrupts nothing it sends.
+    pub(crate) fn client_quit(&self) -> bool {
+        self.quit
     }
 
     /// Is the client's next line (or may it be) a SASL response? See

@@ -106,45 +106,6 @@ pub(super) async fn serve<S>(
     }
 }
 
-/// How long, and for how many octets, a server-side close waits for the
-/// client to stop sending (see `Conn::linger`).
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_OCTETS: usize = 256 * 1024;
-
-/// Close our side after the last reply, then read and drop what the client
-/// still sends for a moment. A socket closed with octets unread, or that
-/// receives some after its close, answers with RST, which throws away what
-/// the kernel had not sent yet of the last reply (the 421 for a timeout,
-/// say) and makes the client's next read fail instead of seeing the end.
-async fn linger_on<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
-    let drain = async {
-        if stream.shutdown().await.is_err() {
-            return;
-        }
-        // On the heap: every connection's task holds this future's room.
-        let mut sink = vec![0u8; 4096];
-        let mut left = LINGER_OCTETS;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER, drain).await;
-}
-
-/// Does this end need a lingering close? When the server hung up on a
-/// client that may still be sending: not after QUIT, not when the client
-/// left first, and not at shutdown, which must not wait on clients.
-fn lingers(end: &End, quit: bool) -> bool {
-    let by = match end {
-        End::Closed(by) | End::Aborted { by, .. } => *by,
-        End::StartTls => Closer::Server,
-    };
-    !quit && matches!(by, Closer::Server | Closer::Timeout)
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Record how the session ended, then end the connection: TLS with a
     /// close_notify alert; plain TCP by its drop's FIN, or by a lingering
@@ -157,7 +118,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             other => other,
         };
         let tls = self.session.tls_active();
-        let linger = !tls && lingers(&end, self.session.quit());
+        let linger = !tls && end.hung_up_on_client(self.session.quit());
         let Conn {
             mut stream, log, ..
         } = self;
@@ -167,7 +128,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // hold the task here after every other wait was bounded.
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
         } else if linger {
-            Box::pin(linger_on(&mut stream)).await;
+            Box::pin(crate::link::linger::linger(&mut stream)).await;
         }
     }
 
