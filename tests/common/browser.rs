@@ -69,6 +69,8 @@ impl Browser {
         cmd.args([
             "--headless",
             "--disable-gpu",
+            // Containers give /dev/shm 64 MiB; chromium then crashes on big pages.
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-extensions",
