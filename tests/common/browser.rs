@@ -75,6 +75,10 @@ impl Browser {
             "--no-default-browser-check",
             "--disable-extensions",
             "--disable-background-networking",
+            // No network beyond loopback here: nothing may try to reach out.
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
             "--window-size=1280,800",
