@@ -16,11 +16,13 @@
 
 mod events;
 mod guard;
+mod messages;
 pub(crate) mod mime;
 mod profile;
 mod proxies;
 pub mod http;
 pub mod routes;
+mod scenario_routes;
 mod stream;
 mod ui;
 

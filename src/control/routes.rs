@@ -1,15 +1,14 @@
-//! The route table and its handlers. [`ROUTES`] is the one list of what the
-//! API serves; `/openapi.json` is checked against it by a test.
+//! The route table, dispatch and the helpers the handlers share (the
+//! handlers: `scenario_routes`, `messages`, `profile`, `stream`).
+//! [`ROUTES`] is the one list of what the API serves; `/openapi.json` is
+//! checked against it by a test.
 
 use super::http::{Request, Response};
 use super::stream::Job;
 use super::{Kind, State, Target};
 use crate::proxy::edit::Section;
-use crate::scenario::model::RuleSpec;
-use crate::scenario::{Origin, Scenario, ScenarioError};
+use crate::scenario::ScenarioError;
 use serde_json::{Value, json};
-use serde_saphyr::Spanned;
-use std::sync::atomic::Ordering;
 
 /// Which mode a route is served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +348,7 @@ fn handle(
             Err(_) => Response::error(400, format!("session ids are numbers, not {param:?}")),
         },
         Handler::Messages => return run(Job::Messages),
-        Handler::Message => message(target, param),
+        Handler::Message => super::messages::message(target, param),
         Handler::MessageParsed => match message_number(param) {
             Ok(n) => return run(Job::Message { n, part: None }),
             Err(response) => response,
@@ -365,16 +364,16 @@ fn handle(
             Err(response) => response,
         },
         Handler::Expectations => return run(Job::Expectations),
-        Handler::GetScenario => get_scenario(target),
-        Handler::PutScenario => put_scenario(target, req),
-        Handler::Rules => rules(target),
-        Handler::AddRule => add_rule(state, target, req),
-        Handler::DeleteRule => delete_rule(target, param),
-        Handler::Faults => faults(target),
-        Handler::ArmFault => arm_fault(target, req),
-        Handler::ClearFaults => clear_faults(target),
-        Handler::Reset => reset(target),
-        Handler::PutProfile => put_profile(target, req),
+        Handler::GetScenario => super::scenario_routes::get_scenario(target),
+        Handler::PutScenario => super::scenario_routes::put_scenario(target, req),
+        Handler::Rules => super::scenario_routes::rules(target),
+        Handler::AddRule => super::scenario_routes::add_rule(state, target, req),
+        Handler::DeleteRule => super::scenario_routes::delete_rule(target, param),
+        Handler::Faults => super::scenario_routes::faults(target),
+        Handler::ArmFault => super::scenario_routes::arm_fault(target, req),
+        Handler::ClearFaults => super::scenario_routes::clear_faults(target),
+        Handler::Reset => super::scenario_routes::reset(target),
+        Handler::PutProfile => super::scenario_routes::put_profile(target, req),
         Handler::GetProfile => with_proxy(target, |p| {
             Response::json(200, &super::profile::describe(&p.profile()))
         }),
@@ -413,81 +412,6 @@ pub(super) fn not_here() -> Response {
     Response::error(404, "not served in this mode")
 }
 
-fn message(target: &Target, n: &str) -> Response {
-    let Some(shared) = server(target) else {
-        return not_here();
-    };
-    let Ok(n) = n.parse::<usize>() else {
-        return Response::error(400, format!("messages are numbered from 1, not {n:?}"));
-    };
-    let messages = shared.recorder.messages();
-    match n.checked_sub(1).and_then(|i| messages.get(i)) {
-        Some(m) => match m.bytes() {
-            Ok(data) => Response::bytes(200, "message/rfc822", data.to_vec()),
-            Err(e) => Response::error(500, format!("cannot read message {n}: {e}")),
-        },
-        None => Response::error(
-            404,
-            format!("no message {n}; {} kept, numbered from 1", messages.len()),
-        ),
-    }
-}
-
-/// `GET /messages/{n}` (the parsed view) or `GET /messages/{n}/parts/{p}`
-/// (one part's content, transfer encoding undone). A part is always sent
-/// as a download (`application/octet-stream`, `attachment`, `nosniff`):
-/// received HTML or SVG must never run on the control API's origin, which
-/// can change what the harness does; its type is in the parsed view.
-pub(crate) fn parsed_message(
-    kept: &[crate::message::Message],
-    n: usize,
-    part: Option<&str>,
-) -> Response {
-    let Some(m) = n.checked_sub(1).and_then(|i| kept.get(i)) else {
-        return Response::error(
-            404,
-            format!("no message {n}; {} kept, numbered from 1", kept.len()),
-        );
-    };
-    let raw = match m.bytes() {
-        Ok(raw) => raw,
-        Err(e) => return Response::error(500, format!("cannot read message {n}: {e}")),
-    };
-    let Some(part) = part else {
-        return Response::json(200, &super::mime::detail(n, m, &raw));
-    };
-    match super::mime::part_content(&raw, part) {
-        Ok((_, filename, bytes)) => {
-            let mut response = Response::bytes(200, "application/octet-stream", bytes);
-            let name = filename
-                .map(|f| safe_filename(&f))
-                .filter(|f| !f.is_empty())
-                .unwrap_or_else(|| format!("message-{n}-part-{part}"));
-            response.headers.push((
-                "Content-Disposition",
-                format!("attachment; filename=\"{name}\""),
-            ));
-            response
-                .headers
-                .push(("X-Content-Type-Options", "nosniff".to_string()));
-            response
-        }
-        Err(e) => Response::error(404, format!("message {n}: {e}")),
-    }
-}
-
-/// A file name that can go between the quotes of a header: printable
-/// ASCII without quotes, backslashes or path separators.
-fn safe_filename(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '"' | '\\' | '/' => '_',
-            c if c.is_ascii_graphic() || c == ' ' => c,
-            _ => '_',
-        })
-        .collect()
-}
-
 /// Every expectation's result: counted as commands were recorded; the
 /// report reads every kept event besides (on a blocking thread: see
 /// [`Job::Expectations`]).
@@ -505,7 +429,7 @@ pub(crate) fn expectations(target: &Target) -> Response {
     )
 }
 
-fn problems(error: &ScenarioError) -> Response {
+pub(super) fn problems(error: &ScenarioError) -> Response {
     located(422, error)
 }
 
@@ -530,7 +454,7 @@ pub(super) fn located(status: u16, error: &ScenarioError) -> Response {
 /// The body of a request that must have one. Without `Content-Length` the
 /// body is empty by HTTP's rules, and an empty scenario is a valid one (the
 /// default): a client that forgot the length must not get that instead.
-fn body(req: &Request) -> Result<&[u8], Response> {
+pub(super) fn body(req: &Request) -> Result<&[u8], Response> {
     if req.content_length.is_none() {
         return Err(Response::error(
             411,
@@ -551,230 +475,6 @@ fn body(req: &Request) -> Result<&[u8], Response> {
 
 pub(super) fn body_text(req: &Request) -> Result<&str, Response> {
     std::str::from_utf8(body(req)?).map_err(|_| Response::error(400, "the body is not UTF-8"))
-}
-
-fn scenario_json(s: &Scenario) -> Value {
-    let rules: Vec<Value> = s
-        .plan()
-        .rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| json!({ "index": i, "name": r.label }))
-        .collect();
-    json!({
-        "name": s.name(),
-        "rules": rules,
-        "expectations": s.expectations().len(),
-    })
-}
-
-fn get_scenario(target: &Target) -> Response {
-    match server(target) {
-        Some(shared) => Response::json(200, &scenario_json(&shared.scenario())),
-        None => not_here(),
-    }
-}
-
-fn put_scenario(target: &Target, req: &Request) -> Response {
-    let Some(shared) = server(target) else {
-        return not_here();
-    };
-    let text = match body_text(req) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let scenario = match Scenario::from_yaml_with_files(text, target.files.as_deref()) {
-        Ok(s) => s,
-        Err(e) => return problems(&e),
-    };
-    if let Err(e) = shared.set_scenario(scenario.clone()) {
-        return Response::error(422, e.to_string());
-    }
-    shared.recorder.control(
-        "scenario",
-        format!(
-            "now {} ({} rules) for new sessions",
-            scenario.name(),
-            scenario.plan().rules.len()
-        ),
-    );
-    Response::json(200, &scenario_json(&scenario))
-}
-
-fn rules(target: &Target) -> Response {
-    match server(target) {
-        Some(shared) => Response::json(
-            200,
-            &json!({ "rules": scenario_json(&shared.scenario())["rules"] }),
-        ),
-        None => not_here(),
-    }
-}
-
-/// [`Shared::edit_scenario`](crate::server::Shared::edit_scenario), its
-/// refusals as responses.
-fn edit_scenario(
-    shared: &crate::server::Shared,
-    edit: impl Fn(&mut crate::scenario::model::ScenarioFile) -> Result<String, Response>,
-) -> Result<(Scenario, String), Response> {
-    use crate::server::EditError;
-    shared
-        .edit_scenario("<request>", edit)
-        .map_err(|e| match e {
-            EditError::Edit(response) => response,
-            EditError::Invalid(e) => problems(&e),
-            EditError::Tls(e) => Response::error(422, e.to_string()),
-            EditError::Busy => Response::error(409, "the scenario kept changing; try again"),
-        })
-}
-
-fn add_rule(state: &State, target: &Target, req: &Request) -> Response {
-    let Some(shared) = server(target) else {
-        return not_here();
-    };
-    let text = match body_text(req) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    // JSON is YAML, so one parser gives both the same line:column errors.
-    let rule: Spanned<RuleSpec> = match crate::scenario::load::parse(text, &Origin::Inline) {
-        Ok(r) => r,
-        Err(e) => return problems(&e),
-    };
-    let at = match req.query_param("at") {
-        None => 0,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => return Response::error(400, format!("`at` is a rule index, not {v:?}")),
-        },
-    };
-    let default_name = format!(
-        "control-rule-{}",
-        state.next_rule.fetch_add(1, Ordering::Relaxed)
-    );
-    let result = edit_scenario(shared, |model| {
-        let mut rule = rule.clone();
-        let name = rule
-            .value
-            .name
-            .get_or_insert_with(|| default_name.clone())
-            .clone();
-        let index = at.min(model.rules.len());
-        model.rules.insert(index, rule);
-        Ok(format!("{name:?} at index {index}"))
-    });
-    match result {
-        Ok((scenario, what)) => {
-            shared.recorder.control("rule-added", what);
-            Response::json(201, &scenario_json(&scenario))
-        }
-        Err(r) => r,
-    }
-}
-
-fn delete_rule(target: &Target, n: &str) -> Response {
-    let Some(shared) = server(target) else {
-        return not_here();
-    };
-    let Ok(n) = n.parse::<usize>() else {
-        return Response::error(400, format!("rules are numbered from 0, not {n:?}"));
-    };
-    let result = edit_scenario(shared, |model| {
-        if n >= model.rules.len() {
-            return Err(Response::error(
-                404,
-                format!("no rule {n}; there are {} (GET /rules)", model.rules.len()),
-            ));
-        }
-        let removed = model.rules.remove(n);
-        let name = removed
-            .value
-            .name
-            .unwrap_or_else(|| format!("rule {}", n + 1));
-        Ok(format!("{name:?} from index {n}"))
-    });
-    match result {
-        Ok((scenario, what)) => {
-            shared.recorder.control("rule-removed", what);
-            Response::json(200, &scenario_json(&scenario))
-        }
-        Err(r) => r,
-    }
-}
-
-fn faults(target: &Target) -> Response {
-    match server(target) {
-        Some(shared) => Response::json(200, &json!({ "armed": shared.faults.armed() })),
-        None => not_here(),
-    }
-}
-
-fn arm_fault(target: &Target, req: &Request) -> Response {
-    let Some(shared) = server(target) else {
-        return not_here();
-    };
-    let bytes = match body(req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let request: crate::session::armed::FaultRequest = match serde_json::from_slice(bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            return Response::error(
-                422,
-                format!(
-                    "{e}; expected e.g. {{\"verb\":\"MAIL\",\"reply\":\"451 4.3.0 try later\"}} or {{\"on\":\"banner\",\"action\":\"close\"}}"
-                ),
-            );
-        }
-    };
-    match shared.faults.arm(request) {
-        Ok(fault) => {
-            shared.recorder.control("fault-armed", fault.describe());
-            Response::json(201, &serde_json::to_value(&fault).unwrap_or(Value::Null))
-        }
-        Err(e) => Response::error(422, e),
-    }
-}
-
-fn clear_faults(target: &Target) -> Response {
-    let Some(shared) = server(target) else {
-        return not_here();
-    };
-    let n = shared.faults.clear();
-    shared
-        .recorder
-        .control("faults-cleared", format!("{n} disarmed"));
-    Response::json(200, &json!({ "disarmed": n }))
-}
-
-fn reset(target: &Target) -> Response {
-    let recorder = target.recorder();
-    recorder.reset();
-    target.expectations.restart(recorder.now_us());
-    recorder.control("reset", "sessions, messages and counters");
-    Response::json(200, &json!({ "reset": true }))
-}
-
-fn put_profile(target: &Target, req: &Request) -> Response {
-    let Kind::Proxy(shared) = &target.kind else {
-        return not_here();
-    };
-    let text = match body_text(req) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    match crate::Profile::from_yaml_with_files(text, target.files.as_deref()) {
-        Ok(profile) => {
-            shared.set_profile(profile.clone());
-            shared.recorder.control(
-                "profile",
-                format!("now {} for new connections", profile.name()),
-            );
-            Response::json(200, &json!({ "name": profile.name() }))
-        }
-        Err(e) => problems(&e),
-    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             };
             let kept = shared.recorder.messages();
             let response = tokio::task::spawn_blocking(move || {
-                super::routes::parsed_message(&kept, n, part.as_deref())
+                super::messages::parsed_message(&kept, n, part.as_deref())
             })
             .await
             .unwrap_or_else(|_| Response::error(500, "parsing the message failed"));
