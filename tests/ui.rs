@@ -258,19 +258,25 @@ fn the_messages_view_shows_a_message_and_sandboxes_its_html() {
         SHOW,
     );
     // Search by subject, then by sender.
-    let search = |b: &mut Browser, field: &str, value: &str, expect: usize| {
+    // Each wait names what only that search shows: a count alone could be
+    // the previous search's (and the answers may come back out of order;
+    // the page shows only the newest).
+    let search = |b: &mut Browser, field: &str, value: &str, expect: usize, shows: &str| {
         b.eval(&format!(
             "{{ const f = document.querySelector('#search'); f.reset(); f.elements['{field}'].value = '{value}'; f.requestSubmit() }}"
         ));
         b.wait_for(
-            &format!("document.querySelectorAll('#message-table tbody tr').length === {expect}"),
+            &format!(
+                "document.querySelectorAll('#message-table tbody tr').length === {expect} && \
+                 document.querySelector('#message-table tbody').textContent.includes('{shows}')"
+            ),
             SHOW,
         );
     };
-    search(&mut b, "subject", "launch", 1);
-    search(&mut b, "sender", "carol@", 1);
-    search(&mut b, "recipient", "nobody@", 0);
-    search(&mut b, "subject", "", 2);
+    search(&mut b, "subject", "launch", 1, "Launch plan");
+    search(&mut b, "sender", "carol@", 1, "carol@");
+    search(&mut b, "recipient", "nobody@", 0, "");
+    search(&mut b, "subject", "", 2, "Lunch on Friday");
 
     b.eval("document.querySelector('#message-table tr[data-message=\"1\"]').click()");
     b.wait_for(

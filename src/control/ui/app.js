@@ -21,6 +21,18 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/**
+ * A new request of kind `key`; the function returned says whether it is
+ * still the newest one. Answers can arrive out of order (two searches typed
+ * quickly): only the newest may be shown.
+ */
+const newestRequest = new Map();
+function newest(key) {
+  const n = (newestRequest.get(key) || 0) + 1;
+  newestRequest.set(key, n);
+  return () => newestRequest.get(key) === n;
+}
+
 async function getJSON(path) {
   const r = await fetch(api(path), { headers: { Accept: "application/json" } });
   if (!r.ok) throw new Error(path + ": HTTP " + r.status);
@@ -142,7 +154,9 @@ async function showSession(id) {
     return;
   }
   // Drawn and escaped by the server (crate::view).
-  view.innerHTML = await r.text();
+  const html = await r.text();
+  if (selected !== id) return;
+  view.innerHTML = html;
   const wide = el("button", { type: "button", class: "wide", title: "hide the list (for a projector)" });
   const label = () => { wide.textContent = $("#sessions").classList.contains("wide") ? "⤡ show the list" : "⤢ full width"; };
   wide.addEventListener("click", () => { $("#sessions").classList.toggle("wide"); label(); });
@@ -181,16 +195,19 @@ async function loadSessions() {
 // ---- messages ----------------------------------------------------------------
 
 async function loadMessages() {
+  const current = newest("messages");
   const q = new URLSearchParams(new FormData($("#search")));
   const body = $("#message-table tbody");
   let list;
   try {
     list = await getJSON("messages?" + q.toString());
   } catch (err) {
+    if (!current()) return;
     body.replaceChildren();
     $("#no-messages").textContent = String(err);
     return;
   }
+  if (!current()) return;
   body.replaceChildren(...list.messages.map((m) => {
     const row = el("tr", { "data-message": String(m.n), tabindex: "0" },
       el("td", { text: String(m.n) }),
@@ -230,11 +247,13 @@ function tree(parts, n, id = 0) {
 const FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 async function showMessage(n) {
+  const current = newest("message");
   const view = $("#message-view");
   let m;
   try {
     m = await getJSON("messages/" + n);
   } catch (err) {
+    if (!current()) return;
     view.replaceChildren(el("p", { class: "error", text: String(err) }));
     return;
   }
@@ -257,9 +276,11 @@ async function showMessage(n) {
   }
   const raw = el("pre", { class: "raw" });
   out.push(el("h3", { text: "Source" }), raw);
+  if (!current()) return;
   view.replaceChildren(...out);
   const r = await fetch(api("messages/" + n + ".eml"));
-  raw.textContent = r.ok ? await r.text() : "HTTP " + r.status;
+  const text = r.ok ? await r.text() : "HTTP " + r.status;
+  if (current()) raw.textContent = text;
 }
 
 // ---- scenario or profile, faults, expectations ---------------------------------
