@@ -8,9 +8,10 @@
 //!
 //! The last column, "matches the real product?", is computed as well: each
 //! target names what the real product answers ([`reference`]: facts from
-//! nmap's own signatures and `../shared/reference`, copied into
-//! `fidelity_table/reference.rs`, or the row measured against the real
-//! Postfix) and the cell says where the measured row differs.
+//! nmap's own signatures and public product documentation, written down in
+//! `fidelity_table/reference.rs` with their sources, or the row measured
+//! against the real Postfix) and the cell says where the measured row
+//! differs.
 
 mod common;
 #[path = "fidelity_table/reference.rs"]

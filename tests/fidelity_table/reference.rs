@@ -2,13 +2,15 @@
 //! answers: the facts the "matches the real product?" column is computed
 //! from.
 //!
-//! Sources of the facts (nothing here is read from ../shared at run time):
+//! Sources of the facts (all written down here; the test reads no file for
+//! them):
 //! - nmap -sV: nmap's own signatures (`nmap-service-probes`, nmap 7.93)
-//!   applied to the real product's banner, as quoted in the project's
-//!   reference notes (Exchange 5.5 IMS, IIS 6 / Exchange 2003, Exchange
-//!   2007–2019, a PIX-masked banner);
+//!   applied to the real product's banner as the bundled scenarios quote
+//!   it from public captures and Microsoft's documentation (Exchange 5.5
+//!   IMS, IIS 6 / Exchange 2003, Exchange 2007–2019, a PIX-masked banner);
 //! - the EHLO keywords: nmap's sample of an Exchange 2003 server, the
-//!   Exchange 2016 EHLO reply, the 5.5 IMS's list (same notes);
+//!   Exchange 2016 EHLO reply, the 5.5 IMS's list (as the scenarios cite
+//!   them);
 //! - relay: a default Exchange refuses anonymous relay;
 //! - Postfix's PIX workarounds: Postfix's smtp client turns them on when
 //!   the banner holds only `2`, `0`, `*` and spaces (smtp_proto.c), which
