@@ -7,39 +7,13 @@
 
 mod common;
 
+use common::openssl::{self, serve};
 use common::tools::{OPENSSL, require};
 use smtp_harness::{MockServer, Scenario};
-use std::process::{Command, Stdio};
 
-/// A server for `tls` (the YAML under `tls:`), host name `mx.example.test`.
-fn serve(tls: &str) -> MockServer {
-    let yaml = format!("hostname: mx.example.test\ntls:\n{tls}");
-    MockServer::start_blocking(Scenario::from_yaml(&yaml).unwrap()).unwrap()
-}
-
-/// `openssl s_client -starttls smtp` at security level 0 with `args`:
-/// whether it exited with success, and all it printed.
+/// `openssl s_client -starttls smtp` at security level 0 with `args`.
 fn s_client(server: &MockServer, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args([
-            "s_client",
-            "-starttls",
-            "smtp",
-            "-cipher",
-            "DEFAULT@SECLEVEL=0",
-        ])
-        .arg("-connect")
-        .arg(server.addr().to_string())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    openssl::s_client(server, &[&["-cipher", "DEFAULT@SECLEVEL=0"], args].concat())
 }
 
 /// The session's `Protocol  : TLSv1.1` line (s_client's `New, …` line

@@ -5,34 +5,15 @@
 
 mod common;
 
+use common::openssl::{self, serve};
 use common::tools::{OPENSSL, require};
 use smtp_harness::{MockServer, Scenario};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// A server for `tls` (the YAML under `tls:`), host name `mx.example.test`.
-fn serve(tls: &str) -> MockServer {
-    let yaml = format!("hostname: mx.example.test\ntls:\n{tls}");
-    MockServer::start_blocking(Scenario::from_yaml(&yaml).unwrap()).unwrap()
-}
-
-/// `openssl s_client -starttls smtp` against `server` with `args`; its
-/// whole output (stdout and stderr) and whether it exited with success.
+/// `openssl s_client -starttls smtp -showcerts` against `server` with `args`.
 fn s_client(server: &MockServer, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(["s_client", "-starttls", "smtp", "-showcerts", "-connect"])
-        .arg(server.addr().to_string())
-        .args(args)
-        // End of input: s_client says QUIT and leaves after the handshake.
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    openssl::s_client(server, &[&["-showcerts"], args].concat())
 }
 
 /// `openssl x509 ARGS` on the first certificate in `pem`: its output and

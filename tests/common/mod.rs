@@ -4,13 +4,14 @@
 //! launched as a user runs it (`launch`), a client for the control API
 //! (`control_api`), the outside tools some tests drive (`tools`), chromium
 //! over the DevTools protocol (`browser`), nmap and its NSE scripts
-//! (`nmap`) and a real Postfix (`postfix`).
+//! (`nmap`), `openssl s_client` (`openssl`) and a real Postfix (`postfix`).
 #![allow(dead_code)]
 
 pub mod browser;
 pub mod control_api;
 pub mod launch;
 pub mod nmap;
+pub mod openssl;
 pub mod postfix;
 pub mod testssl;
 pub mod tools;
