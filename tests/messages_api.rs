@@ -5,9 +5,10 @@
 mod common;
 
 use common::control_api::{get, raw};
+use common::lettre_send as send;
+use lettre::Message as Mail;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 use serde_json::Value;
 use smtp_harness::{MockServer, Scenario};
 use std::net::SocketAddr;
@@ -18,15 +19,6 @@ fn pdf_bytes() -> Vec<u8> {
     let mut b = b"%PDF-1.4\n".to_vec();
     b.extend((0..=255u8).cycle().take(3000));
     b
-}
-
-async fn send(smtp: SocketAddr, mail: Mail) {
-    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(smtp.port())
-        .build()
-        .send(mail)
-        .await
-        .expect("sent");
 }
 
 fn report() -> Mail {

@@ -12,6 +12,7 @@ mod common;
 
 use common::browser::Browser;
 use common::control_api::raw;
+use common::lettre_send as send;
 use common::tools::{CHROMIUM, require};
 use lettre::message::{MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
@@ -40,15 +41,6 @@ fn server(rt: &Runtime, scenario: Scenario) -> (MockServer, SocketAddr) {
         let control = s.start_control().await.expect("control");
         (s, control)
     })
-}
-
-async fn send(smtp: SocketAddr, mail: Mail) {
-    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(smtp.port())
-        .build()
-        .send(mail)
-        .await
-        .expect("sent");
 }
 
 fn newsletter() -> Mail {

@@ -147,3 +147,15 @@ pub async fn read_until_closed(reader: &mut (impl tokio::io::AsyncRead + Unpin))
         .expect("the peer did not close");
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// Send `mail` with lettre (a client nobody here wrote) to `smtp`, in
+/// plain text, as a test's code under test would.
+pub async fn lettre_send(smtp: SocketAddr, mail: lettre::Message) {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(smtp.port())
+        .build()
+        .send(mail)
+        .await
+        .expect("sent");
+}
