@@ -74,8 +74,32 @@ pub fn report(
 /// What the SMTP side waits on to stop.
 pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+/// Ctrl-C or SIGTERM, caught from now on. Registered before `listening on`
+/// is printed: a script that signals as soon as it reads that line must get
+/// a clean shutdown, not the default action of the signal (death).
+pub fn shutdown_signal() -> std::io::Result<Stopped> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+    }
+}
+
 /// Run the SMTP side (`smtp`, given a stop future) and, when asked for, the
-/// control API, until `signal` (Ctrl-C or SIGTERM: `serve::shutdown_signal`)
+/// control API, until `signal` (Ctrl-C or SIGTERM: [`shutdown_signal`])
 /// or `done`, when given (`replay --sessions N` after its Nth session); both
 /// stop together.
 pub async fn until_signal<Fut>(

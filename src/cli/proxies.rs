@@ -77,7 +77,7 @@ async fn serve(
     files: Option<std::path::PathBuf>,
     args: &ProxyArgs,
 ) -> anyhow::Result<()> {
-    let signal = super::serve::shutdown_signal()?;
+    let signal = super::control::shutdown_signal()?;
     let mut listeners = Vec::new();
     let mut targets = Vec::new();
     for (c, p) in configured.iter().zip(proxies) {

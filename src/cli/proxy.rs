@@ -46,7 +46,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let served = Arc::clone(&shared);
     runtime.block_on(async move {
         let shared = served;
-        let signal = super::serve::shutdown_signal()?;
+        let signal = super::control::shutdown_signal()?;
         let (listener, addr) = listen(args.listen)?;
         target.listen = Some(addr);
         let control = super::control::bind(&args.control).await?;

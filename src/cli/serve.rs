@@ -79,7 +79,7 @@ pub fn run(
         if let Some(release) = super::RELEASE_FREED_MEMORY.get().copied() {
             tokio::spawn(release_freed_memory(release));
         }
-        let signal = shutdown_signal()?;
+        let signal = super::control::shutdown_signal()?;
         let (listener, addr) = listen(args.listen)?;
         let control = super::control::bind(&args.control).await?;
         if !args.quiet {
@@ -110,30 +110,6 @@ async fn release_freed_memory(release: fn()) {
     loop {
         tick.tick().await;
         release();
-    }
-}
-
-/// Ctrl-C or SIGTERM, caught from now on. Registered before `listening on`
-/// is printed: a script that signals as soon as it reads that line must get
-/// a clean shutdown, not the default action of the signal (death).
-pub fn shutdown_signal() -> std::io::Result<super::control::Stopped> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        Ok(Box::pin(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        }))
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(Box::pin(async {
-            let _ = tokio::signal::ctrl_c().await;
-        }))
     }
 }
 

@@ -126,7 +126,7 @@ async fn play(profile_arg: &str, profile: Profile) -> anyhow::Result<(Demo, Kept
 async fn serve(mut kept: Kept) -> anyhow::Result<()> {
     // Listening for Ctrl-C (and SIGTERM) before the addresses are printed:
     // whoever reads them may stop the demo at once.
-    let signal = super::serve::shutdown_signal()?;
+    let signal = super::control::shutdown_signal()?;
     let proxy_ui = kept.proxy.start_control().await?;
     let server_ui = kept.server.start_control().await?;
     outln!("\nwatch live: http://{proxy_ui}/ (the proxy: every session through it, both legs)")?;
