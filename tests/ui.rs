@@ -220,10 +220,18 @@ fn a_proxy_session_shows_the_masked_banner_and_the_refused_ehlo() {
             && t.contains("the proxy kept EHLO from the server and answered itself")),
         "{changed:#?}"
     );
-    // The profile view.
+    // The profile view, with a reply rule added at run time: its verbs,
+    // codes and text, not only its name.
+    proxy
+        .add_reply_rule(
+            "greylist",
+            "{verb: RCPT, code: 250, reply: 451 4.7.1 try later}",
+        )
+        .expect("reply rule");
     b.eval("document.querySelector('nav button[data-tab=\"setup\"]').click()");
     b.wait_for(
-        "document.querySelector('#setup-body').textContent.includes('pix-mailguard')",
+        "document.querySelector('#setup-body').textContent.includes('pix-mailguard') && \
+         document.querySelector('#setup-body').textContent.includes('greylist: RCPT 250 → 451 4.7.1 try later')",
         SHOW,
     );
 }

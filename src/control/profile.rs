@@ -51,6 +51,7 @@ pub(super) fn entries(profile: &Profile, section: Section) -> Value {
                         "codes": r.codes,
                         "verbs": r.verbs,
                         "text": r.text.as_ref().map(|t| t.as_str()),
+                        "reply": replacement(&r.reply),
                     })
                 })
                 .collect();
@@ -96,4 +97,11 @@ fn refusal(e: &EditError) -> Response {
         EditError::Exists(..) | EditError::Busy => Response::error(409, e.to_string()),
         EditError::Missing(..) => Response::error(404, e.to_string()),
     }
+}
+
+/// A reply rule's replacement as written: `451 4.7.1 later`, lines joined
+/// by ` / `.
+fn replacement(reply: &crate::scenario::compile::ReplyTemplate) -> String {
+    let lines: Vec<String> = reply.lines.iter().map(|t| t.source()).collect();
+    format!("{} {}", reply.code, lines.join(" / "))
 }

@@ -293,7 +293,10 @@ async function loadSetup() {
     const p = await getJSON("profile");
     parts.push(el("p", {}, el("b", { text: p.name }), " " + (p.description || "")));
     parts.push(el("h3", { text: "Faults" }), list(p.faults, (f) => f.name + ": " + f.kind + " (" + f.direction + ", p=" + f.probability + ")"));
-    parts.push(el("h3", { text: "Reply rules" }), list(p.replies, (r) => r.name + (r.description ? ": " + r.description : "")));
+    // Each rule as /profile/replies gives it: which verbs and codes it
+    // rewrites, and into what.
+    parts.push(el("h3", { text: "Reply rules" }), list(p.replies, (r) =>
+      r.name + ": " + [...(r.verbs || []), ...(r.codes || [])].join(" ") + (r.text ? " /" + r.text + "/" : "") + " → " + r.reply));
   } else {
     $("#setup-title").textContent = "Scenario";
     const s = await getJSON("scenario");
