@@ -20,9 +20,6 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write may wait for a client that does not read; then the
 /// connection is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// After answering, how long to wait for the client to close before
-/// closing ourselves (see [`close`]).
-const LINGER: Duration = Duration::from_secs(1);
 
 /// A parsed request.
 #[derive(Debug, Clone, Default)]
@@ -189,18 +186,7 @@ pub async fn close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> std::io
     tokio::time::timeout(WRITE_TIMEOUT, stream.flush())
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-    stream.shutdown().await?;
-    let drain = async {
-        let mut sink = [0u8; 4096];
-        let mut left = MAX_BODY;
-        while left > 0 {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER, drain).await;
+    crate::link::linger::linger(stream, MAX_BODY).await;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ use super::opaque;
 use super::policy::{self, MAX_LINE, Policy};
 use super::replies::{ReplyReader, Upstream};
 use super::rewrite::wire_lines;
+use crate::link::linger::{self, SMTP_LINGER_OCTETS};
 use crate::protocol::Reply;
 use crate::protocol::codec::ReadRoom;
 use crate::link::{Link, LinkError, Shaper};
@@ -334,16 +335,19 @@ impl Relay {
             to_client,
             to_upstream,
             policy,
+            opaque,
             ..
         } = self;
         let client = client_r.reunite(to_client.into_writer());
         if let Some(link) = to_upstream {
             drop(upstream_r.reunite(link.into_writer()));
         }
-        let linger = end.hung_up_on_client(policy.client_quit());
+        // After a passed-through STARTTLS the relay's grace has drained the
+        // client already, and its QUIT was not readable.
+        let lingers = !opaque && end.hung_up_on_client(policy.client_quit());
         log.close(end.event());
-        if linger && let Ok(mut client) = client {
-            Box::pin(crate::link::linger::linger(&mut client)).await;
+        if lingers && let Ok(mut client) = client {
+            Box::pin(linger::linger(&mut client, SMTP_LINGER_OCTETS)).await;
         }
     }
 

@@ -10,6 +10,7 @@ mod output;
 mod tls;
 
 use super::Shared;
+use crate::link::linger::{self, SMTP_LINGER_OCTETS};
 use crate::link::Shaper;
 use crate::protocol::codec::{DataBody, LineEnding, ReadRoom};
 use crate::protocol::framer::{Frame, Framer};
@@ -113,12 +114,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// first, so nobody waits on the linger for the transcript.
     async fn close(self, end: End) {
         record_unfinished(&self.session, &self.log);
-        let end = match end {
-            End::StartTls => End::Closed(Closer::Server),
-            other => other,
-        };
         let tls = self.session.tls_active();
-        let linger = !tls && end.hung_up_on_client(self.session.quit());
+        let lingers = !tls && end.hung_up_on_client(self.session.quit());
         let Conn {
             mut stream, log, ..
         } = self;
@@ -127,8 +124,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             // The alert is a write too: a client that reads nothing must not
             // hold the task here after every other wait was bounded.
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
-        } else if linger {
-            Box::pin(crate::link::linger::linger(&mut stream)).await;
+        } else if lingers {
+            Box::pin(linger::linger(&mut stream, SMTP_LINGER_OCTETS)).await;
         }
     }
 
