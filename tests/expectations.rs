@@ -300,6 +300,36 @@ fn a_mounted_rule_answers_new_sessions_and_counts_its_replies() {
     );
 }
 
+/// A helper that mounts a rule: every rule it mounts comes from the same
+/// line, yet each is counted (and removed) as itself.
+fn refuse_rcpt_in(server: &MockServer, session: u64) -> smtp_harness::RuleGuard<'_> {
+    Rule::verb("RCPT")
+        .in_session(session)
+        .reply("450 4.2.0 later")
+        .expect(1)
+        .mount_as_scoped(server)
+}
+
+#[test]
+fn rules_mounted_from_one_line_are_counted_each_as_itself() {
+    let server = MockServer::start_blocking(Scenario::default()).expect("start");
+    let first = refuse_rcpt_in(&server, 1);
+    let second = refuse_rcpt_in(&server, 2);
+    for _ in 0..2 {
+        let replies = talk_and_read(
+            server.addr(),
+            &["EHLO c", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "QUIT"],
+        );
+        assert!(replies.contains("450 4.2.0 later"), "{replies}");
+    }
+    server.wait_for_sessions_blocking(2).expect("sessions");
+    // Each guard checks its own rule: one reply each, not two.
+    drop(second);
+    drop(first);
+    let report = server.expectation_report();
+    assert!(report.is_met(), "{report}");
+}
+
 /// A rule mounted from the test belongs to the test: swapping the scenario
 /// keeps it (ahead of the new scenario's rules) until its guard drops.
 #[test]

@@ -16,6 +16,8 @@ impl Rule {
     /// try it first. With [`expect`](Rule::expect), its replies are counted
     /// and checked by `verify()` and when the server drops; the report names
     /// this line. Synchronous: call it from async and blocking tests alike.
+    /// Its name (by default the line that mounted it) must be free among
+    /// the mounted rules; a taken one gets ` #2`, ` #3`…
     /// [`MockServer::set_scenario`] keeps it, ahead of the new scenario's
     /// rules; a scenario put over the control API (`PUT /scenario`)
     /// replaces everything, this rule included.
@@ -68,17 +70,28 @@ fn mount<'a>(
     at: &'static Location<'static>,
 ) -> (String, Option<ExpectGuard<'a>>) {
     let (mut spec, expect) = rule.into_parts();
-    let name = spec
+    // Held across the edit so a concurrent `set_scenario` sees the rule in
+    // the list or in the scenario, never in neither.
+    let mut mounted = server.mounted_rules();
+    // Rules are counted and removed by name: one mounted again from the
+    // same line (a helper, a loop) or under a name in use gets ` #2`, ` #3`…
+    let base = spec
         .name
-        .get_or_insert_with(|| format!("rule mounted at {at}"))
-        .clone();
+        .take()
+        .unwrap_or_else(|| format!("rule mounted at {at}"));
+    let taken = |n: &str| mounted.iter().any(|r| r.value.name.as_deref() == Some(n));
+    let mut name = base.clone();
+    for n in 2.. {
+        if !taken(&name) {
+            break;
+        }
+        name = format!("{base} #{n}");
+    }
+    spec.name = Some(name.clone());
     let crate::expect::sealed::Mount { set, recorder } = server.expectation_parts();
     // Replies count from before the rule is in, so none is missed.
     let since = recorder.now_us();
     let spec = Spanned::new(spec, YamlLocation::UNKNOWN, YamlLocation::UNKNOWN);
-    // Held across the edit so a concurrent `set_scenario` sees the rule in
-    // the list or in the scenario, never in neither.
-    let mut mounted = server.mounted_rules();
     let added = server.shared().edit_scenario("<mounted rule>", |model| {
         model.rules.insert(0, spec.clone());
         Ok::<_, Infallible>(())
