@@ -29,7 +29,8 @@ use std::sync::OnceLock;
 static RELEASE_FREED_MEMORY: OnceLock<fn()> = OnceLock::new();
 
 /// Run the command line on the process's arguments and return its exit
-/// code (0: done, 1: expectations unmet or divergences, 2: an error).
+/// code (0: done; 1: bad input, unmet expectations or divergences; 2: an
+/// error while running, such as I/O, or a flag clap refuses).
 ///
 /// `release_freed_memory`, when given, is called once a second by `serve`
 /// to hand memory freed by ended sessions back to the system: the binary

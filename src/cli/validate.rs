@@ -167,7 +167,7 @@ fn by_parent(path: &Path, parent: &str, depth: usize) -> Option<(FileKind, Strin
         (true, true) => return None,
         (false, false) => {}
     }
-    if depth >= 8 {
+    if depth >= crate::scenario::load::MAX_EXTENDS_DEPTH {
         return None;
     }
     let file: PathBuf = path.parent().unwrap_or(Path::new(".")).join(parent);

@@ -2,15 +2,16 @@
 //! parsed (envelope, headers, MIME parts), for the UI and for scripts.
 
 use super::http::Response;
-use super::routes::{not_here, server};
+use super::routes::{message_number, not_here, server};
 use super::Target;
 
 pub(super) fn message(target: &Target, n: &str) -> Response {
     let Some(shared) = server(target) else {
         return not_here();
     };
-    let Ok(n) = n.parse::<usize>() else {
-        return Response::error(400, format!("messages are numbered from 1, not {n:?}"));
+    let n = match message_number(n) {
+        Ok(n) => n,
+        Err(response) => return response,
     };
     let messages = shared.recorder.messages();
     match n.checked_sub(1).and_then(|i| messages.get(i)) {

@@ -224,7 +224,7 @@ fn matches<'a>(pattern: &str, path: &'a str) -> Option<Vec<&'a str>> {
 }
 
 /// A message number from the path: numbered from 1.
-fn message_number(param: &str) -> Result<usize, Response> {
+pub(super) fn message_number(param: &str) -> Result<usize, Response> {
     match param.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(Response::error(

@@ -195,7 +195,7 @@ struct Seen {
 }
 
 impl Seen {
-    /// The summary's text stops growing here.
+    /// The summary's text stops growing here (the UI's `TEXT_MAX` is the same).
     /// (1 KiB: a list of the 1000 sessions `serve` keeps stays about a
     /// megabyte.)
     const TEXT: usize = 1024;

@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 use std::path::{Path, PathBuf};
 
 /// How deep an `extends:` chain may go before we call it a loop.
-const MAX_EXTENDS_DEPTH: usize = 16;
+pub(crate) const MAX_EXTENDS_DEPTH: usize = 16;
 
 /// Where scenario text came from; decides how `extends:` paths resolve.
 #[derive(Debug, Clone)]

@@ -83,6 +83,11 @@ function fromSummary(x) {
   render(s);
 }
 
+// How much of a session's text the filter searches: as much as the server's
+// summary keeps (`Seen::TEXT` in src/control/stream.rs), so a session found
+// live is still found after a reload.
+const TEXT_MAX = 1024;
+
 function fromEvent(e) {
   if (!e.session) return; // the control log (session 0)
   const s = session(e.session);
@@ -91,14 +96,14 @@ function fromEvent(e) {
     case "command":
       if (e.leg === "client") {
         const line = String(e.line);
-        s.verbs.add(line.split(/\s+/)[0].toUpperCase());
-        if (s.text.length < 4096) s.text += "\n" + line;
+        s.verbs.add(line.trim().split(/\s+/)[0].toUpperCase());
+        if (s.text.length < TEXT_MAX) s.text += "\n" + line;
       }
       break;
     case "reply":
       if (e.leg === "client") {
         s.codes.add(String(e.code));
-        if (s.text.length < 4096) s.text += "\n" + (e.lines[0] || "");
+        if (s.text.length < TEXT_MAX) s.text += "\n" + (e.lines[0] || "");
       }
       break;
     case "close": s.ended = true; break;
@@ -243,6 +248,10 @@ function tree(parts, n, id = 0) {
   return item;
 }
 
+// The largest message whose source is shown inline (`INLINE_TEXT` in
+// src/control/mime.rs bounds the text parts the same way).
+const RAW_MAX = 1 << 20;
+
 // What a message's HTML may do in its frame: nothing but show itself.
 const FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
@@ -278,6 +287,12 @@ async function showMessage(n) {
   out.push(el("h3", { text: "Source" }), raw);
   if (!current()) return;
   view.replaceChildren(...out);
+  // The source inline up to the size the parsed view shows text (1 MiB);
+  // beyond it, the download link.
+  if (m.size > RAW_MAX) {
+    raw.textContent = m.size + " octets: use “download .eml”";
+    return;
+  }
   const r = await fetch(api("messages/" + n + ".eml"));
   const text = r.ok ? await r.text() : "HTTP " + r.status;
   if (current()) raw.textContent = text;
