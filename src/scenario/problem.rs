@@ -89,8 +89,6 @@ pub fn not_found(kind: &str, name: &str, names: &[&str]) -> String {
     )
 }
 
-/// A command-line argument with no directory and no `.yaml`/`.yml`
-/// ending: meant as a bundled name rather than a file.
 /// What a CLI argument names, the way `serve` and `proxy --profile` read
 /// it: an existing file first, then a bundled name; a name-like argument
 /// that is neither gets the closest bundled names. `Ok(true)`: load it as
@@ -108,6 +106,8 @@ pub fn names_bundled(arg: &str, kind: &str, names: &[&str]) -> Result<bool, Scen
     Ok(false)
 }
 
+/// A command-line argument with no directory and no `.yaml`/`.yml`
+/// ending: meant as a bundled name rather than a file.
 pub fn looks_like_a_name(arg: &str) -> bool {
     let path = std::path::Path::new(arg);
     path.components().count() == 1

@@ -110,7 +110,7 @@ fn starttls(s: &Session, cmd: &Command) -> Reply {
 }
 
 fn mail(s: &Session, cmd: &Command) -> Reply {
-    if s.plan().tls.as_ref().is_some_and(|t| t.require) && !s.tls_active() {
+    if s.tls_still_required() {
         return s.render(&s.plan().replies.errors.tls_required);
     }
     if s.plan().auth.as_ref().is_some_and(|a| a.require) && s.authenticated().is_none() {

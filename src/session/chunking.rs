@@ -108,19 +108,29 @@ impl Session {
         }
         let limit = self.plan.limits.message_size;
         let state = self.state;
-        let need_rcpt = self.render(&self.plan.replies.errors.need_rcpt);
-        let too_big = self.render(&self.plan.replies.errors.too_big_data);
         let chunks = self.bdat.get_or_insert_with(Chunks::default);
-        if chunks.failed.is_none() && state != StateName::Rcpt {
-            chunks.failed = Some(need_rcpt);
-        }
+        let fresh = chunks.failed.is_none();
         chunks.size += size;
         let room = limit.saturating_sub(chunks.body.len());
         chunks.body.extend_from_slice(&data[..data.len().min(room)]);
-        if chunks.failed.is_none() && chunks.size > limit {
-            chunks.failed = Some(too_big);
+        // The refusal is rendered only when a chunk first fails, not for
+        // every chunk that passes.
+        let failure = if !fresh {
+            None
+        } else if state != StateName::Rcpt {
+            Some(&self.plan.replies.errors.need_rcpt)
+        } else if chunks.size > limit {
+            Some(&self.plan.replies.errors.too_big_data)
+        } else {
+            None
+        };
+        if let Some(template) = failure {
+            let reply = self.render(template);
+            if let Some(chunks) = self.bdat.as_mut() {
+                chunks.failed = Some(reply);
+            }
         }
-        if let Some(reply) = chunks.failed.clone() {
+        if let Some(reply) = self.bdat.as_ref().and_then(|c| c.failed.clone()) {
             if last {
                 self.reset_transaction();
             }

@@ -238,6 +238,11 @@ impl Session {
         self.tls_active
     }
 
+    /// `tls.require` and no handshake yet: mail commands get `tls_required`.
+    pub(super) fn tls_still_required(&self) -> bool {
+        self.plan.tls.as_ref().is_some_and(|t| t.require) && !self.tls_active
+    }
+
     /// The session ended at the client's QUIT, which nothing follows.
     pub fn quit(&self) -> bool {
         self.quit
@@ -423,7 +428,7 @@ impl Session {
         }
     }
 
-    /// A command line longer than `limits.command_line` was discarded;
+    /// A line longer than [`Session::line_limit`] was discarded;
     /// `head` is its start. Gives what the transcript may record of the head
     /// (see [`Session::shown_head`]) and the answer. In an AUTH exchange the
     /// line was a credential: the exchange fails and the session is back in

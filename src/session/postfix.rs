@@ -66,8 +66,7 @@ pub(super) fn xforward(s: &Session) -> Reply {
 /// session state (the differential test's `required_tls_sequences`). A
 /// BDAT refused so carries no chunk, as in Postfix.
 pub(super) fn tls_first(s: &Session, cmd: &Command) -> Option<Reply> {
-    let required = s.plan().tls.as_ref().is_some_and(|t| t.require);
-    if !required || s.tls_active() {
+    if !s.tls_still_required() {
         return None;
     }
     match cmd.verb {
