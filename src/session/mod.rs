@@ -350,7 +350,7 @@ impl Session {
         let postfix_line;
         let line = if self.plan.dialect == Dialect::Postfix {
             postfix_line = postfix::command_line(line);
-            &postfix_line[..]
+            &*postfix_line
         } else {
             line
         };
