@@ -210,16 +210,25 @@ impl Seen {
                 ..
             } => {
                 self.commands += 1;
-                let text = line.text();
-                let verb = text
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_uppercase();
-                if !self.verbs.contains(&verb) && self.verbs.len() < Self::DISTINCT {
-                    self.verbs.push(verb);
+                // Read in place: this runs for every command of up to 1000
+                // sessions, under each session's lock; copies only for what
+                // is kept.
+                let verb = line
+                    .0
+                    .split(|b| b.is_ascii_whitespace())
+                    .find(|w| !w.is_empty())
+                    .unwrap_or_default();
+                let known = self
+                    .verbs
+                    .iter()
+                    .any(|v| v.as_bytes().eq_ignore_ascii_case(verb));
+                if !known && self.verbs.len() < Self::DISTINCT {
+                    self.verbs
+                        .push(String::from_utf8_lossy(verb).to_ascii_uppercase());
                 }
-                self.push_text(&text);
+                if self.text.len() < Self::TEXT {
+                    self.push_text(&line.text());
+                }
             }
             EventKind::Reply {
                 leg: Leg::Client,
