@@ -2,6 +2,7 @@
 //! an exit status a CI job can gate on (`--sessions N` stops after N).
 
 use super::args::ReplayArgs;
+use crate::session::replay_entry;
 use crate::transcript::{EventKind, LiveWriter, SessionRecord, Sink};
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -89,7 +90,7 @@ impl Sink for DivergenceReport {
             }
             *tally
         };
-        let capture = (session.id.max(1) - 1) % self.captured.max(1) as u64;
+        let capture = replay_entry(session.id, self.captured);
         say(if self.json {
             let v = serde_json::json!({"event": "session", "session": session.id, "capture": capture, "divergences": count, "matched": count == 0});
             format!("{v}\n")

@@ -196,7 +196,7 @@ pub(crate) fn resign_sha1(cert: &[u8], signer: &RsaKey) -> Result<Vec<u8>, RsaEr
     let mut out = cert.to_vec();
     let mut patched = 0;
     for at in [outer_start..tbs_end, tbs_end..cert.len()] {
-        let Some(found) = find(&out[at.clone()], &SHA256_RSA) else {
+        let Some(found) = memchr::memmem::find(&out[at.clone()], &SHA256_RSA) else {
             continue;
         };
         // The OID's last arc: 11 (sha256WithRSAEncryption) → 5 (sha1…).
@@ -236,7 +236,3 @@ fn der_header(der: &[u8], at: usize) -> Option<(usize, usize)> {
     Some((at + 2 + count, len))
 }
 
-/// Where `needle` first occurs in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}

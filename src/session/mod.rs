@@ -183,12 +183,17 @@ pub struct Session {
     quit: bool,
 }
 
+/// Which captured session session `id` (from 1) replays: they take turns.
+pub fn replay_entry(id: u64, captured: usize) -> usize {
+    ((id.max(1) - 1) % captured.max(1) as u64) as usize
+}
+
 impl Session {
     /// A session for a new connection.
     pub fn new(plan: Arc<Plan>, info: SessionInfo) -> Session {
         let hits = vec![0; plan.rules.len()];
         let replay = (!plan.replay.is_empty()).then(|| replay::Cursor {
-            index: ((info.id.max(1) - 1) % plan.replay.len() as u64) as usize,
+            index: replay_entry(info.id, plan.replay.len()),
             pos: 0,
         });
         Session {
