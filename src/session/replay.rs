@@ -209,9 +209,11 @@ impl Session {
         (step.expect == Captured::Nothing && step.delay.is_zero()).then_some(cursor)
     }
 
-    /// A reply the captured server sent on its own, due now (after the
-    /// previous reply): the I/O layer asks after every outcome.
-    /// A one-shot fault armed for right after the greeting comes first.
+    /// A reply the server sends on its own, due now (after the previous
+    /// reply): the I/O layer asks after every outcome. Three sources, in
+    /// this order: a one-shot fault armed for right after the greeting,
+    /// Postfix's error limit (`penalty.rs`), and a reply the captured
+    /// server sent unprompted (replay).
     pub fn unsolicited(&mut self) -> Option<Outcome> {
         if std::mem::take(&mut self.just_greeted)
             && let Some(out) = self.one_shot_after_greeting()

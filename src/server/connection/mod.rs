@@ -330,8 +330,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.apply_unsolicited().await
     }
 
-    /// Replies a replayed server sent on its own (a timeout notice), due
-    /// after the reply just queued.
+    /// Replies the session sends on its own ([`Session::unsolicited`]: a
+    /// fault after the greeting, an error limit's 421, a captured timeout
+    /// notice), due after the reply just queued.
     async fn apply_unsolicited(&mut self) -> Option<End> {
         while let Some(outcome) = self.session.unsolicited() {
             if let Some(end) = self.apply(outcome).await {
